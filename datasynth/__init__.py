@@ -1,0 +1,1 @@
+"""Shared machinery of the learned synthetic-data generators: models, sampling, sharding, training, data, evals."""

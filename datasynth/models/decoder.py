@@ -1,0 +1,278 @@
+"""One Flax linen decoder for Gemma 1/2/3, Llama and Qwen2.
+
+Inputs are token ids and/or an *embedded prefix* `[batch, t, width]` (vectors in the model's input-embedding space,
+i.e. after Gemma's sqrt(width) scaling) placed before the token embeddings; SoftSRV feeds its soft prompt this way.
+Positions and masks follow a per-row validity mask, so right-padded ragged batches and a KV cache work the same way:
+every key slot carries its position and a valid bit, and a query attends to valid keys whose position is not later
+than its own (and, in local layers, within the sliding window).
+
+Layers are one `nn.scan` over a stacked block (parameters `[num_layers, ...]`), which keeps compile time flat in
+depth; per-layer differences (local/global window, rope base) are scanned inputs. Parameters carry logical axis
+names (`vocab`, `embed`, `heads`, `kv_heads`, `head_dim`, `mlp`, `layers`) for `datasynth.sharding`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from datasynth.models.config import DecoderConfig
+
+Array = jax.Array
+_NEG_INF = -2.3819763e38  # Large finite negative: masked logits, avoids NaN on fully masked (padding) rows.
+
+
+@flax.struct.dataclass
+class DecoderOutput:
+  logits: Array | None  # [batch, length, vocab] float32, or None when logits=False.
+  final_hidden: Array  # [batch, length, width] after the final norm.
+  hidden: Array | None  # [num_layers + 1, batch, length, width]: embeddings, then each block's output.
+  cache: dict[str, Array] | None  # Updated KV cache when one was passed.
+
+
+def init_cache(config: DecoderConfig, batch: int, length: int, dtype=jnp.float32) -> dict[str, Array]:
+  """An empty KV cache with `length` slots per row.
+
+  k, v: [layers, batch, length, kv_heads, head_dim]; pos: each slot's position; valid: slot holds a real token;
+  index: next slot to write (shared by all rows, ragged rows are handled by `valid` and `pos`).
+  """
+  shape = (config.num_layers, batch, length, config.num_kv_heads, config.head_dim)
+  return dict(
+      k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype),
+      pos=jnp.zeros((batch, length), jnp.int32), valid=jnp.zeros((batch, length), bool),
+      index=jnp.zeros((), jnp.int32))
+
+
+def _param(module: nn.Module, name: str, init, shape, axes, dtype):
+  return module.param(name, nn.with_logical_partitioning(init, axes), shape, dtype)
+
+
+class RMSNorm(nn.Module):
+  plus_one: bool  # Gemma: scale by (1 + w), w initialised to 0.
+  eps: float
+  axis_name: str = "embed"
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    init = nn.initializers.zeros if self.plus_one else nn.initializers.ones
+    w = _param(self, "scale", init, (x.shape[-1],), (self.axis_name,), self.param_dtype)
+    x32 = x.astype(jnp.float32)
+    y = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
+    w32 = w.astype(jnp.float32)
+    return (y * (1.0 + w32 if self.plus_one else w32)).astype(x.dtype)
+
+
+def apply_rope(x: Array, positions: Array, theta: Array, scale: float | Array = 1.0) -> Array:
+  """Rotary embedding, halves layout (HF `rotate_half`). x: [B, L, H, D], positions: [B, L]."""
+  d = x.shape[-1]
+  inv_freq = jnp.power(theta, -jnp.arange(0, d, 2, dtype=jnp.float32) / d)
+  angles = (positions.astype(jnp.float32) / scale)[..., None] * inv_freq  # [B, L, D/2]
+  sin, cos = jnp.sin(angles)[:, :, None, :], jnp.cos(angles)[:, :, None, :]
+  x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
+  return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
+
+
+class Attention(nn.Module):
+  config: DecoderConfig
+  dtype: Any
+  param_dtype: Any
+
+  @nn.compact
+  def __call__(self, x, positions, mask, is_local, kv_cache):
+    c, dt = self.config, self.dtype
+    init = nn.initializers.normal(0.02)
+    wq = _param(self, "q", init, (c.width, c.num_heads, c.head_dim), ("embed", "heads", "head_dim"), self.param_dtype)
+    wk = _param(self, "k", init, (c.width, c.num_kv_heads, c.head_dim), ("embed", "kv_heads", "head_dim"),
+                self.param_dtype)
+    wv = _param(self, "v", init, (c.width, c.num_kv_heads, c.head_dim), ("embed", "kv_heads", "head_dim"),
+                self.param_dtype)
+    wo = _param(self, "o", init, (c.num_heads, c.head_dim, c.width), ("heads", "head_dim", "embed"), self.param_dtype)
+    q = jnp.einsum("bld,dhk->blhk", x, wq.astype(dt))
+    k = jnp.einsum("bld,dhk->blhk", x, wk.astype(dt))
+    v = jnp.einsum("bld,dhk->blhk", x, wv.astype(dt))
+    if c.qkv_bias:
+      zeros = nn.initializers.zeros
+      q = q + _param(self, "q_bias", zeros, (c.num_heads, c.head_dim), ("heads", "head_dim"), self.param_dtype).astype(dt)
+      k = k + _param(self, "k_bias", zeros, (c.num_kv_heads, c.head_dim), ("kv_heads", "head_dim"),
+                     self.param_dtype).astype(dt)
+      v = v + _param(self, "v_bias", zeros, (c.num_kv_heads, c.head_dim), ("kv_heads", "head_dim"),
+                     self.param_dtype).astype(dt)
+    if c.qk_norm:
+      q = RMSNorm(c.norm_plus_one, c.norm_eps, "head_dim", self.param_dtype, name="q_norm")(q)
+      k = RMSNorm(c.norm_plus_one, c.norm_eps, "head_dim", self.param_dtype, name="k_norm")(k)
+    global_theta = c.rope_theta
+    local_theta = c.rope_local_theta if c.rope_local_theta is not None else c.rope_theta
+    theta = jnp.where(is_local, local_theta, global_theta)
+    scale = jnp.where(is_local, 1.0, c.rope_scaling_factor)
+    q = apply_rope(q, positions, theta, scale)
+    k = apply_rope(k, positions, theta, scale)
+    q = q * jnp.asarray((c.query_pre_attn_scalar or c.head_dim) ** -0.5, dt)
+
+    if kv_cache is not None:  # Write this call's keys/values at the cache index, attend over all slots.
+      index = kv_cache["index"]
+      k = jax.lax.dynamic_update_slice_in_dim(kv_cache["k"], k.astype(kv_cache["k"].dtype), index, axis=1)
+      v = jax.lax.dynamic_update_slice_in_dim(kv_cache["v"], v.astype(kv_cache["v"].dtype), index, axis=1)
+      new_kv = dict(k=k, v=v)
+      k, v = k.astype(dt), v.astype(dt)
+    else:
+      new_kv = None
+
+    b, l, _, _ = q.shape
+    groups = c.num_heads // c.num_kv_heads
+    q = q.reshape(b, l, c.num_kv_heads, groups, c.head_dim)
+    logits = jnp.einsum("blkgh,bskh->bkgls", q, k, preferred_element_type=jnp.float32)
+    if c.attn_logit_softcap:
+      logits = jnp.tanh(logits / c.attn_logit_softcap) * c.attn_logit_softcap
+    logits = jnp.where(mask[:, None, None, :, :], logits, _NEG_INF)
+    probs = jax.nn.softmax(logits, axis=-1).astype(dt)
+    out = jnp.einsum("bkgls,bskh->blkgh", probs, v).reshape(b, l, c.num_heads, c.head_dim)
+    return jnp.einsum("blhk,hkd->bld", out, wo.astype(dt)), new_kv
+
+
+class MLP(nn.Module):
+  config: DecoderConfig
+  dtype: Any
+  param_dtype: Any
+
+  @nn.compact
+  def __call__(self, x):
+    c, dt = self.config, self.dtype
+    init = nn.initializers.normal(0.02)
+    gate = _param(self, "gate", init, (c.width, c.mlp_dim), ("embed", "mlp"), self.param_dtype)
+    up = _param(self, "up", init, (c.width, c.mlp_dim), ("embed", "mlp"), self.param_dtype)
+    down = _param(self, "down", init, (c.mlp_dim, c.width), ("mlp", "embed"), self.param_dtype)
+    act = jax.nn.silu if c.activation == "silu" else (lambda h: jax.nn.gelu(h, approximate=True))
+    h = act(x @ gate.astype(dt)) * (x @ up.astype(dt))
+    return h @ down.astype(dt)
+
+
+class Block(nn.Module):
+  """Pre-norm residual block; Gemma 2/3 add norms after attention and after the MLP."""
+  config: DecoderConfig
+  dtype: Any
+  param_dtype: Any
+
+  @nn.compact
+  def __call__(self, x, per_layer, shared):
+    is_local, kv_cache = per_layer
+    positions, global_mask, local_mask, cache_index = shared
+    c = self.config
+    norm = lambda name: RMSNorm(c.norm_plus_one, c.norm_eps, "embed", self.param_dtype, name=name)
+    if kv_cache is not None:
+      kv_cache = dict(kv_cache, index=cache_index)
+    mask = jnp.where(is_local, local_mask, global_mask)
+    h, new_kv = Attention(c, self.dtype, self.param_dtype, name="attn")(
+        norm("pre_attn_norm")(x), positions, mask, is_local, kv_cache)
+    if c.post_norms:
+      h = norm("post_attn_norm")(h)
+    x = x + h
+    h = MLP(c, self.dtype, self.param_dtype, name="mlp")(norm("pre_mlp_norm")(x))
+    if c.post_norms:
+      h = norm("post_mlp_norm")(h)
+    x = x + h
+    return x, (x, new_kv)
+
+
+class Decoder(nn.Module):
+  """Decoder-only LM. `dtype` is the compute dtype; `param_dtype` the storage dtype of freshly initialised weights."""
+  config: DecoderConfig
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+  remat: bool = False  # Recompute each block in the backward pass (memory for time when training through H).
+
+  def setup(self):
+    c = self.config
+    self.embedding = _param(self, "embedding", nn.initializers.normal(1.0), (c.vocab_size, c.width),
+                            ("vocab", "embed"), self.param_dtype)
+    if not c.tie_embeddings:
+      self.lm_head = _param(self, "lm_head", nn.initializers.normal(0.02), (c.width, c.vocab_size),
+                            ("embed", "vocab"), self.param_dtype)
+    block = nn.remat(Block, prevent_cse=False) if self.remat else Block
+    self.layers = nn.scan(
+        block, variable_axes={"params": 0}, split_rngs={"params": True},
+        in_axes=(0, nn.broadcast), length=c.num_layers,
+        metadata_params={nn.PARTITION_NAME: "layers"})(c, self.dtype, self.param_dtype)
+    self.final_norm = RMSNorm(c.norm_plus_one, c.norm_eps, "embed", self.param_dtype)
+
+  def embed(self, tokens: Array) -> Array:
+    """Token ids -> input embeddings (Gemma: times sqrt(width)), the space an embedded prefix lives in."""
+    x = jnp.take(self.embedding, tokens, axis=0).astype(self.dtype)
+    if self.config.embed_scale:
+      x = x * jnp.asarray(self.config.width ** 0.5, self.dtype)
+    return x
+
+  def unembed(self, h: Array) -> Array:
+    """Final hidden states -> float32 logits (with Gemma 2's final soft-capping)."""
+    if self.config.tie_embeddings:
+      logits = jnp.einsum("bld,vd->blv", h, self.embedding.astype(self.dtype), preferred_element_type=jnp.float32)
+    else:
+      logits = jnp.einsum("bld,dv->blv", h, self.lm_head.astype(self.dtype), preferred_element_type=jnp.float32)
+    if self.config.final_logit_softcap:
+      cap = self.config.final_logit_softcap
+      logits = jnp.tanh(logits / cap) * cap
+    return logits
+
+  def __call__(self, tokens: Array | None = None, *, prefix: Array | None = None, input_mask: Array | None = None,
+               positions: Array | None = None, cache: dict[str, Array] | None = None, logits: bool = True,
+               return_hidden: bool = False) -> DecoderOutput:
+    """Run the decoder.
+
+    tokens: [B, Lt] int ids; prefix: [B, t, width] embedded prefix placed first; input_mask: [B, t + Lt] True where
+    the position holds a real input (defaults to all True); positions: defaults to the running count of valid
+    inputs (continuing after the cache's valid slots); cache: from `init_cache`, written at its index.
+    """
+    c = self.config
+    parts = []
+    if prefix is not None:
+      if prefix.ndim != 3 or prefix.shape[-1] != c.width:
+        raise ValueError(f"prefix must be [batch, t, {c.width}] for this model, got shape {prefix.shape}.")
+      parts.append(prefix.astype(self.dtype))
+    if tokens is not None:
+      parts.append(self.embed(tokens))
+    if not parts:
+      raise ValueError("Decoder needs tokens, a prefix, or both.")
+    x = jnp.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+    b, l, _ = x.shape
+    total = l if cache is None else cache["valid"].shape[1]
+    if total > c.max_len or (cache is not None and l > total):
+      raise ValueError(
+          f"Sequence of {max(l, total)} positions exceeds the model's context of {c.max_len} "
+          f"(or the cache's {total} slots); shorten the input or lower t / max lengths.")
+    if input_mask is None:
+      input_mask = jnp.ones((b, l), bool)
+    input_mask = input_mask.astype(bool)
+    if positions is None:
+      start = 0 if cache is None else jnp.sum(cache["valid"], axis=1, keepdims=True)
+      positions = start + jnp.cumsum(input_mask, axis=1) - 1
+    positions = jnp.maximum(positions, 0).astype(jnp.int32)
+
+    if cache is None:
+      key_pos, key_valid, cache_index = positions, input_mask, None
+    else:
+      cache_index = cache["index"]
+      key_pos = jax.lax.dynamic_update_slice_in_dim(cache["pos"], positions, cache_index, axis=1)
+      key_valid = jax.lax.dynamic_update_slice_in_dim(cache["valid"], input_mask, cache_index, axis=1)
+    causal = key_valid[:, None, :] & (key_pos[:, None, :] <= positions[:, :, None])  # [B, L, S]
+    if c.sliding_window:
+      local_mask = causal & (positions[:, :, None] - key_pos[:, None, :] < c.sliding_window)
+    else:
+      local_mask = causal
+
+    is_local = jnp.asarray(c.is_local)
+    kv = None if cache is None else (cache["k"], cache["v"])
+    per_layer = (is_local, None if kv is None else dict(k=kv[0], v=kv[1]))
+    x, (hidden, new_kv) = self.layers(x, per_layer, (positions, causal, local_mask, cache_index))
+    final_hidden = self.final_norm(x)
+    new_cache = None
+    if cache is not None:
+      new_cache = dict(k=new_kv["k"], v=new_kv["v"], pos=key_pos, valid=key_valid, index=cache_index + l)
+    all_hidden = None
+    if return_hidden:
+      embeds = jnp.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+      all_hidden = jnp.concatenate([embeds[None], hidden], axis=0)
+    return DecoderOutput(logits=self.unembed(final_hidden) if logits else None, final_hidden=final_hidden,
+                         hidden=all_hidden, cache=new_cache)

@@ -1,0 +1,35 @@
+"""One distribution for the learned synthetic-data generators (SoftSRV, NOMAD) and their shared machinery."""
+import setuptools
+
+setuptools.setup(
+    name="datasynth",
+    version="0.1.0",
+    description="Learned synthetic data generation in JAX/Flax: SoftSRV and NOMAD.",
+    python_requires=">=3.11,<3.12",
+    packages=setuptools.find_packages(include=["datasynth", "datasynth.*", "softsrv", "softsrv.*", "nomad", "nomad.*"]),
+    install_requires=[
+        "jax>=0.10,<0.11",
+        "jaxlib>=0.10,<0.11",
+        "flax==0.12.8",
+        "optax==0.2.8",
+        "orbax-checkpoint==0.12.8",
+        "ml-collections==1.1.0",
+        "absl-py>=2.1,<3",
+        "numpy>=2.4,<2.5",
+        "scikit-learn>=1.9,<1.10",
+        "transformers==4.57.6",
+        "tokenizers>=0.22,<0.23",
+        "sentencepiece>=0.2,<0.3",
+        "protobuf>=5",
+        "safetensors>=0.6,<1",
+        "gguf==0.19.0",
+        "tqdm>=4.66",
+        "matplotlib>=3.9",
+        "tensorboardX>=2.6",
+    ],
+    extras_require={
+        # torch is the PyTorch reference in parity tests and the competitor in benchmarks; the CPU build of exactly
+        # this version is what the setup script installs.
+        "test": ["pytest>=8", "torch==2.13.0", "peft>=0.17", "mauve-text>=0.4"],
+    },
+)
