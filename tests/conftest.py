@@ -1,0 +1,33 @@
+"""Shared pytest fixtures: 8 fake CPU devices, the embedded checkpoints (loaded once), the data directory."""
+import os
+
+# Before JAX is imported anywhere: 8 host devices so sharded == unsharded tests run on one CPU machine.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+DATA_DIR = pathlib.Path(os.environ.get("DATASYNTH_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> pathlib.Path:
+  if not DATA_DIR.exists():
+    pytest.fail(f"Benchmark data not found at {DATA_DIR}; set DATASYNTH_DATA to the shared data folder.")
+  return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+  from datasynth.models import load_model
+  return load_model("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def gemma3():
+  from datasynth.models import load_model
+  return load_model("gemma3-270m")
