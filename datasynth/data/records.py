@@ -1,0 +1,168 @@
+"""One record type for every task, and the readers that make records from the benchmark files.
+
+A `Record` is a (prompt, response) pair plus the task-specific fields evaluators need (`meta`). SoftSRV learns to
+generate the `prompt` side (an MBPP question, a GSM8K problem, a BoolQ passage + question); a student is fine-tuned on
+prompt -> response; NOMAD's teacher sees both as one "User: ... Assistant: ..." conversation.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+from typing import Any, Iterable
+
+TASKS = ("mbpp", "gsm8k", "boolq", "lima", "alpaca")
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+  uid: str  # "<task>/<split>/<index or id>": stable provenance.
+  task: str
+  prompt: str  # What the model is asked (question, passage + question, user turn).
+  response: str  # The target answer (code, chain of thought ending "#### N", "True"/"False", assistant turn).
+  meta: dict[str, Any] = dataclasses.field(default_factory=dict)  # test_list, label, history, ...
+
+  def to_json(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+
+def default_data_dir() -> str:
+  """`$DATASYNTH_DATA`, else ../shared/data relative to the project root."""
+  root = pathlib.Path(__file__).resolve().parents[2]
+  return os.environ.get("DATASYNTH_DATA", str(root.parent / "shared" / "data"))
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+  """All objects of a JSON Lines file; a malformed line is an error naming the file and line number."""
+  path = str(path)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"Data file not found: {path}. Check the data directory (config field data_dir).")
+  rows = []
+  with open(path, encoding="utf-8") as f:
+    for n, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        obj = json.loads(line)
+      except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{n}: malformed JSON line ({e.msg}); fix or remove that line.") from e
+      if not isinstance(obj, dict):
+        raise ValueError(f"{path}:{n}: expected a JSON object per line, got {type(obj).__name__}.")
+      rows.append(obj)
+  return rows
+
+
+def _read_json_list(path: str) -> list[dict[str, Any]]:
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"Data file not found: {path}. Check the data directory (config field data_dir).")
+  with open(path, encoding="utf-8") as f:
+    try:
+      data = json.load(f)
+    except json.JSONDecodeError as e:
+      raise ValueError(f"{path}: malformed JSON at line {e.lineno} ({e.msg}).") from e
+  if not isinstance(data, list):
+    raise ValueError(f"{path}: expected a JSON list of objects.")
+  return data
+
+
+def _need(row: dict[str, Any], fields: Iterable[str], path: str, n: int) -> None:
+  missing = [k for k in fields if k not in row]
+  if missing:
+    raise ValueError(f"{path}: record {n} lacks field(s) {missing}; is this the right file for the task?")
+
+
+def _mbpp(rows, path, split):
+  out = []
+  for n, r in enumerate(rows):
+    _need(r, ("task_id", "text", "code", "test_list"), path, n)
+    code = r["code"].replace("\r\n", "\n")
+    meta = dict(task_id=r["task_id"], test_list=r["test_list"], test_setup_code=r.get("test_setup_code", ""),
+                challenge_test_list=r.get("challenge_test_list", []))
+    out.append(Record(f"mbpp/{split}/{r['task_id']}", "mbpp", r["text"], code, meta))
+  return out
+
+
+def _gsm8k(rows, path, split):
+  out = []
+  for n, r in enumerate(rows):
+    _need(r, ("question", "answer"), path, n)
+    final = r["answer"].rsplit("####", 1)[-1].strip().replace(",", "")
+    out.append(Record(f"gsm8k/{split}/{n}", "gsm8k", r["question"], r["answer"], dict(final_answer=final)))
+  return out
+
+
+def boolq_prompt(passage: str, question: str) -> str:
+  """The BoolQ prompt side: passage then question (the unit SoftSRV generates and a student answers)."""
+  return f"{passage}\nQuestion: {question}?"
+
+
+def _boolq(rows, path, split):
+  out = []
+  for n, r in enumerate(rows):
+    _need(r, ("question", "passage", "answer"), path, n)
+    label = bool(r["answer"])
+    out.append(Record(f"boolq/{split}/{n}", "boolq", boolq_prompt(r["passage"], r["question"]),
+                      "True" if label else "False",
+                      dict(question=r["question"], passage=r["passage"], title=r.get("title", ""), label=label)))
+  return out
+
+
+def _instruct(rows, path, task):
+  out = []
+  for n, r in enumerate(rows):
+    _need(r, ("instruction", "output"), path, n)
+    prompt = r["instruction"] + (("\n" + r["input"]) if r.get("input") else "")
+    out.append(Record(f"{task}/train/{n}", task, prompt, r["output"], dict(history=r.get("history") or [])))
+  return out
+
+
+_MBPP_SPLITS = ("train", "validation", "test", "prompt")
+
+
+def load_task(task: str, split: str, data_dir: str | None = None) -> list[Record]:
+  """Records of `task` / `split` from the benchmark data folder.
+
+  mbpp: train | validation | test | prompt (standard task-id splits); gsm8k: train | test;
+  boolq: train | test | dev (dev is the official dev set; train/test are a deterministic split of it, see the data
+  README; the official train.jsonl is accepted in its place); lima, alpaca: train.
+  """
+  data_dir = data_dir or default_data_dir()
+  if task == "mbpp":
+    if split not in _MBPP_SPLITS:
+      raise ValueError(f"Unknown MBPP split {split!r}; expected one of {_MBPP_SPLITS}.")
+    path = os.path.join(data_dir, "mbpp", "splits_derived", f"mbpp_{split}.jsonl")
+    records = _mbpp(read_jsonl(path), path, split)
+  elif task == "gsm8k":
+    if split not in ("train", "test"):
+      raise ValueError(f"Unknown GSM8K split {split!r}; expected train or test.")
+    path = os.path.join(data_dir, "gsm8k", f"{split}.jsonl")
+    records = _gsm8k(read_jsonl(path), path, split)
+  elif task == "boolq":
+    if split not in ("train", "test", "dev"):
+      raise ValueError(f"Unknown BoolQ split {split!r}; expected train, test or dev.")
+    path = os.path.join(data_dir, "boolq", f"{split}.jsonl")
+    records = _boolq(read_jsonl(path), path, split)
+  elif task in ("lima", "alpaca"):
+    if split != "train":
+      raise ValueError(f"{task} has only a train split, got {split!r}.")
+    path = os.path.join(data_dir, "instruct", "lima.json" if task == "lima" else "alpaca_en_demo.json")
+    records = _instruct(_read_json_list(path), path, task)
+  else:
+    raise ValueError(f"Unknown task {task!r}; expected one of {TASKS}.")
+  if not records:
+    raise ValueError(f"{path} holds no records; an empty data set cannot be used.")
+  return records
+
+
+def load_records_jsonl(path: str) -> list[Record]:
+  """Records previously written by `write_jsonl(path, [r.to_json() ...])` (e.g. generated SFT data)."""
+  rows = read_jsonl(path)
+  out = []
+  for n, r in enumerate(rows):
+    _need(r, ("prompt", "response"), path, n)
+    out.append(Record(r.get("uid", f"{os.path.basename(path)}/{n}"), r.get("task", "custom"), r["prompt"],
+                      r["response"], r.get("meta", {})))
+  if not out:
+    raise ValueError(f"{path} holds no records; an empty data set cannot be used.")
+  return out
