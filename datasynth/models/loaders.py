@@ -264,6 +264,7 @@ def load_hf(folder: str, dtype=np.float32) -> LoadedModel:
 
 # ------------------------------------------------------------------------------------------------------ Orbax
 _ORBAX_PARAMS = "params"
+CONVERTER_VERSION = 2  # Bump when GGUF conversion changes, so cached conversions are redone.
 _CONFIG_FILE = "decoder_config.json"
 
 
@@ -346,7 +347,8 @@ def load_model(name_or_path: str, dtype=np.float32, use_cache: bool = True) -> L
   if not use_cache:
     return load_gguf(path, dtype)
   st = os.stat(path)
-  key = hashlib.sha256(f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+  stamp = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{CONVERTER_VERSION}"
+  key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
   cached = os.path.join(cache_dir(), "converted", f"{os.path.basename(path)}-{key}")
   if os.path.exists(os.path.join(cached, _CONFIG_FILE)):
     model = load_orbax(cached, dtype)

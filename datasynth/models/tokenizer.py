@@ -163,6 +163,8 @@ def sentencepiece_from_vocab(pieces: Sequence[str], scores: Sequence[float], typ
   from sentencepiece import sentencepiece_model_pb2 as pb
   m = pb.ModelProto()
   for piece, score, typ in zip(pieces, scores, types):
+    if int(typ) == 4:  # llama.cpp writes user-defined pieces with plain spaces ("pre-normalised"); SentencePiece
+      piece = piece.replace(" ", "\u2581")  # matches them after escaping spaces to U+2581, as the original stores.
     sp = m.pieces.add()
     sp.piece, sp.score, sp.type = piece, float(score), int(typ)
   m.trainer_spec.model_type = pb.TrainerSpec.BPE
