@@ -14,6 +14,11 @@ PARAGRAPH = (
     "they wanted to share their opinions about the plans. Some people asked for more trees and a larger playground "
     "for children, while others were worried about the cost of the project. After a long discussion, the council "
     "agreed to hold another meeting next month, when the architects will present a revised design.")
+STORY = (
+    "Once upon a time, there was a little girl who lived in a village near the forest. Whenever she went out, the "
+    "little girl wore a red riding cloak, so everyone in the village called her Little Red Riding Hood. One morning, "
+    "Little Red Riding Hood asked her mother if she could go to visit her grandmother as it had been a while since "
+    "they had seen each other.")
 
 
 @pytest.fixture(scope="module", params=["smollm2", "gemma3"])
@@ -57,7 +62,7 @@ def test_gemma3_rebuilt_tokenizer_is_right(gemma3):
   assert tok.pieces([105, 106]) == ["<start_of_turn>", "<end_of_turn>"]  # Control ids from the GGUF vocabulary.
   for text in [PARAGRAPH, "naïve café — 東京 🙂 \t tabs\n\nnew lines", "x  =  1   # spaces"]:
     assert tok.decode(tok.encode(text)) == text  # Round trip, byte fallback included.
-  ids = np.array([tok.encode(PARAGRAPH)])
+  ids = np.array([tok.encode(STORY)])  # Measured: 8.1 (the transformers-built tokenizer gives hundreds).
   logits = jax.jit(lambda p, x: Decoder(gemma3.config).apply({"params": p}, x).logits)(gemma3.params, ids)
   assert _perplexity(logits, ids) < 10
 
