@@ -144,7 +144,7 @@ def tokenizer_from_gguf(reader, path: str) -> tok_lib.Tokenizer:
         add_dummy_prefix=bool(_field(reader, "tokenizer.ggml.add_space_prefix", False)), **ids)
   if model == "gpt2":  # Byte-level BPE (SmolLM2, Llama 3, Qwen2).
     return tok_lib.byte_level_bpe_from_vocab(
-        pieces, _field(reader, "tokenizer.ggml.merges"), types, pre=_field(reader, "tokenizer.ggml.pre", "default"),
+        pieces, _field(reader, "tokenizer.ggml.merges") or [], types, pre=_field(reader, "tokenizer.ggml.pre", "default"),
         add_bos=bool(_field(reader, "tokenizer.ggml.add_bos_token", False)), **ids)
   raise ValueError(f"Unsupported tokenizer model {model!r} in {path}; supported: llama (SentencePiece), gpt2 (BPE).")
 
