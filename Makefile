@@ -5,7 +5,7 @@ setup:
 	bash scripts/setup.sh
 
 run: setup
-	.venv/bin/python launch/sample.py
+	.venv/bin/python launch/train.py --config=configs/mbpp.py
 
 test: setup
 	XLA_PYTHON_CLIENT_PREALLOCATE=false .venv/bin/python -m pytest -q tests
