@@ -16,6 +16,7 @@ dir with the same data order (batches are a pure function of the step).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -276,48 +277,27 @@ def _to_jnp(tree, dtype=None):
   return jax.tree.map(lambda x: jnp.asarray(x, dtype if dtype is not None else None), tree)
 
 
-def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cfg: SFTConfig, workdir: str, *,
-          mesh: jax.sharding.Mesh | None = None, param_shardings=None,
-          eval_fn: Callable[[int, Any], dict[str, float]] | None = None, stop_at: int | None = None,
-          show_progress: bool = True, model_id: str = "") -> SFTResult:
-  """Fine-tune `params` on tokenized examples; resumes from `workdir` when it holds a checkpoint.
+_RUN_CONTROL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SFTConfig) if f.name in SFTConfig.RUN_CONTROL}
 
-  mesh: optional; batches are split over its "data" axis, params replicated unless `param_shardings` (a pytree of
-  NamedShardings matching params) says otherwise. eval_fn(step, params) -> scalars, logged as "eval/<name>" at step 0,
-  every cfg.eval_every steps and at the end. stop_at: stop (after checkpointing) at this step, as a preemption would.
-  """
-  if cfg.steps <= 0 or cfg.batch_size <= 0:
-    raise ValueError(f"SFT steps and batch_size must be positive, got {cfg.steps} and {cfg.batch_size}.")
-  if cfg.seq_len > decoder_config.max_len:
-    raise ValueError(f"seq_len={cfg.seq_len} exceeds the model's context of {decoder_config.max_len}.")
-  if mesh is not None and cfg.batch_size % mesh.shape["data"]:
-    raise ValueError(f"batch_size={cfg.batch_size} is not divisible by the mesh's data axis ({mesh.shape['data']}).")
+
+@dataclasses.dataclass(frozen=True)
+class _Fns:
+  dtype: Any
+  schedule: optax.Schedule
+  create: Callable  # (theta, rng) -> TrainState
+  step: Callable  # (state, frozen, batch) -> (state, metrics); donates state.
+  effective: Callable  # (theta, frozen) -> params for Decoder.apply (LoRA merged).
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(decoder_config: DecoderConfig, cfg: SFTConfig) -> _Fns:
+  """The jitted functions of one (model, SFT config): cached, so restarts in one process compile once."""
   dtype = jnp.bfloat16 if cfg.bf16 else jnp.float32
   model = Decoder(decoder_config, dtype=dtype, remat=cfg.remat)
-  stream = BatchStream(examples, seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=cfg.seed, packed=cfg.pack)
   tx = training.make_optimizer(lr=cfg.lr, steps=cfg.steps, warmup_steps=cfg.warmup_steps, decay=cfg.decay,
                                end_factor=cfg.end_factor, optimizer="adamw", b1=cfg.b1, b2=cfg.b2,
                                weight_decay=cfg.weight_decay, clip_norm=cfg.clip_norm or None)
-  schedule = training.make_schedule(cfg.lr, cfg.steps, cfg.warmup_steps, cfg.decay, cfg.end_factor)
-
-  # Placement: replicated (or given) params, batch split over "data".
-  if mesh is not None:
-    from jax.sharding import NamedSharding, PartitionSpec as P
-    replicated = NamedSharding(mesh, P())
-    batch_sharding = NamedSharding(mesh, P("data"))
-    put_params = lambda t, sh=None: jax.device_put(t, sh if sh is not None else replicated)
-  else:
-    replicated = batch_sharding = None
-    put_params = lambda t, sh=None: jax.device_put(t)
-
-  rng = put_params(jax.random.key(cfg.seed))
   use_lora = cfg.lora_rank > 0
-  if use_lora:  # theta = LoRA factors; the base is frozen (bfloat16 when computing in bfloat16).
-    frozen = put_params(_to_jnp(params, dtype), param_shardings)
-    theta = put_params(lora_lib.init_lora(params, cfg.lora_targets, cfg.lora_rank, jax.random.fold_in(rng, 1)))
-  else:
-    frozen = None
-    theta = put_params(_to_jnp(params, jnp.float32), param_shardings)
 
   def effective(theta, frozen):
     return lora_lib.merge(frozen, theta, cfg.lora_alpha) if use_lora else theta
@@ -334,16 +314,55 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
                           opt_state=opt_state)
     return state, dict(loss=loss, loss_tokens=n, grad_norm=optax.global_norm(grads))
 
-  state = jax.jit(training.TrainState.create, static_argnums=1)(theta, tx, rng)
-  state_shardings = jax.tree.map(lambda x: x.sharding, state) if mesh is not None else None
-  train_step = jax.jit(step_fn, donate_argnums=0,
-                       out_shardings=(state_shardings, replicated) if mesh is not None else None)
-  eval_params = jax.jit(effective)
+  return _Fns(dtype=dtype, schedule=training.make_schedule(cfg.lr, cfg.steps, cfg.warmup_steps, cfg.decay,
+                                                           cfg.end_factor),
+              create=jax.jit(lambda theta, rng: training.TrainState.create(theta, tx, rng)),
+              step=jax.jit(step_fn, donate_argnums=0), effective=jax.jit(effective))
 
+
+def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cfg: SFTConfig, workdir: str, *,
+          mesh: jax.sharding.Mesh | None = None, param_shardings=None,
+          eval_fn: Callable[[int, Any], dict[str, float]] | None = None, stop_at: int | None = None,
+          show_progress: bool = True, model_id: str = "") -> SFTResult:
+  """Fine-tune `params` on tokenized examples; resumes from `workdir` when it holds a checkpoint.
+
+  mesh: optional; batches are split over its "data" axis, params replicated unless `param_shardings` (a pytree of
+  NamedShardings matching params) says otherwise. eval_fn(step, params) -> scalars, logged as "eval/<name>" at step 0,
+  every cfg.eval_every steps and at the end. stop_at: stop (after checkpointing) at this step, as a preemption would.
+  """
+  if cfg.steps <= 0 or cfg.batch_size <= 0:
+    raise ValueError(f"SFT steps and batch_size must be positive, got {cfg.steps} and {cfg.batch_size}.")
+  if cfg.seq_len > decoder_config.max_len:
+    raise ValueError(f"seq_len={cfg.seq_len} exceeds the model's context of {decoder_config.max_len}.")
+  if mesh is not None and cfg.batch_size % mesh.shape["data"]:
+    raise ValueError(f"batch_size={cfg.batch_size} is not divisible by the mesh's data axis ({mesh.shape['data']}).")
   identity = json.dumps(dict(sft=cfg.identity(), model=json.loads(decoder_config.to_json()), model_id=model_id,
                              data=_examples_hash(examples), num_examples=len(examples)), sort_keys=True)
   ckpt = training.Checkpointer(workdir, identity, save_every=cfg.save_every, keep=cfg.keep)
   writer = training.MetricsWriter(workdir)
+  fns = _compiled(decoder_config, dataclasses.replace(cfg, seed=0, **_RUN_CONTROL_DEFAULTS))
+  stream = BatchStream(examples, seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=cfg.seed, packed=cfg.pack)
+
+  # Placement: replicated (or given) params, batch split over "data".
+  if mesh is not None:
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    replicated = NamedSharding(mesh, P())
+    batch_sharding = NamedSharding(mesh, P("data"))
+    put_params = lambda t, sh=None: jax.device_put(t, sh if sh is not None else replicated)
+  else:
+    batch_sharding = None
+    put_params = lambda t, sh=None: jax.device_put(t)
+
+  rng = put_params(jax.random.key(cfg.seed))
+  if cfg.lora_rank > 0:  # theta = LoRA factors; the base is frozen (bfloat16 when computing in bfloat16).
+    frozen = put_params(_to_jnp(params, fns.dtype), param_shardings)
+    theta = put_params(lora_lib.init_lora(params, cfg.lora_targets, cfg.lora_rank, jax.random.fold_in(rng, 1)))
+  else:
+    frozen = None
+    theta = put_params(_to_jnp(params, jnp.float32), param_shardings)
+  state = fns.create(theta, rng)
+  train_step, eval_params, schedule = fns.step, fns.effective, fns.schedule
+
   start = ckpt.latest_step() or 0
   if start:
     state = ckpt.restore(state)
