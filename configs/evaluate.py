@@ -21,6 +21,7 @@ def get_config(arg: str = "cpu") -> ml_collections.ConfigDict:
   c.task = "mbpp"  # mbpp | gsm8k | boolq; --task overrides.
   c.data_dir = ""  # Benchmark data folder; "" -> $DATASYNTH_DATA or ../shared/data.
   c.model = "smollm2-135m"  # Student: a preset name (smollm2-135m, gemma3-270m) or a checkpoint folder.
+  c.compilation_cache = True  # Persist compiled programs under <workdir>/jax_cache (evaluations recompile less).
   c.max_records = 0  # Fine-tune on at most this many records (first N); 0: all.
   c.mbpp_tests_in_prompt = True  # MBPP: append a record's test asserts (when it has them) to its prompt, so the
   # student sees the function name it must define, in training and evaluation alike.

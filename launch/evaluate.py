@@ -220,6 +220,8 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
   if task not in TASK_METRIC:
     raise ValueError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)}.")
   os.makedirs(workdir, exist_ok=True)
+  if config.compilation_cache:  # Each evaluation builds a fresh generator; its programs then load from disk.
+    jax.config.update("jax_compilation_cache_dir", os.path.join(os.path.abspath(workdir), "jax_cache"))
   records, source = load_train_records(config, task=task, records_path=records_path, baseline=baseline)
   eval_records = eval_subset(load_task(task, config.eval.split, config.data_dir or None), config.eval.num_examples,
                              config.eval.seed)

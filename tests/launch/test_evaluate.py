@@ -28,17 +28,19 @@ def _tiny(config, data_dir):
   return config
 
 
-def test_main_mbpp_baseline_writes_table_json_and_plot(smollm2, data_dir, tmp_path):
+def test_main_mbpp_baseline_writes_table_json_and_plot(smollm2, data_dir, tmp_path, monkeypatch):
   from absl import flags
   launcher = _load_launcher()
-  if "workdir" not in flags.FLAGS:
-    launcher.define_flags()
-  flags.FLAGS.unparse_flags()
-  flags.FLAGS([
+  argv = [
       "evaluate.py", f"--config={REPO / 'configs' / 'evaluate.py'}", "--task=mbpp", "--baseline",
       f"--workdir={tmp_path}", f"--config.data_dir={data_dir}", "--config.max_records=12", "--config.sft.steps=2",
       "--config.sft.batch_size=2", "--config.sft.seq_len=256", "--config.sft.warmup_steps=0",
-      "--config.sft.eval_every=2", "--config.eval.num_examples=4", "--config.eval.max_new_tokens=32"])
+      "--config.sft.eval_every=2", "--config.eval.num_examples=4", "--config.eval.max_new_tokens=32"]
+  monkeypatch.setattr("sys.argv", argv)  # ml_collections reads --config.* overrides from sys.argv.
+  if "workdir" not in flags.FLAGS:
+    launcher.define_flags()
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS(argv)
   launcher.main([])
   summary = json.loads((tmp_path / "results.json").read_text())
   assert [e["step"] for e in summary["evals"]] == [0, 2]
