@@ -398,7 +398,8 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
       if bar is not None:
         bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}")
       window, t0, tokens = [], time.perf_counter(), 0
-    ckpt.save(done, state, force=done == end)
+    if done % cfg.save_every == 0 or done == end:  # (Orbax alone would also save the first step.)
+      ckpt.save(done, state, force=True)
     if bar is not None:
       bar.update(1)
     if cfg.eval_every > 0 and done % cfg.eval_every == 0 and done != cfg.steps:

@@ -115,7 +115,7 @@ def make_eval_fn(model, task: str, eval_records: Sequence, config, workdir: str)
       value = sum(p == g for p, g in zip(preds, golds)) / len(golds)
       rows = [dict(uid=r.uid, prediction=p, gold=g) for r, p, g in zip(eval_records, preds, golds)]
     write_jsonl(os.path.join(workdir, "eval", f"step_{step:06d}.jsonl"), rows)
-    logging.info("step %d: %s %s = %.4f on %d examples", step, task, TASK_METRIC[task], value, len(eval_records))
+    print(f"step {step}: {task} {TASK_METRIC[task]} = {value:.4f} on {len(eval_records)} examples", flush=True)
     return {TASK_METRIC[task]: value}
 
   return eval_fn
@@ -245,7 +245,8 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
     summary.update(evals=evals, final=evals[-1] if evals else None,
                    best=max(evals, key=lambda e: e[metric]) if evals else None)
     if evals:
-      plot_metric(evals, metric, f"{task} {metric} vs fine-tuning steps ({os.path.basename(source)})",
+      label = os.path.basename(source) if records_path else "baseline: original train set"
+      plot_metric(evals, metric, f"{task} {metric} vs fine-tuning steps ({label})",
                   os.path.join(workdir, "metric_vs_steps.png"))
   write_reports(workdir, summary)
   return summary
@@ -253,8 +254,11 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
 
 def main(argv: Sequence[str]) -> None:
   from absl import flags
+  from absl import logging as absl_logging
   del argv
   f = flags.FLAGS
+  if not f.is_parsed() or f["verbosity"].present == 0:
+    absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every file at INFO; --verbosity=0 shows it.
   run(f.config, workdir=f.workdir, task=f.task, records_path=f.records, baseline=f.baseline, mauve=f.mauve,
       finetune=f.finetune)
 
