@@ -218,12 +218,14 @@ class Decoder(nn.Module):
 
   def __call__(self, tokens: Array | None = None, *, prefix: Array | None = None, input_mask: Array | None = None,
                positions: Array | None = None, cache: dict[str, Array] | None = None, logits: bool = True,
-               return_hidden: bool = False) -> DecoderOutput:
+               return_hidden: bool = False, segment_ids: Array | None = None) -> DecoderOutput:
     """Run the decoder.
 
     tokens: [B, Lt] int ids; prefix: [B, t, width] embedded prefix placed first; input_mask: [B, t + Lt] True where
     the position holds a real input (defaults to all True); positions: defaults to the running count of valid
-    inputs (continuing after the cache's valid slots); cache: from `init_cache`, written at its index.
+    inputs (continuing after the cache's valid slots); cache: from `init_cache`, written at its index;
+    segment_ids: [B, t + Lt] int, for packed rows (several examples per row, no cache): a query attends only to keys
+    of its own segment. Pass `positions` that restart per example with it.
     """
     c = self.config
     parts = []
@@ -257,6 +259,11 @@ class Decoder(nn.Module):
       key_pos = jax.lax.dynamic_update_slice_in_dim(cache["pos"], positions, cache_index, axis=1)
       key_valid = jax.lax.dynamic_update_slice_in_dim(cache["valid"], input_mask, cache_index, axis=1)
     causal = key_valid[:, None, :] & (key_pos[:, None, :] <= positions[:, :, None])  # [B, L, S]
+    if segment_ids is not None:  # Packed rows: attention stays inside each example.
+      if cache is not None or segment_ids.shape != (b, l):
+        raise ValueError(f"segment_ids must be [batch, length] = {(b, l)} and cannot be combined with a cache, "
+                         f"got shape {segment_ids.shape}.")
+      causal = causal & (segment_ids[:, None, :] == segment_ids[:, :, None])
     if c.sliding_window:
       local_mask = causal & (positions[:, :, None] - key_pos[:, None, :] < c.sliding_window)
     else:

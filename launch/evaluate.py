@@ -1,0 +1,282 @@
+"""Fine-tune a student on SFT records (or the task's train set) and evaluate it at checkpoints along the way.
+
+  python launch/evaluate.py --config=configs/evaluate.py --task=mbpp --baseline --workdir=/tmp/eval/mbpp_base
+  python launch/evaluate.py --config=configs/evaluate.py --task=gsm8k --records=gen.jsonl --workdir=... --mauve
+
+The SoftSRV paper's downstream evaluation: a student (default the embedded SmolLM2; paper scale Gemma 2B) is
+fine-tuned with prompt masking on the synthetic records, and its task metric (MBPP pass@1, GSM8K accuracy, BoolQ
+accuracy) is measured on a subset of the test split at step 0, every `sft.eval_every` steps and at the end (Figure 3:
+metric vs steps). `--baseline` fine-tunes on the original train set instead. `--mauve` scores the records' prompts
+against the train and test folds' prompts (Tables 4 and 5). Outputs: see configs/evaluate.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+TASK_METRIC = {"mbpp": "pass_at_1", "gsm8k": "accuracy", "boolq": "accuracy"}
+
+
+# ------------------------------------------------------------------------------------------------------ records
+
+
+def with_tests(record, task: str, enabled: bool):
+  """MBPP: the prompt plus its test asserts (when the record has them), so the function name is known."""
+  tests = record.meta.get("test_list") if isinstance(record.meta, dict) else None
+  if task != "mbpp" or not enabled or not tests:
+    return record
+  prompt = record.prompt + "\nYour code should pass these tests:\n" + "\n".join(tests)
+  return dataclasses.replace(record, prompt=prompt)
+
+
+def load_train_records(config, *, task: str, records_path: str | None, baseline: bool) -> tuple[list, str]:
+  """SFT records from --records, or the task's train split with --baseline; returns (records, source)."""
+  from datasynth.data import load_records_jsonl, load_task
+  if bool(records_path) == bool(baseline):
+    raise ValueError("Pass exactly one of --records=PATH.jsonl (SFT records) or --baseline (the task's train set).")
+  if baseline:
+    records, source = load_task(task, "train", config.data_dir or None), f"{task}/train (baseline)"
+  else:
+    records, source = load_records_jsonl(records_path), os.path.abspath(records_path)
+    other = sorted({r.task for r in records} - {task, "custom"})
+    if other:
+      logging.warning("Records in %s are of task(s) %s, evaluated as %s.", records_path, other, task)
+  if config.max_records:
+    records = records[:config.max_records]
+  return [with_tests(r, task, config.mbpp_tests_in_prompt) for r in records], source
+
+
+def eval_subset(records: Sequence, num: int, seed: int) -> list:
+  if not num or num >= len(records):
+    return list(records)
+  idx = np.sort(np.random.default_rng(seed).choice(len(records), num, replace=False))
+  return [records[i] for i in idx]
+
+
+# --------------------------------------------------------------------------------------------------- evaluation
+
+
+def make_eval_fn(model, task: str, eval_records: Sequence, config, workdir: str) -> Callable[[int, Any], dict]:
+  """eval_fn(step, params) -> {metric: value}; also writes the student's outputs to eval/step_<N>.jsonl."""
+  from datasynth import sft
+  from datasynth.data import write_jsonl
+  from datasynth.evals import lm
+  ec = config.eval
+  if ec.mode not in ("sft", "few_shot"):
+    raise ValueError(f"eval.mode must be 'sft' or 'few_shot', got {ec.mode!r}.")
+  fmt = sft.make_template(config.sft.template)
+  prompts = [fmt(with_tests(r, task, config.mbpp_tests_in_prompt))[0] for r in eval_records]
+  os.makedirs(os.path.join(workdir, "eval"), exist_ok=True)
+
+  def eval_fn(step: int, params) -> dict[str, float]:
+    student = dataclasses.replace(model, params=params)
+    if task in ("mbpp", "gsm8k"):
+      generate = lm.greedy_generator(student, max_new_tokens=ec.max_new_tokens, batch_size=ec.batch_size,
+                                     progress=False)
+    else:
+      loglik = lm.loglik_scorer(student, batch_size=ec.batch_size, progress=False)
+    rows = []
+    if task == "mbpp":
+      from datasynth.evals import mbpp
+      if ec.mode == "few_shot":
+        res = mbpp.evaluate_mbpp(eval_records, generate, workers=ec.workers, progress=False)
+        completions, codes, verdicts = res.completions, res.codes, res.verdicts
+      else:
+        completions = generate(prompts)
+        codes = [mbpp.extract_code(c) for c in completions]
+        verdicts = mbpp.run_tests(eval_records, codes, workers=ec.workers, progress=False)
+      value = sum(v.passed for v in verdicts) / len(verdicts)
+      rows = [dict(uid=r.uid, completion=c, passed=v.passed, status=v.status)
+              for r, c, v in zip(eval_records, completions, verdicts)]
+    elif task == "gsm8k":
+      from datasynth.evals import gsm8k
+      if ec.mode == "few_shot":
+        res = gsm8k.evaluate_gsm8k(eval_records, generate)
+      else:
+        res = gsm8k.score(generate(prompts), eval_records)
+      value = res.accuracy
+      rows = [dict(uid=r.uid, completion=c, prediction=p, gold=g)
+              for r, c, p, g in zip(eval_records, res.completions, res.predictions, res.golds)]
+    else:
+      from datasynth.evals import boolq
+      if ec.mode == "few_shot":
+        res = boolq.evaluate_boolq(eval_records, loglik)
+        preds = res.predictions
+      else:  # Which response did the student learn to give: log p("True" | prompt) vs log p("False" | prompt).
+        lls = loglik([(p, "True") for p in prompts] + [(p, "False") for p in prompts])
+        n = len(prompts)
+        preds = [a > b for a, b in zip(lls[:n], lls[n:])]
+      golds = [boolq.label(r) for r in eval_records]
+      value = sum(p == g for p, g in zip(preds, golds)) / len(golds)
+      rows = [dict(uid=r.uid, prediction=p, gold=g) for r, p, g in zip(eval_records, preds, golds)]
+    write_jsonl(os.path.join(workdir, "eval", f"step_{step:06d}.jsonl"), rows)
+    print(f"step {step}: {task} {TASK_METRIC[task]} = {value:.4f} on {len(eval_records)} examples", flush=True)
+    return {TASK_METRIC[task]: value}
+
+  return eval_fn
+
+
+# -------------------------------------------------------------------------------------------------------- MAUVE
+
+
+def mauve_scores(config, model, task: str, records: Sequence, workdir: str) -> dict[str, Any]:
+  """MAUVE of the records' prompts (q) against the train and the test fold's prompts (p), with the curves' PNG."""
+  from datasynth.data import load_task
+  from datasynth.evals import mauve
+  from datasynth.models import Decoder, load_model
+  mc = config.mauve
+  feat_model = load_model(mc.model) if mc.model else model
+  decoder = Decoder(feat_model.config)
+
+  def features(texts):
+    return mauve.sequence_features(decoder, feat_model.params, feat_model.tokenizer, texts,
+                                   batch_size=mc.batch_size, max_tokens=mc.max_tokens, progress=True)
+  generated = eval_subset([r.prompt for r in records], mc.num_examples, mc.seed)
+  q = features(generated)
+  out, curves = {}, []
+  for fold in ("train", config.eval.split):
+    ref = eval_subset([r.prompt for r in load_task(task, fold, config.data_dir or None)], mc.num_examples, mc.seed)
+    res = mauve.compute_mauve(features(ref), q, num_clusters=mc.num_clusters or None)
+    out[fold] = dict(mauve=res.mauve, num_clusters=res.num_clusters, num_p=len(ref), num_q=len(generated))
+    curves.append((f"vs {fold}", res))
+  mauve.plot_divergence_curve(curves, os.path.join(workdir, "mauve.png"), title=f"MAUVE: records vs {task} folds")
+  return out
+
+
+# ------------------------------------------------------------------------------------------------------ reports
+
+
+def results_from_metrics(rows: Sequence[dict], metric: str) -> list[dict[str, float]]:
+  """One row per evaluated step: the metric and the training loss logged nearest before it."""
+  key, out, loss = f"eval/{metric}", [], None
+  for r in sorted(rows, key=lambda r: r["step"]):
+    loss = r.get("loss", loss)
+    if key in r:
+      out.append(dict(step=int(r["step"]), **{metric: float(r[key])}, loss=loss))
+  return out
+
+
+def plot_metric(evals: Sequence[dict], metric: str, title: str, path: str) -> str:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(6, 4))
+  ax.plot([e["step"] for e in evals], [e[metric] for e in evals], marker="o")
+  ax.set_xlabel("fine-tuning step")
+  ax.set_ylabel(metric)
+  ax.set_title(title)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  tmp = path + ".tmp.png"
+  fig.savefig(tmp, dpi=120)
+  plt.close(fig)
+  os.replace(tmp, path)
+  return path
+
+
+def write_reports(workdir: str, summary: dict[str, Any]) -> None:
+  metric, evals = summary["metric"], summary["evals"]
+  lines = [f"# Student evaluation: {summary['task']}", "",
+           f"- student: `{summary['model']}`; trained on: `{summary['source']}` ({summary['num_records']} records)",
+           f"- evaluated on {summary['num_eval_examples']} `{summary['eval_split']}` examples, mode "
+           f"`{summary['eval_mode']}`", ""]
+  if evals:
+    lines += [f"| step | {metric} | train loss |", "|---:|---:|---:|"]
+    lines += [f"| {e['step']} | {e[metric]:.4f} | {'' if e['loss'] is None else format(e['loss'], '.4f')} |"
+              for e in evals]
+    lines += ["", f"Final {metric}: **{summary['final'][metric]:.4f}** (step {summary['final']['step']}); best "
+              f"{summary['best'][metric]:.4f} (step {summary['best']['step']}).", ""]
+  if summary.get("mauve"):
+    lines += ["## MAUVE (records' prompts vs the task's folds)", "", "| reference fold | MAUVE | clusters | n_ref | "
+              "n_records |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {fold} | {m['mauve']:.4f} | {m['num_clusters']} | {m['num_p']} | {m['num_q']} |"
+              for fold, m in summary["mauve"].items()]
+    lines.append("")
+  for name, text in (("results.json", json.dumps(summary, indent=2, sort_keys=True)), ("results.md",
+                                                                                       "\n".join(lines))):
+    path = os.path.join(workdir, name)
+    with open(path + ".tmp", "w") as f:
+      f.write(text + "\n")
+    os.replace(path + ".tmp", path)
+
+
+# --------------------------------------------------------------------------------------------------------- main
+
+
+def run(config, *, workdir: str, task: str | None = None, records_path: str | None = None, baseline: bool = False,
+        mauve: bool = False, finetune: bool = True) -> dict[str, Any]:
+  """The whole job; returns the summary written to results.json."""
+  import jax
+  from datasynth import sft
+  from datasynth.data import load_task
+  from datasynth.models import load_model
+
+  task = task or config.task
+  if task not in TASK_METRIC:
+    raise ValueError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)}.")
+  os.makedirs(workdir, exist_ok=True)
+  if config.compilation_cache:  # Each evaluation builds a fresh generator; its programs then load from disk.
+    jax.config.update("jax_compilation_cache_dir", os.path.join(os.path.abspath(workdir), "jax_cache"))
+  records, source = load_train_records(config, task=task, records_path=records_path, baseline=baseline)
+  eval_records = eval_subset(load_task(task, config.eval.split, config.data_dir or None), config.eval.num_examples,
+                             config.eval.seed)
+  model = load_model(config.model)
+  summary: dict[str, Any] = dict(task=task, metric=TASK_METRIC[task], model=config.model, source=source,
+                                 num_records=len(records), eval_split=config.eval.split, eval_mode=config.eval.mode,
+                                 num_eval_examples=len(eval_records), config=json.loads(config.to_json()),
+                                 evals=[], final=None, best=None)
+  if mauve:
+    summary["mauve"] = mauve_scores(config, model, task, records, workdir)
+  if finetune:
+    cfg = sft.SFTConfig.from_dict(config.sft.to_dict())
+    mesh = None
+    n = jax.device_count()
+    if n > 1 and cfg.batch_size % n == 0:
+      mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",))
+    eval_fn = make_eval_fn(model, task, eval_records, config, workdir)
+    result = sft.train_sft(records, model, cfg, workdir, mesh=mesh, eval_fn=eval_fn)
+    evals = results_from_metrics(result.metrics, TASK_METRIC[task])
+    metric = TASK_METRIC[task]
+    summary.update(evals=evals, final=evals[-1] if evals else None,
+                   best=max(evals, key=lambda e: e[metric]) if evals else None)
+    if evals:
+      label = os.path.basename(source) if records_path else "baseline: original train set"
+      plot_metric(evals, metric, f"{task} {metric} vs fine-tuning steps ({label})",
+                  os.path.join(workdir, "metric_vs_steps.png"))
+  write_reports(workdir, summary)
+  return summary
+
+
+def main(argv: Sequence[str]) -> None:
+  from absl import flags
+  from absl import logging as absl_logging
+  del argv
+  f = flags.FLAGS
+  if not f.is_parsed() or f["verbosity"].present == 0:
+    absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every file at INFO; --verbosity=0 shows it.
+  run(f.config, workdir=f.workdir, task=f.task, records_path=f.records, baseline=f.baseline, mauve=f.mauve,
+      finetune=f.finetune)
+
+
+def define_flags() -> None:
+  from absl import flags
+  from ml_collections import config_flags
+  config_flags.DEFINE_config_file("config", "configs/evaluate.py", "Evaluation config (configs/evaluate.py).")
+  flags.DEFINE_string("workdir", None, "Output folder (results, metrics, checkpoints); reruns resume.")
+  flags.DEFINE_string("task", None, "mbpp | gsm8k | boolq (default: config.task).")
+  flags.DEFINE_string("records", None, "SFT records (JSON Lines written by datasynth.data.write_jsonl).")
+  flags.DEFINE_bool("baseline", False, "Fine-tune on the task's original train set instead of --records.")
+  flags.DEFINE_bool("mauve", False, "Also score the records' prompts against the train and test folds (MAUVE).")
+  flags.DEFINE_bool("finetune", True, "Fine-tune and evaluate (--nofinetune with --mauve: MAUVE only).")
+  flags.mark_flag_as_required("workdir")
+
+
+if __name__ == "__main__":
+  from absl import app
+  define_flags()
+  app.run(main)
