@@ -14,6 +14,7 @@ host, build the mesh over `jax.devices()` (all hosts), and split generation work
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Sequence
 
@@ -89,8 +90,9 @@ def logical_sharding(logical: Sequence[str | None], shape: Sequence[int], mesh: 
   return NamedSharding(mesh, _fit(_mesh_axes(logical, rules), shape, mesh))
 
 
+@functools.lru_cache(maxsize=16)
 def param_logical_axes(config: DecoderConfig) -> Any:
-  """Tree (same structure as the Decoder's params) of logical PartitionSpecs, from an abstract init (no FLOPs)."""
+  """(Logical PartitionSpecs, shapes): trees with the Decoder's param structure, from an abstract init (no FLOPs)."""
   abstract = jax.eval_shape(lambda: Decoder(config).init(jax.random.key(0), jnp.zeros((1, 1), jnp.int32)))
   return nn.get_partition_spec(abstract)["params"], jax.tree.map(lambda x: x.shape, nn.meta.unbox(abstract))["params"]
 
