@@ -110,7 +110,7 @@ def load_torch(name: str, threads: int):
   torch.set_num_threads(threads)
   path = loaders.resolve(name)
   model = transformers.AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
-                                                            torch_dtype=torch.float32)
+                                                            dtype=torch.float32)
   return model.eval()
 
 

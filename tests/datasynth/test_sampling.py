@@ -112,7 +112,7 @@ def test_greedy_smollm2_equals_transformers_generate(smollm2):
   from datasynth.models import loaders
   path = loaders.resolve("smollm2-135m")
   hf = transformers.AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
-                                                         torch_dtype=torch.float32)
+                                                         dtype=torch.float32)
   tok = smollm2.tokenizer
   assert not tok.add_bos
   ids = tok.encode("The three most important things to know about the ocean are")
