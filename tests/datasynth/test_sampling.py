@@ -58,11 +58,14 @@ def test_cached_decode_logits_equal_uncached_forward(make, with_prefix):
     cached.append(logits)
   cached = np.stack(cached, 1)  # [B, steps + 1, V]: logits after the prompt and after each fed token.
 
-  for r in range(b):  # Reference: one uncached forward over the row's real inputs, no padding.
-    seq = jnp.concatenate([tokens[r, :lengths[r]], fed[r]])[None]
-    out = dec.apply({"params": params}, seq, prefix=None if prefix is None else prefix[r:r + 1])
+  # Reference: one uncached forward per row over its real inputs only (no padding before them; the filler after
+  # them cannot change earlier positions under causal attention, and keeps one compiled shape for all rows).
+  forward = jax.jit(lambda seq, pre: dec.apply({"params": params}, seq, prefix=pre).logits[0])
+  for r in range(b):
+    seq = np.ones((1, tokens.shape[1] + steps), np.int32)
+    seq[0, :lengths[r] + steps] = np.concatenate([tokens[r, :lengths[r]], fed[r]])
     n_in = (t if with_prefix else 0) + lengths[r]
-    ref = np.asarray(out.logits[0, n_in - 1:])
+    ref = np.asarray(forward(seq, None if prefix is None else prefix[r:r + 1]))[n_in - 1:n_in + steps]
     np.testing.assert_allclose(cached[r], ref, atol=1e-4, rtol=0)
 
 
