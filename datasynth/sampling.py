@@ -304,7 +304,7 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
       raise ValueError(f"prefix must be [batch, t, width], got shape {prefix.shape}.")
     prefix_mask = jnp.ones(prefix.shape[:2], bool) if prefix_mask is None else jnp.asarray(prefix_mask, bool)
   mask = jnp.concatenate([m for m in (prefix_mask, prompt_mask) if m is not None], axis=1)
-  if not bool(jnp.all(jnp.any(mask, axis=1))):
+  if getattr(mask, "is_fully_addressable", True) and not bool(jnp.all(jnp.any(mask, axis=1))):
     raise ValueError("A row has no real input (empty prompt and no prefix); give every row at least one token.")
   if isinstance(rng, (int, np.integer)):
     rng = jax.random.key(int(rng))
@@ -414,7 +414,7 @@ def _cut(text: str, stops: Sequence[str]) -> str:
 
 def _place(model, mesh, rules):
   from datasynth import sharding
-  return sharding.shard_params(model.params, model.config, mesh, rules)
+  return sharding.shard_params(model.params, model.config, mesh, rules or sharding.DEFAULT_RULES)
 
 
 def _progress(total: int, enabled: bool):

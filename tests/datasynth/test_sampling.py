@@ -255,6 +255,13 @@ def test_sample_text_batches_and_pads_the_last_batch(smollm2):
                                progress=False)
   assert len(texts) == 3 and all(isinstance(t, str) and t for t in texts)
   assert texts[2] == alone[0]
+  # SoftSRV's path: embedded prefixes only. Embedding the prompt's tokens as the prefix gives the same text.
+  ids = smollm2.tokenizer.encode(prompts[1])
+  dec = Decoder(smollm2.config)
+  prefix = np.asarray(dec.apply({"params": smollm2.params}, np.array([ids] * 2), method=Decoder.embed))
+  from_prefix = sampling.sample_text(smollm2, None, prefixes=prefix, batch_size=2, max_new_tokens=5, temperature=0.0,
+                                     progress=False)
+  assert from_prefix == [texts[1], texts[1]]
 
 
 def test_bad_inputs_raise_clear_errors():
