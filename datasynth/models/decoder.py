@@ -36,10 +36,11 @@ class DecoderOutput:
 def init_cache(config: DecoderConfig, batch: int, length: int, dtype=jnp.float32) -> dict[str, Array]:
   """An empty KV cache with `length` slots per row.
 
-  k, v: [layers, batch, length, kv_heads, head_dim]; pos: each slot's position; valid: slot holds a real token;
+  k, v: [layers, batch, kv_heads, length, head_dim] (slots next to head_dim: the layout the attention dots read
+  without a transpose); pos: each slot's position; valid: slot holds a real token;
   index: next slot to write (shared by all rows, ragged rows are handled by `valid` and `pos`).
   """
-  shape = (config.num_layers, batch, length, config.num_kv_heads, config.head_dim)
+  shape = (config.num_layers, batch, config.num_kv_heads, length, config.head_dim)
   return dict(
       k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype),
       pos=jnp.zeros((batch, length), jnp.int32), valid=jnp.zeros((batch, length), bool),
@@ -111,25 +112,30 @@ class Attention(nn.Module):
     q = apply_rope(q, positions, theta, scale)
     k = apply_rope(k, positions, theta, scale)
     q = q * jnp.asarray((c.query_pre_attn_scalar or c.head_dim) ** -0.5, dt)
+    k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, kv_heads, L, head_dim]
 
     if kv_cache is not None:  # Write this call's keys/values at the cache index, attend over all slots.
-      index = kv_cache["index"]
-      k = jax.lax.dynamic_update_slice_in_dim(kv_cache["k"], k.astype(kv_cache["k"].dtype), index, axis=1)
-      v = jax.lax.dynamic_update_slice_in_dim(kv_cache["v"], v.astype(kv_cache["v"].dtype), index, axis=1)
-      new_kv = dict(k=k, v=v)
-      k, v = k.astype(dt), v.astype(dt)
+      # The cache holds every layer ([layers, B, S, ...]) and is threaded through the layer scan as carry, so the
+      # write is an in-place update of one layer's slots rather than a copy of the whole cache per step.
+      index, layer = kv_cache["index"], kv_cache["layer"]
+      zero = jnp.zeros((), jnp.int32)
+      at = (layer, zero, zero, index, zero)
+      new_kv = dict(k=jax.lax.dynamic_update_slice(kv_cache["k"], k[None].astype(kv_cache["k"].dtype), at),
+                    v=jax.lax.dynamic_update_slice(kv_cache["v"], v[None].astype(kv_cache["v"].dtype), at))
+      k = jax.lax.dynamic_index_in_dim(new_kv["k"], layer, axis=0, keepdims=False).astype(dt)
+      v = jax.lax.dynamic_index_in_dim(new_kv["v"], layer, axis=0, keepdims=False).astype(dt)
     else:
       new_kv = None
 
     b, l, _, _ = q.shape
     groups = c.num_heads // c.num_kv_heads
     q = q.reshape(b, l, c.num_kv_heads, groups, c.head_dim)
-    logits = jnp.einsum("blkgh,bskh->bkgls", q, k, preferred_element_type=jnp.float32)
+    logits = jnp.einsum("blkgh,bksh->bkgls", q, k, preferred_element_type=jnp.float32)
     if c.attn_logit_softcap:
       logits = jnp.tanh(logits / c.attn_logit_softcap) * c.attn_logit_softcap
     logits = jnp.where(mask[:, None, None, :, :], logits, _NEG_INF)
     probs = jax.nn.softmax(logits, axis=-1).astype(dt)
-    out = jnp.einsum("bkgls,bskh->blkgh", probs, v).reshape(b, l, c.num_heads, c.head_dim)
+    out = jnp.einsum("bkgls,bksh->blkgh", probs, v).reshape(b, l, c.num_heads, c.head_dim)
     return jnp.einsum("blhk,hkd->bld", out, wo.astype(dt)), new_kv
 
 
@@ -157,13 +163,14 @@ class Block(nn.Module):
   param_dtype: Any
 
   @nn.compact
-  def __call__(self, x, per_layer, shared):
-    is_local, kv_cache = per_layer
+  def __call__(self, carry, per_layer, shared):
+    x, kv_cache = carry  # kv_cache: None, or the whole stacked cache dict(k, v) [layers, B, S, kv_heads, head_dim].
+    is_local, layer = per_layer
     positions, global_mask, local_mask, cache_index = shared
     c = self.config
     norm = lambda name: RMSNorm(c.norm_plus_one, c.norm_eps, "embed", self.param_dtype, name=name)
     if kv_cache is not None:
-      kv_cache = dict(kv_cache, index=cache_index)
+      kv_cache = dict(kv_cache, index=cache_index, layer=layer)
     mask = jnp.where(is_local, local_mask, global_mask)
     h, new_kv = Attention(c, self.dtype, self.param_dtype, name="attn")(
         norm("pre_attn_norm")(x), positions, mask, is_local, kv_cache)
@@ -174,7 +181,7 @@ class Block(nn.Module):
     if c.post_norms:
       h = norm("post_mlp_norm")(h)
     x = x + h
-    return x, (x, new_kv)
+    return (x, new_kv), x
 
 
 class Decoder(nn.Module):
@@ -270,9 +277,9 @@ class Decoder(nn.Module):
       local_mask = causal
 
     is_local = jnp.asarray(c.is_local)
-    kv = None if cache is None else (cache["k"], cache["v"])
-    per_layer = (is_local, None if kv is None else dict(k=kv[0], v=kv[1]))
-    x, (hidden, new_kv) = self.layers(x, per_layer, (positions, causal, local_mask, cache_index))
+    kv = None if cache is None else dict(k=cache["k"], v=cache["v"])
+    per_layer = (is_local, jnp.arange(c.num_layers, dtype=jnp.int32))
+    (x, new_kv), hidden = self.layers((x, kv), per_layer, (positions, causal, local_mask, cache_index))
     final_hidden = self.final_norm(x)
     new_cache = None
     if cache is not None:

@@ -1,0 +1,218 @@
+"""Sampling throughput: datasynth.sampling (JAX, jit + KV cache) vs transformers / PEFT `generate` (PyTorch).
+
+  python benchmarks/sampling.py                                  # smollm2-135m, batch 32 (the quick run)
+  python benchmarks/sampling.py --models smollm2-135m,gemma3-270m --batches 1,8,32,64
+
+Each row generates `--new_tokens` (64) tokens per sequence after a `--prefix_len` (64) token *embedded* prefix (the
+SoftSRV setting), sampling at temperature 1 with no truncation and EOS disabled, so every method does the same work:
+- jax:  `datasynth.sampling.sample(prefix=...)`, timed after one compile call (compile time printed separately).
+- hf:   transformers `generate(inputs_embeds=prefix)` on the same weights (dequantised from the same GGUF).
+- peft: PEFT prompt tuning (`num_virtual_tokens = prefix_len`) `generate` from one input token.
+The table gives generated tokens/s (end to end: prefill + decode), the JAX speed-up over each, peak RSS during the
+call, and the fraction of two rooflines measured in the same run: the machine's float32 matmul FLOP/s (numpy) against
+the model FLOPs done, and its memory bandwidth (numpy copy) against the bytes a decode step must read (weights + KV
+cache). Torch runs with `--threads` (2) threads. Other processes on a shared machine make the figures noisy.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np
+
+
+def matmul_flops(n: int = 2048, reps: int = 5) -> float:
+  a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+  a @ a
+  t = time.perf_counter()
+  for _ in range(reps):
+    a @ a
+  return 2 * n ** 3 * reps / (time.perf_counter() - t)
+
+
+def copy_bandwidth(mb: int = 256, reps: int = 5) -> float:
+  """Bytes/s moved by a large numpy copy (read + write)."""
+  src = np.ones(mb * 2 ** 20 // 4, np.float32)
+  dst = np.empty_like(src)
+  np.copyto(dst, src)
+  t = time.perf_counter()
+  for _ in range(reps):
+    np.copyto(dst, src)
+  return 2 * src.nbytes * reps / (time.perf_counter() - t)
+
+
+class PeakRSS:
+  """Peak resident set size (bytes) of this process while the context is open (polled every 10 ms)."""
+
+  def __enter__(self):
+    self.peak, self._stop = _rss(), threading.Event()
+    self._thread = threading.Thread(target=self._poll, daemon=True)
+    self._thread.start()
+    return self
+
+  def _poll(self):
+    while not self._stop.wait(0.01):
+      self.peak = max(self.peak, _rss())
+
+  def __exit__(self, *exc):
+    self._stop.set()
+    self._thread.join()
+    self.peak = max(self.peak, _rss())
+
+
+def _rss() -> int:
+  with open("/proc/self/statm") as f:
+    return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def model_flops(cfg, batch: int, prefix_len: int, new_tokens: int) -> float:
+  """Forward FLOPs of one call: prefill over the prefix, then one token per step attending to its context."""
+  prefill = batch * prefix_len * cfg.flops_per_token(prefix_len / 2)
+  decode = batch * sum(cfg.flops_per_token(prefix_len + i) for i in range(new_tokens - 1))
+  return prefill + decode
+
+
+def decode_bytes(cfg, batch: int, prefix_len: int, new_tokens: int) -> float:
+  """Bytes one call must read in its decode steps: all float32 weights and the filled KV cache, every step."""
+  kv_per_slot = 2 * cfg.num_layers * cfg.num_kv_heads * cfg.head_dim * 4 * batch
+  return sum(4 * cfg.num_params() + kv_per_slot * (prefix_len + i) for i in range(new_tokens - 1))
+
+
+# ------------------------------------------------------------------------------------------------ runners
+def run_jax(loaded, prefix: np.ndarray, new_tokens: int):
+  import jax
+  from datasynth import sampling
+  from datasynth.models import Decoder
+  dec, params = Decoder(loaded.config), jax.device_put(loaded.params)
+  call = lambda seed: sampling.sample(dec, params, prefix=prefix, rng=seed, max_new_tokens=new_tokens,
+                                      temperature=1.0, eos_id=None).tokens.block_until_ready()
+  t = time.perf_counter()
+  call(0)
+  compile_s = time.perf_counter() - t
+  with PeakRSS() as mem:
+    t = time.perf_counter()
+    out = call(1)
+    seconds = time.perf_counter() - t
+  assert out.shape == (prefix.shape[0], new_tokens)
+  return seconds, mem.peak, compile_s
+
+
+def load_torch(name: str, threads: int):
+  import torch
+  import transformers
+  from datasynth.models import loaders
+  torch.set_num_threads(threads)
+  path = loaders.resolve(name)
+  model = transformers.AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
+                                                            dtype=torch.float32)
+  return model.eval()
+
+
+def _gen_kwargs(new_tokens: int) -> dict:
+  return dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True, temperature=1.0, top_k=0,
+              top_p=1.0, pad_token_id=0)
+
+
+def run_hf(model, prefix: np.ndarray, new_tokens: int):
+  import torch
+  embeds = torch.from_numpy(np.array(prefix))
+  mask = torch.ones(prefix.shape[:2], dtype=torch.long)
+  with torch.no_grad():  # Warm-up (first-call allocations), as JAX gets its compile call.
+    model.generate(inputs_embeds=embeds[:1, :4], attention_mask=mask[:1, :4], **_gen_kwargs(2))
+  with torch.no_grad(), PeakRSS() as mem:
+    t = time.perf_counter()
+    out = model.generate(inputs_embeds=embeds, attention_mask=mask, **_gen_kwargs(new_tokens))
+    seconds = time.perf_counter() - t
+  assert out.shape[-1] >= new_tokens
+  return seconds, mem.peak
+
+
+def peft_model(model, prefix_len: int):
+  """The base model wrapped once for prompt tuning (it injects no layers: the base model is unchanged)."""
+  import peft
+  cfg = peft.PromptTuningConfig(task_type=peft.TaskType.CAUSAL_LM, num_virtual_tokens=prefix_len,
+                                prompt_tuning_init=peft.PromptTuningInit.RANDOM)
+  return peft.get_peft_model(model, cfg).eval()
+
+
+def run_peft(pm, prefix: np.ndarray, new_tokens: int):
+  import torch
+  b = prefix.shape[0]
+  ids = torch.ones((b, 1), dtype=torch.long)
+  with torch.no_grad():  # Warm-up, as above.
+    pm.generate(input_ids=ids[:1], attention_mask=torch.ones_like(ids[:1]), **_gen_kwargs(2))
+  with torch.no_grad(), PeakRSS() as mem:
+    t = time.perf_counter()
+    out = pm.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **_gen_kwargs(new_tokens))
+    seconds = time.perf_counter() - t
+  assert out.shape[-1] >= new_tokens
+  return seconds, mem.peak
+
+
+# ------------------------------------------------------------------------------------------------ main
+def main(argv=None):
+  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--models", default="smollm2-135m", help="comma list: smollm2-135m,gemma3-270m")
+  ap.add_argument("--batches", default="32", help="comma list of batch sizes, e.g. 1,8,32,64")
+  ap.add_argument("--prefix_len", type=int, default=64)
+  ap.add_argument("--new_tokens", type=int, default=64)
+  ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+  ap.add_argument("--methods", default="jax,hf,peft", help="subset of jax,hf,peft")
+  args = ap.parse_args(argv)
+  methods = args.methods.split(",")
+  import jax
+  from datasynth.models import Decoder, load_model
+
+  peak_flops, bandwidth = matmul_flops(), copy_bandwidth()
+  print(f"machine: numpy float32 matmul {peak_flops / 1e9:.1f} GFLOP/s, copy bandwidth {bandwidth / 1e9:.1f} GB/s, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; torch threads {args.threads}; "
+        f"prefix {args.prefix_len} embedded tokens, {args.new_tokens} new tokens, temperature 1", flush=True)
+  rows = []
+  for name in args.models.split(","):
+    loaded = load_model(name)
+    cfg = loaded.config
+    torch_model = load_torch(name, args.threads) if {"hf", "peft"} & set(methods) else None
+    pm = peft_model(torch_model, args.prefix_len) if "peft" in methods else None
+    for b in [int(x) for x in args.batches.split(",")]:
+      ids = np.random.default_rng(b).integers(0, cfg.vocab_size, (b, args.prefix_len))
+      prefix = np.asarray(Decoder(cfg).apply({"params": loaded.params}, ids, method=Decoder.embed), np.float32)
+      flops = model_flops(cfg, b, args.prefix_len, args.new_tokens)
+      nbytes = decode_bytes(cfg, b, args.prefix_len, args.new_tokens)
+      results = {}
+      for m in methods:
+        extra = ""
+        if m == "jax":
+          seconds, peak, compile_s = run_jax(loaded, prefix, args.new_tokens)
+          extra = f"compile {compile_s:.1f}s"
+        elif m == "hf":
+          seconds, peak = run_hf(torch_model, prefix, args.new_tokens)
+        else:
+          seconds, peak = run_peft(pm, prefix, args.new_tokens)
+        results[m] = b * args.new_tokens / seconds
+        rows.append(dict(model=name, batch=b, method=m, tok_s=results[m], seconds=seconds, rss=peak / 2 ** 30,
+                         compute=flops / seconds / peak_flops, bw=nbytes / seconds / bandwidth, extra=extra))
+        print(f"  {name} batch {b} {m}: {results[m]:.1f} tok/s ({seconds:.1f}s) {extra}", flush=True)
+      for r in rows:
+        if r["model"] == name and r["batch"] == b:
+          r["ratio"] = results.get("jax", float("nan")) / r["tok_s"]
+    del torch_model, pm
+
+  print()
+  print(f"{'model':<14}{'batch':>6}  {'method':<6}{'tok/s':>9}{'jax x':>8}{'peak RSS GiB':>14}"
+        f"{'% FLOP/s':>10}{'% BW':>7}  notes")
+  for r in rows:
+    print(f"{r['model']:<14}{r['batch']:>6}  {r['method']:<6}{r['tok_s']:>9.1f}{r['ratio']:>8.2f}{r['rss']:>14.2f}"
+          f"{100 * r['compute']:>10.1f}{100 * r['bw']:>7.1f}  {r['extra']}")
+  print("jax x = JAX tokens/s divided by this row's; % FLOP/s = model FLOPs per second / measured matmul peak; "
+        "% BW = weight + KV-cache bytes read per second / measured copy bandwidth. RSS is the process's (cumulative "
+        "across methods: models stay loaded).")
+
+
+if __name__ == "__main__":
+  main()

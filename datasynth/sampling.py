@@ -1,0 +1,424 @@
+"""Jit-compiled batched sampling from a `Decoder` with a KV cache and an optional embedded prefix.
+
+One call of `sample` is one compiled program with static shapes:
+
+1. *Prefill*: one decoder call over `[prefix; prompt]` writes every input's keys and values into a cache of
+   `t + L + max_new_tokens` slots. Ragged prompts are right- (or left-) padded with a validity mask; each row's first
+   new token is drawn from the logits at its own last real input, and the decoder's per-row positions make the padded
+   slots invisible.
+2. *Decode*: a `jax.lax.while_loop` feeds one token per row per step (no Python loop per token) and stops as soon as
+   every row is done or `max_new_tokens` are drawn.
+
+Choosing a token: `temperature == 0` is greedy (argmax, no softmax); otherwise logits are divided by the temperature
+and optionally truncated to the `top_k` largest and / or the smallest set whose probability reaches `top_p`
+(nucleus), then one categorical draw with the key `fold_in(rng, step)`.
+
+Ending a row: a row ends at the first generated token that is an EOS id, or that completes a stop sequence. Stop
+sequences given as token-id lists are matched exactly inside the loop (suffix match on the generated tokens). Stop
+*strings* are handled in two layers: inside the loop their tokenisation (`tokenizer.encode(s)`) is suffix-matched as
+an early-exit fast path, and after generation a host-side check decodes each row and cuts it at the first token whose
+decoded text contains the string. The host check is what makes strings correct (a string can be produced by many
+token sequences, e.g. split differently or fused with neighbouring text); the in-loop match only saves time.
+`lengths` counts the generated tokens up to and including the token that ended the row; positions after it hold
+`pad_id`. `sample_text` turns that into strings with the EOS removed and the stop string (and what follows it in the
+same token) trimmed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from typing import Any, Sequence
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from datasynth.models.config import DecoderConfig
+from datasynth.models.decoder import Decoder, init_cache
+
+Array = jax.Array
+_NEG_INF = -1e30  # Masked logits (finite, so an all-masked row never produces NaN).
+
+
+@flax.struct.dataclass
+class SampleOutput:
+  tokens: Array  # [B, max_new_tokens] int32; pad_id after each row's end.
+  lengths: Array  # [B] generated tokens up to and including the EOS / stop token that ended the row.
+  finished: Array  # [B] bool: the row ended by EOS or a stop sequence (not by running out of tokens).
+  logprobs: Array | None = None  # [B, max_new_tokens] log p(token) under the model (temperature 1, untruncated).
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+  """Everything static about one compiled sampler (hashable: it is a jit static argument)."""
+  config: DecoderConfig
+  dtype: Any
+  max_new_tokens: int
+  temperature: float
+  top_k: int
+  top_p: float
+  eos_ids: tuple[int, ...]
+  stop_ids: tuple[tuple[int, ...], ...]
+  pad_id: int
+  return_logprobs: bool
+  mesh: Any = None  # jax.sharding.Mesh or None: constrain the cache and batch to it.
+  rules: tuple = ()
+
+
+# ------------------------------------------------------------------------------------------------ token choice
+def top_k_mask(logits: Array, k: int) -> Array:
+  """Logits outside the k largest of each row set to -inf-like (ties with the k-th value are kept)."""
+  if k <= 0 or k >= logits.shape[-1]:
+    return logits
+  kth = jax.lax.top_k(logits, k)[0][..., -1:]
+  return jnp.where(logits >= kth, logits, _NEG_INF)
+
+
+def _nucleus_keep(sorted_logits: Array, p: float) -> Array:
+  """For logits sorted in decreasing order: keep the smallest prefix whose probability reaches p.
+
+  A token is kept when the probability of the tokens strictly before it is < p (so the first is always kept).
+  """
+  probs = jax.nn.softmax(sorted_logits, axis=-1)
+  before = jnp.cumsum(probs, axis=-1) - probs
+  return before < p
+
+
+def top_p_mask(logits: Array, p: float) -> Array:
+  """Nucleus truncation: logits outside the top-p set of each row set to -inf-like."""
+  if p >= 1.0:
+    return logits
+  vals, idx = jax.lax.top_k(logits, logits.shape[-1])
+  keep_sorted = _nucleus_keep(vals, p)
+  keep = jnp.zeros_like(keep_sorted).at[jnp.arange(logits.shape[0])[:, None], idx].set(keep_sorted)
+  return jnp.where(keep, logits, _NEG_INF)
+
+
+def _draw(key: Array, logits: Array) -> Array:
+  """One categorical draw per row by inverting the CDF: one softmax and one uniform per row.
+
+  (Gumbel-max, as in `jax.random.categorical`, needs V random numbers per row, which dominates a CPU decode step.)
+  Token j is drawn when cdf[j-1] <= u < cdf[j], so a zero-probability (masked) token is never drawn.
+  """
+  probs = jax.nn.softmax(logits, axis=-1)
+  cdf = jnp.cumsum(probs, axis=-1)
+  u = jax.random.uniform(key, (logits.shape[0], 1), jnp.float32) * cdf[:, -1:]
+  return jnp.argmax(cdf > u, axis=-1).astype(jnp.int32)
+
+
+def choose_tokens(logits: Array, key: Array, *, temperature: float, top_k: int = 0, top_p: float = 1.0) -> Array:
+  """One token per row from float32 logits [B, V]: greedy at temperature 0, else a tempered, truncated draw."""
+  if temperature == 0.0:
+    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+  logits = logits / jnp.float32(temperature)
+  vocab = logits.shape[-1]
+  if top_k > 0 or top_p < 1.0:
+    # Work in the (sorted) candidate set only: top_k of V, or a full sort when only top_p is set.
+    vals, idx = jax.lax.top_k(logits, min(top_k, vocab) if top_k > 0 else vocab)
+    if top_p < 1.0:
+      vals = jnp.where(_nucleus_keep(vals, top_p), vals, _NEG_INF)
+    j = _draw(key, vals)
+    return jnp.take_along_axis(idx, j[:, None], axis=-1)[:, 0].astype(jnp.int32)
+  return _draw(key, logits)
+
+
+def _ends_row(tokens: Array, i: Array, spec: _Spec) -> Array:
+  """[B] bool: the token just written at column i is an EOS id or completes a stop sequence."""
+  tok = tokens[:, i] if isinstance(i, int) else jax.lax.dynamic_index_in_dim(tokens, i, axis=1, keepdims=False)
+  hit = jnp.zeros(tok.shape, bool)
+  for e in spec.eos_ids:
+    hit |= tok == e
+  n = tokens.shape[1]
+  for seq in spec.stop_ids:
+    m = len(seq)
+    if m > n:
+      continue
+    start = jnp.clip(i + 1 - m, 0, n - m)
+    window = jax.lax.dynamic_slice_in_dim(tokens, start, m, axis=1)
+    hit |= (i + 1 >= m) & jnp.all(window == jnp.asarray(seq, jnp.int32)[None], axis=1)
+  return hit
+
+
+# ------------------------------------------------------------------------------------------------ compiled core
+def _constrain_cache(cache: dict[str, Array], spec: _Spec) -> dict[str, Array]:
+  if spec.mesh is None:
+    return cache
+  from datasynth import sharding  # Local import: sharding imports nothing from here, keep it optional.
+  return jax.lax.with_sharding_constraint(cache, sharding.cache_shardings(spec.mesh, cache, spec.rules))
+
+
+def prefill(dec: Decoder, params, tokens, prefix, input_mask, cache_len: int, cache_dtype=None,
+            constrain=lambda c: c):
+  """One decoder call over all inputs into a fresh cache of `cache_len` slots.
+
+  Returns (float32 next-token logits [B, V] taken at each row's last real input, the filled cache). The full [B, T, V]
+  logits are never formed: only the last real hidden state of each row is unembedded.
+  """
+  b, t_in = input_mask.shape
+  cache = constrain(init_cache(dec.config, b, cache_len, cache_dtype or dec.dtype))
+  out = dec.apply({"params": params}, tokens, prefix=prefix, input_mask=input_mask, cache=cache, logits=False)
+  last = t_in - 1 - jnp.argmax(input_mask[:, ::-1], axis=1)
+  h_last = jnp.take_along_axis(out.final_hidden, last[:, None, None], axis=1)  # [B, 1, d]
+  return dec.apply({"params": params}, h_last, method=Decoder.unembed)[:, 0], constrain(out.cache)
+
+
+def decode_step(dec: Decoder, params, token, live, cache, constrain=lambda c: c):
+  """Feed one token per row ([B] ids; rows with live=False are written as invalid). Returns (logits [B, V], cache)."""
+  o = dec.apply({"params": params}, token[:, None], input_mask=live[:, None], cache=cache)
+  return o.logits[:, 0], constrain(o.cache)
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def _sample_core(params, tokens, token_mask, prefix, prefix_mask, rng, *, spec: _Spec):
+  """Prefill + while-loop decode. Returns (tokens [B,N], lengths [B], finished [B], logprobs [B,N] or None)."""
+  n_new = spec.max_new_tokens
+  dec = Decoder(spec.config, dtype=spec.dtype)
+  masks = [m for m in (prefix_mask, token_mask) if m is not None]
+  input_mask = jnp.concatenate(masks, axis=1) if len(masks) > 1 else masks[0]
+  b, t_in = input_mask.shape
+  constrain = functools.partial(_constrain_cache, spec=spec)
+  # 1. Prefill: all inputs at once; next-token logits at each row's last real input.
+  logits, cache = prefill(dec, params, tokens, prefix, input_mask, t_in + n_new, constrain=constrain)
+
+  def choose(logits, step):
+    return choose_tokens(logits, jax.random.fold_in(rng, step), temperature=spec.temperature, top_k=spec.top_k,
+                         top_p=spec.top_p)
+
+  def logprob(logits, tok):
+    return jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), tok[:, None], axis=-1)[:, 0]
+
+  buf = jnp.full((b, n_new), spec.pad_id, jnp.int32)
+  lps = jnp.zeros((b, n_new), jnp.float32)
+  tok = choose(logits, 0)
+  buf = buf.at[:, 0].set(tok)
+  if spec.return_logprobs:
+    lps = lps.at[:, 0].set(logprob(logits, tok))
+  done = _ends_row(buf, 0, spec)
+  lengths = jnp.where(done, 1, n_new).astype(jnp.int32)
+
+  # 2. Decode: step i feeds token i-1 of each live row and draws token i.
+  def cond(state):
+    i, _, _, _, _, done, _ = state
+    return (i < n_new) & ~jnp.all(done)
+
+  def body(state):
+    i, cache, prev, buf, lps, done, lengths = state
+    logits, cache = decode_step(dec, params, prev, ~done, cache, constrain)
+    tok = jnp.where(done, spec.pad_id, choose(logits, i))
+    buf = jax.lax.dynamic_update_slice_in_dim(buf, tok[:, None], i, axis=1)
+    if spec.return_logprobs:
+      lps = jax.lax.dynamic_update_slice_in_dim(lps, jnp.where(done, 0.0, logprob(logits, tok))[:, None], i, axis=1)
+    ends = ~done & _ends_row(buf, i, spec)
+    lengths = jnp.where(ends, i + 1, lengths)
+    return i + 1, cache, tok, buf, lps, done | ends, lengths
+
+  state = (jnp.int32(1), cache, tok, buf, lps, done, lengths)
+  _, _, _, buf, lps, done, lengths = jax.lax.while_loop(cond, body, state)
+  return buf, lengths, done, (lps if spec.return_logprobs else None)
+
+
+# ------------------------------------------------------------------------------------------------ public API
+def _eos_tuple(eos_id, config: DecoderConfig) -> tuple[int, ...]:
+  if isinstance(eos_id, str):
+    if eos_id != "config":
+      raise ValueError(f"eos_id must be an int, a list of ints, None or 'config', got {eos_id!r}.")
+    return () if config.eos_id is None else (int(config.eos_id),)
+  if eos_id is None:
+    return ()
+  if isinstance(eos_id, (int, np.integer)):
+    return (int(eos_id),)
+  return tuple(int(e) for e in eos_id)
+
+
+def _stop_tuples(stop_sequences, tokenizer) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
+  """Token-id stop sequences (exact) and stop strings (host-checked; their tokenisation is a fast path)."""
+  ids, strings = [], []
+  for s in stop_sequences or ():
+    if isinstance(s, str):
+      if not s:
+        raise ValueError("Empty stop string; remove it from stop_sequences.")
+      if tokenizer is None:
+        raise ValueError(f"Stop string {s!r} needs a tokenizer; pass tokenizer= or give token-id lists.")
+      strings.append(s)
+      enc = tuple(tokenizer.encode(s, add_bos=False))
+      if enc:
+        ids.append(enc)
+    else:
+      seq = tuple(int(x) for x in s)
+      if not seq:
+        raise ValueError("Empty stop sequence; remove it from stop_sequences.")
+      ids.append(seq)
+  return tuple(dict.fromkeys(ids)), tuple(strings)
+
+
+def first_stop_end(tokenizer, ids: Sequence[int], stops: Sequence[str]) -> int | None:
+  """Smallest k such that decode(ids[:k]) contains a stop string, or None (binary search; containment is monotone)."""
+  if not stops or not any(s in tokenizer.decode(ids) for s in stops):
+    return None
+  lo, hi = 1, len(ids)
+  while lo < hi:
+    mid = (lo + hi) // 2
+    if any(s in tokenizer.decode(ids[:mid]) for s in stops):
+      hi = mid
+    else:
+      lo = mid + 1
+  return lo
+
+
+def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt_mask=None, prefix=None,
+           prefix_mask=None, rng: Array | int = 0, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
+           top_p: float = 1.0, eos_id: int | Sequence[int] | None | str = "config",
+           stop_sequences: Sequence[str | Sequence[int]] = (), tokenizer=None, return_logprobs: bool = False,
+           pad_id: int | None = None, mesh=None, rules=None) -> SampleOutput:
+  """Draw up to `max_new_tokens` tokens per row after `[prefix; prompt]`.
+
+  model: a `Decoder` (its config and compute dtype are used; the cache is kept in that dtype) or a DecoderConfig.
+  prompt_tokens / prompt_mask: int [B, L] and bool [B, L] (True on real tokens; padding on either side).
+  prefix / prefix_mask: [B, t, width] embedded prefix (e.g. a SoftSRV soft prompt) and optional bool [B, t].
+  rng: a PRNG key or an int seed. eos_id: "config" (the config's eos_id), an id, a list of ids, or None.
+  stop_sequences: token-id lists (matched exactly) and / or strings (need `tokenizer`; see the module docstring).
+  mesh / rules: optional `datasynth.sharding` mesh and logical rules; the cache is constrained to them.
+  """
+  dec = model if isinstance(model, Decoder) else Decoder(model)
+  cfg = dec.config
+  if prompt_tokens is None and prefix is None:
+    raise ValueError("sample needs prompt_tokens, a prefix, or both.")
+  if max_new_tokens < 1:
+    raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
+  if temperature < 0 or not 0.0 < top_p <= 1.0 or top_k < 0:
+    raise ValueError(f"Need temperature >= 0, 0 < top_p <= 1, top_k >= 0; got {temperature}, {top_p}, {top_k}.")
+  if prompt_tokens is not None:
+    prompt_tokens = jnp.asarray(prompt_tokens, jnp.int32)
+    if prompt_tokens.ndim != 2:
+      raise ValueError(f"prompt_tokens must be [batch, length], got shape {prompt_tokens.shape}.")
+    prompt_mask = (jnp.ones(prompt_tokens.shape, bool) if prompt_mask is None
+                   else jnp.asarray(prompt_mask, bool))
+    if prompt_mask.shape != prompt_tokens.shape:
+      raise ValueError(f"prompt_mask shape {prompt_mask.shape} != prompt_tokens shape {prompt_tokens.shape}.")
+  if prefix is not None:
+    prefix = jnp.asarray(prefix)
+    if prefix.ndim != 3:
+      raise ValueError(f"prefix must be [batch, t, width], got shape {prefix.shape}.")
+    prefix_mask = jnp.ones(prefix.shape[:2], bool) if prefix_mask is None else jnp.asarray(prefix_mask, bool)
+  mask = jnp.concatenate([m for m in (prefix_mask, prompt_mask) if m is not None], axis=1)
+  if getattr(mask, "is_fully_addressable", True) and not bool(jnp.all(jnp.any(mask, axis=1))):
+    raise ValueError("A row has no real input (empty prompt and no prefix); give every row at least one token.")
+  if isinstance(rng, (int, np.integer)):
+    rng = jax.random.key(int(rng))
+  stop_ids, stop_strings = _stop_tuples(stop_sequences, tokenizer)
+  if pad_id is None:
+    pad_id = cfg.pad_id if cfg.pad_id is not None else 0
+  if mesh is not None and rules is None:
+    from datasynth import sharding
+    rules = sharding.DEFAULT_RULES
+  spec = _Spec(config=cfg, dtype=dec.dtype, max_new_tokens=int(max_new_tokens), temperature=float(temperature),
+               top_k=int(top_k), top_p=float(top_p), eos_ids=_eos_tuple(eos_id, cfg), stop_ids=stop_ids,
+               pad_id=int(pad_id), return_logprobs=bool(return_logprobs), mesh=mesh,
+               rules=tuple(rules) if rules else ())
+  tokens, lengths, finished, logprobs = _sample_core(params, prompt_tokens, prompt_mask, prefix, prefix_mask, rng,
+                                                     spec=spec)
+  if stop_strings:
+    tokens, lengths, finished, logprobs = _trim_stop_strings(tokenizer, stop_strings, tokens, lengths, finished,
+                                                             logprobs, pad_id)
+  return SampleOutput(tokens=tokens, lengths=lengths, finished=finished, logprobs=logprobs)
+
+
+def _trim_stop_strings(tokenizer, stops, tokens, lengths, finished, logprobs, pad_id):
+  """Host-side: end each row at the first token whose decoded text contains a stop string."""
+  tokens, lengths, finished = np.array(tokens), np.array(lengths), np.array(finished)
+  logprobs = None if logprobs is None else np.array(logprobs)
+  for r in range(tokens.shape[0]):
+    k = first_stop_end(tokenizer, tokens[r, :lengths[r]].tolist(), stops)
+    if k is not None and k <= lengths[r]:
+      tokens[r, k:], lengths[r], finished[r] = pad_id, k, True
+      if logprobs is not None:
+        logprobs[r, k:] = 0.0
+  return (jnp.asarray(tokens), jnp.asarray(lengths), jnp.asarray(finished),
+          None if logprobs is None else jnp.asarray(logprobs))
+
+
+# ------------------------------------------------------------------------------------------------ text level
+@dataclasses.dataclass
+class TextSample:
+  text: str  # Decoded continuation, EOS removed, cut before the first stop string.
+  token_ids: list[int]  # Generated ids up to and including the ending token.
+  finished: bool  # Ended by EOS or a stop sequence (False: ran out of max_new_tokens).
+
+
+def _round_up(n: int, multiple: int) -> int:
+  return max(multiple, int(math.ceil(n / multiple)) * multiple)
+
+
+def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, batch_size: int = 32,
+                max_new_tokens: int = 128, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                stop: Sequence[str] = (), eos_id: int | Sequence[int] | None | str = "config", seed: int = 0,
+                add_bos: bool | None = None, dtype=jnp.float32, progress: bool = True, return_details: bool = False,
+                mesh=None, rules=None, length_multiple: int = 16) -> list[str] | list[TextSample]:
+  """Continue many prompts (and / or embedded prefixes) in fixed-size batches; returns decoded strings.
+
+  model: anything with `.config`, `.params`, `.tokenizer` (a `LoadedModel`). prefixes: [N, t, width] array (one
+  embedded prefix per item) or None. Prompt lengths are padded to one multiple of `length_multiple` and the last
+  batch is padded with repeats, so the whole list compiles once. Batch j uses the key fold_in(key(seed), j).
+  """
+  tok = model.tokenizer
+  n = len(prompts) if prompts is not None else (len(prefixes) if prefixes is not None else 0)
+  if n == 0:
+    raise ValueError("sample_text needs a non-empty list of prompts or prefixes.")
+  if prompts is not None and prefixes is not None and len(prefixes) != len(prompts):
+    raise ValueError(f"Got {len(prompts)} prompts but {len(prefixes)} prefixes; give one prefix per prompt.")
+  ids = None
+  if prompts is not None:
+    ids = [tok.encode(p, add_bos=add_bos) for p in prompts]
+    if prefixes is None and any(len(x) == 0 for x in ids):
+      raise ValueError(f"Prompt {next(i for i, x in enumerate(ids) if not x)} is empty and there is no prefix.")
+    length = _round_up(max(len(x) for x in ids), length_multiple)
+  dec = Decoder(model.config, dtype=dtype)
+  params = jax.device_put(model.params) if mesh is None else _place(model, mesh, rules)
+  key = jax.random.key(seed)
+  results: list[TextSample] = []
+  bar = _progress(n, progress)
+  start, generated = time.perf_counter(), 0
+  for j, lo in enumerate(range(0, n, batch_size)):
+    rows = list(range(lo, min(lo + batch_size, n)))
+    rows_padded = rows + [rows[0]] * (batch_size - len(rows))
+    kw = {}
+    if ids is not None:
+      kw["prompt_tokens"], kw["prompt_mask"] = tok.pad_batch([ids[r] for r in rows_padded], length=length)
+    if prefixes is not None:
+      kw["prefix"] = np.asarray(prefixes)[rows_padded]
+    out = sample(dec, params, rng=jax.random.fold_in(key, j), max_new_tokens=max_new_tokens,
+                 temperature=temperature, top_k=top_k, top_p=top_p, eos_id=eos_id, stop_sequences=tuple(stop),
+                 tokenizer=tok, mesh=mesh, rules=rules, **kw)
+    toks, lens, fin = np.asarray(out.tokens), np.asarray(out.lengths), np.asarray(out.finished)
+    eos = set(_eos_tuple(eos_id, model.config))
+    for r in range(len(rows)):
+      gen = toks[r, :lens[r]].tolist()
+      body = gen[:-1] if gen and gen[-1] in eos else gen
+      results.append(TextSample(text=_cut(tok.decode(body), stop), token_ids=gen, finished=bool(fin[r])))
+      generated += int(lens[r])
+    if bar is not None:
+      bar.update(len(rows))
+      bar.set_postfix(tok_per_s=f"{generated / (time.perf_counter() - start):.0f}")
+  if bar is not None:
+    bar.close()
+  return results if return_details else [r.text for r in results]
+
+
+def _cut(text: str, stops: Sequence[str]) -> str:
+  cut = min((text.find(s) for s in stops if s in text), default=-1)
+  return text if cut < 0 else text[:cut]
+
+
+def _place(model, mesh, rules):
+  from datasynth import sharding
+  return sharding.shard_params(model.params, model.config, mesh, rules or sharding.DEFAULT_RULES)
+
+
+def _progress(total: int, enabled: bool):
+  if not enabled:
+    return None
+  from tqdm.auto import tqdm
+  return tqdm(total=total, unit="seq", desc="sampling", dynamic_ncols=True)
