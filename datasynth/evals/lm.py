@@ -57,18 +57,22 @@ def _greedy_fallback(model, prompts: list[str], *, max_new_tokens: int, stop: Se
   def run(params, tokens, mask):
     b = tokens.shape[0]
     cache = init_cache(cfg, b, length + max_new_tokens, jnp.float32)
-    out = dec.apply({"params": params}, tokens, input_mask=mask, cache=cache)
-    first = jnp.argmax(out.logits[:, -1], axis=-1).astype(jnp.int32)  # Left padding: the last column is real.
+    out = dec.apply({"params": params}, tokens, input_mask=mask, cache=cache, logits=False)
+    # Left padding: the last column is real in every row; unembed only it (a 262K vocabulary x length is large).
+    last = dec.apply({"params": params}, out.final_hidden[:, -1:], method=Decoder.unembed)[:, 0]
+    first = jnp.argmax(last, axis=-1).astype(jnp.int32)
 
-    def step(i, carry):
-      cache, token, done, gen = carry
+    def step(carry):
+      i, cache, token, done, gen = carry
       gen = gen.at[:, i].set(jnp.where(done, eos, token))
       done = done | (token == eos)
       o = dec.apply({"params": params}, token[:, None], input_mask=jnp.ones((b, 1), bool), cache=cache)
-      return o.cache, jnp.argmax(o.logits[:, -1], axis=-1).astype(jnp.int32), done, gen
+      return i + 1, o.cache, jnp.argmax(o.logits[:, -1], axis=-1).astype(jnp.int32), done, gen
 
     gen = jnp.full((b, max_new_tokens), eos, jnp.int32)
-    _, _, _, gen = jax.lax.fori_loop(0, max_new_tokens, step, (out.cache, first, jnp.zeros((b,), bool), gen))
+    init = (jnp.int32(0), out.cache, first, jnp.zeros((b,), bool), gen)
+    # Stop early once every row has produced EOS.
+    *_, gen = jax.lax.while_loop(lambda c: (c[0] < max_new_tokens) & ~jnp.all(c[3]), step, init)
     return gen
 
   texts = []

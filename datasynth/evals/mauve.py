@@ -130,8 +130,11 @@ def area_under(curve: np.ndarray) -> float:
   return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
 
 
+PAPER_NUM_CLUSTERS = 32  # SoftSRV's setting (App. A.7); pass it as num_clusters at the paper's sample sizes.
+
+
 def default_num_clusters(n_p: int, n_q: int) -> int:
-  """k = one cluster per 10 samples of the smaller set (at least 2); the paper uses k = 32 at SoftSRV's scale."""
+  """k = one cluster per 10 samples of the smaller set (at least 2), the MAUVE paper's rule of thumb."""
   return max(2, int(round(min(n_p, n_q) / 10)))
 
 

@@ -62,3 +62,14 @@ def test_loglik_real_model_prefers_the_sensible_continuation(smollm2):
   score = lm.loglik_scorer(smollm2, batch_size=2, progress=False)
   good, bad = score([("The sky is", " blue"), ("The sky is", " potato")])
   assert good > bad + 2.0
+
+
+def test_base_model_numbers_runs_end_to_end(tiny, data_dir):
+  from datasynth.evals import baseline
+  out = baseline.base_model_numbers(tiny, n=2, tasks=("mbpp", "gsm8k", "boolq"), data_dir=str(data_dir),
+                                    batch_size=2, max_new_tokens=4, progress=False)
+  assert out["mbpp"]["num_tasks"] == 2 and out["mbpp"]["pass_at_1"] == 0.0  # A random model writes no code.
+  assert out["gsm8k"]["num_examples"] == 2 and 0.0 <= out["gsm8k"]["accuracy"] <= 1.0
+  assert out["boolq"]["num_examples"] == 2 and out["boolq"]["predicted_true"] in (0, 1, 2)
+  with pytest.raises(ValueError, match="Unknown task"):
+    baseline.base_model_numbers(tiny, tasks=("squad",))
