@@ -49,6 +49,10 @@ def _greedy_fallback(model, prompts: list[str], *, max_new_tokens: int, stop: Se
   eos = cfg.eos_id if cfg.eos_id is not None else -1
   ids = [tok.encode(p) for p in prompts]
   length = _round_up(max(len(x) for x in ids), length_multiple)
+  # Stop strings as token ids, for an early exit only (the text is still cut at the string afterwards).
+  stop_ids = [tuple(tok.encode(s, add_bos=False)) for s in stop]
+  stop_ids = [s for s in stop_ids if s]
+  margin = max((len(s) for s in stop_ids), default=1)
   if length + max_new_tokens > cfg.max_len:
     raise ValueError(f"Prompts of up to {length} tokens + {max_new_tokens} new tokens exceed the model's context "
                      f"of {cfg.max_len}; shorten the prompts (fewer shots) or lower max_new_tokens.")
@@ -64,16 +68,19 @@ def _greedy_fallback(model, prompts: list[str], *, max_new_tokens: int, stop: Se
 
     def step(carry):
       i, cache, token, done, gen = carry
-      gen = gen.at[:, i].set(jnp.where(done, eos, token))
+      gen = gen.at[:, margin + i].set(jnp.where(done, eos, token))
       done = done | (token == eos)
+      for ids_ in stop_ids:  # Row is done when its last tokens spell a stop sequence.
+        tail = jax.lax.dynamic_slice_in_dim(gen, margin + i + 1 - len(ids_), len(ids_), axis=1)
+        done = done | jnp.all(tail == jnp.asarray(ids_, jnp.int32), axis=1)
       o = dec.apply({"params": params}, token[:, None], input_mask=jnp.ones((b, 1), bool), cache=cache)
       return i + 1, o.cache, jnp.argmax(o.logits[:, -1], axis=-1).astype(jnp.int32), done, gen
 
-    gen = jnp.full((b, max_new_tokens), eos, jnp.int32)
+    gen = jnp.full((b, margin + max_new_tokens), -1, jnp.int32)  # `margin` columns of -1 before the first token.
     init = (jnp.int32(0), out.cache, first, jnp.zeros((b,), bool), gen)
-    # Stop early once every row has produced EOS.
+    # Stop early once every row has produced EOS or a stop sequence.
     *_, gen = jax.lax.while_loop(lambda c: (c[0] < max_new_tokens) & ~jnp.all(c[3]), step, init)
-    return gen
+    return gen[:, margin:]
 
   texts = []
   bar = _tqdm(len(prompts), "greedy generate", progress)
@@ -84,7 +91,7 @@ def _greedy_fallback(model, prompts: list[str], *, max_new_tokens: int, stop: Se
     tokens, mask = tok.pad_batch(rows, length=length, side="left")
     gen = np.asarray(run(model.params, tokens, mask))[:n]
     for g in gen:
-      g = g.tolist()
+      g = [t for t in g.tolist() if t >= 0]
       g = g[:g.index(eos)] if eos in g else g
       texts.append(_cut(tok.decode(g), stop))
     bar.update(n)
