@@ -108,6 +108,7 @@ def _run_program(cfg: dict, result_fd: int) -> None:
   except BaseException as e:  # pylint: disable=broad-except
     os.write(result_fd, f"{cfg['nonce']} error {type(e).__name__}: {e}"[:400].encode())
     os._exit(1)
+  me = os.getpid()
   try:
     exec(code, {"__name__": "__sandbox__", "__builtins__": __builtins__})  # pylint: disable=exec-used
     report = "passed"
@@ -116,7 +117,8 @@ def _run_program(cfg: dict, result_fd: int) -> None:
   except BaseException as e:  # pylint: disable=broad-except
     report = f"error {type(e).__name__}: {e}"
   try:
-    os.write(result_fd, f"{cfg['nonce']} {report}"[:400].encode())
+    if os.getpid() == me:  # Processes the program forked fall through here too; only the program reports.
+      os.write(result_fd, f"{cfg['nonce']} {report}"[:400].encode())
   finally:
     os._exit(0)
 
@@ -151,7 +153,7 @@ def main() -> None:
     raw = os.read(read_fd, 4096).decode(errors="replace")
   except BlockingIOError:
     raw = ""
-  result = raw[len(cfg["nonce"]) + 1:] if raw.startswith(cfg["nonce"] + " ") else None
+  result = raw.split(cfg["nonce"])[1].strip() if raw.startswith(cfg["nonce"] + " ") else None
   sys.stdout.write(json.dumps(dict(result=result, status=status, cpu_seconds=usage.ru_utime + usage.ru_stime,
                               isolation=isolation)) + "\n")
   sys.stdout.flush()
