@@ -28,8 +28,9 @@ setuptools.setup(
         "tensorboardX>=2.6",
     ],
     extras_require={
+        # faiss-cpu: needed by mauve-text (the MAUVE test oracle), which does not declare it.
         # torch is the PyTorch reference in parity tests and the competitor in benchmarks; the CPU build of exactly
         # this version is what the setup script installs.
-        "test": ["pytest>=8", "torch==2.13.0", "peft>=0.17", "mauve-text>=0.4"],
+        "test": ["pytest>=8", "torch==2.13.0", "peft>=0.17", "mauve-text>=0.4", "faiss-cpu>=1.8"],
     },
 )
