@@ -67,6 +67,17 @@ def test_gemma3_rebuilt_tokenizer_is_right(gemma3):
   assert _perplexity(logits, ids) < 10
 
 
+def test_gemma3_code_whitespace_runs_are_what_the_model_expects(gemma3):
+  """Indentation as Gemma's whitespace-run pieces gives code a low perplexity (measured 2.0; the same code with
+  one-space pieces, what a SentencePiece model without those user-defined pieces would give, measured 17)."""
+  code = ("def fib(n):\n    if n < 2:\n        return n\n    a, b = 0, 1\n    for _ in range(n - 1):\n"
+          "        a, b = b, a + b\n    return b\n")
+  ids = gemma3.tokenizer.encode(code)
+  assert 140 in ids  # "▁▁▁▁": four spaces, one token.
+  logits = jax.jit(lambda p, x: Decoder(gemma3.config).apply({"params": p}, x).logits)(gemma3.params, np.array([ids]))
+  assert _perplexity(logits, np.array([ids])) < 3.5
+
+
 def test_smollm2_tokenizer_matches_original_convention(smollm2):
   tok = smollm2.tokenizer
   ids = tok.encode("The quick brown fox")
