@@ -55,7 +55,6 @@ def main() -> None:
     with torch.inference_mode():
       ref(x)
       theirs = best_time(lambda: ref(x), args.repeats)
-    del ref
     for who, sec in (("flax (ours)", ours), ("transformers", theirs)):
       rows.append([name, who, f"{args.batch}x{args.length}", n_tok / sec, theirs / sec, flops / sec / peak])
   print_table(["model", "impl", "batch x len", "tokens/s", "ratio vs torch", "frac. of matmul peak"], rows)

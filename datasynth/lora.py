@@ -14,7 +14,7 @@ Targets are named by projection: attention "q", "k", "v", "o" and MLP "gate", "u
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp

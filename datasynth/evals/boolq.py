@@ -9,10 +9,10 @@ passage/question/label or answer (`datasynth.data.Record`).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import pathlib
 from typing import Any, Callable, Sequence
+
+from datasynth.data.records import default_data_dir, read_jsonl
 
 CHOICES = {"true_false": (" True", " False"), "yes_no": (" yes", " no")}
 
@@ -28,20 +28,9 @@ def _get(r: Any, key: str) -> Any:
   return meta.get(key, getattr(r, key, None))
 
 
-def _data_dir(data_dir: str | None) -> pathlib.Path:
-  if data_dir:
-    return pathlib.Path(data_dir)
-  root = pathlib.Path(__file__).resolve().parents[2]
-  return pathlib.Path(os.environ.get("DATASYNTH_DATA", str(root.parent / "shared" / "data")))
-
-
 def read_split(split: str, data_dir: str | None = None) -> list[dict[str, Any]]:
   """Rows of boolq/{split}.jsonl (train, test, dev)."""
-  path = _data_dir(data_dir) / "boolq" / f"{split}.jsonl"
-  if not path.exists():
-    raise FileNotFoundError(f"BoolQ file not found: {path}; set data_dir / DATASYNTH_DATA to the data folder.")
-  with open(path, encoding="utf-8") as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return read_jsonl(os.path.join(data_dir or default_data_dir(), "boolq", f"{split}.jsonl"))
 
 
 def label(r: Any) -> bool:

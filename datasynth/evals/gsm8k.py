@@ -12,11 +12,11 @@ Records are dicts with the data file's fields (question, answer) or objects with
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import pathlib
 import re
 from typing import Any, Callable, Sequence
+
+from datasynth.data.records import default_data_dir, read_jsonl
 
 NUM_SHOTS = 5
 STOP = ("\n\nQuestion:", "\nQuestion:", "Question:")
@@ -30,20 +30,9 @@ def _get(r: Any, key: str) -> Any:
   return getattr(r, {"question": "prompt", "answer": "response"}[key], None)
 
 
-def _data_dir(data_dir: str | None) -> pathlib.Path:
-  if data_dir:
-    return pathlib.Path(data_dir)
-  root = pathlib.Path(__file__).resolve().parents[2]
-  return pathlib.Path(os.environ.get("DATASYNTH_DATA", str(root.parent / "shared" / "data")))
-
-
 def read_split(split: str, data_dir: str | None = None) -> list[dict[str, Any]]:
   """Rows of gsm8k/{split}.jsonl (train, test)."""
-  path = _data_dir(data_dir) / "gsm8k" / f"{split}.jsonl"
-  if not path.exists():
-    raise FileNotFoundError(f"GSM8K file not found: {path}; set data_dir / DATASYNTH_DATA to the data folder.")
-  with open(path, encoding="utf-8") as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return read_jsonl(os.path.join(data_dir or default_data_dir(), "gsm8k", f"{split}.jsonl"))
 
 
 def prompt_shots(data_dir: str | None = None) -> list[dict[str, Any]]:

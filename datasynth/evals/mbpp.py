@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import json
 import os
-import pathlib
 from typing import Any, Callable, Sequence
 
+from datasynth.data.records import default_data_dir, read_jsonl
 from datasynth.evals import sandbox
 
 PROMPT_TASK_IDS = (2, 3, 4)
@@ -53,20 +52,9 @@ def task_fields(r: Any) -> dict[str, Any]:
   return out
 
 
-def _data_dir(data_dir: str | None) -> pathlib.Path:
-  if data_dir:
-    return pathlib.Path(data_dir)
-  root = pathlib.Path(__file__).resolve().parents[2]
-  return pathlib.Path(os.environ.get("DATASYNTH_DATA", str(root.parent / "shared" / "data")))
-
-
 def read_split(split: str, data_dir: str | None = None) -> list[dict[str, Any]]:
   """Rows of mbpp/splits_derived/mbpp_{split}.jsonl (prompt, train, validation, test)."""
-  path = _data_dir(data_dir) / "mbpp" / "splits_derived" / f"mbpp_{split}.jsonl"
-  if not path.exists():
-    raise FileNotFoundError(f"MBPP split file not found: {path}; set data_dir / DATASYNTH_DATA to the data folder.")
-  with open(path, encoding="utf-8") as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return read_jsonl(os.path.join(data_dir or default_data_dir(), "mbpp", "splits_derived", f"mbpp_{split}.jsonl"))
 
 
 def prompt_shots(data_dir: str | None = None) -> list[dict[str, Any]]:
