@@ -30,9 +30,9 @@ def _naive_greedy(m, prompt, n, length=32):
   return ids[start:]
 
 
-def test_greedy_fallback_matches_naive_loop(tiny):
+def test_greedy_generator_matches_naive_loop(tiny):
   prompts = ["def add(a, b):\n  return", "The capital of France is a city called"]
-  gen = lm.greedy_generator(tiny, max_new_tokens=5, batch_size=2, progress=False, use_sampling_module=False)
+  gen = lm.greedy_generator(tiny, max_new_tokens=5, batch_size=2, progress=False)
   texts = gen(prompts)
   for p, t in zip(prompts, texts):
     want = _naive_greedy(tiny, p, 5)
@@ -40,8 +40,7 @@ def test_greedy_fallback_matches_naive_loop(tiny):
     want = want[:want.index(eos)] if eos in want else want
     assert t == tiny.tokenizer.decode(want), (p, t)
   stop = texts[1][2:4]
-  cut = lm.greedy_generator(tiny, max_new_tokens=5, batch_size=2, stop=[stop], progress=False,
-                            use_sampling_module=False)(prompts[1:])
+  cut = lm.greedy_generator(tiny, max_new_tokens=5, batch_size=2, stop=[stop], progress=False)(prompts[1:])
   assert cut[0] == texts[1][:texts[1].find(stop)]
 
 
