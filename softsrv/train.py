@@ -17,7 +17,6 @@ bar and a loss-curve PNG.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import time
@@ -91,49 +90,95 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------------ loss
-def chunked_nll(h: jax.Array, targets: jax.Array, weights: jax.Array, unembed, chunk: int) -> jax.Array:
-  """Sum over positions of weights * -log p(target | h), logits computed `chunk` positions at a time.
-
-  h: [B, L, d], targets/weights: [B, L]. Chunks run along the length axis (the batch axis stays sharded); each
-  chunk's logits are recomputed in the backward pass (jax.checkpoint), so at most [B, chunk, vocab] is live.
-  """
-  def nll(hc, tc, wc):
-    logits = unembed(hc)  # [B, c, V] float32
-    lse = jax.nn.logsumexp(logits, axis=-1)
-    gold = jnp.take_along_axis(logits, tc[..., None], axis=-1)[..., 0]
-    return jnp.sum((lse - gold) * wc)
-
-  b, l, d = h.shape
-  if not chunk or chunk >= l:
-    return nll(h, targets, weights)
+def _chunks(h, targets, weights, chunk):
+  """Split [B, L, ...] along L into [n, B, chunk, ...] (zero-weight padding); the batch axis stays sharded."""
+  b, l = targets.shape
+  chunk = l if not chunk or chunk >= l else chunk
   n = -(-l // chunk)
   pad = n * chunk - l
-  h = jnp.pad(h, ((0, 0), (0, pad), (0, 0)))
-  targets = jnp.pad(targets, ((0, 0), (0, pad)))
-  weights = jnp.pad(weights, ((0, 0), (0, pad)))
-  split = lambda a: jnp.moveaxis(a.reshape(b, n, chunk, *a.shape[2:]), 1, 0)
-  body = jax.checkpoint(nll)
+  padded = [jnp.pad(a, ((0, 0), (0, pad)) + ((0, 0),) * (a.ndim - 2)) for a in (h, targets, weights)]
+  return [jnp.moveaxis(a.reshape(b, n, chunk, *a.shape[2:]), 1, 0) for a in padded]
 
-  def step(total, xs):
-    return total + body(*xs), None
 
-  total, _ = jax.lax.scan(step, jnp.zeros((), jnp.float32), (split(h), split(targets), split(weights)))
+def chunked_nll(h: jax.Array, targets: jax.Array, weights: jax.Array, unembed, chunk: int) -> jax.Array:
+  """Sum over positions of weights * -log p(target | h) (forward only); logits `chunk` positions at a time.
+
+  h: [B, L, d], targets/weights: [B, L]; at most [B, chunk, vocab] logits are live.
+  """
+  def body(total, xs):
+    hc, tc, wc = xs
+    logits = unembed(hc)
+    gold = jnp.take_along_axis(logits, tc[..., None], axis=-1)[..., 0]
+    return total + jnp.sum((jax.nn.logsumexp(logits, axis=-1) - gold) * wc), None
+
+  total, _ = jax.lax.scan(body, jnp.zeros((), jnp.float32), _chunks(h, targets, weights, chunk))
   return total
 
 
-def make_loss_fn(module, dec: Decoder, t: int, chunk: int):
-  """(theta, frozen, batch) -> (sum of NLL over x tokens, number of x tokens)."""
-  def loss_fn(theta, frozen, batch):
+def chunked_nll_and_grad(h: jax.Array, targets: jax.Array, weights: jax.Array, unembed, chunk: int):
+  """`chunked_nll` and its gradient w.r.t. h, in one pass over the chunks.
+
+  The cross-entropy gradient is formed directly, d nll / d logits = w * (softmax - onehot), and pulled back through
+  the unembedding of that chunk only; no logits are stored for a backward pass or recomputed (what autodiff of
+  `chunked_nll` under jax.checkpoint would do: one extra vocab matmul).
+  """
+  def body(total, xs):
+    hc, tc, wc = xs
+    logits, pull = jax.vjp(unembed, hc)  # [B, c, V]
+    lse = jax.nn.logsumexp(logits, axis=-1)
+    gold = jnp.take_along_axis(logits, tc[..., None], axis=-1)[..., 0]
+    dlogits = (jnp.exp(logits - lse[..., None]) - jax.nn.one_hot(tc, logits.shape[-1], dtype=logits.dtype))
+    (dh,) = pull((dlogits * wc[..., None]).astype(logits.dtype))
+    return total + jnp.sum((lse - gold) * wc), dh
+
+  b, l, _ = h.shape
+  total, dh = jax.lax.scan(body, jnp.zeros((), jnp.float32), _chunks(h, targets, weights, chunk))
+  dh = jnp.moveaxis(dh, 0, 1).reshape(b, -1, h.shape[-1])[:, :l]
+  return total, dh.astype(h.dtype)
+
+
+def make_forward(module, dec: Decoder, t: int):
+  """(theta, frozen, batch) -> (hidden states that predict x [B, L-1, d], targets, weights)."""
+  def forward(theta, frozen, batch):
     ids, mask, z = batch["ids"], batch["mask"], batch["z"]
     prompt = module.apply({"params": theta}, z)  # [B, t, d]: P_theta(E(x))
     input_mask = jnp.concatenate([jnp.ones((ids.shape[0], t), bool), mask], axis=1)
     out = dec.apply({"params": frozen}, ids, prefix=prompt, input_mask=input_mask, logits=False)
     # Hidden states at BOS .. x_{n-1} predict x_1 .. EOS; prompt positions produce no logits at all.
-    h = out.final_hidden[:, t:t + ids.shape[1] - 1]
+    return out.final_hidden[:, t:t + ids.shape[1] - 1]
+  return forward
+
+
+def make_loss_fn(module, dec: Decoder, t: int, chunk: int):
+  """(theta, frozen, batch) -> (sum of NLL over x tokens, number of x tokens)."""
+  forward = make_forward(module, dec, t)
+
+  def loss_fn(theta, frozen, batch):
+    h = forward(theta, frozen, batch)
     unembed = lambda hc: dec.apply({"params": frozen}, hc, method=Decoder.unembed)
-    weights = mask[:, 1:].astype(jnp.float32)
-    return chunked_nll(h, ids[:, 1:], weights, unembed, chunk), jnp.sum(weights)
+    weights = batch["mask"][:, 1:].astype(jnp.float32)
+    return chunked_nll(h, batch["ids"][:, 1:], weights, unembed, chunk), jnp.sum(weights)
   return loss_fn
+
+
+def make_loss_and_grad(module, dec: Decoder, t: int, chunk: int):
+  """(theta, frozen, batch) -> ((mean NLL per x token, tokens), d loss / d theta).
+
+  Chain rule split at the loss head: a VJP of the body w.r.t. theta only (H's weights are a non-differentiated
+  argument, so no weight gradients exist), fed the head's gradient w.r.t. the hidden states.
+  """
+  forward = make_forward(module, dec, t)
+
+  def loss_and_grad(theta, frozen, batch):
+    h, pull = jax.vjp(lambda th: forward(th, frozen, batch), theta)
+    unembed = lambda hc: dec.apply({"params": frozen}, hc, method=Decoder.unembed)
+    weights = batch["mask"][:, 1:].astype(jnp.float32)
+    tokens = jnp.sum(weights)
+    scale = 1.0 / jnp.maximum(tokens, 1.0)
+    nll, dh = chunked_nll_and_grad(h, batch["ids"][:, 1:], weights * scale, unembed, chunk)
+    (grads,) = pull(dh)
+    return (nll, tokens), grads
+  return loss_and_grad
 
 
 # ------------------------------------------------------------------------------------------------------------ setup
@@ -293,16 +338,12 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
 
 def make_step_fns(module, dec: Decoder, tx, t: int, chunk: int, mesh: Mesh):
   loss_fn = make_loss_fn(module, dec, t, chunk)
-
-  def mean_loss(theta, frozen, batch):
-    nll, tokens = loss_fn(theta, frozen, batch)
-    return nll / jnp.maximum(tokens, 1.0), tokens
+  loss_and_grad = make_loss_and_grad(module, dec, t, chunk)
 
   def train_step(state: training.TrainState, frozen, batch):
-    # Only theta is differentiated: H's weights are a plain argument, so no weight gradients are formed.
-    (loss, tokens), grads = jax.value_and_grad(mean_loss, has_aux=True)(state.params, frozen, batch)
+    (loss, tokens), grads = loss_and_grad(state.params, frozen, batch)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = jax.tree.map(lambda p, u: p + u, state.params, updates)
+    params = optax.apply_updates(state.params, updates)
     rng = jax.random.key_data(jax.random.split(jax.random.wrap_key_data(state.rng))[0])
     new = state.replace(step=state.step + 1, params=params, opt_state=opt_state, rng=rng)
     return new, dict(loss=loss, grad_norm=optax.global_norm(grads), tokens=tokens)
