@@ -1,13 +1,17 @@
-"""Tiny random decoders with a real tokenizer, for fast SoftSRV unit tests."""
+"""SoftSRV test fixtures: tiny random decoders with a real tokenizer (fast unit tests) and a small config."""
 import dataclasses
+import pathlib
 
 import jax
 import numpy as np
+import pytest
 
 from datasynth.models.config import make_config
 from datasynth.models.decoder import Decoder
 from datasynth.models.loaders import LoadedModel
 from softsrv.config import get_config
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def tiny_model(real: LoadedModel, seed: int = 0, width: int = 32, max_len: int = 256) -> LoadedModel:
@@ -22,7 +26,7 @@ def tiny_model(real: LoadedModel, seed: int = 0, width: int = 32, max_len: int =
   return LoadedModel(config=cfg, params=params, tokenizer=tok, source=f"tiny-random-{seed}-{width}")
 
 
-def tiny_config(data_dir, **over):
+def _tiny_config(data_dir, **over):
   c = get_config("mbpp")
   c.data.data_dir = str(data_dir)
   c.data.limit = 40
@@ -48,3 +52,20 @@ def tiny_config(data_dir, **over):
       node = node[p]
     node[leaf] = v
   return c
+
+
+@pytest.fixture(scope="session")
+def tiny(smollm2):
+  """(H, E): two tiny random decoders with SmolLM2's tokenizer."""
+  return tiny_model(smollm2, 0), tiny_model(smollm2, 1, width=24)
+
+
+@pytest.fixture
+def tiny_config(data_dir):
+  """tiny_config(**{"train.steps": 3, ...}) -> a small MBPP config reading the shared data."""
+  return lambda **over: _tiny_config(data_dir, **over)
+
+
+@pytest.fixture(scope="session")
+def repo():
+  return REPO
