@@ -13,11 +13,11 @@ import re
 
 import ml_collections
 
-# Per-task CPU default sizes: the maximum token length of x (H's tokens incl. BOS and EOS) and steps.
+# Per-task CPU default sizes: max token length of x (H's tokens incl. BOS and EOS), steps, examples read.
 CPU_DEFAULTS = {
-    "mbpp": dict(max_len=32, steps=100),
-    "gsm8k": dict(max_len=64, steps=80),
-    "boolq": dict(max_len=96, steps=50),
+    "mbpp": dict(max_len=32, steps=60, limit=0),
+    "gsm8k": dict(max_len=64, steps=40, limit=1500),  # ~480 questions fit 64 tokens: a short E pass.
+    "boolq": dict(max_len=96, steps=30, limit=0),
 }
 
 # Fields that may change between restarts of one run (they do not change what is trained).
@@ -35,7 +35,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.data.data_dir = ""  # Benchmark data folder; "" -> ../shared/data (or $DATASYNTH_DATA).
   c.data.split = "train"  # Split whose prompts are x.
   c.data.file = ""  # Optional JSON Lines of records ({"prompt": ..., "response": ...}) used instead of the task.
-  c.data.limit = 0  # Use only the first N examples (0 = all).
+  c.data.limit = CPU_DEFAULTS[task]["limit"]  # Use only the first N examples (0 = all).
   c.data.max_len = CPU_DEFAULTS[task]["max_len"]  # Max tokens of x in H's tokenizer (BOS + text + EOS).
   c.data.too_long = "skip"  # x longer than max_len: error | skip | truncate.
   c.data.add_eos = True  # Append EOS so the generator learns where an example ends.
@@ -74,7 +74,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.train.clip_norm = 1.0  # Global gradient-norm clipping (0 = off).
   c.train.loss_chunk = 0  # Positions per logits chunk in the cross-entropy (0 = all at once: fastest on CPU).
   c.train.log_every = 5  # Steps between metric rows.
-  c.train.eval_every = 20  # Steps between held-out losses (and at the end).
+  c.train.eval_every = 15  # Steps between held-out losses (and at the end).
   c.train.stop_after = 0  # Stop (checkpointed) after this step though steps is larger (0 = off): preemption tests.
   c.train.num_devices = 0  # Devices of the data-parallel mesh (0 = all JAX devices).
 
@@ -100,6 +100,7 @@ def paper(c: ml_collections.ConfigDict) -> None:
   c.train.eval_every = 1000
   c.checkpoint.save_every = 1000
   c.data.max_len = 512
+  c.data.limit = 0
   c.data.too_long = "truncate"
   c.context.max_len = 512
   c.train.loss_chunk = 64  # [batch, 64, 262144] float32 logits per chunk instead of [batch, 512, ...].
