@@ -175,7 +175,7 @@ def test_launcher_trains_from_a_config_file(tiny, data_dir, repo, tmp_path):
 def test_overfit_8_mbpp_questions_halves_the_loss(gemma3, smollm2, tiny_config, tmp_path):
   """SS_MC on the embedded Gemma 3 270M (H) and SmolLM2 (E): 8 questions, loss at least halved."""
   c = tiny_config(**{"data.limit": 9, "data.heldout": 1, "data.max_len": 32, "soft_prompt.t": 4,
-                               "soft_prompt.hidden": 128, "context.max_len": 64, "train.steps": 40,
+                               "soft_prompt.hidden": 128, "context.max_len": 64, "train.steps": 28,
                                "train.lr": 1e-2, "train.warmup_steps": 3, "train.decay": "constant",
                                "train.log_every": 1, "train.eval_every": 1000, "train.loss_chunk": 0,
                                "checkpoint.save_every": 1000})
