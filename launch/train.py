@@ -1,0 +1,43 @@
+r"""Train a SoftSRV embedding: `python launch/train.py --config=configs/mbpp.py [--workdir=DIR] [--config.x=y]`.
+
+Thin entry point: flags -> `softsrv.train.train(config, workdir)`. Re-running with the same work dir resumes from
+its latest checkpoint; a work dir of another config is refused.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/mbpp.py[:preset].")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Work dir (default ./workdirs/<config name>[-<preset>]).")
+_DISTRIBUTED = flags.DEFINE_bool("jax_distributed", False, "Call jax.distributed.initialize() (multi-host).")
+flags.mark_flags_as_required(["config"])
+
+
+def default_workdir(config_arg: str) -> str:
+  path, _, preset = config_arg.partition(":")
+  name = os.path.splitext(os.path.basename(path))[0]
+  return os.path.join("workdirs", name + (f"-{preset.replace(',', '-')}" if preset else ""))
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO; the progress bar says enough.
+  if _DISTRIBUTED.value:
+    import jax
+    jax.distributed.initialize()
+  from softsrv import train as train_lib
+  workdir = _WORKDIR.value or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
+  result = train_lib.train(_CONFIG.value, workdir)
+  last = [r for r in result.metrics if "loss" in r]
+  if last:
+    print(f"done: step {last[-1]['step']}, loss {last[-1]['loss']:.4f}; plot {os.path.join(workdir, 'loss.png')}")
+
+
+if __name__ == "__main__":
+  app.run(main)

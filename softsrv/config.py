@@ -1,0 +1,128 @@
+"""The SoftSRV run configuration: one base `ConfigDict` shared by configs/{mbpp,gsm8k,boolq}.py, plus presets.
+
+A config file calls `get_config(task, arg)`; `arg` is the text after the colon of `--config=configs/mbpp.py:ARG`,
+a comma-separated list of presets applied in order:
+  (empty) / cpu  the small default that trains on a 2-core CPU in minutes (sizes in `CPU_DEFAULTS`).
+  paper          the paper's settings: t=128, 20K steps, Adam lr 5e-6, SS_MC MLPs 3 x 128, k=2 for SS_MPk.
+  np | mpK | mc  the parameterisation: SS_NP, SS_MPk (k basis prompts, e.g. mp2), SS_MC.
+e.g. `configs/gsm8k.py:paper,mp2`. Any field can then be overridden: `--config.train.steps=50`.
+"""
+from __future__ import annotations
+
+import re
+
+import ml_collections
+
+# Per-task CPU default sizes: max token length of x (H's tokens incl. BOS and EOS), steps, examples read.
+CPU_DEFAULTS = {
+    "mbpp": dict(max_len=32, steps=60, limit=0),
+    "gsm8k": dict(max_len=64, steps=40, limit=1500),  # ~480 questions fit 64 tokens: a short E pass.
+    "boolq": dict(max_len=96, steps=30, limit=0),
+}
+
+# Fields that may change between restarts of one run (they do not change what is trained).
+MUTABLE_FIELDS = ("train.steps", "train.stop_after", "train.log_every", "train.eval_every", "checkpoint.save_every",
+                  "checkpoint.keep", "data.data_dir", "show_progress")
+
+
+def base_config(task: str) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.task = task  # Which data set x comes from: mbpp | gsm8k | boolq (Record.prompt of its records).
+  c.seed = 0  # Seeds theta's initialisation, the data order and the RNG stream.
+  c.show_progress = True  # Progress bars (tqdm).
+
+  c.data = ml_collections.ConfigDict()
+  c.data.data_dir = ""  # Benchmark data folder; "" -> ../shared/data (or $DATASYNTH_DATA).
+  c.data.split = "train"  # Split whose prompts are x.
+  c.data.file = ""  # Optional JSON Lines of records ({"prompt": ..., "response": ...}) used instead of the task.
+  c.data.limit = CPU_DEFAULTS[task]["limit"]  # Use only the first N examples (0 = all).
+  c.data.max_len = CPU_DEFAULTS[task]["max_len"]  # Max tokens of x in H's tokenizer (BOS + text + EOS).
+  c.data.too_long = "skip"  # x longer than max_len: error | skip | truncate.
+  c.data.add_eos = True  # Append EOS so the generator learns where an example ends.
+  c.data.heldout = 16  # Examples held out of training (the last N) for the held-out loss.
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "gemma3-270m"  # The frozen decoder H: preset name, GGUF file, HF folder or Orbax folder.
+  c.model.dtype = "float32"  # Frozen weights and compute: float32 | bfloat16 (theta and Adam stay float32).
+  c.model.remat = False  # Recompute H's blocks in the backward pass (less memory, more time).
+
+  c.context = ml_collections.ConfigDict()
+  c.context.model = "smollm2-135m"  # The sequence embedder E's small decoder LM.
+  c.context.layer = -1  # Representation averaged: 0 = input embeddings, i = block i's output, -1 = last block.
+  c.context.projection_dim = 0  # Fixed random projection to this d_e (0 = keep E's width).
+  c.context.normalize = True  # Per-example RMS normalisation of z.
+  c.context.max_len = 256  # Tokens of x that E reads (longer x are embedded from their first tokens).
+  c.context.batch_size = 32  # Batch size of the (jitted, cached) E pass.
+
+  c.soft_prompt = ml_collections.ConfigDict()
+  c.soft_prompt.variant = "mc"  # np (SS_NP, Eq. 1) | mp (SS_MPk, Eq. 2) | mc (SS_MC, Eq. 3).
+  c.soft_prompt.t = 16  # Soft tokens in the prompt.
+  c.soft_prompt.k = 2  # SS_MPk: number of basis prompts.
+  c.soft_prompt.hidden = 128  # SS_MC: hidden width of each MLP.
+  c.soft_prompt.num_layers = 3  # SS_MC: dense layers per MLP.
+  c.soft_prompt.init = "vocab"  # Token init: vocab (embedded tokens of the training data) | normal (embedding RMS).
+  c.soft_prompt.out_scale = 0.1  # SS_MC: initial scale of the z-dependent part relative to a token.
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = CPU_DEFAULTS[task]["steps"]  # Optimizer steps.
+  c.train.batch_size = 8  # Global batch (examples); a multiple of the number of devices.
+  c.train.lr = 3e-3  # Peak learning rate.
+  c.train.warmup_steps = 10  # Linear warmup steps.
+  c.train.decay = "cosine"  # After warmup: constant | cosine | linear.
+  c.train.end_factor = 0.1  # Final lr = end_factor * lr (cosine/linear).
+  c.train.optimizer = "adam"  # adam | adamw.
+  c.train.clip_norm = 1.0  # Global gradient-norm clipping (0 = off).
+  c.train.loss_chunk = 0  # Positions per logits chunk in the cross-entropy (0 = all at once: fastest on CPU).
+  c.train.log_every = 5  # Steps between metric rows.
+  c.train.eval_every = 15  # Steps between held-out losses (and at the end).
+  c.train.stop_after = 0  # Stop (checkpointed) after this step though steps is larger (0 = off): preemption tests.
+  c.train.num_devices = 0  # Devices of the data-parallel mesh (0 = all JAX devices).
+
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.save_every = 20  # Steps between checkpoints (the last step is always saved).
+  c.checkpoint.keep = 3  # Checkpoints kept.
+  return c
+
+
+def paper(c: ml_collections.ConfigDict) -> None:
+  """The paper's SoftSRV settings (DeSalvo et al.): t=128, 20K steps, Adam at 5e-6, SS_MC 3 x 128, k=2."""
+  c.soft_prompt.t = 128
+  c.soft_prompt.k = 2
+  c.soft_prompt.hidden = 128
+  c.soft_prompt.num_layers = 3
+  c.train.steps = 20_000
+  c.train.lr = 5e-6
+  c.train.optimizer = "adam"
+  c.train.warmup_steps = 0
+  c.train.decay = "constant"
+  c.train.batch_size = 16
+  c.train.log_every = 50
+  c.train.eval_every = 1000
+  c.checkpoint.save_every = 1000
+  c.data.max_len = 512
+  c.data.limit = 0
+  c.data.too_long = "truncate"
+  c.context.max_len = 512
+  c.train.loss_chunk = 64  # [batch, 64, 262144] float32 logits per chunk instead of [batch, 512, ...].
+
+
+def apply_presets(c: ml_collections.ConfigDict, arg: str) -> ml_collections.ConfigDict:
+  for name in [p.strip() for p in (arg or "").split(",") if p.strip()]:
+    if name == "cpu":
+      continue
+    if name == "paper":
+      paper(c)
+    elif name in ("np", "mc"):
+      c.soft_prompt.variant = name
+    elif re.fullmatch(r"mp\d*", name):
+      c.soft_prompt.variant = "mp"
+      if len(name) > 2:
+        c.soft_prompt.k = int(name[2:])
+    else:
+      raise ValueError(f"Unknown config preset {name!r}; expected cpu, paper, np, mpK (e.g. mp2) or mc, "
+                       "comma-separated.")
+  return c
+
+
+def get_config(task: str, arg: str | None = None) -> ml_collections.ConfigDict:
+  return apply_presets(base_config(task), arg or "")

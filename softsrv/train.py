@@ -1,0 +1,427 @@
+"""SoftSRV training: learn theta so that the frozen decoder H reconstructs x from the soft prompt P_theta(E(x)).
+
+Sequence layout fed to H (decided here, used by generation): [P_theta(z) (t soft tokens)] [BOS x_1 .. x_n EOS] [pad].
+BOS follows the prompt so x starts the way H's pretraining documents start; the loss is the next-token
+cross-entropy of x_1 .. x_n, EOS given the prompt and the tokens before (no loss on prompt, BOS or padding
+positions). Generation therefore feeds the prompt then BOS and samples.
+
+Cost structure (what the step skips): only theta is differentiated (H's weights are a non-differentiated argument,
+so no weight gradients exist); logits are computed only at the positions that predict x (H runs with logits=False
+and `Decoder.unembed` is applied to that slice), in chunks of `train.loss_chunk` positions under `jax.checkpoint`
+so a [batch, length, vocab] tensor never exists (Gemma 3's vocabulary is 262,144).
+
+`train(config, workdir)` is the whole job: data -> E (cached) -> theta init -> jitted, sharded, donated step with
+Orbax checkpoints (exact resume: params, optimizer, data order, RNG), metrics (JSON Lines + TensorBoard), a progress
+bar and a loss-curve PNG.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from datasynth import training
+from datasynth.data import load_records_jsonl, load_task
+from datasynth.models.decoder import Decoder
+from datasynth.models.loaders import LoadedModel, load_model
+from softsrv import context as context_lib
+from softsrv import embeddings
+from softsrv.config import MUTABLE_FIELDS
+
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+# ------------------------------------------------------------------------------------------------------------ data
+def load_texts(config: ml_collections.ConfigDict) -> list[str]:
+  """The x of every example: Record.prompt of the task split (or of `data.file`)."""
+  if config.data.file:
+    records = load_records_jsonl(config.data.file)
+  else:
+    records = load_task(config.task, config.data.split, config.data.data_dir or None)
+  texts = [r.prompt for r in records]
+  if config.data.limit:
+    texts = texts[:config.data.limit]
+  return texts
+
+
+def tokenize(texts: list[str], tokenizer, *, max_len: int, too_long: str, add_eos: bool
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """BOS + x (+ EOS) right-padded to max_len. Returns ids [N, L], mask [N, L] and the kept example indices."""
+  if too_long not in ("error", "skip", "truncate"):
+    raise ValueError(f"data.too_long={too_long!r}; expected error, skip or truncate.")
+  seqs, kept = [], []
+  for i, text in enumerate(texts):
+    ids = tokenizer.encode(text, add_bos=True, add_eos=add_eos)
+    if len(ids) > max_len:
+      if too_long == "error":
+        raise ValueError(f"Example {i} has {len(ids)} tokens, more than data.max_len={max_len}; raise "
+                         "--config.data.max_len or set --config.data.too_long=skip|truncate.")
+      if too_long == "skip":
+        continue
+      ids = ids[:max_len]
+    seqs.append(ids)
+    kept.append(i)
+  if len(seqs) < 2:
+    raise ValueError(f"Only {len(seqs)} of {len(texts)} examples fit data.max_len={max_len} tokens; raise "
+                     "--config.data.max_len.")
+  ids, mask = tokenizer.pad_batch(seqs, length=max_len)
+  return ids, mask, np.asarray(kept)
+
+
+def batch_indices(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
+  """Example indices of `step`'s batch: epochs of seeded permutations, a pure function of the step (exact resume)."""
+  pos = step * batch_size + np.arange(batch_size)
+  epochs, offsets = pos // n, pos % n
+  out = np.empty(batch_size, np.int64)
+  for e in np.unique(epochs):
+    perm = np.random.default_rng([seed, int(e)]).permutation(n)
+    out[epochs == e] = perm[offsets[epochs == e]]
+  return out
+
+
+# ------------------------------------------------------------------------------------------------------------ loss
+def _chunks(h, targets, weights, chunk):
+  """Split [B, L, ...] along L into [n, B, chunk, ...] (zero-weight padding); the batch axis stays sharded."""
+  b, l = targets.shape
+  chunk = l if not chunk or chunk >= l else chunk
+  n = -(-l // chunk)
+  pad = n * chunk - l
+  padded = [jnp.pad(a, ((0, 0), (0, pad)) + ((0, 0),) * (a.ndim - 2)) for a in (h, targets, weights)]
+  return [jnp.moveaxis(a.reshape(b, n, chunk, *a.shape[2:]), 1, 0) for a in padded]
+
+
+def chunked_nll(h: jax.Array, targets: jax.Array, weights: jax.Array, unembed, chunk: int) -> jax.Array:
+  """Sum over positions of weights * -log p(target | h) (forward only); logits `chunk` positions at a time.
+
+  h: [B, L, d], targets/weights: [B, L]; at most [B, chunk, vocab] logits are live.
+  """
+  def body(total, xs):
+    hc, tc, wc = xs
+    logits = unembed(hc)
+    gold = jnp.take_along_axis(logits, tc[..., None], axis=-1)[..., 0]
+    return total + jnp.sum((jax.nn.logsumexp(logits, axis=-1) - gold) * wc), None
+
+  total, _ = jax.lax.scan(body, jnp.zeros((), jnp.float32), _chunks(h, targets, weights, chunk))
+  return total
+
+
+def chunked_nll_and_grad(h: jax.Array, targets: jax.Array, weights: jax.Array, unembed, chunk: int):
+  """`chunked_nll` and its gradient w.r.t. h, in one pass over the chunks.
+
+  The cross-entropy gradient is formed directly, d nll / d logits = w * (softmax - onehot), and pulled back through
+  the unembedding of that chunk only; no logits are stored for a backward pass or recomputed (what autodiff of
+  `chunked_nll` under jax.checkpoint would do: one extra vocab matmul).
+  """
+  def body(total, xs):
+    hc, tc, wc = xs
+    logits, pull = jax.vjp(unembed, hc)  # [B, c, V]
+    lse = jax.nn.logsumexp(logits, axis=-1)
+    gold = jnp.take_along_axis(logits, tc[..., None], axis=-1)[..., 0]
+    dlogits = (jnp.exp(logits - lse[..., None]) - jax.nn.one_hot(tc, logits.shape[-1], dtype=logits.dtype))
+    (dh,) = pull((dlogits * wc[..., None]).astype(logits.dtype))
+    return total + jnp.sum((lse - gold) * wc), dh
+
+  b, l, _ = h.shape
+  total, dh = jax.lax.scan(body, jnp.zeros((), jnp.float32), _chunks(h, targets, weights, chunk))
+  dh = jnp.moveaxis(dh, 0, 1).reshape(b, -1, h.shape[-1])[:, :l]
+  return total, dh.astype(h.dtype)
+
+
+def make_forward(module, dec: Decoder, t: int):
+  """(theta, frozen, batch) -> (hidden states that predict x [B, L-1, d], targets, weights)."""
+  def forward(theta, frozen, batch):
+    ids, mask, z = batch["ids"], batch["mask"], batch["z"]
+    prompt = module.apply({"params": theta}, z)  # [B, t, d]: P_theta(E(x))
+    input_mask = jnp.concatenate([jnp.ones((ids.shape[0], t), bool), mask], axis=1)
+    out = dec.apply({"params": frozen}, ids, prefix=prompt, input_mask=input_mask, logits=False)
+    # Hidden states at BOS .. x_{n-1} predict x_1 .. EOS; prompt positions produce no logits at all.
+    return out.final_hidden[:, t:t + ids.shape[1] - 1]
+  return forward
+
+
+def make_loss_fn(module, dec: Decoder, t: int, chunk: int):
+  """(theta, frozen, batch) -> (sum of NLL over x tokens, number of x tokens)."""
+  forward = make_forward(module, dec, t)
+
+  def loss_fn(theta, frozen, batch):
+    h = forward(theta, frozen, batch)
+    unembed = lambda hc: dec.apply({"params": frozen}, hc, method=Decoder.unembed)
+    weights = batch["mask"][:, 1:].astype(jnp.float32)
+    return chunked_nll(h, batch["ids"][:, 1:], weights, unembed, chunk), jnp.sum(weights)
+  return loss_fn
+
+
+def make_loss_and_grad(module, dec: Decoder, t: int, chunk: int):
+  """(theta, frozen, batch) -> ((mean NLL per x token, tokens), d loss / d theta).
+
+  Chain rule split at the loss head: a VJP of the body w.r.t. theta only (H's weights are a non-differentiated
+  argument, so no weight gradients exist), fed the head's gradient w.r.t. the hidden states.
+  """
+  forward = make_forward(module, dec, t)
+
+  def loss_and_grad(theta, frozen, batch):
+    h, pull = jax.vjp(lambda th: forward(th, frozen, batch), theta)
+    unembed = lambda hc: dec.apply({"params": frozen}, hc, method=Decoder.unembed)
+    weights = batch["mask"][:, 1:].astype(jnp.float32)
+    tokens = jnp.sum(weights)
+    scale = 1.0 / jnp.maximum(tokens, 1.0)
+    nll, dh = chunked_nll_and_grad(h, batch["ids"][:, 1:], weights * scale, unembed, chunk)
+    (grads,) = pull(dh)
+    return (nll, tokens), grads
+  return loss_and_grad
+
+
+# ------------------------------------------------------------------------------------------------------------ setup
+def make_mesh(num_devices: int = 0) -> Mesh:
+  """A 1-D data-parallel mesh over the first `num_devices` JAX devices (0 = all)."""
+  devices = jax.devices()
+  if num_devices > len(devices):
+    raise ValueError(f"train.num_devices={num_devices} but JAX sees only {len(devices)} devices.")
+  return Mesh(np.asarray(devices[:num_devices or None]), ("data",))
+
+
+def identity_json(config: ml_collections.ConfigDict, model: LoadedModel, context_model: LoadedModel) -> str:
+  """What a resume must match: the config minus restart-safe fields, plus the models' configs."""
+  d = config.to_dict()
+  for path in MUTABLE_FIELDS:
+    node = d
+    *parents, leaf = path.split(".")
+    for p in parents:
+      node = node.get(p, {})
+    node.pop(leaf, None)
+  d["_model_config"] = model.config.to_json()
+  d["_context_model_config"] = context_model.config.to_json()
+  return json.dumps(d, sort_keys=True, indent=1)
+
+
+def validate(config: ml_collections.ConfigDict, model: LoadedModel) -> None:
+  sp, mc = config.soft_prompt, model.config
+  if sp.variant not in embeddings.VARIANTS:
+    raise ValueError(f"Unknown soft_prompt.variant {sp.variant!r}; expected one of {embeddings.VARIANTS} "
+                     "(np = SS_NP, mp = SS_MPk, mc = SS_MC).")
+  if sp.t < 1 or config.data.max_len < 2:
+    raise ValueError(f"soft_prompt.t={sp.t} and data.max_len={config.data.max_len} must be >= 1 and >= 2.")
+  if sp.t + config.data.max_len > mc.max_len:
+    raise ValueError(f"soft_prompt.t + data.max_len = {sp.t} + {config.data.max_len} exceeds the context of "
+                     f"{config.model.name} ({mc.max_len} positions); lower t or data.max_len.")
+  if config.model.dtype not in _DTYPES:
+    raise ValueError(f"model.dtype={config.model.dtype!r}; expected one of {list(_DTYPES)}.")
+  if config.train.batch_size < 1 or config.train.steps < 1:
+    raise ValueError("train.batch_size and train.steps must be positive.")
+
+
+def init_table(config, model: LoadedModel, ids: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+  """Embedded vectors of the tokens occurring in the training x (the sampled-vocabulary init), or None."""
+  if config.soft_prompt.init == "normal":
+    return None
+  if config.soft_prompt.init != "vocab":
+    raise ValueError(f"soft_prompt.init={config.soft_prompt.init!r}; expected vocab or normal.")
+  special = {model.tokenizer.bos_id, model.tokenizer.eos_id, model.tokenizer.pad_id}
+  vocab = np.asarray(sorted(set(ids[mask].tolist()) - special), np.int32)
+  dec = Decoder(model.config)
+  return np.asarray(dec.apply({"params": {"embedding": model.params["embedding"]}}, jnp.asarray(vocab),
+                              method=Decoder.embed))
+
+
+def embedding_rms(model: LoadedModel, ids: np.ndarray, mask: np.ndarray) -> float:
+  dec = Decoder(model.config)
+  e = dec.apply({"params": {"embedding": model.params["embedding"]}}, jnp.asarray(ids[mask][:4096]),
+                method=Decoder.embed)
+  return float(jnp.sqrt(jnp.mean(e * e)))
+
+
+@dataclasses.dataclass
+class Run:
+  """Everything a training loop needs, built once by `prepare`."""
+  config: ml_collections.ConfigDict
+  model: LoadedModel
+  module: Any  # The SoftSRV linen module P_theta.
+  dec: Decoder
+  tx: Any
+  train: dict[str, np.ndarray]  # ids, mask, z of the training examples.
+  heldout: dict[str, np.ndarray]
+  mesh: Mesh
+  frozen: Any  # H's weights on the mesh (replicated); never updated.
+  step_fn: Any  # jitted (state, frozen, batch) -> (state, metrics); state donated.
+  eval_fn: Any  # jitted (theta, frozen, batch) -> (nll sum, tokens).
+  identity: str
+
+  def init_state(self) -> training.TrainState:
+    key = jax.random.key(self.config.seed)
+    k_init, k_state = jax.random.split(key)
+    z0 = jnp.zeros((1, self.train["z"].shape[-1]), jnp.float32)
+    theta = nn.meta.unbox(self.module.init(k_init, z0)["params"])
+    state = training.TrainState.create(theta, self.tx, jax.random.key_data(k_state))
+    return jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
+
+  def batch(self, step: int) -> dict[str, jax.Array]:
+    idx = batch_indices(step, self.config.train.batch_size, len(self.train["ids"]), self.config.seed)
+    return self.put({k: v[idx] for k, v in self.train.items()})
+
+  def put(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    return jax.device_put(batch, NamedSharding(self.mesh, PartitionSpec("data")))
+
+  def heldout_loss(self, theta) -> float:
+    n = len(self.heldout["ids"])
+    if n == 0:
+      return float("nan")
+    b = self.config.train.batch_size
+    total, count = 0.0, 0.0
+    for s in range(0, n, b):
+      part = {k: v[s:s + b] for k, v in self.heldout.items()}
+      short = b - len(part["ids"])
+      if short:  # Pad with zero-weight rows: fixed shapes, exact mean.
+        part = {k: np.concatenate([v, np.repeat(v[-1:], short, 0)]) for k, v in part.items()}
+        part["mask"][b - short:, 1:] = False
+      nll, tokens = self.eval_fn(theta, self.frozen, self.put(part))
+      total, count = total + float(nll), count + float(tokens)
+    return total / max(count, 1.0)
+
+
+def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel | None = None,
+            context_model: LoadedModel | None = None) -> Run:
+  """Load models and data, compute/cache z, build P_theta, the optimizer, the mesh and the jitted steps."""
+  if config.soft_prompt.variant not in embeddings.VARIANTS:  # Before loading anything heavy.
+    raise ValueError(f"Unknown soft_prompt.variant {config.soft_prompt.variant!r}; expected one of "
+                     f"{embeddings.VARIANTS} (np = SS_NP, mp = SS_MPk, mc = SS_MC).")
+  texts = load_texts(config)
+  model = model or load_model(config.model.name)
+  validate(config, model)
+  context_model = context_model or load_model(config.context.model)
+  ids, mask, kept = tokenize(texts, model.tokenizer, max_len=config.data.max_len, too_long=config.data.too_long,
+                             add_eos=config.data.add_eos)
+  texts = [texts[i] for i in kept]
+  z = context_lib.cached_context(
+      context_model, texts, os.path.join(workdir, "context"), show_progress=config.show_progress,
+      layer=config.context.layer, max_len=config.context.max_len, batch_size=config.context.batch_size,
+      projection_dim=config.context.projection_dim or None, projection_seed=config.seed,
+      normalize=config.context.normalize)
+  n_held = min(config.data.heldout, len(ids) // 2)
+  n_train = len(ids) - n_held
+  train = dict(ids=ids[:n_train], mask=mask[:n_train], z=z[:n_train])
+  heldout = dict(ids=ids[n_train:], mask=mask[n_train:], z=z[n_train:])
+
+  mesh = make_mesh(config.train.num_devices)
+  if config.train.batch_size % mesh.size:
+    raise ValueError(f"train.batch_size={config.train.batch_size} is not a multiple of the {mesh.size} devices; "
+                     "change the batch size or train.num_devices.")
+
+  sp = config.soft_prompt
+  table = init_table(config, model, train["ids"], train["mask"])
+  module = embeddings.make_soft_prompt(
+      sp.variant, t=sp.t, d=model.config.width, k=sp.k, hidden=sp.hidden, num_layers=sp.num_layers,
+      init_scale=embedding_rms(model, train["ids"], train["mask"]),
+      token_init=None if table is None else embeddings.vocab_init(table),
+      **(dict(out_scale=sp.out_scale) if sp.variant == "mc" else {}))
+  dtype = _DTYPES[config.model.dtype]
+  dec = Decoder(model.config, dtype=dtype, remat=config.model.remat)
+  tc = config.train
+  tx = training.make_optimizer(lr=tc.lr, steps=tc.steps, warmup_steps=tc.warmup_steps, decay=tc.decay,
+                               end_factor=tc.end_factor, optimizer=tc.optimizer, clip_norm=tc.clip_norm or None)
+  replicated = NamedSharding(mesh, PartitionSpec())
+  frozen = jax.device_put(jax.tree.map(lambda a: jnp.asarray(a, dtype), model.params), replicated)
+  step_fn, eval_fn = make_step_fns(module, dec, tx, sp.t, tc.loss_chunk, mesh)
+  return Run(config=config, model=model, module=module, dec=dec, tx=tx, train=train, heldout=heldout, mesh=mesh,
+             frozen=frozen, step_fn=step_fn, eval_fn=eval_fn,
+             identity=identity_json(config, model, context_model))
+
+
+def make_step_fns(module, dec: Decoder, tx, t: int, chunk: int, mesh: Mesh):
+  loss_fn = make_loss_fn(module, dec, t, chunk)
+  loss_and_grad = make_loss_and_grad(module, dec, t, chunk)
+
+  def train_step(state: training.TrainState, frozen, batch):
+    (loss, tokens), grads = loss_and_grad(state.params, frozen, batch)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    rng = jax.random.key_data(jax.random.split(jax.random.wrap_key_data(state.rng))[0])
+    new = state.replace(step=state.step + 1, params=params, opt_state=opt_state, rng=rng)
+    return new, dict(loss=loss, grad_norm=optax.global_norm(grads), tokens=tokens)
+
+  replicated = NamedSharding(mesh, PartitionSpec())
+  data = NamedSharding(mesh, PartitionSpec("data"))
+  step_fn = jax.jit(train_step, in_shardings=(replicated, replicated, data), out_shardings=(replicated, replicated),
+                    donate_argnums=(0,))
+  eval_fn = jax.jit(loss_fn, in_shardings=(replicated, replicated, data), out_shardings=replicated)
+  return step_fn, eval_fn
+
+
+# ------------------------------------------------------------------------------------------------------------ loop
+@dataclasses.dataclass
+class Result:
+  state: training.TrainState
+  metrics: list[dict[str, float]]
+  workdir: str
+  run: Run
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel | None = None,
+          context_model: LoadedModel | None = None) -> Result:
+  """Train (or resume) a SoftSRV embedding under `workdir`; returns the final state and the metric rows."""
+  workdir = os.path.abspath(workdir)
+  os.makedirs(workdir, exist_ok=True)
+  run = prepare(config, workdir, model=model, context_model=context_model)
+  tc = config.train
+  ckpt = training.Checkpointer(workdir, run.identity, save_every=config.checkpoint.save_every,
+                               keep=config.checkpoint.keep)
+  metrics = training.MetricsWriter(workdir)
+  state = run.init_state()
+  start = 0
+  if ckpt.latest_step() is not None:
+    state = ckpt.restore(state)
+    start = int(state.step)
+  metrics.truncate_after(start if start else -1)  # Rows after the checkpoint are logged again.
+  end = min(tc.steps, tc.stop_after) if tc.stop_after else tc.steps
+  n_params = embeddings.num_params(state.params)
+  print(f"SoftSRV {config.soft_prompt.variant}: {n_params:,} trained parameters, {len(run.train['ids'])} train / "
+        f"{len(run.heldout['ids'])} held-out examples, {run.mesh.size} device(s), steps {start} -> {end}, "
+        f"work dir {workdir}", flush=True)
+  bar = training.progress(end, initial=start, desc="softsrv train") if config.show_progress else None
+  window_tokens, window_positions, t0 = 0.0, 0, time.perf_counter()
+  positions_per_step = tc.batch_size * (config.soft_prompt.t + config.data.max_len)
+  if start == 0:
+    metrics.write(0, dict(heldout_loss=run.heldout_loss(state.params)))
+  for step in range(start, end):
+    state, m = run.step_fn(state, run.frozen, run.batch(step))
+    done = step + 1
+    window_tokens += float(m["tokens"])
+    window_positions += positions_per_step
+    row = {}
+    if done % tc.log_every == 0 or done == end:
+      dt = time.perf_counter() - t0
+      row.update(loss=float(m["loss"]), grad_norm=float(m["grad_norm"]), tokens_per_s=window_tokens / dt,
+                 positions_per_s=window_positions / dt, lr=float(_lr(config)(step)))
+      window_tokens, window_positions, t0 = 0.0, 0, time.perf_counter()
+    if done % tc.eval_every == 0 or done == end:
+      row["heldout_loss"] = run.heldout_loss(state.params)
+      t0 = time.perf_counter()  # Evaluation time does not count against training throughput.
+    if row:
+      metrics.write(done, row)
+    ckpt.save(done, state, force=done == end)
+    if bar is not None:
+      bar.update(1)
+      if "loss" in row:
+        bar.set_postfix(loss=f"{row['loss']:.3f}")
+  if bar is not None:
+    bar.close()
+  ckpt.close()
+  rows = metrics.read()
+  metrics.plot(["loss", "heldout_loss"], os.path.join(workdir, "loss.png"),
+               title=f"SoftSRV {config.soft_prompt.variant} on {config.task}: next-token loss of x")
+  metrics.close()
+  return Result(state=state, metrics=rows, workdir=workdir, run=run)
+
+
+def _lr(config):
+  tc = config.train
+  return training.make_schedule(tc.lr, tc.steps, tc.warmup_steps, tc.decay, tc.end_factor)

@@ -1,0 +1,186 @@
+"""SoftSRV training: loss head, frozen weights, exact resume, sharded == 1 device, clear errors, launcher, overfit."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from datasynth.models.decoder import Decoder
+from datasynth.models.loaders import save_orbax
+from softsrv import train as train_lib
+
+
+def _theta(result):
+  return jax.tree.map(np.asarray, result.state.params)
+
+
+def _assert_trees_equal(a, b, **tol):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    if tol:
+      np.testing.assert_allclose(x, y, **tol)
+    else:
+      np.testing.assert_array_equal(x, y)
+
+
+def test_loss_head_gradient_matches_autodiff():
+  rng = np.random.default_rng(0)
+  b, l, d, v = 2, 7, 6, 11
+  h = jnp.asarray(rng.normal(size=(b, l, d)), jnp.float32)
+  table = jnp.asarray(rng.normal(size=(v, d)), jnp.float32)
+  targets = jnp.asarray(rng.integers(0, v, (b, l)), jnp.int32)
+  weights = jnp.asarray(rng.random((b, l)) > 0.3, jnp.float32)
+  unembed = lambda x: x @ table.T
+
+  def reference(h):
+    logp = jax.nn.log_softmax(unembed(h))
+    return -jnp.sum(jnp.take_along_axis(logp, targets[..., None], -1)[..., 0] * weights)
+
+  want, want_grad = jax.value_and_grad(reference)(h)
+  for chunk in (0, 3, 7):
+    np.testing.assert_allclose(train_lib.chunked_nll(h, targets, weights, unembed, chunk), want, rtol=1e-5)
+    got, got_grad = train_lib.chunked_nll_and_grad(h, targets, weights, unembed, chunk)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(got_grad, want_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_step_gradient_matches_autodiff_of_the_loss(tiny, tiny_config, tmp_path):
+  h_model, e_model = tiny
+  run = train_lib.prepare(tiny_config(), str(tmp_path), model=h_model, context_model=e_model)
+  theta = run.init_state().params
+  batch = run.batch(0)
+  loss_fn = train_lib.make_loss_fn(run.module, run.dec, run.config.soft_prompt.t, 0)
+  mean = lambda th: (lambda nll, n: nll / n)(*loss_fn(th, run.frozen, batch))
+  want, want_grad = jax.value_and_grad(mean)(theta)
+  (got, _), got_grad = train_lib.make_loss_and_grad(run.module, run.dec, run.config.soft_prompt.t, 8)(
+      theta, run.frozen, batch)
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  _assert_trees_equal(got_grad, want_grad, rtol=1e-3, atol=1e-6)
+
+
+def test_frozen_weights_bitwise_unchanged_and_only_theta_moves(tiny, tiny_config, tmp_path):
+  h_model, e_model = tiny
+  run = train_lib.prepare(tiny_config(), str(tmp_path), model=h_model, context_model=e_model)
+  frozen_before = jax.tree.map(np.array, run.frozen)
+  state = run.init_state()
+  theta0 = jax.tree.map(np.array, state.params)
+  # The train state holds theta and its Adam moments only: nothing of H.
+  n_state = sum(x.size for x in jax.tree.leaves((state.params, state.opt_state)))
+  assert n_state < 4 * sum(x.size for x in jax.tree.leaves(theta0))
+  for step in range(3):
+    state, m = run.step_fn(state, run.frozen, run.batch(step))
+    assert np.isfinite(float(m["loss"]))
+  _assert_trees_equal(jax.tree.map(np.asarray, run.frozen), frozen_before)
+  _assert_trees_equal(jax.tree.map(np.asarray, run.frozen), h_model.params)
+  moved = [not np.array_equal(a, np.asarray(b)) for a, b in zip(jax.tree.leaves(theta0), jax.tree.leaves(state.params))]
+  assert all(moved)
+  assert int(state.step) == 3
+
+
+def test_interrupted_run_resumes_to_the_same_parameters(tiny, tiny_config, tmp_path):
+  h_model, e_model = tiny
+  full = train_lib.train(tiny_config(), str(tmp_path / "full"), model=h_model, context_model=e_model)
+  part = str(tmp_path / "part")
+  first = train_lib.train(tiny_config(**{"train.stop_after": 3}), part, model=h_model,
+                          context_model=e_model)
+  assert int(first.state.step) == 3
+  resumed = train_lib.train(tiny_config(), part, model=h_model, context_model=e_model)
+  assert int(resumed.state.step) == 6
+  _assert_trees_equal(_theta(resumed), _theta(full))
+  _assert_trees_equal(jax.tree.map(np.asarray, resumed.state.opt_state), jax.tree.map(np.asarray,
+                                                                                       full.state.opt_state))
+  np.testing.assert_array_equal(resumed.state.rng, full.state.rng)
+  # Metrics of the resumed run continue, without duplicated steps, and outputs exist.
+  steps = [r["step"] for r in resumed.metrics if "loss" in r]
+  assert steps == sorted(set(steps)) and steps[-1] == 6
+  resumed_loss = {r["step"]: r["loss"] for r in resumed.metrics if "loss" in r}
+  full_loss = {r["step"]: r["loss"] for r in full.metrics if "loss" in r}
+  assert {s: resumed_loss[s] for s in full_loss} == full_loss  # (+ the row logged where the first part stopped)
+  for name in ("loss.png", "metrics.jsonl", "run_config.json"):
+    assert os.path.getsize(os.path.join(part, name)) > 0
+  assert os.listdir(os.path.join(part, "tensorboard"))
+
+
+def test_sharded_on_8_devices_matches_1_device(tiny, tiny_config, tmp_path):
+  assert jax.device_count() == 8
+  h_model, e_model = tiny
+  one = train_lib.train(tiny_config(**{"train.steps": 3}), str(tmp_path / "one"), model=h_model,
+                        context_model=e_model)
+  eight = train_lib.train(tiny_config(**{"train.steps": 3, "train.num_devices": 8}),
+                          str(tmp_path / "eight"), model=h_model, context_model=e_model)
+  assert eight.run.mesh.size == 8
+  _assert_trees_equal(_theta(eight), _theta(one), rtol=2e-5, atol=1e-6)
+  np.testing.assert_allclose([r["loss"] for r in eight.metrics if "loss" in r],
+                             [r["loss"] for r in one.metrics if "loss" in r], rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------------ bad input
+def _write(path, text):
+  path.write_text(text)
+  return str(path)
+
+
+@pytest.mark.parametrize("setup,match", [
+    (lambda tmp: {"data.file": _write(tmp / "empty.jsonl", "")}, "no records"),
+    (lambda tmp: {"data.file": _write(tmp / "bad.jsonl", '{"prompt": "a", "response": "b"}\n{oops\n')},
+     r"bad.jsonl:2: malformed JSON"),
+    (lambda tmp: {"soft_prompt.variant": "mlp"}, "Unknown soft_prompt.variant 'mlp'"),
+    (lambda tmp: {"soft_prompt.t": 250}, "exceeds the context"),
+    (lambda tmp: {"data.max_len": 300}, "exceeds the context"),
+    (lambda tmp: {"data.max_len": 8, "data.too_long": "error"}, "more than data.max_len=8"),
+    (lambda tmp: {"train.batch_size": 6, "train.num_devices": 4}, "not a multiple of the 4 devices"),
+])
+def test_bad_input_is_one_clear_error(tiny, tiny_config, tmp_path, setup, match):
+  h_model, e_model = tiny
+  with pytest.raises(ValueError, match=match):
+    train_lib.train(tiny_config(**setup(tmp_path)), str(tmp_path / "wd"), model=h_model,
+                    context_model=e_model)
+  assert not os.path.exists(tmp_path / "wd" / "checkpoints")
+
+
+def test_workdir_of_another_config_is_refused(tiny, tiny_config, tmp_path):
+  h_model, e_model = tiny
+  wd = str(tmp_path / "wd")
+  train_lib.train(tiny_config(**{"train.steps": 2}), wd, model=h_model, context_model=e_model)
+  with pytest.raises(ValueError, match="holds a run of another config"):
+    train_lib.train(tiny_config(**{"train.steps": 2, "soft_prompt.variant": "np"}), wd,
+                    model=h_model, context_model=e_model)
+  # More steps (a restart-safe field) is a resume, not another config.
+  more = train_lib.train(tiny_config(**{"train.steps": 3}), wd, model=h_model, context_model=e_model)
+  assert int(more.state.step) == 3
+
+
+def test_launcher_trains_from_a_config_file(tiny, data_dir, repo, tmp_path):
+  h_model, e_model = tiny
+  save_orbax(h_model, str(tmp_path / "h"))
+  save_orbax(e_model, str(tmp_path / "e"))
+  wd = tmp_path / "wd"
+  env = dict(os.environ, PYTHONPATH=str(repo), XLA_FLAGS="")
+  cmd = [sys.executable, str(repo / "launch" / "train.py"), f"--config={repo / 'configs' / 'mbpp.py'}:np",
+         f"--workdir={wd}", f"--config.data.data_dir={data_dir}", f"--config.model.name={tmp_path / 'h'}",
+         f"--config.context.model={tmp_path / 'e'}", "--config.train.steps=2", "--config.soft_prompt.t=2",
+         "--config.data.limit=20", "--config.show_progress=False"]
+  proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = [json.loads(line) for line in (wd / "metrics.jsonl").read_text().splitlines()]
+  assert rows[-1]["step"] == 2 and np.isfinite(rows[-1]["loss"])
+  assert json.loads((wd / "run_config.json").read_text())["soft_prompt"]["variant"] == "np"
+  assert (wd / "loss.png").stat().st_size > 0
+
+
+# ------------------------------------------------------------------------------------------------ real models
+def test_overfit_8_mbpp_questions_halves_the_loss(gemma3, smollm2, tiny_config, tmp_path):
+  """SS_MC on the embedded Gemma 3 270M (H) and SmolLM2 (E): 8 questions, loss at least halved."""
+  c = tiny_config(**{"data.limit": 9, "data.heldout": 1, "data.max_len": 32, "soft_prompt.t": 4,
+                               "soft_prompt.hidden": 128, "context.max_len": 64, "train.steps": 28,
+                               "train.lr": 1e-2, "train.warmup_steps": 3, "train.decay": "constant",
+                               "train.log_every": 1, "train.eval_every": 1000, "train.loss_chunk": 0,
+                               "checkpoint.save_every": 1000})
+  result = train_lib.train(c, str(tmp_path / "wd"), model=gemma3, context_model=smollm2)
+  assert len(result.run.train["ids"]) == 8
+  losses = [r["loss"] for r in result.metrics if "loss" in r]
+  first, last = np.mean(losses[:3]), np.mean(losses[-3:])
+  assert last <= 0.5 * first, (first, last, losses)
