@@ -76,7 +76,10 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.train.log_every = 5  # Steps between metric rows.
   c.train.eval_every = 15  # Steps between held-out losses (and at the end).
   c.train.stop_after = 0  # Stop (checkpointed) after this step though steps is larger (0 = off): preemption tests.
-  c.train.num_devices = 0  # Devices of the data-parallel mesh (0 = all JAX devices).
+  c.train.num_devices = 0  # Devices of the mesh (0 = all JAX devices of all hosts).
+  # Mesh axis sizes (datasynth.sharding): one may be -1 (the rest). data/fsdp split the batch; fsdp and tensor also
+  # split H's frozen weights (embed; heads, mlp, vocab) by the logical-axis rules.
+  c.train.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.save_every = 20  # Steps between checkpoints (the last step is always saved).

@@ -30,7 +30,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from datasynth import training
+from datasynth import sharding, training
 from datasynth.data import load_records_jsonl, load_task
 from datasynth.models.decoder import Decoder
 from datasynth.models.loaders import LoadedModel, load_model
@@ -182,12 +182,18 @@ def make_loss_and_grad(module, dec: Decoder, t: int, chunk: int):
 
 
 # ------------------------------------------------------------------------------------------------------------ setup
-def make_mesh(num_devices: int = 0) -> Mesh:
-  """A 1-D data-parallel mesh over the first `num_devices` JAX devices (0 = all)."""
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """Examples (leading axis of ids, mask, z) over the mesh's batch axes (`data`, `fsdp`)."""
+  return NamedSharding(mesh, sharding.logical_sharding(("batch",), (mesh.size,), mesh).spec)
+
+
+def make_mesh(config: ml_collections.ConfigDict) -> Mesh:
+  """The training mesh (`train.mesh` axes) over the first `train.num_devices` JAX devices (0 = all)."""
   devices = jax.devices()
-  if num_devices > len(devices):
-    raise ValueError(f"train.num_devices={num_devices} but JAX sees only {len(devices)} devices.")
-  return Mesh(np.asarray(devices[:num_devices or None]), ("data",))
+  n = config.train.num_devices
+  if n > len(devices):
+    raise ValueError(f"train.num_devices={n} but JAX sees only {len(devices)} devices.")
+  return sharding.make_mesh(dict(config.train.mesh), devices=devices[:n or None])
 
 
 def identity_json(config: ml_collections.ConfigDict, model: LoadedModel, context_model: LoadedModel) -> str:
@@ -269,7 +275,7 @@ class Run:
     return self.put({k: v[idx] for k, v in self.train.items()})
 
   def put(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-    return jax.device_put(batch, NamedSharding(self.mesh, PartitionSpec("data")))
+    return jax.device_put(batch, batch_sharding(self.mesh))
 
   def heldout_loss(self, theta) -> float:
     n = len(self.heldout["ids"])
@@ -311,10 +317,10 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
   train = dict(ids=ids[:n_train], mask=mask[:n_train], z=z[:n_train])
   heldout = dict(ids=ids[n_train:], mask=mask[n_train:], z=z[n_train:])
 
-  mesh = make_mesh(config.train.num_devices)
+  mesh = make_mesh(config)
   if config.train.batch_size % mesh.size:
     raise ValueError(f"train.batch_size={config.train.batch_size} is not a multiple of the {mesh.size} devices; "
-                     "change the batch size or train.num_devices.")
+                     "change the batch size, train.num_devices or train.mesh.")
 
   sp = config.soft_prompt
   table = init_table(config, model, train["ids"], train["mask"])
@@ -328,8 +334,8 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
   tc = config.train
   tx = training.make_optimizer(lr=tc.lr, steps=tc.steps, warmup_steps=tc.warmup_steps, decay=tc.decay,
                                end_factor=tc.end_factor, optimizer=tc.optimizer, clip_norm=tc.clip_norm or None)
-  replicated = NamedSharding(mesh, PartitionSpec())
-  frozen = jax.device_put(jax.tree.map(lambda a: jnp.asarray(a, dtype), model.params), replicated)
+  # H's weights follow the logical-axis rules (replicated on a pure data mesh, split over fsdp / tensor axes).
+  frozen = sharding.shard_params(jax.tree.map(lambda a: jnp.asarray(a, dtype), model.params), model.config, mesh)
   step_fn, eval_fn = make_step_fns(module, dec, tx, sp.t, tc.loss_chunk, mesh)
   return Run(config=config, model=model, module=module, dec=dec, tx=tx, train=train, heldout=heldout, mesh=mesh,
              frozen=frozen, step_fn=step_fn, eval_fn=eval_fn,
@@ -348,11 +354,12 @@ def make_step_fns(module, dec: Decoder, tx, t: int, chunk: int, mesh: Mesh):
     new = state.replace(step=state.step + 1, params=params, opt_state=opt_state, rng=rng)
     return new, dict(loss=loss, grad_norm=optax.global_norm(grads), tokens=tokens)
 
+  # theta and Adam are small: replicated. The frozen weights keep the shardings they were placed with.
   replicated = NamedSharding(mesh, PartitionSpec())
-  data = NamedSharding(mesh, PartitionSpec("data"))
-  step_fn = jax.jit(train_step, in_shardings=(replicated, replicated, data), out_shardings=(replicated, replicated),
+  data = batch_sharding(mesh)
+  step_fn = jax.jit(train_step, in_shardings=(replicated, None, data), out_shardings=(replicated, replicated),
                     donate_argnums=(0,))
-  eval_fn = jax.jit(loss_fn, in_shardings=(replicated, replicated, data), out_shardings=replicated)
+  eval_fn = jax.jit(loss_fn, in_shardings=(replicated, None, data), out_shardings=replicated)
   return step_fn, eval_fn
 
 

@@ -104,14 +104,18 @@ def test_interrupted_run_resumes_to_the_same_parameters(tiny, tiny_config, tmp_p
   assert os.listdir(os.path.join(part, "tensorboard"))
 
 
-def test_sharded_on_8_devices_matches_1_device(tiny, tiny_config, tmp_path):
+@pytest.mark.parametrize("mesh", [dict(data=-1, fsdp=1, tensor=1), dict(data=2, fsdp=2, tensor=2)])
+def test_sharded_on_8_devices_matches_1_device(tiny, tiny_config, tmp_path, mesh):
   assert jax.device_count() == 8
   h_model, e_model = tiny
   one = train_lib.train(tiny_config(**{"train.steps": 3}), str(tmp_path / "one"), model=h_model,
                         context_model=e_model)
-  eight = train_lib.train(tiny_config(**{"train.steps": 3, "train.num_devices": 8}),
+  eight = train_lib.train(tiny_config(**{"train.steps": 3, "train.num_devices": 8, "train.mesh": mesh}),
                           str(tmp_path / "eight"), model=h_model, context_model=e_model)
-  assert eight.run.mesh.size == 8
+  assert eight.run.mesh.size == 8 and dict(eight.run.mesh.shape) == {"data": 8 if mesh["data"] < 0 else 2,
+                                                                     "fsdp": mesh["fsdp"], "tensor": mesh["tensor"]}
+  if mesh["tensor"] > 1:  # H's weights are really split, not replicated.
+    assert not eight.run.frozen["embedding"].sharding.is_fully_replicated
   _assert_trees_equal(_theta(eight), _theta(one), rtol=2e-5, atol=1e-6)
   np.testing.assert_allclose([r["loss"] for r in eight.metrics if "loss" in r],
                              [r["loss"] for r in one.metrics if "loss" in r], rtol=1e-5)
