@@ -212,7 +212,7 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
         mauve: bool = False, finetune: bool = True) -> dict[str, Any]:
   """The whole job; returns the summary written to results.json."""
   import jax
-  from datasynth import sft
+  from datasynth import sft, sharding
   from datasynth.data import load_task
   from datasynth.models import load_model
 
@@ -234,12 +234,13 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
     summary["mauve"] = mauve_scores(config, model, task, records, workdir)
   if finetune:
     cfg = sft.SFTConfig.from_dict(config.sft.to_dict())
-    mesh = None
+    mesh, shardings = None, None
     n = jax.device_count()
-    if n > 1 and cfg.batch_size % n == 0:
-      mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",))
+    if n > 1 and cfg.batch_size % n == 0:  # Data parallel over every device; weights placed by the logical rules.
+      mesh = sharding.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
+      shardings = sharding.param_shardings(model.config, mesh)
     eval_fn = make_eval_fn(model, task, eval_records, config, workdir)
-    result = sft.train_sft(records, model, cfg, workdir, mesh=mesh, eval_fn=eval_fn)
+    result = sft.train_sft(records, model, cfg, workdir, mesh=mesh, param_shardings=shardings, eval_fn=eval_fn)
     evals = results_from_metrics(result.metrics, TASK_METRIC[task])
     metric = TASK_METRIC[task]
     summary.update(evals=evals, final=evals[-1] if evals else None,

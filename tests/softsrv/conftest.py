@@ -1,5 +1,4 @@
 """SoftSRV test fixtures: tiny random decoders with a real tokenizer (fast unit tests) and a small config."""
-import dataclasses
 import pathlib
 
 import jax

@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from datasynth.models.decoder import Decoder
 from datasynth.models.loaders import save_orbax
 from softsrv import train as train_lib
 
