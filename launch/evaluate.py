@@ -260,6 +260,8 @@ def main(argv: Sequence[str]) -> None:
   f = flags.FLAGS
   if not f.is_parsed() or f["verbosity"].present == 0:
     absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every file at INFO; --verbosity=0 shows it.
+  from datasynth import sharding
+  sharding.maybe_initialize_distributed(f.jax_distributed)  # Before any other JAX call.
   run(f.config, workdir=f.workdir, task=f.task, records_path=f.records, baseline=f.baseline, mauve=f.mauve,
       finetune=f.finetune)
 
@@ -274,6 +276,7 @@ def define_flags() -> None:
   flags.DEFINE_bool("baseline", False, "Fine-tune on the task's original train set instead of --records.")
   flags.DEFINE_bool("mauve", False, "Also score the records' prompts against the train and test folds (MAUVE).")
   flags.DEFINE_bool("finetune", True, "Fine-tune and evaluate (--nofinetune with --mauve: MAUVE only).")
+  flags.DEFINE_bool("jax_distributed", False, "Call jax.distributed.initialize() first (multi-host TPU/GPU).")
   flags.mark_flag_as_required("workdir")
 
 

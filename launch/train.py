@@ -19,19 +19,13 @@ _DISTRIBUTED = flags.DEFINE_bool("jax_distributed", False, "Call jax.distributed
 flags.mark_flags_as_required(["config"])
 
 
-def default_workdir(config_arg: str) -> str:
-  path, _, preset = config_arg.partition(":")
-  name = os.path.splitext(os.path.basename(path))[0]
-  return os.path.join("workdirs", name + (f"-{preset.replace(',', '-')}" if preset else ""))
-
-
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO; the progress bar says enough.
-  if _DISTRIBUTED.value:
-    import jax
-    jax.distributed.initialize()
+  from datasynth import sharding
+  sharding.maybe_initialize_distributed(_DISTRIBUTED.value)  # Before any other JAX call.
   from softsrv import train as train_lib
+  from softsrv.config import default_workdir
   workdir = _WORKDIR.value or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
   result = train_lib.train(_CONFIG.value, workdir)
   last = [r for r in result.metrics if "loss" in r]

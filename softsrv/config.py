@@ -9,20 +9,21 @@ e.g. `configs/gsm8k.py:paper,mp2`. Any field can then be overridden: `--config.t
 """
 from __future__ import annotations
 
+import os
 import re
 
 import ml_collections
 
 # Per-task CPU default sizes: max token length of x (H's tokens incl. BOS and EOS), steps, examples read.
 CPU_DEFAULTS = {
-    "mbpp": dict(max_len=32, steps=60, limit=0),
+    "mbpp": dict(max_len=32, steps=150, limit=0),
     "gsm8k": dict(max_len=64, steps=40, limit=1500),  # ~480 questions fit 64 tokens: a short E pass.
     "boolq": dict(max_len=96, steps=30, limit=0),
 }
 
 # Fields that may change between restarts of one run (they do not change what is trained).
 MUTABLE_FIELDS = ("train.steps", "train.stop_after", "train.log_every", "train.eval_every", "checkpoint.save_every",
-                  "checkpoint.keep", "data.data_dir", "show_progress")
+                  "checkpoint.keep", "data.data_dir", "show_progress", "generate")
 
 
 def base_config(task: str) -> ml_collections.ConfigDict:
@@ -84,6 +85,15 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.save_every = 20  # Steps between checkpoints (the last step is always saved).
   c.checkpoint.keep = 3  # Checkpoints kept.
+
+  c.generate = ml_collections.ConfigDict()  # launch/generate.py: x ~ H(P_theta(E(x_i))), i cycling over train.
+  c.generate.num_samples = 64  # Sequences generated in all (split over processes).
+  c.generate.batch_size = 16  # Sequences per compiled sampling batch.
+  c.generate.chunk = 512  # Soft prompts computed (and outputs kept) per chunk: bounds host memory at 100K samples.
+  c.generate.max_new_tokens = CPU_DEFAULTS[task]["max_len"]  # Tokens generated after BOS (x's budget in training).
+  c.generate.temperature = 1.0  # Sampling temperature (0 = greedy).
+  c.generate.top_k = 0  # Keep only the k most likely tokens (0 = off).
+  c.generate.top_p = 1.0  # Nucleus sampling mass (1 = off).
   return c
 
 
@@ -103,6 +113,9 @@ def paper(c: ml_collections.ConfigDict) -> None:
   c.train.eval_every = 1000
   c.checkpoint.save_every = 1000
   c.data.max_len = 512
+  c.generate.num_samples = 100_000  # The paper generates 100K, then subsamples N_s diverse ones.
+  c.generate.max_new_tokens = 512
+  c.generate.batch_size = 256
   c.data.limit = 0
   c.data.too_long = "truncate"
   c.context.max_len = 512
@@ -125,6 +138,13 @@ def apply_presets(c: ml_collections.ConfigDict, arg: str) -> ml_collections.Conf
       raise ValueError(f"Unknown config preset {name!r}; expected cpu, paper, np, mpK (e.g. mp2) or mc, "
                        "comma-separated.")
   return c
+
+
+def default_workdir(config_arg: str) -> str:
+  """./workdirs/<config name>[-<presets>] for `--config=configs/mbpp.py[:presets]` (train and generate agree)."""
+  path, _, preset = config_arg.partition(":")
+  name = os.path.splitext(os.path.basename(path))[0]
+  return os.path.join("workdirs", name + (f"-{preset.replace(',', '-')}" if preset else ""))
 
 
 def get_config(task: str, arg: str | None = None) -> ml_collections.ConfigDict:

@@ -1,0 +1,37 @@
+r"""Generate with a trained SoftSRV embedding: `python launch/generate.py --config=configs/mbpp.py --workdir=DIR`.
+
+Uses the config and work dir of `launch/train.py` (the latest checkpoint); writes this process's shard
+`<out_dir>/samples-<process>-of-<count>.jsonl` (default out_dir: <workdir>/generated). On a multi-host slice run the
+same command on every host with --jax_distributed; each host generates its own block of items.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/mbpp.py[:preset].")
+_WORKDIR = flags.DEFINE_string("workdir", None, "The training work dir (default ./workdirs/<config name>[-<preset>]).")
+_OUT_DIR = flags.DEFINE_string("out_dir", None, "Where the JSON Lines shards go (default <workdir>/generated).")
+_DISTRIBUTED = flags.DEFINE_bool("jax_distributed", False, "Call jax.distributed.initialize() (multi-host).")
+flags.mark_flags_as_required(["config"])
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  from datasynth import sharding
+  sharding.maybe_initialize_distributed(_DISTRIBUTED.value)  # Before any other JAX call.
+  from softsrv.config import default_workdir
+  from softsrv import generate as generate_lib
+  workdir = _WORKDIR.value or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
+  path = generate_lib.generate(_CONFIG.value, workdir, _OUT_DIR.value)
+  print(f"done: {path}")
+
+
+if __name__ == "__main__":
+  app.run(main)
