@@ -26,25 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
 
-
-def matmul_flops(n: int = 2048, reps: int = 5) -> float:
-  a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-  a @ a
-  t = time.perf_counter()
-  for _ in range(reps):
-    a @ a
-  return 2 * n ** 3 * reps / (time.perf_counter() - t)
-
-
-def copy_bandwidth(mb: int = 256, reps: int = 5) -> float:
-  """Bytes/s moved by a large numpy copy (read + write)."""
-  src = np.ones(mb * 2 ** 20 // 4, np.float32)
-  dst = np.empty_like(src)
-  np.copyto(dst, src)
-  t = time.perf_counter()
-  for _ in range(reps):
-    np.copyto(dst, src)
-  return 2 * src.nbytes * reps / (time.perf_counter() - t)
+from benchmarks.common import copy_bandwidth, matmul_peak_flops  # noqa: E402
 
 
 class PeakRSS:
@@ -169,7 +151,7 @@ def main(argv=None):
   import jax
   from datasynth.models import Decoder, load_model
 
-  peak_flops, bandwidth = matmul_flops(), copy_bandwidth()
+  peak_flops, bandwidth = matmul_peak_flops(), copy_bandwidth()
   print(f"machine: numpy float32 matmul {peak_flops / 1e9:.1f} GFLOP/s, copy bandwidth {bandwidth / 1e9:.1f} GB/s, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; torch threads {args.threads}; "
         f"prefix {args.prefix_len} embedded tokens, {args.new_tokens} new tokens, temperature 1", flush=True)

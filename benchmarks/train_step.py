@@ -42,7 +42,8 @@ def ours(model, batch: int, length: int, t: int, variant: str, repeats: int) -> 
   from softsrv import train as train_lib
   import flax.linen as nn
 
-  mesh = train_lib.make_mesh(1)
+  from datasynth import sharding
+  mesh = sharding.make_mesh(devices=jax.devices()[:1])
   dec = Decoder(model.config)
   module = embeddings.make_soft_prompt(variant, t=t, d=model.config.width, init_scale=1.0)
   tx = training.make_optimizer(lr=1e-3, steps=100)
