@@ -10,9 +10,10 @@ that carry loss) over step time, and as a fraction of this machine's measured nu
 does more than that (PEFT computes logits on prefix positions), it shows as lower achieved FLOP/s.
 SS_MC (the default variant) is timed too for orientation. Not a test: figures depend on the machine's load.
 
-Measured (SmolLM2-135M, batch 8, 64 tokens, t=128, 2 threads, 2 cores shared with other jobs; 730.9 model GFLOP per
-step): at load average ~10, ours 69 tokens/s (22.2 s/step) vs PEFT 55 tokens/s (28.1 s/step), ratio 1.26; in a
-second run whose load fell during our part, ours 146 tokens/s vs PEFT 51 (ratio 2.9, not a clean comparison).
+Measured (SmolLM2-135M, batch 8, 64 tokens, t=128, 2 threads; 730.9 model GFLOP per step; matmul peak 207
+GFLOP/s): on the idle 2-core machine, ours 268 tokens/s (5.74 s/step, SS_NP; SS_MC 271) vs PEFT 281 (5.46 s/step):
+ratio 0.95, below the 1.2x target (both at ~0.62 of the matmul peak; PEFT's extra prefix logits cost it ~16% more
+FLOPs, which it makes up in per-FLOP efficiency). With the 2 cores shared by ~10 other jobs the ratio was 1.26.
 """
 from __future__ import annotations
 
