@@ -33,11 +33,15 @@ def default_data_dir() -> str:
   return os.environ.get("DATASYNTH_DATA", str(root.parent / "shared" / "data"))
 
 
+def _require_file(path: str) -> None:
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"Data file not found: {path}. Check the data directory (config field data_dir).")
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
   """All objects of a JSON Lines file; a malformed line is an error naming the file and line number."""
   path = str(path)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"Data file not found: {path}. Check the data directory (config field data_dir).")
+  _require_file(path)
   rows = []
   with open(path, encoding="utf-8") as f:
     for n, line in enumerate(f, 1):
@@ -54,8 +58,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def _read_json_list(path: str) -> list[dict[str, Any]]:
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"Data file not found: {path}. Check the data directory (config field data_dir).")
+  _require_file(path)
   with open(path, encoding="utf-8") as f:
     try:
       data = json.load(f)
