@@ -1,6 +1,8 @@
-"""Shared benchmark helpers: the machine's measured matmul peak, peak memory, and table printing."""
+"""Shared benchmark helpers: the machine's measured matmul peak and bandwidth, the PyTorch reference model, peak
+memory, and table printing."""
 from __future__ import annotations
 
+import os
 import resource
 import time
 
@@ -32,6 +34,29 @@ def copy_bandwidth(mb: int = 256, repeats: int = 5) -> float:
   dst = np.empty_like(src)
   np.copyto(dst, src)
   return 2 * src.nbytes / best_time(lambda: np.copyto(dst, src), repeats)
+
+
+def machine_header(threads: int) -> float:
+  """Set torch's thread count, measure the matmul peak, print one line about the machine; returns the peak."""
+  import jax
+  import torch
+  torch.set_num_threads(threads)
+  peak = matmul_peak_flops()
+  print(f"machine: float32 matmul peak {peak / 1e9:.1f} GFLOP/s (best of numpy and XLA), {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}; jax {jax.__version__} on {jax.devices()[0].platform}; "
+        f"torch {torch.__version__} with {threads} threads", flush=True)
+  return peak
+
+
+def load_torch_reference(name: str):
+  """The `transformers` PyTorch model (float32, eval mode) loaded from the same GGUF file as our preset `name`."""
+  import torch
+  from transformers import AutoModelForCausalLM
+
+  from datasynth.models.loaders import resolve
+  path = resolve(name)
+  return AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
+                                              dtype=torch.float32).eval()
 
 
 def peak_rss_gb() -> float:

@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import best_time, matmul_peak_flops, print_table  # noqa: E402
+from benchmarks.common import best_time, load_torch_reference, machine_header, print_table  # noqa: E402
 
 
 def main() -> None:
@@ -28,15 +28,10 @@ def main() -> None:
   import jax
   import numpy as np
   import torch
-  from transformers import AutoModelForCausalLM
 
   from datasynth.models import Decoder, load_model
-  from datasynth.models.loaders import resolve
 
-  torch.set_num_threads(args.threads)
-  peak = matmul_peak_flops()
-  print(f"machine: numpy float32 matmul peak {peak / 1e9:.1f} GFLOP/s; jax {jax.__version__} on "
-        f"{jax.devices()[0].platform}; torch {torch.__version__} with {args.threads} threads")
+  peak = machine_header(args.threads)
   rows = []
   for name in args.models.split(","):
     model = load_model(name)
@@ -48,9 +43,7 @@ def main() -> None:
     params = jax.device_put(model.params)
     fwd(params, tokens).block_until_ready()
     ours = best_time(lambda: fwd(params, tokens).block_until_ready(), args.repeats)
-    path = resolve(name)
-    ref = AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
-                                               dtype=torch.float32).eval()
+    ref = load_torch_reference(name)
     x = torch.tensor(tokens)
     with torch.inference_mode():
       ref(x)

@@ -9,7 +9,7 @@ SoftSRV setting), sampling at temperature 1 with no truncation and EOS disabled,
 - hf:   transformers `generate(inputs_embeds=prefix)` on the same weights (dequantised from the same GGUF).
 - peft: PEFT prompt tuning (`num_virtual_tokens = prefix_len`) `generate` from one input token.
 The table gives generated tokens/s (end to end: prefill + decode), the JAX speed-up over each, peak RSS during the
-call, and the fraction of two rooflines measured in the same run: the machine's float32 matmul FLOP/s (numpy) against
+call, and the fraction of two rooflines measured in the same run: the machine's float32 matmul FLOP/s (best of numpy and XLA) against
 the model FLOPs done, and its memory bandwidth (numpy copy) against the bytes a decode step must read (weights + KV
 cache). Torch runs with `--threads` (2) threads. Other processes on a shared machine make the figures noisy.
 
@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
 
-from benchmarks.common import copy_bandwidth, matmul_peak_flops  # noqa: E402
+from benchmarks.common import copy_bandwidth, load_torch_reference, machine_header  # noqa: E402
 
 
 class PeakRSS:
@@ -91,17 +91,6 @@ def run_jax(loaded, prefix: np.ndarray, new_tokens: int):
   return seconds, mem.peak, compile_s
 
 
-def load_torch(name: str, threads: int):
-  import torch
-  import transformers
-  from datasynth.models import loaders
-  torch.set_num_threads(threads)
-  path = loaders.resolve(name)
-  model = transformers.AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
-                                                            dtype=torch.float32)
-  return model.eval()
-
-
 def _gen_kwargs(new_tokens: int) -> dict:
   return dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True, temperature=1.0, top_k=0,
               top_p=1.0, pad_token_id=0)
@@ -154,18 +143,16 @@ def main(argv=None):
   ap.add_argument("--methods", default="jax,hf,peft", help="subset of jax,hf,peft")
   args = ap.parse_args(argv)
   methods = args.methods.split(",")
-  import jax
   from datasynth.models import Decoder, load_model
 
-  peak_flops, bandwidth = matmul_peak_flops(), copy_bandwidth()
-  print(f"machine: numpy float32 matmul {peak_flops / 1e9:.1f} GFLOP/s, copy bandwidth {bandwidth / 1e9:.1f} GB/s, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; torch threads {args.threads}; "
-        f"prefix {args.prefix_len} embedded tokens, {args.new_tokens} new tokens, temperature 1", flush=True)
+  peak_flops, bandwidth = machine_header(args.threads), copy_bandwidth()
+  print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s; prefix {args.prefix_len} embedded tokens, "
+        f"{args.new_tokens} new tokens, temperature 1", flush=True)
   rows = []
   for name in args.models.split(","):
     loaded = load_model(name)
     cfg = loaded.config
-    torch_model = load_torch(name, args.threads) if {"hf", "peft"} & set(methods) else None
+    torch_model = load_torch_reference(name) if {"hf", "peft"} & set(methods) else None
     pm = peft_model(torch_model, args.prefix_len) if "peft" in methods else None
     for b in [int(x) for x in args.batches.split(",")]:
       ids = np.random.default_rng(b).integers(0, cfg.vocab_size, (b, args.prefix_len))

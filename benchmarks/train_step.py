@@ -6,7 +6,7 @@ Both sides do one optimizer step of prompt tuning (Adam on a [t, d] soft prompt;
 PromptTuning) on the same frozen checkpoint and random tokens. Prints tokens/s (counting prefix positions, as PEFT's
 sequence is t + length long), the ratio ours / PEFT, and achieved FLOP/s: the same model FLOPs for both (forward of
 the body over t + length positions, its activation backward, and logits + their backward on the `length` positions
-that carry loss) over step time, and as a fraction of this machine's measured numpy float32 matmul peak. Where a side
+that carry loss) over step time, and as a fraction of this machine's measured float32 matmul peak (best of numpy and XLA). Where a side
 does more than that (PEFT computes logits on prefix positions), it shows as lower achieved FLOP/s.
 SS_MC (the default variant) is timed too for orientation. Not a test: figures depend on the machine's load.
 
@@ -23,7 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import best_time, matmul_peak_flops, print_table  # noqa: E402
+from benchmarks.common import best_time, load_torch_reference, machine_header, print_table  # noqa: E402
 
 
 def model_flops(config, batch: int, length: int, t: int) -> float:
@@ -70,13 +70,8 @@ def peft(model_name: str, batch: int, length: int, t: int, repeats: int) -> floa
   import numpy as np
   import torch
   from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
-  from transformers import AutoModelForCausalLM
 
-  from datasynth.models.loaders import resolve
-
-  path = resolve(model_name)
-  base = AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
-                                              dtype=torch.float32)
+  base = load_torch_reference(model_name)
   model = get_peft_model(base, PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=t,
                                                   prompt_tuning_init=PromptTuningInit.RANDOM))
   model.train()
@@ -105,15 +100,9 @@ def main() -> None:
   ap.add_argument("--repeats", type=int, default=3)
   args = ap.parse_args()
 
-  import jax
-  import torch
-
   from datasynth.models import load_model
 
-  torch.set_num_threads(args.threads)
-  peak = matmul_peak_flops()
-  print(f"machine: numpy float32 matmul peak {peak / 1e9:.1f} GFLOP/s; jax {jax.__version__} on "
-        f"{jax.devices()[0].platform}; torch {torch.__version__} with {args.threads} threads")
+  peak = machine_header(args.threads)
   model = load_model(args.model)
   flops = model_flops(model.config, args.batch, args.length, args.t)
   positions = args.batch * (args.t + args.length)
