@@ -182,11 +182,6 @@ def make_loss_and_grad(module, dec: Decoder, t: int, chunk: int):
 
 
 # ------------------------------------------------------------------------------------------------------------ setup
-def batch_sharding(mesh: Mesh) -> NamedSharding:
-  """Examples (leading axis of ids, mask, z) over the mesh's batch axes (`data`, `fsdp`)."""
-  return NamedSharding(mesh, sharding.logical_sharding(("batch",), (mesh.size,), mesh).spec)
-
-
 def make_mesh(config: ml_collections.ConfigDict) -> Mesh:
   """The training mesh (`train.mesh` axes) over the first `train.num_devices` JAX devices (0 = all)."""
   devices = jax.devices()
@@ -275,7 +270,8 @@ class Run:
     return self.put({k: v[idx] for k, v in self.train.items()})
 
   def put(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-    return jax.device_put(batch, batch_sharding(self.mesh))
+    # Examples (leading axis of ids, mask, z) over the mesh's batch axes (data, fsdp).
+    return jax.device_put(batch, sharding.batch_sharding(self.mesh, 1))
 
   def heldout_loss(self, theta) -> float:
     n = len(self.heldout["ids"])
@@ -356,7 +352,7 @@ def make_step_fns(module, dec: Decoder, tx, t: int, chunk: int, mesh: Mesh):
 
   # theta and Adam are small: replicated. The frozen weights keep the shardings they were placed with.
   replicated = NamedSharding(mesh, PartitionSpec())
-  data = batch_sharding(mesh)
+  data = sharding.batch_sharding(mesh, 1)
   step_fn = jax.jit(train_step, in_shardings=(replicated, None, data), out_shardings=(replicated, replicated),
                     donate_argnums=(0,))
   eval_fn = jax.jit(loss_fn, in_shardings=(replicated, None, data), out_shardings=replicated)
