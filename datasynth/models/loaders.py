@@ -13,6 +13,7 @@ import os
 import re
 from typing import Any
 
+import jax
 import numpy as np
 
 from datasynth.models import tokenizer as tok_lib
@@ -293,12 +294,8 @@ def load_orbax(folder: str, dtype=np.float32) -> LoadedModel:
     config = DecoderConfig.from_json(f.read())
   with ocp.StandardCheckpointer() as ckpt:
     params = ckpt.restore(os.path.join(folder, _ORBAX_PARAMS))
-  params = _map(lambda a: np.asarray(a, dtype), params)
+  params = jax.tree.map(lambda a: np.asarray(a, dtype), params)
   return LoadedModel(config, params, tok_lib.Tokenizer.load(folder), folder)
-
-
-def _map(fn, tree):
-  return {k: _map(fn, v) for k, v in tree.items()} if isinstance(tree, dict) else fn(tree)
 
 
 # ------------------------------------------------------------------------------------------- presets / entry
@@ -355,6 +352,6 @@ def load_model(name_or_path: str, dtype=np.float32, use_cache: bool = True) -> L
   else:
     model = load_gguf(path, np.float32)
     save_orbax(model, cached)
-    model.params = _map(lambda a: np.asarray(a, dtype), model.params)
+    model.params = jax.tree.map(lambda a: np.asarray(a, dtype), model.params)
   model.source = path
   return model
