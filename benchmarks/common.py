@@ -48,15 +48,15 @@ def machine_header(threads: int) -> float:
   return peak
 
 
-def load_torch_reference(name: str):
-  """The `transformers` PyTorch model (float32, eval mode) loaded from the same GGUF file as our preset `name`."""
+def load_torch_reference(name: str, dtype: str = "float32"):
+  """The `transformers` PyTorch model (eval mode, in `dtype`) loaded from the same GGUF file as our preset `name`."""
   import torch
   from transformers import AutoModelForCausalLM
 
   from datasynth.models.loaders import resolve
   path = resolve(name)
   return AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
-                                              dtype=torch.float32).eval()
+                                              dtype=torch.float32).to(getattr(torch, dtype)).eval()
 
 
 def peak_rss_gb() -> float:

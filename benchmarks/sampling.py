@@ -73,11 +73,11 @@ def decode_bytes(cfg, batch: int, prefix_len: int, new_tokens: int) -> float:
 
 
 # ------------------------------------------------------------------------------------------------ runners
-def run_jax(loaded, prefix: np.ndarray, new_tokens: int):
+def run_jax(loaded, prefix: np.ndarray, new_tokens: int, scan_layers: bool):
   import jax
   from datasynth import sampling
   from datasynth.models import Decoder
-  dec, params = Decoder(loaded.config), jax.device_put(loaded.params)
+  dec, params = Decoder(loaded.config, scan_layers=scan_layers), jax.device_put(loaded.params)
   call = lambda seed: sampling.sample(dec, params, prefix=prefix, rng=seed, max_new_tokens=new_tokens,
                                       temperature=1.0, eos_id=None).tokens.block_until_ready()
   t = time.perf_counter()
@@ -140,7 +140,8 @@ def main(argv=None):
   ap.add_argument("--prefix_len", type=int, default=64)
   ap.add_argument("--new_tokens", type=int, default=64)
   ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-  ap.add_argument("--methods", default="jax,hf,peft", help="subset of jax,hf,peft")
+  ap.add_argument("--methods", default="jax,hf,peft", help="subset of jax,jax-scan,hf,peft (jax-scan: the layers as "
+                  "one lax.scan instead of unrolled, for comparison)")
   args = ap.parse_args(argv)
   methods = args.methods.split(",")
   from datasynth.models import Decoder, load_model
@@ -162,8 +163,8 @@ def main(argv=None):
       results = {}
       for m in methods:
         extra = ""
-        if m == "jax":
-          seconds, peak, compile_s = run_jax(loaded, prefix, args.new_tokens)
+        if m in ("jax", "jax-scan"):
+          seconds, peak, compile_s = run_jax(loaded, prefix, args.new_tokens, m == "jax-scan")
           extra = f"compile {compile_s:.1f}s"
         elif m == "hf":
           seconds, peak = run_hf(torch_model, prefix, args.new_tokens)

@@ -33,8 +33,9 @@ def model_flops(config, batch: int, length: int, t: int) -> float:
   return 2.0 * batch * (t + length) * body + 2.0 * batch * length * head
 
 
-def ours(model, batch: int, length: int, t: int, variant: str, repeats: int) -> float:
+def ours(model, batch: int, length: int, t: int, variant: str, repeats: int, dtype: str, scan_layers: bool) -> float:
   import jax
+  import jax.numpy as jnp
   import numpy as np
 
   from datasynth import training
@@ -45,7 +46,7 @@ def ours(model, batch: int, length: int, t: int, variant: str, repeats: int) -> 
 
   from datasynth import sharding
   mesh = sharding.make_mesh(devices=jax.devices()[:1])
-  dec = Decoder(model.config)
+  dec = Decoder(model.config, dtype=jnp.dtype(dtype), scan_layers=scan_layers)
   module = embeddings.make_soft_prompt(variant, t=t, d=model.config.width, init_scale=1.0)
   tx = training.make_optimizer(lr=1e-3, steps=100)
   step_fn, _ = train_lib.make_step_fns(module, dec, tx, t, 0, mesh)
@@ -56,7 +57,7 @@ def ours(model, batch: int, length: int, t: int, variant: str, repeats: int) -> 
   data = jax.device_put(dict(ids=ids, mask=np.ones_like(ids, bool), z=z))
   theta = nn.meta.unbox(module.init(jax.random.key(0), z[:1])["params"])
   state = [training.TrainState.create(theta, tx, jax.random.key_data(jax.random.key(1)))]
-  frozen = jax.device_put(model.params)
+  frozen = jax.device_put(jax.tree.map(lambda a: jnp.asarray(a, dtype), model.params))
 
   def run():
     state[0], m = step_fn(state[0], frozen, data)
@@ -66,14 +67,15 @@ def ours(model, batch: int, length: int, t: int, variant: str, repeats: int) -> 
   return best_time(run, repeats)
 
 
-def peft(model_name: str, batch: int, length: int, t: int, repeats: int) -> float:
+def peft(model_name: str, batch: int, length: int, t: int, repeats: int, dtype: str) -> float:
   import numpy as np
   import torch
   from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
 
-  base = load_torch_reference(model_name)
+  base = load_torch_reference(model_name, dtype)
   model = get_peft_model(base, PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=t,
                                                   prompt_tuning_init=PromptTuningInit.RANDOM))
+  model.prompt_encoder.float()  # The trained prompt and Adam stay float32, as ours (theta is float32).
   model.train()
   opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
   rng = np.random.RandomState(0)
@@ -98,6 +100,8 @@ def main() -> None:
   ap.add_argument("--t", type=int, default=128)
   ap.add_argument("--threads", type=int, default=2)
   ap.add_argument("--repeats", type=int, default=3)
+  ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                  help="frozen weights and compute on both sides (the prompt and Adam stay float32)")
   args = ap.parse_args()
 
   from datasynth.models import load_model
@@ -106,13 +110,15 @@ def main() -> None:
   model = load_model(args.model)
   flops = model_flops(model.config, args.batch, args.length, args.t)
   positions = args.batch * (args.t + args.length)
-  times = {"jax SS_NP (ours)": ours(model, args.batch, args.length, args.t, "np", args.repeats),
-           "jax SS_MC (ours)": ours(model, args.batch, args.length, args.t, "mc", args.repeats),
-           "torch+PEFT PromptTuning": peft(args.model, args.batch, args.length, args.t, args.repeats)}
+  run = lambda variant, scan: ours(model, args.batch, args.length, args.t, variant, args.repeats, args.dtype, scan)
+  times = {"jax SS_NP (ours)": run("np", False),
+           "jax SS_NP, layer scan": run("np", True),
+           "jax SS_MC (ours)": run("mc", False),
+           "torch+PEFT PromptTuning": peft(args.model, args.batch, args.length, args.t, args.repeats, args.dtype)}
   ref = times["torch+PEFT PromptTuning"]
   rows = [[args.model, who, f"{args.batch}x({args.t}+{args.length})", sec, positions / sec, ref / sec,
            flops / sec / 1e9, flops / sec / peak] for who, sec in times.items()]
-  print(f"model FLOPs per step: {flops / 1e9:.1f} GFLOP")
+  print(f"model FLOPs per step: {flops / 1e9:.1f} GFLOP; {args.dtype} (fraction of the float32 peak)")
   print_table(["model", "impl", "batch x (t+len)", "step s", "tokens/s", "ratio vs PEFT", "GFLOP/s",
                "frac. of matmul peak"], rows)
 

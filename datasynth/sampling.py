@@ -56,6 +56,7 @@ class _Spec:
   """Everything static about one compiled sampler (hashable: it is a jit static argument)."""
   config: DecoderConfig
   dtype: Any
+  scan_layers: bool
   max_new_tokens: int
   temperature: float
   top_k: int
@@ -175,7 +176,7 @@ def decode_step(dec: Decoder, params, token, live, cache, constrain=lambda c: c)
 def _sample_core(params, tokens, token_mask, prefix, prefix_mask, rng, *, spec: _Spec):
   """Prefill + while-loop decode. Returns (tokens [B,N], lengths [B], finished [B], logprobs [B,N] or None)."""
   n_new = spec.max_new_tokens
-  dec = Decoder(spec.config, dtype=spec.dtype)
+  dec = Decoder(spec.config, dtype=spec.dtype, scan_layers=spec.scan_layers)
   masks = [m for m in (prefix_mask, token_mask) if m is not None]
   input_mask = jnp.concatenate(masks, axis=1) if len(masks) > 1 else masks[0]
   b, t_in = input_mask.shape
@@ -275,7 +276,8 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
            pad_id: int | None = None, mesh=None, rules=None) -> SampleOutput:
   """Draw up to `max_new_tokens` tokens per row after `[prefix; prompt]`.
 
-  model: a `Decoder` (its config and compute dtype are used; the cache is kept in that dtype) or a DecoderConfig.
+  model: a `Decoder` (its config, compute dtype and `scan_layers` are used; the cache is kept in that dtype) or a
+    DecoderConfig.
   prompt_tokens / prompt_mask: int [B, L] and bool [B, L] (True on real tokens; padding on either side).
   prefix / prefix_mask: [B, t, width] embedded prefix (e.g. a SoftSRV soft prompt) and optional bool [B, t].
   rng: a PRNG key or an int seed. eos_id: "config" (the config's eos_id), an id, a list of ids, or None.
@@ -284,6 +286,9 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
   """
   dec = model if isinstance(model, Decoder) else Decoder(model)
   cfg = dec.config
+  if jnp.dtype(dec.dtype) == jnp.bfloat16 and jax.default_backend() == "cpu":
+    raise ValueError("bfloat16 sampling does not run on the XLA CPU backend (its decode-step dots have no "
+                     "BF16 x BF16 = F32 kernel); sample with a float32 Decoder on CPU, bfloat16 on GPU / TPU.")
   if prompt_tokens is None and prefix is None:
     raise ValueError("sample needs prompt_tokens, a prefix, or both.")
   if max_new_tokens < 1:
@@ -314,8 +319,9 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
   if mesh is not None and rules is None:
     from datasynth import sharding
     rules = sharding.DEFAULT_RULES
-  spec = _Spec(config=cfg, dtype=dec.dtype, max_new_tokens=int(max_new_tokens), temperature=float(temperature),
-               top_k=int(top_k), top_p=float(top_p), eos_ids=_eos_tuple(eos_id, cfg), stop_ids=stop_ids,
+  spec = _Spec(config=cfg, dtype=dec.dtype, scan_layers=dec.scan_layers, max_new_tokens=int(max_new_tokens),
+               temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), eos_ids=_eos_tuple(eos_id, cfg),
+               stop_ids=stop_ids,
                pad_id=int(pad_id), return_logprobs=bool(return_logprobs), mesh=mesh,
                rules=tuple(rules) if rules else ())
   tokens, lengths, finished, logprobs = _sample_core(params, prompt_tokens, prompt_mask, prefix, prefix_mask, rng,
@@ -362,6 +368,7 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   model: anything with `.config`, `.params`, `.tokenizer` (a `LoadedModel`). prefixes: [N, t, width] array (one
   embedded prefix per item) or None. Prompt lengths are padded to one multiple of `length_multiple` and the last
   batch is padded with repeats, so the whole list compiles once. Batch j uses the key fold_in(key(seed), j).
+  dtype: compute dtype; the weights are cast to it once (bfloat16, GPU / TPU only: half the bytes per decode step).
   """
   tok = model.tokenizer
   n = len(prompts) if prompts is not None else (len(prefixes) if prefixes is not None else 0)
@@ -375,8 +382,11 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
     if prefixes is None and any(len(x) == 0 for x in ids):
       raise ValueError(f"Prompt {next(i for i, x in enumerate(ids) if not x)} is empty and there is no prefix.")
     length = _round_up(max(len(x) for x in ids), length_multiple)
+  dtype = jnp.dtype(dtype)
   dec = Decoder(model.config, dtype=dtype)
   params = jax.device_put(model.params) if mesh is None else _place(model, mesh, rules)
+  if dtype != jnp.float32:
+    params = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, params)
   key = jax.random.key(seed)
   results: list[TextSample] = []
   bar = _progress(n, progress)

@@ -23,7 +23,7 @@ CPU_DEFAULTS = {
 
 # Fields that may change between restarts of one run (they do not change what is trained).
 MUTABLE_FIELDS = ("train.steps", "train.stop_after", "train.log_every", "train.eval_every", "checkpoint.save_every",
-                  "checkpoint.keep", "data.data_dir", "show_progress", "generate")
+                  "checkpoint.keep", "data.data_dir", "show_progress", "generate", "model.scan_layers")
 
 
 def base_config(task: str) -> ml_collections.ConfigDict:
@@ -46,6 +46,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.model.name = "gemma3-270m"  # The frozen decoder H: preset name, GGUF file, HF folder or Orbax folder.
   c.model.dtype = "float32"  # Frozen weights and compute: float32 | bfloat16 (theta and Adam stay float32).
   c.model.remat = False  # Recompute H's blocks in the backward pass (less memory, more time).
+  c.model.scan_layers = False  # Training: H's layers as one lax.scan (flat compile time) or unrolled (faster).
 
   c.context = ml_collections.ConfigDict()
   c.context.model = "smollm2-135m"  # The sequence embedder E's small decoder LM.

@@ -326,7 +326,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
       token_init=None if table is None else embeddings.vocab_init(table),
       **(dict(out_scale=sp.out_scale) if sp.variant == "mc" else {}))
   dtype = _DTYPES[config.model.dtype]
-  dec = Decoder(model.config, dtype=dtype, remat=config.model.remat)
+  dec = Decoder(model.config, dtype=dtype, remat=config.model.remat, scan_layers=config.model.scan_layers)
   tc = config.train
   tx = training.make_optimizer(lr=tc.lr, steps=tc.steps, warmup_steps=tc.warmup_steps, decay=tc.decay,
                                end_factor=tc.end_factor, optimizer=tc.optimizer, clip_norm=tc.clip_norm or None)

@@ -248,6 +248,17 @@ def test_determinism_for_a_fixed_key():
   assert not np.array_equal(a.tokens, c.tokens)
 
 
+def test_unrolled_layers_sample_the_same_tokens():
+  """A Decoder with scan_layers=False is honoured by the compiled sampler and draws the same tokens."""
+  dec, params = gemma3_like()
+  tokens, mask, _ = ragged_prompts()
+  run = lambda d: sampling.sample(d, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=12,
+                                  temperature=1.0, rng=jax.random.key(5), return_logprobs=True)
+  scanned, unrolled = run(dec), run(Decoder(dec.config, scan_layers=False))
+  np.testing.assert_array_equal(unrolled.tokens, scanned.tokens)
+  np.testing.assert_allclose(unrolled.logprobs, scanned.logprobs, atol=1e-4)
+
+
 def test_sample_text_batches_and_pads_the_last_batch(smollm2):
   prompts = ["Hello, my name is", "The sky is", "One, two, three,"]
   texts = sampling.sample_text(smollm2, prompts, batch_size=2, max_new_tokens=5, temperature=0.0, progress=False)
@@ -275,3 +286,6 @@ def test_bad_inputs_raise_clear_errors():
     sampling.sample(dec, params, prompt_tokens=tokens, max_new_tokens=2, stop_sequences=["\n"])
   with pytest.raises(ValueError, match="exceeds"):
     sampling.sample(dec, params, prompt_tokens=tokens, max_new_tokens=200)
+  if jax.default_backend() == "cpu":
+    with pytest.raises(ValueError, match="bfloat16 sampling"):
+      sampling.sample(Decoder(dec.config, dtype=jnp.bfloat16), params, prompt_tokens=tokens, max_new_tokens=2)

@@ -60,6 +60,30 @@ def test_step_gradient_matches_autodiff_of_the_loss(tiny, tiny_config, tmp_path)
   _assert_trees_equal(got_grad, want_grad, rtol=1e-3, atol=1e-6)
 
 
+def test_layer_scan_and_bfloat16_give_the_same_step_gradient(tiny, tiny_config, tmp_path):
+  """model.scan_layers only changes how H runs (same gradient); model.dtype=bfloat16 stores H in bf16, keeps theta
+  float32 and gives a gradient close to float32's."""
+  h_model, e_model = tiny
+
+  def grad(**model):
+    config = tiny_config()
+    config.model.update(model)
+    run = train_lib.prepare(config, str(tmp_path / str(sorted(model.items()))), model=h_model, context_model=e_model)
+    theta = run.init_state().params
+    (_, _), g = jax.jit(train_lib.make_loss_and_grad(run.module, run.dec, config.soft_prompt.t, 8))(
+        theta, run.frozen, run.batch(0))
+    return run, theta, np.concatenate([np.ravel(x) for x in jax.tree.leaves(g)])
+
+  _, _, unrolled = grad(scan_layers=False)
+  _, _, scanned = grad(scan_layers=True)
+  np.testing.assert_allclose(scanned, unrolled, rtol=1e-4, atol=1e-6)
+  run, theta, bf16 = grad(dtype="bfloat16")
+  assert {x.dtype for x in jax.tree.leaves(run.frozen)} == {jnp.dtype(jnp.bfloat16)}
+  assert {x.dtype for x in jax.tree.leaves(theta)} == {jnp.dtype(jnp.float32)}
+  cosine = bf16 @ unrolled / (np.linalg.norm(bf16) * np.linalg.norm(unrolled))
+  assert cosine > 0.98, cosine
+
+
 def test_frozen_weights_bitwise_unchanged_and_only_theta_moves(tiny, tiny_config, tmp_path):
   h_model, e_model = tiny
   run = train_lib.prepare(tiny_config(), str(tmp_path), model=h_model, context_model=e_model)

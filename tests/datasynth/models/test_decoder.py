@@ -139,3 +139,39 @@ def test_unknown_architecture_is_a_clear_error():
     make_config("gpt3", vocab_size=8, width=8, num_layers=1, num_heads=1, num_kv_heads=1, head_dim=8, mlp_dim=8)
   with pytest.raises(ValueError, match="Unknown architecture 'mamba'"):
     config_from_hf({"model_type": "mamba"}, "config.json")
+
+
+@pytest.mark.parametrize("name", ["gemma2", "gemma3", "llama", "qwen2"])
+def test_unrolled_layers_equal_the_scan(name):
+  """scan_layers=False runs the same stacked parameters layer by layer: same logits, cache and prefix gradient."""
+  _, config, params = torch_and_flax(name)
+  tokens = jnp.asarray(np.random.RandomState(0).randint(0, 97, size=(2, 11)))
+  scanned, unrolled = Decoder(config), Decoder(config, scan_layers=False)
+  np.testing.assert_allclose(unrolled.apply({"params": params}, tokens).logits,
+                             scanned.apply({"params": params}, tokens).logits, atol=1e-5)
+  from datasynth.models.decoder import init_cache
+  caches = [d.apply({"params": params}, tokens, cache=init_cache(config, 2, 16)).cache for d in (scanned, unrolled)]
+  for a, b in zip(jax.tree.leaves(caches[0]), jax.tree.leaves(caches[1])):
+    np.testing.assert_allclose(a, b, atol=1e-5)
+  prefix = jax.random.normal(jax.random.key(0), (2, 3, config.width))
+  grads = [jax.grad(lambda p, d=d: jnp.sum(d.apply({"params": params}, tokens, prefix=p).logits ** 2))(prefix)
+           for d in (scanned, unrolled)]
+  np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-4)
+
+
+def test_bfloat16_matmul_gradient_is_the_float32_gradient_rounded():
+  """The bf16 matmul's custom VJP (bf16 operands, float32 accumulation) agrees with float32 autodiff."""
+  from datasynth.models.decoder import _mm
+  x = jax.random.normal(jax.random.key(0), (2, 5, 16))
+  w = jax.random.normal(jax.random.key(1), (16, 4, 8))
+  g = jax.random.normal(jax.random.key(2), (2, 5, 4, 8))
+  ref = jax.vjp(lambda a, b: jnp.einsum("bld,dhk->blhk", a, b), x, w)[1](g)
+  exact = jax.vjp(lambda a, b: _mm("bld,dhk->blhk", a, b, jnp.float32), x, w)[1](g)
+  for r, e in zip(ref, exact):
+    np.testing.assert_allclose(e, r, rtol=1e-5, atol=1e-5)
+  xb, wb = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
+  out, pull = jax.vjp(lambda a, b: _mm("bld,dhk->blhk", a, b, jnp.bfloat16), xb, wb)
+  dx, dw = pull(g.astype(jnp.bfloat16))
+  assert out.dtype == dx.dtype == dw.dtype == jnp.bfloat16
+  for r, e in zip(ref, (dx, dw)):
+    np.testing.assert_allclose(np.asarray(e, np.float32), r, rtol=0.05, atol=0.05 * float(jnp.abs(r).max()))
