@@ -1,6 +1,7 @@
 """Training-step throughput: our jitted SoftSRV step vs PyTorch + PEFT prompt tuning, same model, batch, length, t.
 
   python benchmarks/train_step.py [--model smollm2-135m] [--batch 8] [--length 64] [--t 128] [--threads 2]
+                                  [--dtype float32|bfloat16]
 
 Both sides do one optimizer step of prompt tuning (Adam on a [t, d] soft prompt; SS_NP is exactly PEFT's
 PromptTuning) on the same frozen checkpoint and random tokens. Prints tokens/s (counting prefix positions, as PEFT's
@@ -8,12 +9,18 @@ sequence is t + length long), the ratio ours / PEFT, and achieved FLOP/s: the sa
 the body over t + length positions, its activation backward, and logits + their backward on the `length` positions
 that carry loss) over step time, and as a fraction of this machine's measured float32 matmul peak (best of numpy and XLA). Where a side
 does more than that (PEFT computes logits on prefix positions), it shows as lower achieved FLOP/s.
-SS_MC (the default variant) is timed too for orientation. Not a test: figures depend on the machine's load.
+SS_MC (the default variant) and SS_NP with H's layers as one `lax.scan` (`model.scan_layers=True`) are timed too.
+`--dtype bfloat16` runs H in bfloat16 on both sides (our matmuls accumulate in float32; PEFT's prompt stays float32).
+Not a test: figures depend on the machine's load.
 
-Measured (SmolLM2-135M, batch 8, 64 tokens, t=128, 2 threads; 730.9 model GFLOP per step; matmul peak 207
-GFLOP/s): on the idle 2-core machine, ours 268 tokens/s (5.74 s/step, SS_NP; SS_MC 271) vs PEFT 281 (5.46 s/step):
-ratio 0.95, below the 1.2x target (both at ~0.62 of the matmul peak; PEFT's extra prefix logits cost it ~16% more
-FLOPs, which it makes up in per-FLOP efficiency). With the 2 cores shared by ~10 other jobs the ratio was 1.26.
+Measured on the idle 2-core machine (AMD EPYC with AVX512-BF16; SmolLM2-135M, batch 8, 64 tokens, t=128, 2 threads;
+730.9 model GFLOP per step; matmul peak 211-214 GFLOP/s), step seconds and tokens/s:
+  float32:  ours 5.61 s (274 tok/s; layer scan 5.62; SS_MC 5.77) vs PEFT 5.70 s (269): ratio 1.02.
+  bfloat16: ours 3.59 s (427 tok/s; layer scan 5.20; SS_MC 3.61) vs PEFT 3.61 s (425): ratio 1.01.
+The 1.2x target is not met: both sides run the same matmuls at the same rate (float32: ~0.6 of the peak, the big
+MLP dots at 0.95; bfloat16: 1.57x faster on both). Ours skips the prefix-position logits PEFT computes (16% of its
+FLOPs) but loses as much in the memory-bound glue around attention (softmax, transposes, RoPE), which PyTorch runs
+as one fused SDPA kernel.
 """
 from __future__ import annotations
 
