@@ -321,8 +321,7 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
     rules = sharding.DEFAULT_RULES
   spec = _Spec(config=cfg, dtype=dec.dtype, scan_layers=dec.scan_layers, max_new_tokens=int(max_new_tokens),
                temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), eos_ids=_eos_tuple(eos_id, cfg),
-               stop_ids=stop_ids,
-               pad_id=int(pad_id), return_logprobs=bool(return_logprobs), mesh=mesh,
+               stop_ids=stop_ids, pad_id=int(pad_id), return_logprobs=bool(return_logprobs), mesh=mesh,
                rules=tuple(rules) if rules else ())
   tokens, lengths, finished, logprobs = _sample_core(params, prompt_tokens, prompt_mask, prefix, prefix_mask, rng,
                                                      spec=spec)
