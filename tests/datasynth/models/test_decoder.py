@@ -6,7 +6,7 @@ import pytest
 import torch
 import transformers
 
-from datasynth.models import Decoder, make_config
+from datasynth.models import Decoder, init_cache, make_config
 from datasynth.models.loaders import config_from_hf
 from datasynth.models.params import params_from_hf
 
@@ -149,7 +149,6 @@ def test_unrolled_layers_equal_the_scan(name):
   scanned, unrolled = Decoder(config), Decoder(config, scan_layers=False)
   np.testing.assert_allclose(unrolled.apply({"params": params}, tokens).logits,
                              scanned.apply({"params": params}, tokens).logits, atol=1e-5)
-  from datasynth.models.decoder import init_cache
   caches = [d.apply({"params": params}, tokens, cache=init_cache(config, 2, 16)).cache for d in (scanned, unrolled)]
   for a, b in zip(jax.tree.leaves(caches[0]), jax.tree.leaves(caches[1])):
     np.testing.assert_allclose(a, b, atol=1e-5)
