@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from datasynth.models.config import DecoderConfig
-from datasynth.models.decoder import Decoder, init_cache
+from datasynth.models.decoder import Decoder, broadcast_cache, init_cache, unstack_layers
 
 Array = jax.Array
 _NEG_INF = -1e30  # Masked logits (finite, so an all-masked row never produces NaN).
@@ -56,6 +56,7 @@ class _Spec:
   """Everything static about one compiled sampler (hashable: it is a jit static argument)."""
   config: DecoderConfig
   dtype: Any
+  cache_dtype: Any
   scan_layers: bool
   max_new_tokens: int
   temperature: float
@@ -152,14 +153,15 @@ def _constrain_cache(cache: dict[str, Array], spec: _Spec) -> dict[str, Array]:
 
 
 def prefill(dec: Decoder, params, tokens, prefix, input_mask, cache_len: int, cache_dtype=None,
-            constrain=lambda c: c):
-  """One decoder call over all inputs into a fresh cache of `cache_len` slots.
+            constrain=lambda c: c, cache=None):
+  """One decoder call over all inputs into a fresh cache of `cache_len` slots (or on after `cache`'s filled slots).
 
   Returns (float32 next-token logits [B, V] taken at each row's last real input, the filled cache). The full [B, T, V]
   logits are never formed: only the last real hidden state of each row is unembedded.
   """
   b, t_in = input_mask.shape
-  cache = constrain(init_cache(dec.config, b, cache_len, cache_dtype or dec.dtype))
+  if cache is None:
+    cache = constrain(init_cache(dec.config, b, cache_len, cache_dtype or dec.dtype))
   out = dec.apply({"params": params}, tokens, prefix=prefix, input_mask=input_mask, cache=cache, logits=False)
   last = t_in - 1 - jnp.argmax(input_mask[:, ::-1], axis=1)
   h_last = jnp.take_along_axis(out.final_hidden, last[:, None, None], axis=1)  # [B, 1, d]
@@ -177,12 +179,22 @@ def _sample_core(params, tokens, token_mask, prefix, prefix_mask, rng, *, spec: 
   """Prefill + while-loop decode. Returns (tokens [B,N], lengths [B], finished [B], logprobs [B,N] or None)."""
   n_new = spec.max_new_tokens
   dec = Decoder(spec.config, dtype=spec.dtype, scan_layers=spec.scan_layers)
-  masks = [m for m in (prefix_mask, token_mask) if m is not None]
-  input_mask = jnp.concatenate(masks, axis=1) if len(masks) > 1 else masks[0]
-  b, t_in = input_mask.shape
+  if not spec.scan_layers:
+    params = unstack_layers(params)  # Sliced once per call, not once per decode step.
   constrain = functools.partial(_constrain_cache, spec=spec)
+  b = (tokens if tokens is not None else prefix).shape[0]
+  t_in = sum(m.shape[1] for m in (prefix_mask, token_mask) if m is not None)
   # 1. Prefill: all inputs at once; next-token logits at each row's last real input.
-  logits, cache = prefill(dec, params, tokens, prefix, input_mask, t_in + n_new, constrain=constrain)
+  if prefix is not None and prefix.shape[0] == 1 and b > 1:
+    # One prefix shared by every row: run it once and broadcast its cache, then prefill the rows' prompts after it.
+    prefix_logits, cache = prefill(dec, params, None, prefix, prefix_mask, t_in + n_new, spec.cache_dtype)
+    logits, cache = prefill(dec, params, tokens, None, token_mask, 0, constrain=constrain,
+                            cache=constrain(broadcast_cache(cache, b)))
+    logits = jnp.where(jnp.any(token_mask, axis=1)[:, None], logits, prefix_logits)  # Rows with an empty prompt.
+  else:
+    masks = [m for m in (prefix_mask, token_mask) if m is not None]
+    input_mask = jnp.concatenate(masks, axis=1) if len(masks) > 1 else masks[0]
+    logits, cache = prefill(dec, params, tokens, prefix, input_mask, t_in + n_new, spec.cache_dtype, constrain)
 
   def choose(logits, step):
     return choose_tokens(logits, jax.random.fold_in(rng, step), temperature=spec.temperature, top_k=spec.top_k,
@@ -273,22 +285,25 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
            prefix_mask=None, rng: Array | int = 0, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
            top_p: float = 1.0, eos_id: int | Sequence[int] | None | str = "config",
            stop_sequences: Sequence[str | Sequence[int]] = (), tokenizer=None, return_logprobs: bool = False,
-           pad_id: int | None = None, mesh=None, rules=None) -> SampleOutput:
+           pad_id: int | None = None, mesh=None, rules=None, cache_dtype=None) -> SampleOutput:
   """Draw up to `max_new_tokens` tokens per row after `[prefix; prompt]`.
 
-  model: a `Decoder` (its config, compute dtype and `scan_layers` are used; the cache is kept in that dtype) or a
-    DecoderConfig.
+  model: a `Decoder` (its config, compute dtype and `scan_layers` are used) or a DecoderConfig. With
+    `scan_layers=False` the layers run unrolled, each on its own weight buffers (the fastest decode; compiles
+    longer); the layer scan slices every weight out of the stack on every step.
   prompt_tokens / prompt_mask: int [B, L] and bool [B, L] (True on real tokens; padding on either side).
-  prefix / prefix_mask: [B, t, width] embedded prefix (e.g. a SoftSRV soft prompt) and optional bool [B, t].
+  prefix / prefix_mask: [B, t, width] embedded prefix (e.g. a SoftSRV soft prompt) and optional bool [B, t]. A
+    prefix with batch 1 and prompts with batch B > 1 share the prefix: it is prefilled once and its cache broadcast.
   rng: a PRNG key or an int seed. eos_id: "config" (the config's eos_id), an id, a list of ids, or None.
   stop_sequences: token-id lists (matched exactly) and / or strings (need `tokenizer`; see the module docstring).
   mesh / rules: optional `datasynth.sharding` mesh and logical rules; the cache is constrained to them.
+  cache_dtype: the KV cache's dtype; default the compute dtype, but float32 on the CPU backend, where XLA rewrites a
+    bfloat16 cache update as a float32 round trip of the whole cache (per layer, per step).
   """
   dec = model if isinstance(model, Decoder) else Decoder(model)
   cfg = dec.config
-  if jnp.dtype(dec.dtype) == jnp.bfloat16 and jax.default_backend() == "cpu":
-    raise ValueError("bfloat16 sampling does not run on the XLA CPU backend (its decode-step dots have no "
-                     "BF16 x BF16 = F32 kernel); sample with a float32 Decoder on CPU, bfloat16 on GPU / TPU.")
+  if cache_dtype is None:
+    cache_dtype = jnp.float32 if jax.default_backend() == "cpu" else dec.dtype
   if prompt_tokens is None and prefix is None:
     raise ValueError("sample needs prompt_tokens, a prefix, or both.")
   if max_new_tokens < 1:
@@ -308,7 +323,11 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
     if prefix.ndim != 3:
       raise ValueError(f"prefix must be [batch, t, width], got shape {prefix.shape}.")
     prefix_mask = jnp.ones(prefix.shape[:2], bool) if prefix_mask is None else jnp.asarray(prefix_mask, bool)
-  mask = jnp.concatenate([m for m in (prefix_mask, prompt_mask) if m is not None], axis=1)
+    if prompt_tokens is not None and prefix.shape[0] not in (1, prompt_tokens.shape[0]):
+      raise ValueError(f"prefix has batch {prefix.shape[0]} but prompt_tokens has {prompt_tokens.shape[0]}; give one "
+                       "prefix per row, or one prefix (batch 1) shared by all rows.")
+  masks = [m for m in (prefix_mask, prompt_mask) if m is not None]
+  mask = jnp.concatenate([jnp.broadcast_to(m, (masks[-1].shape[0], m.shape[1])) for m in masks], axis=1)
   if getattr(mask, "is_fully_addressable", True) and not bool(jnp.all(jnp.any(mask, axis=1))):
     raise ValueError("A row has no real input (empty prompt and no prefix); give every row at least one token.")
   if isinstance(rng, (int, np.integer)):
@@ -319,10 +338,10 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
   if mesh is not None and rules is None:
     from datasynth import sharding
     rules = sharding.DEFAULT_RULES
-  spec = _Spec(config=cfg, dtype=dec.dtype, scan_layers=dec.scan_layers, max_new_tokens=int(max_new_tokens),
-               temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), eos_ids=_eos_tuple(eos_id, cfg),
-               stop_ids=stop_ids, pad_id=int(pad_id), return_logprobs=bool(return_logprobs), mesh=mesh,
-               rules=tuple(rules) if rules else ())
+  spec = _Spec(config=cfg, dtype=dec.dtype, cache_dtype=jnp.dtype(cache_dtype), scan_layers=dec.scan_layers,
+               max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_k=int(top_k),
+               top_p=float(top_p), eos_ids=_eos_tuple(eos_id, cfg), stop_ids=stop_ids, pad_id=int(pad_id),
+               return_logprobs=bool(return_logprobs), mesh=mesh, rules=tuple(rules) if rules else ())
   tokens, lengths, finished, logprobs = _sample_core(params, prompt_tokens, prompt_mask, prefix, prefix_mask, rng,
                                                      spec=spec)
   if stop_strings:
@@ -361,19 +380,25 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
                 max_new_tokens: int = 128, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                 stop: Sequence[str] = (), eos_id: int | Sequence[int] | None | str = "config", seed: int = 0,
                 add_bos: bool | None = None, dtype=jnp.float32, progress: bool = True, return_details: bool = False,
-                mesh=None, rules=None, length_multiple: int = 16) -> list[str] | list[TextSample]:
+                mesh=None, rules=None, length_multiple: int = 16, scan_layers: bool = False
+                ) -> list[str] | list[TextSample]:
   """Continue many prompts (and / or embedded prefixes) in fixed-size batches; returns decoded strings.
 
   model: anything with `.config`, `.params`, `.tokenizer` (a `LoadedModel`). prefixes: [N, t, width] array (one
-  embedded prefix per item) or None. Prompt lengths are padded to one multiple of `length_multiple` and the last
-  batch is padded with repeats, so the whole list compiles once. Batch j uses the key fold_in(key(seed), j).
-  dtype: compute dtype; the weights are cast to it once (bfloat16, GPU / TPU only: half the bytes per decode step).
+  embedded prefix per item), [t, width] (one prefix shared by every prompt: prefilled once per batch) or None. Prompt
+  lengths are padded to one multiple of `length_multiple` and the last batch is padded with repeats, so the whole
+  list compiles once. Batch j uses the key fold_in(key(seed), j).
+  dtype: compute dtype; the weights are cast to it once (bfloat16 halves the bytes each decode step reads).
+  scan_layers: run the layers as a scan (faster compile) instead of unrolled (faster decode); see `sample`.
   """
   tok = model.tokenizer
+  shared = prefixes is not None and np.ndim(prefixes) == 2
+  if shared and prompts is None:
+    raise ValueError("A shared prefix ([t, width]) needs a list of prompts (one row each); pass prompts=[''] * n.")
   n = len(prompts) if prompts is not None else (len(prefixes) if prefixes is not None else 0)
   if n == 0:
     raise ValueError("sample_text needs a non-empty list of prompts or prefixes.")
-  if prompts is not None and prefixes is not None and len(prefixes) != len(prompts):
+  if prompts is not None and prefixes is not None and not shared and len(prefixes) != len(prompts):
     raise ValueError(f"Got {len(prompts)} prompts but {len(prefixes)} prefixes; give one prefix per prompt.")
   ids = None
   if prompts is not None:
@@ -382,7 +407,7 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
       raise ValueError(f"Prompt {next(i for i, x in enumerate(ids) if not x)} is empty and there is no prefix.")
     length = _round_up(max(len(x) for x in ids), length_multiple)
   dtype = jnp.dtype(dtype)
-  dec = Decoder(model.config, dtype=dtype)
+  dec = Decoder(model.config, dtype=dtype, scan_layers=scan_layers)
   params = jax.device_put(model.params) if mesh is None else _place(model, mesh, rules)
   if dtype != jnp.float32:
     params = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, params)
@@ -397,7 +422,7 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
     if ids is not None:
       kw["prompt_tokens"], kw["prompt_mask"] = tok.pad_batch([ids[r] for r in rows_padded], length=length)
     if prefixes is not None:
-      kw["prefix"] = np.asarray(prefixes)[rows_padded]
+      kw["prefix"] = np.asarray(prefixes)[None] if shared else np.asarray(prefixes)[rows_padded]
     out = sample(dec, params, rng=jax.random.fold_in(key, j), max_new_tokens=max_new_tokens,
                  temperature=temperature, top_k=top_k, top_p=top_p, eos_id=eos_id, stop_sequences=tuple(stop),
                  tokenizer=tok, mesh=mesh, rules=rules, **kw)

@@ -51,6 +51,8 @@ def generate(config: ml_collections.ConfigDict, workdir: str, out_dir: str | Non
     block = range(lo, min(lo + g.chunk, items.stop))
     source = np.array([j % n_train for j in block])
     prefixes = np.asarray(prompt_fn(state.params, run.train["z"][source]))  # P_theta(E(x_i)): [chunk, t, d].
+    if getattr(run.module, "context_free", False):  # SS_NP: one prompt for all, prefilled once per batch.
+      prefixes = prefixes[0]
     texts = sample_text(run.model, [""] * len(block), prefixes=prefixes, add_bos=True, batch_size=g.batch_size,
                         max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_k=g.top_k, top_p=g.top_p,
                         seed=config.seed * 1_000_003 + lo, progress=config.show_progress)

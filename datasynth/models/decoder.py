@@ -48,6 +48,26 @@ def init_cache(config: DecoderConfig, batch: int, length: int, dtype=jnp.float32
       index=jnp.zeros((), jnp.int32))
 
 
+def unstack_layers(params: dict[str, Any]) -> dict[str, Any]:
+  """`params` with the stacked `layers` ([num_layers, ...] leaves) split into a tuple of per-layer trees.
+
+  For `Decoder(scan_layers=False)` inside a loop (the sampler's decode): each layer then reads its own weight buffers,
+  where slicing a layer out of the stack inside the loop copies every weight on every iteration (XLA CPU; in
+  bfloat16 it also round-trips the whole stack through float32).
+  """
+  layers = nn.meta.unbox(params["layers"])
+  n = jax.tree.leaves(layers)[0].shape[0]
+  return dict(params, layers=tuple(jax.tree.map(lambda a, i=i: a[i], layers) for i in range(n)))
+
+
+def broadcast_cache(cache: dict[str, Array], batch: int) -> dict[str, Array]:
+  """A batch-1 cache (one shared prefix, run once) repeated for `batch` rows; its gradient sums over the rows."""
+  def rows(a, axis):
+    return jnp.broadcast_to(a, a.shape[:axis] + (batch,) + a.shape[axis + 1:])
+  return dict(cache, k=rows(cache["k"], 1), v=rows(cache["v"], 1), pos=rows(cache["pos"], 0),
+              valid=rows(cache["valid"], 0))
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 3))
 def _mm(spec: str, x: Array, w: Array, dtype) -> Array:
   """`einsum(spec, x, w)` on `dtype` operands with float32 accumulation, result in `dtype`.
@@ -165,7 +185,9 @@ class Attention(nn.Module):
       logits = jnp.tanh(logits / c.attn_logit_softcap) * c.attn_logit_softcap
     logits = jnp.where(mask[:, None, None, :, :], logits, _NEG_INF)
     probs = jax.nn.softmax(logits, axis=-1).astype(dt)
-    out = _mm("bkgls,bksh->blkgh", probs, v, dt).reshape(b, l, c.num_heads, c.head_dim)
+    # Heads-major output, then one transpose: XLA CPU has no bf16 kernel for this dot with the transposed output
+    # folded in ("bkgls,bksh->blkgh" fails on a KV cache with `BF16 x BF16 = F32` unimplemented).
+    out = _mm("bkgls,bksh->bkglh", probs, v, dt).transpose(0, 3, 1, 2, 4).reshape(b, l, c.num_heads, c.head_dim)
     return _mm("blhk,hkd->bld", out, wo, dt), new_kv
 
 
@@ -246,16 +268,22 @@ class Decoder(nn.Module):
   def _run_layers(self, x, kv, shared):
     """All blocks: (x, kv) -> ((x, new kv), per-layer outputs [layers, B, L, d])."""
     c = self.config
+    layers = self.variables["params"].get("layers") if "params" in self.variables else None
+    unstacked = isinstance(layers, (list, tuple))
+    if unstacked and self.scan_layers:
+      raise ValueError("Parameters from `unstack_layers` hold one tree per layer; run them with "
+                       "Decoder(scan_layers=False).")
     if self.scan_layers or self.is_initializing():
       per_layer = (jnp.asarray(c.is_local), jnp.arange(c.num_layers, dtype=jnp.int32))
       return self.layers((x, kv), per_layer, shared)
-    # Unrolled: the same parameters (stacked by the scan above), layer i applied to its static slice.
-    stacked = nn.meta.unbox(self.variables["params"]["layers"])
+    # Unrolled: layer i applied to its own tree (`unstack_layers`) or to its static slice of the stacked parameters.
+    if not unstacked:
+      stacked = nn.meta.unbox(layers)
+      layers = [jax.tree.map(lambda a, i=i: a[i], stacked) for i in range(c.num_layers)]
     block = self._block_class()(c, self.dtype, self.param_dtype, parent=None)  # Unbound: applied functionally.
     outs = []
     for i in range(c.num_layers):
-      layer_params = jax.tree.map(lambda a: a[i], stacked)
-      (x, kv), y = block.apply({"params": layer_params}, (x, kv), (jnp.asarray(c.is_local[i]), jnp.int32(i)), shared)
+      (x, kv), y = block.apply({"params": layers[i]}, (x, kv), (jnp.asarray(c.is_local[i]), jnp.int32(i)), shared)
       outs.append(y)
     return (x, kv), jnp.stack(outs)
 

@@ -259,6 +259,36 @@ def test_unrolled_layers_sample_the_same_tokens():
   np.testing.assert_allclose(unrolled.logprobs, scanned.logprobs, atol=1e-4)
 
 
+def test_shared_prefix_is_prefilled_once_and_samples_as_if_repeated():
+  """A batch-1 prefix with B prompts (SoftSRV SS_NP, PEFT prompt tuning) equals that prefix repeated per row: same
+  tokens and log-probs, also for a row whose prompt is empty, with the layer scan and unrolled on unstacked weights."""
+  dec, params = gemma3_like()
+  tokens, mask, _ = ragged_prompts(batch=4)
+  mask = mask.at[2].set(False)  # Row 2: the prefix alone.
+  prefix = 2.0 * jax.random.normal(jax.random.key(2), (1, 5, dec.config.width))
+  kw = dict(prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=10, temperature=1.0, rng=jax.random.key(6),
+            return_logprobs=True)
+  ref = sampling.sample(dec, params, prefix=jnp.repeat(prefix, 4, axis=0), **kw)
+  for d in (dec, Decoder(dec.config, scan_layers=False)):
+    out = sampling.sample(d, params, prefix=prefix, **kw)
+    np.testing.assert_array_equal(out.tokens, ref.tokens)
+    np.testing.assert_allclose(out.logprobs, ref.logprobs, atol=1e-4)
+
+
+def test_bfloat16_sampling_tracks_float32():
+  """bfloat16 weights (a float32 cache on CPU) sample under the float32 model: the greedy tokens' float32 log-probs
+  stay close to those of float32's own greedy tokens (bf16 rounding may flip near-ties, not the distribution)."""
+  dec, params = gemma3_like()
+  tokens, mask, _ = ragged_prompts()
+  kw = dict(prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=8, temperature=0.0, return_logprobs=True)
+  f32 = sampling.sample(dec, params, **kw)
+  p16 = jax.tree.map(lambda a: a.astype(jnp.bfloat16), params)
+  b16 = sampling.sample(Decoder(dec.config, dtype=jnp.bfloat16, scan_layers=False), p16, **kw)
+  assert b16.logprobs.dtype == jnp.float32
+  np.testing.assert_array_equal(b16.tokens[:, 0], f32.tokens[:, 0])
+  np.testing.assert_allclose(b16.logprobs[:, 0], f32.logprobs[:, 0], atol=0.05)
+
+
 def test_sample_text_batches_and_pads_the_last_batch(smollm2):
   prompts = ["Hello, my name is", "The sky is", "One, two, three,"]
   texts = sampling.sample_text(smollm2, prompts, batch_size=2, max_new_tokens=5, temperature=0.0, progress=False)
@@ -286,6 +316,5 @@ def test_bad_inputs_raise_clear_errors():
     sampling.sample(dec, params, prompt_tokens=tokens, max_new_tokens=2, stop_sequences=["\n"])
   with pytest.raises(ValueError, match="exceeds"):
     sampling.sample(dec, params, prompt_tokens=tokens, max_new_tokens=200)
-  if jax.default_backend() == "cpu":
-    with pytest.raises(ValueError, match="bfloat16 sampling"):
-      sampling.sample(Decoder(dec.config, dtype=jnp.bfloat16), params, prompt_tokens=tokens, max_new_tokens=2)
+  with pytest.raises(ValueError, match="one prefix per row"):
+    sampling.sample(dec, params, prompt_tokens=tokens, prefix=jnp.zeros((2, 3, dec.config.width)), max_new_tokens=2)

@@ -2,8 +2,10 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
+from datasynth import sampling
 from softsrv import generate as generate_lib
 from softsrv import train as train_lib
 
@@ -33,6 +35,23 @@ def test_process_shards_tile_the_items_with_provenance(tiny, tiny_config, tmp_pa
   again = generate_lib.generate(config, workdir, str(tmp_path / "again"), model=h_model, context_model=e_model,
                                 process_index=0, process_count=2)
   assert _rows(again) == _rows(paths[0])  # Same key, same samples.
+
+
+def test_ss_np_generation_shares_its_prompt(tiny, tiny_config, tmp_path):
+  """SS_NP hands the sampler one prompt for the whole batch (prefilled once); the texts are those of the prompt
+  repeated per item, greedy."""
+  h_model, e_model = tiny
+  config = tiny_config(**{"soft_prompt.variant": "np", "train.steps": 2, "generate.num_samples": 4,
+                          "generate.batch_size": 4, "generate.max_new_tokens": 6, "generate.temperature": 0.0})
+  workdir = str(tmp_path / "run")
+  trained = train_lib.train(config, workdir, model=h_model, context_model=e_model)
+  rows = _rows(generate_lib.generate(config, workdir, str(tmp_path / "out"), model=h_model, context_model=e_model))
+  assert {r["method"] for r in rows} == {"softsrv-np"}
+  run = trained.run
+  prompt = run.module.apply({"params": trained.state.params}, run.train["z"][:4])
+  texts = sampling.sample_text(h_model, [""] * 4, prefixes=np.asarray(prompt), add_bos=True, batch_size=4,
+                               max_new_tokens=6, temperature=0.0, progress=False)
+  assert [r["text"] for r in rows] == texts
 
 
 def test_generate_without_a_trained_checkpoint_is_a_clear_error(tiny, tiny_config, tmp_path):

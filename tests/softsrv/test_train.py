@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from datasynth.models.loaders import save_orbax
+from softsrv import embeddings
 from softsrv import train as train_lib
 
 
@@ -84,6 +85,28 @@ def test_layer_scan_and_bfloat16_give_the_same_step_gradient(tiny, tiny_config, 
   assert cosine > 0.98, cosine
 
 
+def test_context_free_prompt_runs_once_per_batch_with_the_per_row_gradient(tiny, tiny_config, tmp_path):
+  """SS_NP's prompt is the same in every row, so H runs over it once and the tokens attend to its broadcast cache;
+  loss and gradient equal running [P; x] in every row, with ragged rows."""
+  h_model, e_model = tiny
+  run = train_lib.prepare(tiny_config(**{"soft_prompt.variant": "np"}), str(tmp_path), model=h_model,
+                          context_model=e_model)
+  m = run.module
+  assert m.context_free
+
+  class PerRow(embeddings.SoftPromptNP):
+    context_free = False
+
+  per_row = PerRow(t=m.t, d=m.d, init_scale=m.init_scale, token_init=m.token_init)
+  theta, batch = run.init_state().params, run.batch(0)
+  assert len(set(np.asarray(batch["mask"]).sum(axis=1))) > 1  # Ragged.
+  t = run.config.soft_prompt.t
+  (shared_loss, _), shared = jax.jit(train_lib.make_loss_and_grad(m, run.dec, t, 8))(theta, run.frozen, batch)
+  (loss, _), want = jax.jit(train_lib.make_loss_and_grad(per_row, run.dec, t, 8))(theta, run.frozen, batch)
+  np.testing.assert_allclose(shared_loss, loss, rtol=1e-5)
+  _assert_trees_equal(shared, want, rtol=1e-3, atol=1e-6)
+
+
 def test_frozen_weights_bitwise_unchanged_and_only_theta_moves(tiny, tiny_config, tmp_path):
   h_model, e_model = tiny
   run = train_lib.prepare(tiny_config(), str(tmp_path), model=h_model, context_model=e_model)
@@ -127,16 +150,21 @@ def test_interrupted_run_resumes_to_the_same_parameters(tiny, tiny_config, tmp_p
   assert os.listdir(os.path.join(part, "tensorboard"))
 
 
-@pytest.mark.parametrize("mesh", [dict(data=-1, fsdp=1, tensor=1), dict(data=2, fsdp=2, tensor=2)])
-def test_sharded_on_8_devices_matches_1_device(tiny, tiny_config, tmp_path, mesh):
+@pytest.mark.parametrize("mesh,variant", [(dict(data=-1, fsdp=1, tensor=1), "mc"),
+                                          (dict(data=2, fsdp=2, tensor=2), "mc"),
+                                          (dict(data=4, fsdp=1, tensor=2), "np")])
+def test_sharded_on_8_devices_matches_1_device(tiny, tiny_config, tmp_path, mesh, variant):
+  """SS_MC, and SS_NP with its batch-1 prompt cache broadcast over a batch split across devices."""
   assert jax.device_count() == 8
   h_model, e_model = tiny
-  one = train_lib.train(tiny_config(**{"train.steps": 3}), str(tmp_path / "one"), model=h_model,
-                        context_model=e_model)
-  eight = train_lib.train(tiny_config(**{"train.steps": 3, "train.num_devices": 8, "train.mesh": mesh}),
+  one = train_lib.train(tiny_config(**{"train.steps": 3, "soft_prompt.variant": variant}), str(tmp_path / "one"),
+                        model=h_model, context_model=e_model)
+  eight = train_lib.train(tiny_config(**{"train.steps": 3, "soft_prompt.variant": variant, "train.num_devices": 8,
+                                         "train.mesh": mesh}),
                           str(tmp_path / "eight"), model=h_model, context_model=e_model)
-  assert eight.run.mesh.size == 8 and dict(eight.run.mesh.shape) == {"data": 8 if mesh["data"] < 0 else 2,
-                                                                     "fsdp": mesh["fsdp"], "tensor": mesh["tensor"]}
+  data = 8 if mesh["data"] < 0 else mesh["data"]
+  assert eight.run.mesh.size == 8 and dict(eight.run.mesh.shape) == {"data": data, "fsdp": mesh["fsdp"],
+                                                                     "tensor": mesh["tensor"]}
   if mesh["tensor"] > 1:  # H's weights are really split, not replicated.
     assert not eight.run.frozen["embedding"].sharding.is_fully_replicated
   _assert_trees_equal(_theta(eight), _theta(one), rtol=2e-5, atol=1e-6)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import transformers
 
-from datasynth.models import Decoder, init_cache, make_config
+from datasynth.models import Decoder, broadcast_cache, init_cache, make_config, unstack_layers
 from datasynth.models.loaders import config_from_hf
 from datasynth.models.params import params_from_hf
 
@@ -155,6 +155,32 @@ def test_unrolled_layers_equal_the_scan(name):
   prefix = jax.random.normal(jax.random.key(0), (2, 3, config.width))
   grads = [jax.grad(lambda p, d=d: jnp.sum(d.apply({"params": params}, tokens, prefix=p).logits ** 2))(prefix)
            for d in (scanned, unrolled)]
+  np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-4)
+
+
+def test_unstacked_layers_and_a_broadcast_prefix_cache():
+  """`unstack_layers` (one weight tree per layer) gives the stacked result; a prefix run once and broadcast as a
+  cache gives what running it in every row gives, logits and prefix gradient (the gradient sums over the rows)."""
+  _, config, params = torch_and_flax("gemma3")
+  tokens = jnp.asarray(np.random.RandomState(1).randint(0, 97, size=(3, 7)))
+  unrolled = Decoder(config, scan_layers=False)
+  np.testing.assert_allclose(unrolled.apply({"params": unstack_layers(params)}, tokens).logits,
+                             Decoder(config).apply({"params": params}, tokens).logits, atol=1e-5)
+  with pytest.raises(ValueError, match="scan_layers=False"):
+    Decoder(config).apply({"params": unstack_layers(params)}, tokens)
+
+  prefix = jax.random.normal(jax.random.key(1), (1, 4, config.width))
+  dec = Decoder(config)
+
+  def per_row(p):
+    return dec.apply({"params": params}, tokens, prefix=jnp.repeat(p, 3, axis=0)).logits[:, 4:]
+
+  def shared(p):
+    cache = dec.apply({"params": params}, prefix=p, cache=init_cache(config, 1, 11), logits=False).cache
+    return dec.apply({"params": params}, tokens, cache=broadcast_cache(cache, 3)).logits
+
+  np.testing.assert_allclose(shared(prefix), per_row(prefix), atol=1e-4)
+  grads = [jax.grad(lambda p, f=f: jnp.sum(jnp.sin(f(p))))(prefix) for f in (per_row, shared)]
   np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-4)
 
 
