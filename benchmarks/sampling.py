@@ -69,20 +69,25 @@ def model_flops(cfg, batch: int, prefix_len: int, new_tokens: int) -> float:
   return prefill + decode
 
 
-def decode_bytes(cfg, batch: int, prefix_len: int, new_tokens: int) -> float:
-  """Bytes one call must read in its decode steps: all float32 weights and the filled KV cache, every step."""
+def decode_bytes(cfg, batch: int, prefix_len: int, new_tokens: int, weight_bytes: int) -> float:
+  """Bytes one call must read in its decode steps: all weights and the filled (float32) KV cache, every step."""
   kv_per_slot = 2 * cfg.num_layers * cfg.num_kv_heads * cfg.head_dim * 4 * batch
-  return sum(4 * cfg.num_params() + kv_per_slot * (prefix_len + i) for i in range(new_tokens - 1))
+  return sum(weight_bytes * cfg.num_params() + kv_per_slot * (prefix_len + i) for i in range(new_tokens - 1))
 
 
 # ------------------------------------------------------------------------------------------------ runners
-def run_jax(loaded, prefix: np.ndarray, new_tokens: int, scan_layers: bool):
+def run_jax(loaded, prefix: np.ndarray, new_tokens: int, scan_layers: bool, shared: bool, dtype: str):
+  """shared: one prefix for every row, as PEFT's prompt (rows' prompts: one token each, as PEFT's input)."""
   import jax
+  import jax.numpy as jnp
   from datasynth import sampling
   from datasynth.models import Decoder
-  dec, params = Decoder(loaded.config, scan_layers=scan_layers), jax.device_put(loaded.params)
-  call = lambda seed: sampling.sample(dec, params, prefix=prefix, rng=seed, max_new_tokens=new_tokens,
-                                      temperature=1.0, eos_id=None).tokens.block_until_ready()
+  dec = Decoder(loaded.config, dtype=jnp.dtype(dtype), scan_layers=scan_layers)
+  params = jax.device_put(jax.tree.map(lambda a: a.astype(dec.dtype), loaded.params))
+  b = prefix.shape[0]
+  kw = dict(prefix=prefix[:1], prompt_tokens=np.ones((b, 1), np.int32)) if shared else dict(prefix=prefix)
+  call = lambda seed: sampling.sample(dec, params, rng=seed, max_new_tokens=new_tokens, temperature=1.0,
+                                      eos_id=None, **kw).tokens.block_until_ready()
   t = time.perf_counter()
   call(0)
   compile_s = time.perf_counter() - t
@@ -101,7 +106,7 @@ def _gen_kwargs(new_tokens: int) -> dict:
 
 def run_hf(model, prefix: np.ndarray, new_tokens: int):
   import torch
-  embeds = torch.from_numpy(np.array(prefix))
+  embeds = torch.from_numpy(np.array(prefix)).to(model.dtype)
   mask = torch.ones(prefix.shape[:2], dtype=torch.long)
   with torch.no_grad():  # Warm-up (first-call allocations), as JAX gets its compile call.
     model.generate(inputs_embeds=embeds[:1, :4], attention_mask=mask[:1, :4], **_gen_kwargs(2))
@@ -124,6 +129,9 @@ def peft_model(model, prefix_len: int):
 def run_peft(pm, prefix: np.ndarray, new_tokens: int):
   import torch
   b = prefix.shape[0]
+  prefix = torch.from_numpy(np.array(prefix[0]))
+  with torch.no_grad():  # The same prompt as the jax-shared row.
+    pm.prompt_encoder["default"].embedding.weight.copy_(prefix)
   ids = torch.ones((b, 1), dtype=torch.long)
   with torch.no_grad():  # Warm-up, as above.
     pm.generate(input_ids=ids[:1], attention_mask=torch.ones_like(ids[:1]), **_gen_kwargs(2))
@@ -143,8 +151,10 @@ def main(argv=None):
   ap.add_argument("--prefix_len", type=int, default=64)
   ap.add_argument("--new_tokens", type=int, default=64)
   ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-  ap.add_argument("--methods", default="jax,hf,peft", help="subset of jax,jax-unrolled,hf,peft (jax-unrolled: "
-                  "Decoder(scan_layers=False), for comparison with the default layer scan)")
+  ap.add_argument("--methods", default="jax,jax-shared,hf,peft",
+                  help="subset of jax,jax-shared,jax-scan,hf,peft (jax-shared: one prefix for all rows, PEFT's "
+                       "setting; jax-scan: the layer scan instead of unrolled layers)")
+  ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights, both sides")
   args = ap.parse_args(argv)
   methods = args.methods.split(",")
   from datasynth.models import Decoder, load_model
@@ -156,18 +166,21 @@ def main(argv=None):
   for name in args.models.split(","):
     loaded = load_model(name)
     cfg = loaded.config
-    torch_model = load_torch_reference(name) if {"hf", "peft"} & set(methods) else None
+    torch_model = load_torch_reference(name, args.dtype) if {"hf", "peft"} & set(methods) else None
     pm = peft_model(torch_model, args.prefix_len) if "peft" in methods else None
+    if pm is not None:
+      pm.to(torch_model.dtype)
     for b in [int(x) for x in args.batches.split(",")]:
       ids = np.random.default_rng(b).integers(0, cfg.vocab_size, (b, args.prefix_len))
       prefix = np.asarray(Decoder(cfg).apply({"params": loaded.params}, ids, method=Decoder.embed), np.float32)
       flops = model_flops(cfg, b, args.prefix_len, args.new_tokens)
-      nbytes = decode_bytes(cfg, b, args.prefix_len, args.new_tokens)
+      nbytes = decode_bytes(cfg, b, args.prefix_len, args.new_tokens, 2 if args.dtype == "bfloat16" else 4)
       results = {}
       for m in methods:
         extra = ""
-        if m in ("jax", "jax-unrolled"):
-          seconds, peak, compile_s = run_jax(loaded, prefix, args.new_tokens, scan_layers=m == "jax")
+        if m.startswith("jax"):
+          seconds, peak, compile_s = run_jax(loaded, prefix, args.new_tokens, scan_layers=m == "jax-scan",
+                                             shared=m == "jax-shared", dtype=args.dtype)
           extra = f"compile {compile_s:.1f}s"
         elif m == "hf":
           seconds, peak = run_hf(torch_model, prefix, args.new_tokens)
@@ -177,18 +190,20 @@ def main(argv=None):
         rows.append(dict(model=name, batch=b, method=m, tok_s=results[m], seconds=seconds, rss=peak / 2 ** 30,
                          compute=flops / seconds / peak_flops, bw=nbytes / seconds / bandwidth, extra=extra))
         print(f"  {name} batch {b} {m}: {results[m]:.1f} tok/s ({seconds:.1f}s) {extra}", flush=True)
-      for r in rows:
+      for r in rows:  # Like for like: a shared prompt (PEFT) against jax-shared, per-row prefixes against jax.
         if r["model"] == name and r["batch"] == b:
-          r["ratio"] = results.get("jax", float("nan")) / r["tok_s"]
+          ours = results.get("jax-shared" if r["method"] in ("peft", "jax-shared") else "jax", float("nan"))
+          r["ratio"] = ours / r["tok_s"]
     del torch_model, pm
 
   print()
-  print(f"{'model':<14}{'batch':>6}  {'method':<6}{'tok/s':>9}{'jax x':>8}{'peak RSS GiB':>14}"
+  print(f"{args.dtype} weights on both sides")
+  print(f"{'model':<14}{'batch':>6}  {'method':<11}{'tok/s':>9}{'jax x':>8}{'peak RSS GiB':>14}"
         f"{'% FLOP/s':>10}{'% BW':>7}  notes")
   for r in rows:
-    print(f"{r['model']:<14}{r['batch']:>6}  {r['method']:<6}{r['tok_s']:>9.1f}{r['ratio']:>8.2f}{r['rss']:>14.2f}"
+    print(f"{r['model']:<14}{r['batch']:>6}  {r['method']:<11}{r['tok_s']:>9.1f}{r['ratio']:>8.2f}{r['rss']:>14.2f}"
           f"{100 * r['compute']:>10.1f}{100 * r['bw']:>7.1f}  {r['extra']}")
-  print("jax x = JAX tokens/s divided by this row's; % FLOP/s = model FLOPs per second / measured matmul peak; "
+  print("jax x = JAX tokens/s divided by this row's (peft and jax-shared: jax-shared's); % FLOP/s = model FLOPs per second / measured matmul peak; "
         "% BW = weight + KV-cache bytes read per second / measured copy bandwidth. RSS is the process's (cumulative "
         "across methods: models stay loaded).")
 

@@ -5,9 +5,10 @@ One call of `sample` is one compiled program with static shapes:
 1. *Prefill*: one decoder call over `[prefix; prompt]` writes every input's keys and values into a cache of
    `t + L + max_new_tokens` slots. Ragged prompts are right- (or left-) padded with a validity mask; each row's first
    new token is drawn from the logits at its own last real input, and the decoder's per-row positions make the padded
-   slots invisible.
+   slots invisible. A prefix shared by every row (batch 1) is prefilled once and its cache broadcast to the rows.
 2. *Decode*: a `jax.lax.while_loop` feeds one token per row per step (no Python loop per token) and stops as soon as
-   every row is done or `max_new_tokens` are drawn.
+   every row is done or `max_new_tokens` are drawn. With `Decoder(scan_layers=False)` (what `sample_text` uses) the
+   weights are split per layer once per call, so a step reads each weight buffer once and copies none.
 
 Choosing a token: `temperature == 0` is greedy (argmax, no softmax); otherwise logits are divided by the temperature
 and optionally truncated to the `top_k` largest and / or the smallest set whose probability reaches `top_p`

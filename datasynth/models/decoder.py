@@ -7,7 +7,9 @@ every key slot carries its position and a valid bit, and a query attends to vali
 than its own (and, in local layers, within the sliding window).
 
 Layers are one `nn.scan` over a stacked block (parameters `[num_layers, ...]`), which keeps compile time flat in
-depth; per-layer differences (local/global window, rope base) are scanned inputs. Parameters carry logical axis
+depth; per-layer differences (local/global window, rope base) are scanned inputs. `scan_layers=False` runs the same
+parameters unrolled (training and decoding speed, see the field). A KV cache also serves a prefix shared by a batch:
+run it once at batch 1 and `broadcast_cache` it to the rows (SoftSRV's SS_NP prompt). Parameters carry logical axis
 names (`vocab`, `embed`, `heads`, `kv_heads`, `head_dim`, `mlp`, `layers`) for `datasynth.sharding`.
 """
 from __future__ import annotations
@@ -172,22 +174,26 @@ class Attention(nn.Module):
       at = (layer, zero, zero, index, zero)
       new_kv = dict(k=jax.lax.dynamic_update_slice(kv_cache["k"], k[None].astype(kv_cache["k"].dtype), at),
                     v=jax.lax.dynamic_update_slice(kv_cache["v"], v[None].astype(kv_cache["v"].dtype), at))
-      k = jax.lax.dynamic_index_in_dim(new_kv["k"], layer, axis=0, keepdims=False).astype(dt)
-      v = jax.lax.dynamic_index_in_dim(new_kv["v"], layer, axis=0, keepdims=False).astype(dt)
+      # Attention runs in the cache's dtype: a float32 cache under bfloat16 weights (the sampler's choice on CPU) is
+      # read as is, not converted to bfloat16 layer by layer on every step.
+      att_dt = kv_cache["k"].dtype
+      k = jax.lax.dynamic_index_in_dim(new_kv["k"], layer, axis=0, keepdims=False)
+      v = jax.lax.dynamic_index_in_dim(new_kv["v"], layer, axis=0, keepdims=False)
     else:
-      new_kv = None
+      new_kv, att_dt = None, dt
 
     b, l, _, _ = q.shape
     groups = c.num_heads // c.num_kv_heads
-    q = q.reshape(b, l, c.num_kv_heads, groups, c.head_dim)
+    q = q.reshape(b, l, c.num_kv_heads, groups, c.head_dim).astype(att_dt)
     logits = jnp.einsum("blkgh,bksh->bkgls", q, k, preferred_element_type=jnp.float32)
     if c.attn_logit_softcap:
       logits = jnp.tanh(logits / c.attn_logit_softcap) * c.attn_logit_softcap
     logits = jnp.where(mask[:, None, None, :, :], logits, _NEG_INF)
-    probs = jax.nn.softmax(logits, axis=-1).astype(dt)
+    probs = jax.nn.softmax(logits, axis=-1).astype(att_dt)
     # Heads-major output, then one transpose: XLA CPU has no bf16 kernel for this dot with the transposed output
     # folded in ("bkgls,bksh->blkgh" fails on a KV cache with `BF16 x BF16 = F32` unimplemented).
-    out = _mm("bkgls,bksh->bkglh", probs, v, dt).transpose(0, 3, 1, 2, 4).reshape(b, l, c.num_heads, c.head_dim)
+    out = _mm("bkgls,bksh->bkglh", probs, v, att_dt).astype(dt)
+    out = out.transpose(0, 3, 1, 2, 4).reshape(b, l, c.num_heads, c.head_dim)
     return _mm("blhk,hkd->bld", out, wo, dt), new_kv
 
 
@@ -243,10 +249,11 @@ class Decoder(nn.Module):
   param_dtype: Any = jnp.float32
   remat: bool = False  # Recompute each block in the backward pass (memory for time when training through H).
   # Run the layers as one `lax.scan` (compile time flat in depth) or unrolled, each layer on its own slice of the same
-  # stacked parameters. Unrolled trains faster: a scan stacks its backward residuals into [layers, ...] buffers
-  # (zero-filled, then written and read a layer at a time), memory traffic that dominates a small model (SoftSRV step
-  # on SmolLM2 in bfloat16: 5.20 s scanned, 3.59 s unrolled). Sampling gains nothing (it has no backward pass; both
-  # forms slice the weights out of the stack each step) and compiles twice as long, so it keeps the scan.
+  # stacked parameters (or its own tree, `unstack_layers`). Unrolled trains faster: a scan stacks its backward
+  # residuals into [layers, ...] buffers (zero-filled, then written and read a layer at a time), memory traffic that
+  # dominates a small model (SoftSRV step on SmolLM2 in bfloat16: 5.20 s scanned, 3.59 s unrolled). It decodes faster
+  # on unstacked weights (`datasynth.sampling`): a scan inside the decode loop slices every weight out of the stack on
+  # every step. It compiles about twice as long.
   scan_layers: bool = True
 
   def setup(self):
