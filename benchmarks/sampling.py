@@ -5,22 +5,30 @@
 
 Each row generates `--new_tokens` (64) tokens per sequence after a `--prefix_len` (64) token *embedded* prefix (the
 SoftSRV setting), sampling at temperature 1 with no truncation and EOS disabled, so every method does the same work:
-- jax:  `datasynth.sampling.sample(prefix=...)`, timed after one compile call (compile time printed separately).
-- hf:   transformers `generate(inputs_embeds=prefix)` on the same weights (dequantised from the same GGUF).
-- peft: PEFT prompt tuning (`num_virtual_tokens = prefix_len`) `generate` from one input token.
-The table gives generated tokens/s (end to end: prefill + decode), the JAX speed-up over each, peak RSS during the
-call, and the fraction of two rooflines measured in the same run: the machine's float32 matmul FLOP/s (best of numpy and XLA) against
-the model FLOPs done, and its memory bandwidth (numpy copy) against the bytes a decode step must read (weights + KV
-cache). Torch runs with `--threads` (2) threads. Other processes on a shared machine make the figures noisy.
+- jax: `datasynth.sampling.sample(prefix=...)` with one prefix per row, layers unrolled on per-layer weights (what
+  `sample_text` and SoftSRV generation use); timed after one compile call (compile time printed separately).
+- jax-shared: one prefix for every row plus a one-token prompt per row, PEFT's setting (and SoftSRV SS_NP's): the
+  prefix is prefilled once and its cache broadcast.
+- jax-scan: as jax, with the layer scan (faster compile, slower decode).
+- hf: transformers `generate(inputs_embeds=prefix)` on the same weights (dequantised from the same GGUF).
+- peft: PEFT prompt tuning (`num_virtual_tokens = prefix_len`, the jax-shared prefix as its prompt) `generate` from
+  one input token per row.
+`--dtype bfloat16` puts the weights in bfloat16 on both sides (ours keeps a float32 KV cache on CPU). The table gives
+generated tokens/s (end to end: prefill + decode), JAX's speed-up like for like (hf against jax, peft against
+jax-shared), peak RSS during the call, and the fraction of two rooflines measured in the same run: the machine's
+float32 matmul FLOP/s (best of numpy and XLA) against the per-row model FLOPs (so jax-shared's is an effective rate),
+and its memory bandwidth (numpy copy) against the bytes a decode step must read (weights + KV cache). Torch runs
+with `--threads` (2) threads. Other processes on a shared machine make the figures noisy.
 
-Measured on the idle 2-core machine (SmolLM2-135M, 64-token prefix, 64 new tokens), tokens/s jax / hf / peft:
-batch 1: 31.6 / 16.6 / 16.5; batch 8: 115.8 / 80.6 / 75.8; batch 32: 186.2 / 128.8 / 147.8 (1.45x hf, 1.26x peft;
-JAX at 48% of the matmul peak); batch 64: 181.6 / 149.3 / 169.4. Re-measured at batch 32 after the bfloat16 / unrolled
-work: 194.8 / 133.5 / 132.5 (1.46x, 1.47x), unrolled layers 177.7 (slower here: decode is bound by reading weights,
-which the scan and the unrolled loop both slice out of the stack). The 3x-over-PyTorch target at batch 32 is not met
-here: 3 x 147.8 tokens/s would need 115% of the measured matmul peak. With the cores shared by ~10 other jobs the
-batch-32 ratios were 7.6x (hf) and 10.4x (peft). bfloat16 sampling does not run on XLA CPU (see
-`datasynth.sampling.sample`).
+Measured on the idle 2-core machine (SmolLM2-135M, batch 32, 64-token prefix, 64 new tokens), tokens/s:
+  float32:  jax 227.3, jax-shared 327.4; hf 142.1, peft 138.9: 1.60x hf, 2.36x peft.
+  bfloat16: jax 316.7, jax-shared 456.9; hf 160.0, peft 157.2: 1.98x hf, 2.91x peft.
+The 3x target at batch 32 is not met at equal precision. A decode step at batch 32 is 32-row matmuls against every
+weight; XLA's (YNNPACK) run those at about half their large-matrix rate, and the step (float32: ~110 ms, bfloat16:
+~70 ms) is bound by that, not by bandwidth. Before the per-layer weights and the shared prefix: 194.8 tok/s (1.46x).
+Earlier figures per batch (float32, layer scan), jax / hf / peft: batch 1: 31.6 / 16.6 / 16.5; batch 8: 115.8 / 80.6
+/ 75.8; batch 64: 181.6 / 149.3 / 169.4. With the cores shared by ~10 other jobs the batch-32 ratios were 7.6x (hf)
+and 10.4x (peft).
 """
 from __future__ import annotations
 

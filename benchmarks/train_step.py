@@ -13,14 +13,17 @@ SS_MC (the default variant) and SS_NP with H's layers as one `lax.scan` (`model.
 `--dtype bfloat16` runs H in bfloat16 on both sides (our matmuls accumulate in float32; PEFT's prompt stays float32).
 Not a test: figures depend on the machine's load.
 
+Our SS_NP runs H over its prompt once per batch (the prompt is the same in every row; `softsrv.train.make_forward`),
+which PEFT repeats per row: it does 0.42 of the model FLOPs above at these settings, so its GFLOP/s column is an
+effective rate (work PEFT does per second) and can exceed the peak. SS_MC's prompts differ per row: no such saving.
+
 Measured on the idle 2-core machine (AMD EPYC with AVX512-BF16; SmolLM2-135M, batch 8, 64 tokens, t=128, 2 threads;
-730.9 model GFLOP per step; matmul peak 211-214 GFLOP/s), step seconds and tokens/s:
-  float32:  ours 5.61 s (274 tok/s; layer scan 5.62; SS_MC 5.77) vs PEFT 5.70 s (269): ratio 1.02.
-  bfloat16: ours 3.59 s (427 tok/s; layer scan 5.20; SS_MC 3.61) vs PEFT 3.61 s (425): ratio 1.01.
-The 1.2x target is not met: both sides run the same matmuls at the same rate (float32: ~0.6 of the peak, the big
-MLP dots at 0.95; bfloat16: 1.57x faster on both). Ours skips the prefix-position logits PEFT computes (16% of its
-FLOPs) but loses as much in the memory-bound glue around attention (softmax, transposes, RoPE), which PyTorch runs
-as one fused SDPA kernel.
+730.9 model GFLOP per step; matmul peak 208 GFLOP/s), step seconds and tokens/s:
+  float32:  ours SS_NP 2.84 s (541 tok/s; layer scan 3.13; SS_MC 5.69) vs PEFT 5.73 s (268): ratio 2.02.
+  bfloat16: ours SS_NP 1.89 s (814 tok/s; layer scan 2.70; SS_MC 3.60) vs PEFT 3.40 s (452): ratio 1.80.
+SS_MC runs at PEFT's speed (1.01x float32, 0.95x bfloat16): both sides run the same matmuls at the same rate; ours
+skips the prefix-position logits PEFT computes (16% of its FLOPs) but loses as much in the memory-bound glue around
+attention (softmax, transposes, RoPE), which PyTorch runs as one fused SDPA kernel.
 """
 from __future__ import annotations
 
