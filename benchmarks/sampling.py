@@ -89,9 +89,9 @@ def run_jax(loaded, prefix: np.ndarray, new_tokens: int, scan_layers: bool, shar
   import jax
   import jax.numpy as jnp
   from datasynth import sampling
-  from datasynth.models import Decoder
+  from datasynth.models import Decoder, cast_params
   dec = Decoder(loaded.config, dtype=jnp.dtype(dtype), scan_layers=scan_layers)
-  params = jax.device_put(jax.tree.map(lambda a: a.astype(dec.dtype), loaded.params))
+  params = jax.device_put(cast_params(loaded.params, dec.dtype))
   b = prefix.shape[0]
   kw = dict(prefix=prefix[:1], prompt_tokens=np.ones((b, 1), np.int32)) if shared else dict(prefix=prefix)
   call = lambda seed: sampling.sample(dec, params, rng=seed, max_new_tokens=new_tokens, temperature=1.0,

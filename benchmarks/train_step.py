@@ -49,7 +49,7 @@ def ours(model, batch: int, length: int, t: int, variant: str, repeats: int, dty
   import numpy as np
 
   from datasynth import training
-  from datasynth.models.decoder import Decoder
+  from datasynth.models.decoder import Decoder, cast_params
   from softsrv import embeddings
   from softsrv import train as train_lib
   import flax.linen as nn
@@ -67,7 +67,7 @@ def ours(model, batch: int, length: int, t: int, variant: str, repeats: int, dty
   data = jax.device_put(dict(ids=ids, mask=np.ones_like(ids, bool), z=z))
   theta = nn.meta.unbox(module.init(jax.random.key(0), z[:1])["params"])
   state = [training.TrainState.create(theta, tx, jax.random.key_data(jax.random.key(1)))]
-  frozen = jax.device_put(jax.tree.map(lambda a: jnp.asarray(a, dtype), model.params))
+  frozen = jax.device_put(cast_params(model.params, dtype))
 
   def run():
     state[0], m = step_fn(state[0], frozen, data)

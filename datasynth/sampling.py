@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from datasynth.models.config import DecoderConfig
-from datasynth.models.decoder import Decoder, broadcast_cache, init_cache, unstack_layers
+from datasynth.models.decoder import Decoder, broadcast_cache, cast_params, init_cache, unstack_layers
 
 Array = jax.Array
 _NEG_INF = -1e30  # Masked logits (finite, so an all-masked row never produces NaN).
@@ -411,7 +411,7 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   dec = Decoder(model.config, dtype=dtype, scan_layers=scan_layers)
   params = jax.device_put(model.params) if mesh is None else _place(model, mesh, rules)
   if dtype != jnp.float32:
-    params = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, params)
+    params = cast_params(params, dtype)
   key = jax.random.key(seed)
   results: list[TextSample] = []
   bar = _progress(n, progress)

@@ -33,7 +33,7 @@ from datasynth import lora as lora_lib
 from datasynth import training
 from datasynth.data import Record
 from datasynth.models.config import DecoderConfig
-from datasynth.models.decoder import Decoder
+from datasynth.models.decoder import Decoder, cast_params
 
 Batch = dict[str, np.ndarray]
 # Templates: one string holding "{prompt}" then "{response}"; the text before "{response}" is the prompt side.
@@ -273,10 +273,6 @@ def _examples_hash(examples: Sequence[Example]) -> str:
   return h.hexdigest()[:16]
 
 
-def _to_jnp(tree, dtype=None):
-  return jax.tree.map(lambda x: jnp.asarray(x, dtype if dtype is not None else None), tree)
-
-
 _RUN_CONTROL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SFTConfig) if f.name in SFTConfig.RUN_CONTROL}
 
 
@@ -355,11 +351,11 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
 
   rng = put_params(jax.random.key(cfg.seed))
   if cfg.lora_rank > 0:  # theta = LoRA factors; the base is frozen (bfloat16 when computing in bfloat16).
-    frozen = put_params(_to_jnp(params, fns.dtype), param_shardings)
+    frozen = put_params(cast_params(params, fns.dtype), param_shardings)
     theta = put_params(lora_lib.init_lora(params, cfg.lora_targets, cfg.lora_rank, jax.random.fold_in(rng, 1)))
   else:
     frozen = None
-    theta = put_params(_to_jnp(params, jnp.float32), param_shardings)
+    theta = put_params(cast_params(params, jnp.float32), param_shardings)
   state = fns.create(theta, rng)
   train_step, eval_params, schedule = fns.step, fns.effective, fns.schedule
 

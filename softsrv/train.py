@@ -32,7 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from datasynth import sharding, training
 from datasynth.data import load_records_jsonl, load_task
-from datasynth.models.decoder import Decoder, broadcast_cache, init_cache
+from datasynth.models.decoder import Decoder, broadcast_cache, cast_params, init_cache
 from datasynth.models.loaders import LoadedModel, load_model
 from softsrv import context as context_lib
 from softsrv import embeddings
@@ -220,10 +220,8 @@ def identity_json(config: ml_collections.ConfigDict, model: LoadedModel, context
 
 
 def validate(config: ml_collections.ConfigDict, model: LoadedModel) -> None:
+  """Config against H (the variant is checked by `prepare` before anything loads)."""
   sp, mc = config.soft_prompt, model.config
-  if sp.variant not in embeddings.VARIANTS:
-    raise ValueError(f"Unknown soft_prompt.variant {sp.variant!r}; expected one of {embeddings.VARIANTS} "
-                     "(np = SS_NP, mp = SS_MPk, mc = SS_MC).")
   if sp.t < 1 or config.data.max_len < 2:
     raise ValueError(f"soft_prompt.t={sp.t} and data.max_len={config.data.max_len} must be >= 1 and >= 2.")
   if sp.t + config.data.max_len > mc.max_len:
@@ -243,16 +241,18 @@ def init_table(config, model: LoadedModel, ids: np.ndarray, mask: np.ndarray) ->
     raise ValueError(f"soft_prompt.init={config.soft_prompt.init!r}; expected vocab or normal.")
   special = {model.tokenizer.bos_id, model.tokenizer.eos_id, model.tokenizer.pad_id}
   vocab = np.asarray(sorted(set(ids[mask].tolist()) - special), np.int32)
-  dec = Decoder(model.config)
-  return np.asarray(dec.apply({"params": {"embedding": model.params["embedding"]}}, jnp.asarray(vocab),
-                              method=Decoder.embed))
+  return np.asarray(_embed(model, vocab))
 
 
 def embedding_rms(model: LoadedModel, ids: np.ndarray, mask: np.ndarray) -> float:
-  dec = Decoder(model.config)
-  e = dec.apply({"params": {"embedding": model.params["embedding"]}}, jnp.asarray(ids[mask][:4096]),
-                method=Decoder.embed)
+  e = _embed(model, ids[mask][:4096])
   return float(jnp.sqrt(jnp.mean(e * e)))
+
+
+def _embed(model: LoadedModel, ids: np.ndarray) -> jax.Array:
+  """H's input embeddings of token ids (the space soft prompts live in)."""
+  return Decoder(model.config).apply({"params": {"embedding": model.params["embedding"]}}, jnp.asarray(ids),
+                                     method=Decoder.embed)
 
 
 @dataclasses.dataclass
@@ -345,7 +345,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
   tx = training.make_optimizer(lr=tc.lr, steps=tc.steps, warmup_steps=tc.warmup_steps, decay=tc.decay,
                                end_factor=tc.end_factor, optimizer=tc.optimizer, clip_norm=tc.clip_norm or None)
   # H's weights follow the logical-axis rules (replicated on a pure data mesh, split over fsdp / tensor axes).
-  frozen = sharding.shard_params(jax.tree.map(lambda a: jnp.asarray(a, dtype), model.params), model.config, mesh)
+  frozen = sharding.shard_params(cast_params(model.params, dtype), model.config, mesh)
   step_fn, eval_fn = make_step_fns(module, dec, tx, sp.t, tc.loss_chunk, mesh)
   return Run(config=config, model=model, module=module, dec=dec, tx=tx, train=train, heldout=heldout, mesh=mesh,
              frozen=frozen, step_fn=step_fn, eval_fn=eval_fn,

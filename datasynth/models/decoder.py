@@ -50,6 +50,11 @@ def init_cache(config: DecoderConfig, batch: int, length: int, dtype=jnp.float32
       index=jnp.zeros((), jnp.int32))
 
 
+def cast_params(params, dtype) -> Any:
+  """`params` as JAX arrays with every floating leaf in `dtype` (e.g. frozen weights stored in bfloat16)."""
+  return jax.tree.map(lambda a: jnp.asarray(a, dtype if jnp.issubdtype(a.dtype, jnp.floating) else None), params)
+
+
 def unstack_layers(params: dict[str, Any]) -> dict[str, Any]:
   """`params` with the stacked `layers` ([num_layers, ...] leaves) split into a tuple of per-layer trees.
 
