@@ -161,6 +161,21 @@ def test_top_k_and_top_p_masks_on_crafted_logits():
       assert abs(np.mean(got == tok) - p) < 0.04, (kw, tok)
 
 
+def test_draw_over_many_vocabulary_blocks():
+  """The two-level CDF inversion: tokens at block edges, in the padded last block and next to masked ones are drawn
+  with their probabilities, and masked tokens never are."""
+  vocab = 1000  # Not a multiple of the 256-token block: the last block is padded.
+  probs = {3: 0.3, 255: 0.05, 256: 0.1, 511: 0.1, 512: 0.15, 999: 0.3}
+  logits = np.full((1, vocab), sampling._NEG_INF, np.float32)
+  logits[0, list(probs)] = np.log(list(probs.values()))
+  keys = jax.random.split(jax.random.key(1), 6000)
+  got = np.asarray(jax.jit(jax.vmap(lambda k: sampling.choose_tokens(jnp.asarray(logits), k, temperature=1.0)[0]))(
+      keys))
+  assert set(got.tolist()) <= set(probs)
+  for tok, p in probs.items():
+    assert abs(np.mean(got == tok) - p) < 0.025, (tok, np.mean(got == tok), p)
+
+
 def _expected_end(row, stop_ids, stop_seqs, n):
   for i in range(n):
     if row[i] in stop_ids or any(i + 1 >= len(s) and tuple(row[i + 1 - len(s):i + 1]) == s for s in stop_seqs):
