@@ -5,7 +5,8 @@ One call of `sample` is one compiled program with static shapes:
 1. *Prefill*: one decoder call over `[prefix; prompt]` writes every input's keys and values into a cache of
    `t + L + max_new_tokens` slots. Ragged prompts are right- (or left-) padded with a validity mask; each row's first
    new token is drawn from the logits at its own last real input, and the decoder's per-row positions make the padded
-   slots invisible. A prefix shared by every row (batch 1) is prefilled once and its cache broadcast to the rows.
+   slots invisible. A prefix shared by every row (batch 1) is prefilled once into its own cache, which every row
+   attends to (`datasynth.models.attach_prefix`: stored and read once per step, not once per row).
 2. *Decode*: a `jax.lax.while_loop` feeds one token per row per step (no Python loop per token) and stops as soon as
    every row is done or `max_new_tokens` are drawn. With `Decoder(scan_layers=False)` (what `sample_text` uses) the
    weights are split per layer once per call, so a step reads each weight buffer once and copies none.
@@ -38,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from datasynth.models.config import DecoderConfig
-from datasynth.models.decoder import Decoder, broadcast_cache, cast_params, init_cache, unstack_layers
+from datasynth.models.decoder import Decoder, attach_prefix, cast_params, init_cache, unstack_layers
 
 Array = jax.Array
 _NEG_INF = -1e30  # Masked logits (finite, so an all-masked row never produces NaN).
@@ -207,10 +208,12 @@ def _sample_core(params, tokens, token_mask, prefix, prefix_mask, rng, *, spec: 
   t_in = sum(m.shape[1] for m in (prefix_mask, token_mask) if m is not None)
   # 1. Prefill: all inputs at once; next-token logits at each row's last real input.
   if prefix is not None and prefix.shape[0] == 1 and b > 1:
-    # One prefix shared by every row: run it once and broadcast its cache, then prefill the rows' prompts after it.
-    prefix_logits, cache = prefill(dec, params, None, prefix, prefix_mask, t_in + n_new, spec.cache_dtype)
-    logits, cache = prefill(dec, params, tokens, None, token_mask, 0, constrain=constrain,
-                            cache=constrain(broadcast_cache(cache, b)))
+    # One prefix shared by every row: run it once into its own cache, which every row attends to (stored and read
+    # once), then prefill the rows' prompts into their own slots after it.
+    t = prefix.shape[1]
+    prefix_logits, prefix_cache = prefill(dec, params, None, prefix, prefix_mask, t, spec.cache_dtype)
+    cache = attach_prefix(init_cache(dec.config, b, t_in - t + n_new, spec.cache_dtype), prefix_cache)
+    logits, cache = prefill(dec, params, tokens, None, token_mask, 0, constrain=constrain, cache=constrain(cache))
     logits = jnp.where(jnp.any(token_mask, axis=1)[:, None], logits, prefix_logits)  # Rows with an empty prompt.
   else:
     masks = [m for m in (prefix_mask, token_mask) if m is not None]
@@ -314,7 +317,7 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
     longer); the layer scan slices every weight out of the stack on every step.
   prompt_tokens / prompt_mask: int [B, L] and bool [B, L] (True on real tokens; padding on either side).
   prefix / prefix_mask: [B, t, width] embedded prefix (e.g. a SoftSRV soft prompt) and optional bool [B, t]. A
-    prefix with batch 1 and prompts with batch B > 1 share the prefix: it is prefilled once and its cache broadcast.
+    prefix with batch 1 and prompts with batch B > 1 share the prefix: it is prefilled once and its cache shared.
   rng: a PRNG key or an int seed. eos_id: "config" (the config's eos_id), an id, a list of ids, or None.
   stop_sequences: token-id lists (matched exactly) and / or strings (need `tokenizer`; see the module docstring).
   mesh / rules: optional `datasynth.sharding` mesh and logical rules; the cache is constrained to them.

@@ -125,10 +125,15 @@ def shard_batch(tree: Any, mesh: Mesh, rules: Rules = DEFAULT_RULES) -> Any:
 
 def cache_shardings(mesh: Mesh, cache: dict[str, Any], rules: Rules = DEFAULT_RULES) -> dict[str, Any]:
   """Shardings of a KV cache from `init_cache` (arrays or shape structs): batch over the batch axes, kv heads per the
-  `kv_heads` rule, layers / slots / head_dim per theirs."""
+  `kv_heads` rule, layers / slots / head_dim per theirs. A shared prefix (`attach_prefix`, batch 1) is replicated
+  over the batch axes."""
   kv = logical_sharding(("layers", "batch", "kv_heads", "length", "head_dim"), cache["k"].shape, mesh, rules)
   row = logical_sharding(("batch", "length"), cache["pos"].shape, mesh, rules)
-  return dict(k=kv, v=kv, pos=row, valid=row, index=NamedSharding(mesh, P()))
+  out = dict(k=kv, v=kv, pos=row, valid=row, index=NamedSharding(mesh, P()))
+  if "prefix" in cache:
+    out["prefix"] = {name: s for name, s in cache_shardings(mesh, dict(cache["prefix"], index=0), rules).items()
+                     if name != "index"}
+  return out
 
 
 # ------------------------------------------------------------------------------------------------ multi-host

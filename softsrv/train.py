@@ -32,7 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from datasynth import sharding, training
 from datasynth.data import load_records_jsonl, load_task
-from datasynth.models.decoder import Decoder, broadcast_cache, cast_params, init_cache
+from datasynth.models.decoder import Decoder, attach_prefix, cast_params, init_cache
 from datasynth.models.loaders import LoadedModel, load_model
 from softsrv import context as context_lib
 from softsrv import embeddings
@@ -141,7 +141,7 @@ def make_forward(module, dec: Decoder, t: int):
   """(theta, frozen, batch) -> hidden states that predict x [B, L-1, d].
 
   A context-free prompt (SS_NP: the same P for every row) is run through H once, at batch 1, and its keys and values
-  are broadcast to the batch as a KV cache the tokens attend to; the gradient of the broadcast sums the rows'
+  are a shared prefix cache every row's tokens attend to (`attach_prefix`); its gradient sums the rows'
   contributions. Causal attention makes this exact: prompt positions never see the tokens, so their activations are
   the same in every row. It does (t + B L) / (B (t + L)) of the per-row work (0.42 at t=128, B=8, L=64), which
   prompt tuning in PEFT repeats per row. Contextual prompts (SS_MPk, SS_MC) differ per row and run [P; x] per row.
@@ -151,9 +151,10 @@ def make_forward(module, dec: Decoder, t: int):
     b, l = ids.shape
     if getattr(module, "context_free", False):
       prompt = module.apply({"params": theta}, z[:1])  # [1, t, d]
-      cache = init_cache(dec.config, 1, t + l, dec.dtype)
-      cache = dec.apply({"params": frozen}, prefix=prompt, cache=cache, logits=False).cache
-      out = dec.apply({"params": frozen}, ids, input_mask=mask, cache=broadcast_cache(cache, b), logits=False)
+      prompt_cache = init_cache(dec.config, 1, t, dec.dtype)
+      prompt_cache = dec.apply({"params": frozen}, prefix=prompt, cache=prompt_cache, logits=False).cache
+      cache = attach_prefix(init_cache(dec.config, b, l, dec.dtype), prompt_cache)
+      out = dec.apply({"params": frozen}, ids, input_mask=mask, cache=cache, logits=False)
       return out.final_hidden[:, :l - 1]
     prompt = module.apply({"params": theta}, z)  # [B, t, d]: P_theta(E(x))
     input_mask = jnp.concatenate([jnp.ones((b, t), bool), mask], axis=1)

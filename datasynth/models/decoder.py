@@ -8,8 +8,9 @@ than its own (and, in local layers, within the sliding window).
 
 Layers are one `nn.scan` over a stacked block (parameters `[num_layers, ...]`), which keeps compile time flat in
 depth; per-layer differences (local/global window, rope base) are scanned inputs. `scan_layers=False` runs the same
-parameters unrolled (training and decoding speed, see the field). A KV cache also serves a prefix shared by a batch:
-run it once at batch 1 and `broadcast_cache` it to the rows (SoftSRV's SS_NP prompt). Parameters carry logical axis
+parameters unrolled (training and decoding speed, see the field). A KV cache also serves a prefix shared by a batch
+(SoftSRV's SS_NP prompt, PEFT-style prompt tuning): run it once at batch 1 and `attach_prefix` its cache to the rows'
+cache; every row attends to it, and it is stored and read once, not per row. Parameters carry logical axis
 names (`vocab`, `embed`, `heads`, `kv_heads`, `head_dim`, `mlp`, `layers`) for `datasynth.sharding`.
 """
 from __future__ import annotations
@@ -67,12 +68,18 @@ def unstack_layers(params: dict[str, Any]) -> dict[str, Any]:
   return dict(params, layers=tuple(jax.tree.map(lambda a, i=i: a[i], layers) for i in range(n)))
 
 
-def broadcast_cache(cache: dict[str, Array], batch: int) -> dict[str, Array]:
-  """A batch-1 cache (one shared prefix, run once) repeated for `batch` rows; its gradient sums over the rows."""
-  def rows(a, axis):
-    return jnp.broadcast_to(a, a.shape[:axis] + (batch,) + a.shape[axis + 1:])
-  return dict(cache, k=rows(cache["k"], 1), v=rows(cache["v"], 1), pos=rows(cache["pos"], 0),
-              valid=rows(cache["valid"], 0))
+def attach_prefix(cache: dict[str, Any], prefix_cache: dict[str, Any]) -> dict[str, Any]:
+  """`cache` (B rows) with a shared prefix segment: every row attends to `prefix_cache`'s slots before its own.
+
+  prefix_cache: a batch-1 cache filled by running the shared prefix once (e.g. SoftSRV's SS_NP prompt); all its slots
+  are kept (create it with as many slots as the prefix has inputs). Rows' positions continue after the prefix's.
+  The prefix keys and values are stored once and the rows' queries meet them in one matmul per kv head (queries of
+  all rows stacked), instead of every row reading its own copy: for a decode step that is the prefix's share of the
+  cache traffic saved (about half at a 64-token prefix and 64 new tokens). Gradients reach the prefix through it.
+  """
+  if prefix_cache["valid"].shape[0] != 1 or "prefix" in prefix_cache:
+    raise ValueError("attach_prefix needs a batch-1 cache without a prefix of its own (the shared prefix run once).")
+  return dict(cache, prefix={name: prefix_cache[name] for name in ("k", "v", "pos", "valid")})
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 3))
@@ -171,19 +178,24 @@ class Attention(nn.Module):
     q = q * jnp.asarray((c.query_pre_attn_scalar or c.head_dim) ** -0.5, dt)
     k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, kv_heads, L, head_dim]
 
+    prefix_k = prefix_v = None
     if kv_cache is not None:  # Write this call's keys/values at the cache index, attend over all slots.
       # The cache holds every layer ([layers, B, S, ...]) and is threaded through the layer scan as carry, so the
       # write is an in-place update of one layer's slots rather than a copy of the whole cache per step.
       index, layer = kv_cache["index"], kv_cache["layer"]
       zero = jnp.zeros((), jnp.int32)
       at = (layer, zero, zero, index, zero)
-      new_kv = dict(k=jax.lax.dynamic_update_slice(kv_cache["k"], k[None].astype(kv_cache["k"].dtype), at),
+      new_kv = {name: a for name, a in kv_cache.items() if name not in ("index", "layer")}  # Keeps prefix_k / v.
+      new_kv.update(k=jax.lax.dynamic_update_slice(kv_cache["k"], k[None].astype(kv_cache["k"].dtype), at),
                     v=jax.lax.dynamic_update_slice(kv_cache["v"], v[None].astype(kv_cache["v"].dtype), at))
       # Attention runs in the cache's dtype: a float32 cache under bfloat16 weights (the sampler's choice on CPU) is
       # read as is, not converted to bfloat16 layer by layer on every step.
       att_dt = kv_cache["k"].dtype
       k = jax.lax.dynamic_index_in_dim(new_kv["k"], layer, axis=0, keepdims=False)
       v = jax.lax.dynamic_index_in_dim(new_kv["v"], layer, axis=0, keepdims=False)
+      if "prefix_k" in kv_cache:  # A shared prefix segment (`attach_prefix`): [kv_heads, t, head_dim].
+        prefix_k = jax.lax.dynamic_index_in_dim(kv_cache["prefix_k"], layer, axis=0, keepdims=False)[0]
+        prefix_v = jax.lax.dynamic_index_in_dim(kv_cache["prefix_v"], layer, axis=0, keepdims=False)[0]
     else:
       new_kv, att_dt = None, dt
 
@@ -191,14 +203,22 @@ class Attention(nn.Module):
     groups = c.num_heads // c.num_kv_heads
     q = q.reshape(b, l, c.num_kv_heads, groups, c.head_dim).astype(att_dt)
     logits = jnp.einsum("blkgh,bksh->bkgls", q, k, preferred_element_type=jnp.float32)
+    if prefix_k is not None:  # Prefix slots first (the mask's key order): all rows' queries in one matmul per head.
+      prefix_logits = jnp.einsum("blkgh,ksh->bkgls", q, prefix_k.astype(att_dt), preferred_element_type=jnp.float32)
+      logits = jnp.concatenate([prefix_logits, logits], axis=-1)
     if c.attn_logit_softcap:
       logits = jnp.tanh(logits / c.attn_logit_softcap) * c.attn_logit_softcap
     logits = jnp.where(mask[:, None, None, :, :], logits, _NEG_INF)
     probs = jax.nn.softmax(logits, axis=-1).astype(att_dt)
     # Heads-major output, then one transpose: XLA CPU has no bf16 kernel for this dot with the transposed output
     # folded in ("bkgls,bksh->blkgh" fails on a KV cache with `BF16 x BF16 = F32` unimplemented).
-    out = _mm("bkgls,bksh->bkglh", probs, v, att_dt).astype(dt)
-    out = out.transpose(0, 3, 1, 2, 4).reshape(b, l, c.num_heads, c.head_dim)
+    if prefix_k is None:
+      out = _mm("bkgls,bksh->bkglh", probs, v, att_dt)
+    else:
+      t = prefix_k.shape[1]
+      out = (_mm("bkgls,bksh->bkglh", probs[..., t:], v, att_dt)
+             + _mm("bkgls,ksh->bkglh", probs[..., :t], prefix_v.astype(att_dt), att_dt))
+    out = out.astype(dt).transpose(0, 3, 1, 2, 4).reshape(b, l, c.num_heads, c.head_dim)
     return _mm("blhk,hkd->bld", out, wo, dt), new_kv
 
 
@@ -227,7 +247,7 @@ class Block(nn.Module):
 
   @nn.compact
   def __call__(self, carry, per_layer, shared):
-    x, kv_cache = carry  # kv_cache: None, or the whole stacked cache dict(k, v) [layers, B, S, kv_heads, head_dim].
+    x, kv_cache = carry  # None, or dict(k, v [layers, B, kv_heads, S, head_dim], with a prefix: prefix_k/v).
     is_local, layer = per_layer
     positions, global_mask, local_mask, cache_index = shared
     c = self.config
@@ -340,7 +360,10 @@ class Decoder(nn.Module):
       raise ValueError("Decoder needs tokens, a prefix, or both.")
     x = jnp.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
     b, l, _ = x.shape
+    prefix_cache = None if cache is None else cache.get("prefix")
     total = l if cache is None else cache["valid"].shape[1]
+    if prefix_cache is not None:
+      total += prefix_cache["valid"].shape[1]
     if total > c.max_len or (cache is not None and l > total):
       raise ValueError(
           f"Sequence of {max(l, total)} positions exceeds the model's context of {c.max_len} "
@@ -350,6 +373,8 @@ class Decoder(nn.Module):
     input_mask = input_mask.astype(bool)
     if positions is None:
       start = 0 if cache is None else jnp.sum(cache["valid"], axis=1, keepdims=True)
+      if prefix_cache is not None:
+        start = start + jnp.sum(prefix_cache["valid"], axis=1, keepdims=True)
       positions = start + jnp.cumsum(input_mask, axis=1) - 1
     positions = jnp.maximum(positions, 0).astype(jnp.int32)
 
@@ -359,23 +384,30 @@ class Decoder(nn.Module):
       cache_index = cache["index"]
       key_pos = jax.lax.dynamic_update_slice_in_dim(cache["pos"], positions, cache_index, axis=1)
       key_valid = jax.lax.dynamic_update_slice_in_dim(cache["valid"], input_mask, cache_index, axis=1)
-    causal = key_valid[:, None, :] & (key_pos[:, None, :] <= positions[:, :, None])  # [B, L, S]
+    all_pos, all_valid = key_pos, key_valid  # Every key slot the queries see: a shared prefix's, then the rows'.
+    if prefix_cache is not None:
+      t = prefix_cache["valid"].shape[1]
+      all_pos = jnp.concatenate([jnp.broadcast_to(prefix_cache["pos"], (b, t)), key_pos], axis=1)
+      all_valid = jnp.concatenate([jnp.broadcast_to(prefix_cache["valid"], (b, t)), key_valid], axis=1)
+    causal = all_valid[:, None, :] & (all_pos[:, None, :] <= positions[:, :, None])  # [B, L, S]
     if segment_ids is not None:  # Packed rows: attention stays inside each example.
       if cache is not None or segment_ids.shape != (b, l):
         raise ValueError(f"segment_ids must be [batch, length] = {(b, l)} and cannot be combined with a cache, "
                          f"got shape {segment_ids.shape}.")
       causal = causal & (segment_ids[:, None, :] == segment_ids[:, :, None])
     if c.sliding_window:
-      local_mask = causal & (positions[:, :, None] - key_pos[:, None, :] < c.sliding_window)
+      local_mask = causal & (positions[:, :, None] - all_pos[:, None, :] < c.sliding_window)
     else:
       local_mask = causal
 
     kv = None if cache is None else dict(k=cache["k"], v=cache["v"])
+    if prefix_cache is not None:
+      kv.update(prefix_k=prefix_cache["k"], prefix_v=prefix_cache["v"])
     (x, new_kv), hidden = self._run_layers(x, kv, (positions, causal, local_mask, cache_index))
     final_hidden = self.final_norm(x)
     new_cache = None
     if cache is not None:
-      new_cache = dict(k=new_kv["k"], v=new_kv["v"], pos=key_pos, valid=key_valid, index=cache_index + l)
+      new_cache = dict(cache, k=new_kv["k"], v=new_kv["v"], pos=key_pos, valid=key_valid, index=cache_index + l)
     all_hidden = None
     if return_hidden:
       embeds = jnp.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]

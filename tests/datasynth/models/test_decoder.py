@@ -6,7 +6,7 @@ import pytest
 import torch
 import transformers
 
-from datasynth.models import Decoder, broadcast_cache, init_cache, make_config, unstack_layers
+from datasynth.models import Decoder, attach_prefix, init_cache, make_config, unstack_layers
 from datasynth.models.loaders import config_from_hf
 from datasynth.models.params import params_from_hf
 
@@ -158,9 +158,10 @@ def test_unrolled_layers_equal_the_scan(name):
   np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-4)
 
 
-def test_unstacked_layers_and_a_broadcast_prefix_cache():
-  """`unstack_layers` (one weight tree per layer) gives the stacked result; a prefix run once and broadcast as a
-  cache gives what running it in every row gives, logits and prefix gradient (the gradient sums over the rows)."""
+def test_unstacked_layers_and_a_shared_prefix_cache():
+  """`unstack_layers` (one weight tree per layer) gives the stacked result; a prefix run once and attached as a shared
+  cache segment gives what running it in every row gives, logits and prefix gradient (the gradient sums over the
+  rows), with the layer scan and unrolled, across local (sliding window) and global layers."""
   _, config, params = torch_and_flax("gemma3")
   tokens = jnp.asarray(np.random.RandomState(1).randint(0, 97, size=(3, 7)))
   unrolled = Decoder(config, scan_layers=False)
@@ -170,18 +171,27 @@ def test_unstacked_layers_and_a_broadcast_prefix_cache():
     Decoder(config).apply({"params": unstack_layers(params)}, tokens)
 
   prefix = jax.random.normal(jax.random.key(1), (1, 4, config.width))
-  dec = Decoder(config)
+  mask = jnp.asarray(np.arange(7)[None] < np.array([[7], [3], [5]]))  # Ragged rows.
 
   def per_row(p):
-    return dec.apply({"params": params}, tokens, prefix=jnp.repeat(p, 3, axis=0)).logits[:, 4:]
+    full = jnp.concatenate([jnp.ones((3, 4), bool), mask], axis=1)
+    out = Decoder(config).apply({"params": params}, tokens, prefix=jnp.repeat(p, 3, axis=0), input_mask=full)
+    return out.logits[:, 4:]
 
-  def shared(p):
-    cache = dec.apply({"params": params}, prefix=p, cache=init_cache(config, 1, 11), logits=False).cache
-    return dec.apply({"params": params}, tokens, cache=broadcast_cache(cache, 3)).logits
+  def shared(p, dec):
+    prefix_cache = dec.apply({"params": params}, prefix=p, cache=init_cache(config, 1, 4), logits=False).cache
+    cache = attach_prefix(init_cache(config, 3, 7), prefix_cache)
+    return dec.apply({"params": params}, tokens, input_mask=mask, cache=cache).logits
 
-  np.testing.assert_allclose(shared(prefix), per_row(prefix), atol=1e-4)
-  grads = [jax.grad(lambda p, f=f: jnp.sum(jnp.sin(f(p))))(prefix) for f in (per_row, shared)]
-  np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-4)
+  ref = per_row(prefix)
+  ref_grad = jax.grad(lambda p: jnp.sum(jnp.where(mask[..., None], jnp.sin(per_row(p)), 0.0)))(prefix)
+  for dec in (Decoder(config), unrolled):
+    np.testing.assert_allclose(np.where(mask[..., None], shared(prefix, dec), 0), np.where(mask[..., None], ref, 0),
+                               atol=1e-4)
+    grad = jax.grad(lambda p: jnp.sum(jnp.where(mask[..., None], jnp.sin(shared(p, dec)), 0.0)))(prefix)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match="batch-1"):
+    attach_prefix(init_cache(config, 3, 7), init_cache(config, 2, 4))
 
 
 def test_bfloat16_matmul_gradient_is_the_float32_gradient_rounded():
