@@ -204,7 +204,9 @@ class Attention(nn.Module):
     q = q.reshape(b, l, c.num_kv_heads, groups, c.head_dim).astype(att_dt)
     logits = jnp.einsum("blkgh,bksh->bkgls", q, k, preferred_element_type=jnp.float32)
     if prefix_k is not None:  # Prefix slots first (the mask's key order): all rows' queries in one matmul per head.
-      prefix_logits = jnp.einsum("blkgh,ksh->bkgls", q, prefix_k.astype(att_dt), preferred_element_type=jnp.float32)
+      rows = q.transpose(2, 0, 3, 1, 4).reshape(c.num_kv_heads, b * groups * l, c.head_dim)  # [kv_heads, M, head_dim]
+      prefix_logits = jnp.einsum("kmh,ksh->kms", rows, prefix_k.astype(att_dt), preferred_element_type=jnp.float32)
+      prefix_logits = prefix_logits.reshape(c.num_kv_heads, b, groups, l, -1).transpose(1, 0, 2, 3, 4)
       logits = jnp.concatenate([prefix_logits, logits], axis=-1)
     if c.attn_logit_softcap:
       logits = jnp.tanh(logits / c.attn_logit_softcap) * c.attn_logit_softcap
@@ -216,8 +218,10 @@ class Attention(nn.Module):
       out = _mm("bkgls,bksh->bkglh", probs, v, att_dt)
     else:
       t = prefix_k.shape[1]
+      prefix_probs = probs[..., :t].transpose(1, 0, 2, 3, 4).reshape(c.num_kv_heads, b * groups * l, t)
+      prefix_out = _mm("kms,ksh->kmh", prefix_probs, prefix_v.astype(att_dt), att_dt)
       out = (_mm("bkgls,bksh->bkglh", probs[..., t:], v, att_dt)
-             + _mm("bkgls,ksh->bkglh", probs[..., :t], prefix_v.astype(att_dt), att_dt))
+             + prefix_out.reshape(c.num_kv_heads, b, groups, l, c.head_dim).transpose(1, 0, 2, 3, 4))
     out = out.astype(dt).transpose(0, 3, 1, 2, 4).reshape(b, l, c.num_heads, c.head_dim)
     return _mm("blhk,hkd->bld", out, wo, dt), new_kv
 

@@ -61,13 +61,14 @@ def test_step_gradient_matches_autodiff_of_the_loss(tiny, tiny_config, tmp_path)
   _assert_trees_equal(got_grad, want_grad, rtol=1e-3, atol=1e-6)
 
 
-def test_layer_scan_and_bfloat16_give_the_same_step_gradient(tiny, tiny_config, tmp_path):
+@pytest.mark.parametrize("variant", ["mc", "np"])  # np: the shared prompt's cache segment (`attach_prefix`).
+def test_layer_scan_and_bfloat16_give_the_same_step_gradient(tiny, tiny_config, tmp_path, variant):
   """model.scan_layers only changes how H runs (same gradient); model.dtype=bfloat16 stores H in bf16, keeps theta
   float32 and gives a gradient close to float32's."""
   h_model, e_model = tiny
 
   def grad(**model):
-    config = tiny_config()
+    config = tiny_config(**{"soft_prompt.variant": variant})
     config.model.update(model)
     run = train_lib.prepare(config, str(tmp_path / str(sorted(model.items()))), model=h_model, context_model=e_model)
     theta = run.init_state().params
@@ -86,7 +87,7 @@ def test_layer_scan_and_bfloat16_give_the_same_step_gradient(tiny, tiny_config, 
 
 
 def test_context_free_prompt_runs_once_per_batch_with_the_per_row_gradient(tiny, tiny_config, tmp_path):
-  """SS_NP's prompt is the same in every row, so H runs over it once and the tokens attend to its broadcast cache;
+  """SS_NP's prompt is the same in every row, so H runs over it once and the tokens attend to its shared cache;
   loss and gradient equal running [P; x] in every row, with ragged rows."""
   h_model, e_model = tiny
   run = train_lib.prepare(tiny_config(**{"soft_prompt.variant": "np"}), str(tmp_path), model=h_model,
