@@ -91,20 +91,32 @@ def test_sharded_sampling_equals_single_device(axes):
   kw = dict(max_new_tokens=6, temperature=1.0, top_k=20, rng=jax.random.key(4), return_logprobs=True)
   ref = sampling.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, prefix=prefix, **kw)
   xs = sharding.shard_batch(dict(tokens=tokens, mask=mask, prefix=prefix), mesh)
-  out = sampling.sample(dec, sharding.shard_params(params, CFG, mesh), prompt_tokens=xs["tokens"],
-                        prompt_mask=xs["mask"], prefix=xs["prefix"], mesh=mesh, **kw)
+  placed = sharding.shard_params(params, CFG, mesh)
+  out = sampling.sample(dec, placed, prompt_tokens=xs["tokens"], prompt_mask=xs["mask"], prefix=xs["prefix"],
+                        mesh=mesh, **kw)
   np.testing.assert_array_equal(out.tokens, ref.tokens)
   np.testing.assert_array_equal(out.lengths, ref.lengths)
+  np.testing.assert_allclose(out.logprobs, ref.logprobs, atol=1e-5)
+  # One prefix shared by every row (batch 1): its cache segment is replicated, the rows' slots are split.
+  ref = sampling.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, prefix=prefix[:1], **kw)
+  out = sampling.sample(dec, placed, prompt_tokens=xs["tokens"], prompt_mask=xs["mask"], prefix=prefix[:1],
+                        mesh=mesh, **kw)
+  np.testing.assert_array_equal(out.tokens, ref.tokens)
   np.testing.assert_allclose(out.logprobs, ref.logprobs, atol=1e-5)
 
 
 def test_cache_shardings_split_batch():
   mesh = sharding.make_mesh(MESHES[0])
-  from datasynth.models import init_cache
+  from datasynth.models import attach_prefix, init_cache
   cache = jax.eval_shape(lambda: init_cache(CFG, 8, 16))
   s = sharding.cache_shardings(mesh, cache)
   assert s["k"].spec == P(None, ("data", "fsdp"), None, None, None)
   assert s["valid"].spec == P(("data", "fsdp"), None)
+  shared = jax.eval_shape(lambda: attach_prefix(init_cache(CFG, 8, 16), init_cache(CFG, 1, 4)))
+  s = sharding.cache_shardings(mesh, shared)
+  assert s["k"].spec == P(None, ("data", "fsdp"), None, None, None)
+  assert s["prefix"]["k"].is_fully_replicated and s["prefix"]["valid"].is_fully_replicated  # One row, every device.
+  assert jax.tree.structure(s) == jax.tree.structure(shared)
 
 
 def test_shard_for_process_covers_items_once():
