@@ -8,7 +8,7 @@ SoftSRV setting), sampling at temperature 1 with no truncation and EOS disabled,
 - jax: `datasynth.sampling.sample(prefix=...)` with one prefix per row, layers unrolled on per-layer weights (what
   `sample_text` and SoftSRV generation use); timed after one compile call (compile time printed separately).
 - jax-shared: one prefix for every row plus a one-token prompt per row, PEFT's setting (and SoftSRV SS_NP's): the
-  prefix is prefilled once and its cache broadcast.
+  prefix is prefilled once into one cache segment that every row attends to (`datasynth.models.attach_prefix`).
 - jax-scan: as jax, with the layer scan (faster compile, slower decode).
 - hf: transformers `generate(inputs_embeds=prefix)` on the same weights (dequantised from the same GGUF).
 - peft: PEFT prompt tuning (`num_virtual_tokens = prefix_len`, the jax-shared prefix as its prompt) `generate` from
@@ -16,16 +16,25 @@ SoftSRV setting), sampling at temperature 1 with no truncation and EOS disabled,
 `--dtype bfloat16` puts the weights in bfloat16 on both sides (ours keeps a float32 KV cache on CPU). The table gives
 generated tokens/s (end to end: prefill + decode), JAX's speed-up like for like (hf against jax, peft against
 jax-shared), peak RSS during the call, and the fraction of two rooflines measured in the same run: the machine's
-float32 matmul FLOP/s (best of numpy and XLA) against the per-row model FLOPs (so jax-shared's is an effective rate),
-and its memory bandwidth (numpy copy) against the bytes a decode step must read (weights + KV cache). Torch runs
-with `--threads` (2) threads. Other processes on a shared machine make the figures noisy.
+float32 matmul FLOP/s (best of numpy and XLA) against the per-row model FLOPs, and its memory bandwidth (numpy copy)
+against the bytes a per-row decode step must read (weights + KV cache); jax-shared does less of both, so its two
+fractions are effective rates. Torch runs with `--threads` (2) threads. Other processes on a shared machine make the
+figures noisy: PyTorch's batch-32 figure moved between 141 and 161 tok/s over one afternoon.
 
-Measured on the idle 2-core machine (SmolLM2-135M, batch 32, 64-token prefix, 64 new tokens), tokens/s:
-  float32:  jax 227.3, jax-shared 327.4; hf 142.1, peft 138.9: 1.60x hf, 2.36x peft.
-  bfloat16: jax 316.7, jax-shared 456.9; hf 160.0, peft 157.2: 1.98x hf, 2.91x peft.
-The 3x target at batch 32 is not met at equal precision. A decode step at batch 32 is 32-row matmuls against every
-weight; XLA's (YNNPACK) run those at about half their large-matrix rate, and the step (float32: ~110 ms, bfloat16:
-~70 ms) is bound by that, not by bandwidth. Before the per-layer weights and the shared prefix: 194.8 tok/s (1.46x).
+Measured on the 2-core machine (SmolLM2-135M, batch 32, 64-token prefix, 64 new tokens), tokens/s, one run each:
+  bfloat16: jax 342.7, jax-shared 514.5; hf 160.2, peft 144.2: 2.14x hf, 3.57x peft
+            (two earlier runs the same day: jax-shared 494.6 / 492.9 against peft 161.1 / 160.4: 3.07x / 3.07x).
+  float32:  jax 244.0, jax-shared 331.5; hf 134.9, peft 150.2: 1.81x hf, 2.21x peft.
+  Gemma 3 270M, bfloat16: jax 213.6, jax-shared 261.0; hf 37.8, peft 36.6: 5.65x hf, 7.13x peft (PyTorch's
+  bfloat16 path is slow on its 262K-token vocabulary head).
+The 3x target at batch 32 is met against PEFT prompt tuning in bfloat16 (both sides' weights in bfloat16), not in
+float32: there XLA's 32-row matmuls run at ~125-170 GFLOP/s, ~57 ms of the ~96 ms step, where bfloat16 doubles the
+rate on this CPU (AVX512-BF16) and PyTorch gains ~10% from it. A decode step
+at batch 32 is 32-row matmuls against every weight; XLA's (YNNPACK) run those at about half their large-matrix rate
+(bfloat16: ~200 of ~390 GFLOP/s), which with the vocabulary head is ~45 ms of the ~63 ms bfloat16 step. The shared
+prefix segment took the step from ~70 ms to ~63 ms (the rows stop reading 32 copies of the prefix's keys and values),
+and the two-level categorical draw took ~3 ms off. Earlier: 456.9 tok/s (2.91x) with the prefix cache broadcast to
+the rows, 194.8 tok/s (1.46x) before the per-layer weights and the shared prefix.
 Earlier figures per batch (float32, layer scan), jax / hf / peft: batch 1: 31.6 / 16.6 / 16.5; batch 8: 115.8 / 80.6
 / 75.8; batch 64: 181.6 / 149.3 / 169.4. With the cores shared by ~10 other jobs the batch-32 ratios were 7.6x (hf)
 and 10.4x (peft).

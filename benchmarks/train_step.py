@@ -13,15 +13,16 @@ SS_MC (the default variant) and SS_NP with H's layers as one `lax.scan` (`model.
 `--dtype bfloat16` runs H in bfloat16 on both sides (our matmuls accumulate in float32; PEFT's prompt stays float32).
 Not a test: figures depend on the machine's load.
 
-Our SS_NP runs H over its prompt once per batch (the prompt is the same in every row; `softsrv.train.make_forward`),
-which PEFT repeats per row: it does 0.42 of the model FLOPs above at these settings, so its GFLOP/s column is an
+Our SS_NP runs H over its prompt once per batch (the prompt is the same in every row; `softsrv.train.make_forward`)
+into one cache segment the rows attend to (`datasynth.models.attach_prefix`), which PEFT repeats per row: it does 0.42 of the model FLOPs above at these settings, so its GFLOP/s column is an
 effective rate (work PEFT does per second) and can exceed the peak. SS_MC's prompts differ per row: no such saving.
 
 Measured on the idle 2-core machine (AMD EPYC with AVX512-BF16; SmolLM2-135M, batch 8, 64 tokens, t=128, 2 threads;
 730.9 model GFLOP per step; matmul peak 208 GFLOP/s), step seconds and tokens/s:
-  float32:  ours SS_NP 2.84 s (541 tok/s; layer scan 3.13; SS_MC 5.69) vs PEFT 5.73 s (268): ratio 2.02.
-  bfloat16: ours SS_NP 1.89 s (814 tok/s; layer scan 2.70; SS_MC 3.60) vs PEFT 3.40 s (452): ratio 1.80.
-SS_MC runs at PEFT's speed (1.01x float32, 0.95x bfloat16): both sides run the same matmuls at the same rate; ours
+  float32:  ours SS_NP 2.66 s (578 tok/s; layer scan 2.74; SS_MC 5.58) vs PEFT 5.48 s (280): ratio 2.06.
+  bfloat16: ours SS_NP 1.88 s (815 tok/s; layer scan 2.37; SS_MC 3.37) vs PEFT 3.67 s (418): ratio 1.95.
+(With the prompt's cache broadcast to the rows instead of shared: 2.02 and 1.80.)
+SS_MC runs at PEFT's speed (0.98x float32, 1.09x bfloat16): both sides run the same matmuls at the same rate; ours
 skips the prefix-position logits PEFT computes (16% of its FLOPs) but loses as much in the memory-bound glue around
 attention (softmax, transposes, RoPE), which PyTorch runs as one fused SDPA kernel.
 """
