@@ -348,7 +348,8 @@ class Decoder(nn.Module):
 
     tokens: [B, Lt] int ids; prefix: [B, t, width] embedded prefix placed first; input_mask: [B, t + Lt] True where
     the position holds a real input (defaults to all True); positions: defaults to the running count of valid
-    inputs (continuing after the cache's valid slots); cache: from `init_cache`, written at its index;
+    inputs (continuing after the cache's and its shared prefix's valid slots); cache: from `init_cache`, written at
+    its index (with `attach_prefix`, every row also attends to the shared prefix, before its own slots);
     segment_ids: [B, t + Lt] int, for packed rows (several examples per row, no cache): a query attends only to keys
     of its own segment. Pass `positions` that restart per example with it.
     """
