@@ -35,8 +35,11 @@ at batch 32 is 32-row matmuls against every weight; XLA's (YNNPACK) run those at
 prefix segment took the step from ~70 ms to ~63 ms (the rows stop reading 32 copies of the prefix's keys and values),
 and the two-level categorical draw took ~3 ms off. Earlier: 456.9 tok/s (2.91x) with the prefix cache broadcast to
 the rows, 194.8 tok/s (1.46x) before the per-layer weights and the shared prefix.
-Earlier figures per batch (float32, layer scan), jax / hf / peft: batch 1: 31.6 / 16.6 / 16.5; batch 8: 115.8 / 80.6
-/ 75.8; batch 64: 181.6 / 149.3 / 169.4. With the cores shared by ~10 other jobs the batch-32 ratios were 7.6x (hf)
+Other batches, bfloat16 (one run, `--batches 1,8,64`), jax / jax-shared / hf / peft tok/s and ratios vs hf, peft:
+batch 1: 35.5 / 37.0 / 23.7 / 24.7 (1.50x, 1.50x); batch 8: 219.1 / 251.3 / 105.9 / 106.3 (2.07x, 2.36x);
+batch 64: 369.8 / 592.6 / 153.7 / 167.7 (2.41x, 3.53x). Batch 1 reads every weight per token (34% of the copy
+bandwidth). Earlier, float32 with the layer scan, jax / hf / peft: batch 1: 31.6 / 16.6 / 16.5; batch 8: 115.8 /
+80.6 / 75.8; batch 64: 181.6 / 149.3 / 169.4. With the cores shared by ~10 other jobs the batch-32 ratios were 7.6x (hf)
 and 10.4x (peft).
 """
 from __future__ import annotations
