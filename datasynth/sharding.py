@@ -127,12 +127,13 @@ def cache_shardings(mesh: Mesh, cache: dict[str, Any], rules: Rules = DEFAULT_RU
   """Shardings of a KV cache from `init_cache` (arrays or shape structs): batch over the batch axes, kv heads per the
   `kv_heads` rule, layers / slots / head_dim per theirs. A shared prefix (`attach_prefix`, batch 1) is replicated
   over the batch axes."""
-  kv = logical_sharding(("layers", "batch", "kv_heads", "length", "head_dim"), cache["k"].shape, mesh, rules)
-  row = logical_sharding(("batch", "length"), cache["pos"].shape, mesh, rules)
-  out = dict(k=kv, v=kv, pos=row, valid=row, index=NamedSharding(mesh, P()))
+  def slots(c):  # k, v, pos, valid of one cache segment.
+    kv = logical_sharding(("layers", "batch", "kv_heads", "length", "head_dim"), c["k"].shape, mesh, rules)
+    row = logical_sharding(("batch", "length"), c["pos"].shape, mesh, rules)
+    return dict(k=kv, v=kv, pos=row, valid=row)
+  out = dict(slots(cache), index=NamedSharding(mesh, P()))
   if "prefix" in cache:
-    out["prefix"] = {name: s for name, s in cache_shardings(mesh, dict(cache["prefix"], index=0), rules).items()
-                     if name != "index"}
+    out["prefix"] = slots(cache["prefix"])
   return out
 
 

@@ -214,14 +214,12 @@ class Attention(nn.Module):
     probs = jax.nn.softmax(logits, axis=-1).astype(att_dt)
     # Heads-major output, then one transpose: XLA CPU has no bf16 kernel for this dot with the transposed output
     # folded in ("bkgls,bksh->blkgh" fails on a KV cache with `BF16 x BF16 = F32` unimplemented).
-    if prefix_k is None:
-      out = _mm("bkgls,bksh->bkglh", probs, v, att_dt)
-    else:
-      t = prefix_k.shape[1]
+    t = 0 if prefix_k is None else prefix_k.shape[1]
+    out = _mm("bkgls,bksh->bkglh", probs[..., t:], v, att_dt)
+    if prefix_k is not None:
       prefix_probs = probs[..., :t].transpose(1, 0, 2, 3, 4).reshape(c.num_kv_heads, b * groups * l, t)
       prefix_out = _mm("kms,ksh->kmh", prefix_probs, prefix_v.astype(att_dt), att_dt)
-      out = (_mm("bkgls,bksh->bkglh", probs[..., t:], v, att_dt)
-             + prefix_out.reshape(c.num_kv_heads, b, groups, l, c.head_dim).transpose(1, 0, 2, 3, 4))
+      out = out + prefix_out.reshape(c.num_kv_heads, b, groups, l, c.head_dim).transpose(1, 0, 2, 3, 4)
     out = out.astype(dt).transpose(0, 3, 1, 2, 4).reshape(b, l, c.num_heads, c.head_dim)
     return _mm("blhk,hkd->bld", out, wo, dt), new_kv
 
