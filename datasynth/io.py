@@ -1,0 +1,60 @@
+"""Crash-safe writes: a file the project writes is complete under its final name, or absent.
+
+Every writer goes through `atomic_write`: the bytes go to a temporary file in the same folder, are flushed and
+fsynced, then renamed over the final name (`os.replace` is atomic on POSIX). A kill -9 at any moment leaves either the
+old file, the new file, or a stray `*.tmp-*` file that no reader looks at.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from typing import Any, Iterable, Iterator
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
+  """`with atomic_write(path) as f: f.write(...)`: `path` appears only once the block has finished without error."""
+  path = os.fspath(path)
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=folder)
+  try:
+    with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+      yield f
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(tmp)
+    raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+  with atomic_write(path) as f:
+    f.write(text)
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 1) -> None:
+  with atomic_write(path) as f:
+    json.dump(obj, f, indent=indent, sort_keys=True, ensure_ascii=False)
+    f.write("\n")
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
+  """Write rows (one JSON object a line) atomically; returns the number of rows written."""
+  n = 0
+  with atomic_write(path) as f:
+    for row in rows:
+      f.write(json.dumps(row, ensure_ascii=False) + "\n")
+      n += 1
+  return n
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> str:
+  """A matplotlib figure as a PNG, atomically; returns the path."""
+  with atomic_write(path, "wb") as f:
+    fig.savefig(f, format="png", dpi=dpi)
+  return os.fspath(path)
