@@ -13,7 +13,12 @@ One call of `sample` is one compiled program with static shapes:
 
 Choosing a token: `temperature == 0` is greedy (argmax, no softmax); otherwise logits are divided by the temperature
 and optionally truncated to the `top_k` largest and / or the smallest set whose probability reaches `top_p`
-(nucleus), then one categorical draw with the key `fold_in(rng, step)`.
+(nucleus), then one categorical draw per row.
+
+Randomness is per row: row r has its own key stream, and its token at step i is drawn with `fold_in(key_r, i)`. `rng`
+is either one key per row ([B] keys) or one key, from which row r's key is `fold_in(rng, r)`. `sample_text` gives
+item j of its list the key `fold_in(key(seed), j)` (or of `item_ids[j]`), so an item's sample depends only on the
+seed and the item, never on which batch, chunk or process it fell in.
 
 Ending a row: a row ends at the first generated token that is an EOS id, or that completes a stop sequence. Stop
 sequences given as token-id lists are matched exactly inside the loop (suffix match on the generated tokens). Stop
@@ -104,8 +109,19 @@ def top_p_mask(logits: Array, p: float) -> Array:
 _DRAW_BLOCK = 256  # Vocabulary block of the two-level CDF inversion in `_draw`.
 
 
+def row_keys(rng: Array, batch: int) -> Array:
+  """[B] keys: `rng` itself when it is already one key per row, else `fold_in(rng, r)` for row r."""
+  if not jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key):
+    rng = jax.random.wrap_key_data(rng)  # A raw uint32 key (jax.random.PRNGKey) or [B] of them.
+  if jnp.ndim(rng) == 1:
+    if rng.shape[0] != batch:
+      raise ValueError(f"Got {rng.shape[0]} row keys for a batch of {batch} rows; give one key per row or one key.")
+    return rng
+  return jax.vmap(lambda r: jax.random.fold_in(rng, r))(jnp.arange(batch))
+
+
 def _draw(key: Array, logits: Array) -> Array:
-  """One categorical draw per row by inverting the CDF: one exp and one uniform per row.
+  """One categorical draw per row by inverting the CDF: one exp and one uniform per row (row r uses key[r]).
 
   (Gumbel-max, as in `jax.random.categorical`, needs V random numbers per row, which dominates a CPU decode step.)
   The inversion runs in two levels: u picks a block of `_DRAW_BLOCK` tokens from the blocks' cumulative masses, then
@@ -119,7 +135,7 @@ def _draw(key: Array, logits: Array) -> Array:
   w = jnp.pad(w, ((0, 0), (0, -v % block))).reshape(b, -1, block)  # [B, blocks, block]; padding weighs 0.
   mass = jnp.sum(w, axis=-1)
   cdf = jnp.cumsum(mass, axis=-1)  # [B, blocks]
-  u = jax.random.uniform(key, (b, 1), jnp.float32) * cdf[:, -1:]
+  u = jax.vmap(lambda k: jax.random.uniform(k, (), jnp.float32))(row_keys(key, b))[:, None] * cdf[:, -1:]
 
   def first_above(c, weights):
     """Index of the first entry with c > u; if rounding leaves none, the last entry with positive weight."""
@@ -134,7 +150,10 @@ def _draw(key: Array, logits: Array) -> Array:
 
 
 def choose_tokens(logits: Array, key: Array, *, temperature: float, top_k: int = 0, top_p: float = 1.0) -> Array:
-  """One token per row from float32 logits [B, V]: greedy at temperature 0, else a tempered, truncated draw."""
+  """One token per row from float32 logits [B, V]: greedy at temperature 0, else a tempered, truncated draw.
+
+  key: one key per row ([B]) or one key (row r then draws with `fold_in(key, r)`).
+  """
   if temperature == 0.0:
     return jnp.argmax(logits, axis=-1).astype(jnp.int32)
   logits = logits / jnp.float32(temperature)
@@ -220,9 +239,11 @@ def _sample_core(params, tokens, token_mask, prefix, prefix_mask, rng, *, spec: 
     input_mask = jnp.concatenate(masks, axis=1) if len(masks) > 1 else masks[0]
     logits, cache = prefill(dec, params, tokens, prefix, input_mask, t_in + n_new, spec.cache_dtype, constrain)
 
+  keys = row_keys(rng, b)  # Row r's stream: its token i is drawn with fold_in(keys[r], i).
+
   def choose(logits, step):
-    return choose_tokens(logits, jax.random.fold_in(rng, step), temperature=spec.temperature, top_k=spec.top_k,
-                         top_p=spec.top_p)
+    step_keys = jax.vmap(lambda k: jax.random.fold_in(k, step))(keys)
+    return choose_tokens(logits, step_keys, temperature=spec.temperature, top_k=spec.top_k, top_p=spec.top_p)
 
   def logprob(logits, tok):
     return jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), tok[:, None], axis=-1)[:, 0]
@@ -318,7 +339,8 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
   prompt_tokens / prompt_mask: int [B, L] and bool [B, L] (True on real tokens; padding on either side).
   prefix / prefix_mask: [B, t, width] embedded prefix (e.g. a SoftSRV soft prompt) and optional bool [B, t]. A
     prefix with batch 1 and prompts with batch B > 1 share the prefix: it is prefilled once and its cache shared.
-  rng: a PRNG key or an int seed. eos_id: "config" (the config's eos_id), an id, a list of ids, or None.
+  rng: a PRNG key or an int seed (row r's stream is fold_in(rng, r)), or one key per row ([B] keys: a row's sample
+    then depends on its key only, not on its batch). eos_id: "config" (the config's eos_id), an id, a list of ids, or None.
   stop_sequences: token-id lists (matched exactly) and / or strings (need `tokenizer`; see the module docstring).
   mesh / rules: optional `datasynth.sharding` mesh and logical rules; the cache is constrained to them.
   cache_dtype: the KV cache's dtype; default the compute dtype, but float32 on the CPU backend, where XLA rewrites a
@@ -404,14 +426,15 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
                 max_new_tokens: int = 128, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                 stop: Sequence[str] = (), eos_id: int | Sequence[int] | None | str = "config", seed: int = 0,
                 add_bos: bool | None = None, dtype=jnp.float32, progress: bool = True, return_details: bool = False,
-                mesh=None, rules=None, length_multiple: int = 16, scan_layers: bool = False
-                ) -> list[str] | list[TextSample]:
+                mesh=None, rules=None, length_multiple: int = 16, scan_layers: bool = False,
+                item_ids: Sequence[int] | None = None) -> list[str] | list[TextSample]:
   """Continue many prompts (and / or embedded prefixes) in fixed-size batches; returns decoded strings.
 
   model: anything with `.config`, `.params`, `.tokenizer` (a `LoadedModel`). prefixes: [N, t, width] array (one
   embedded prefix per item), [t, width] (one prefix shared by every prompt: prefilled once per batch) or None. Prompt
   lengths are padded to one multiple of `length_multiple` and the last batch is padded with repeats, so the whole
-  list compiles once. Batch j uses the key fold_in(key(seed), j).
+  list compiles once. Item j draws from its own key stream fold_in(key(seed), item_ids[j]) (item_ids default 0..n-1),
+  so its sample does not depend on batch_size or on the other items in the list.
   dtype: compute dtype; the weights are cast to it once (bfloat16 halves the bytes each decode step reads).
   scan_layers: run the layers as a scan (faster compile) instead of unrolled (faster decode); see `sample`.
   """
@@ -436,10 +459,13 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   if dtype != jnp.float32:
     params = cast_params(params, dtype)
   key = jax.random.key(seed)
+  item_ids = np.arange(n) if item_ids is None else np.asarray(item_ids, np.int64)
+  if item_ids.shape != (n,):
+    raise ValueError(f"item_ids has shape {item_ids.shape}; give one id per prompt / prefix ({n}).")
   results: list[TextSample] = []
   bar = _progress(n, progress)
   start, generated = time.perf_counter(), 0
-  for j, lo in enumerate(range(0, n, batch_size)):
+  for lo in range(0, n, batch_size):
     rows = list(range(lo, min(lo + batch_size, n)))
     rows_padded = rows + [rows[0]] * (batch_size - len(rows))
     kw = {}
@@ -447,7 +473,8 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
       kw["prompt_tokens"], kw["prompt_mask"] = tok.pad_batch([ids[r] for r in rows_padded], length=length)
     if prefixes is not None:
       kw["prefix"] = np.asarray(prefixes)[None] if shared else np.asarray(prefixes)[rows_padded]
-    out = sample(dec, params, rng=jax.random.fold_in(key, j), max_new_tokens=max_new_tokens,
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(item_ids[rows_padded], jnp.uint32))
+    out = sample(dec, params, rng=keys, max_new_tokens=max_new_tokens,
                  temperature=temperature, top_k=top_k, top_p=top_p, eos_id=eos_id, stop_sequences=tuple(stop),
                  tokenizer=tok, mesh=mesh, rules=rules, **kw)
     toks, lens, fin = np.asarray(out.tokens), np.asarray(out.lengths), np.asarray(out.finished)
