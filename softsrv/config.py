@@ -23,7 +23,8 @@ CPU_DEFAULTS = {
 
 # Fields that may change between restarts of one run (they do not change what is trained).
 MUTABLE_FIELDS = ("train.steps", "train.stop_after", "train.log_every", "train.eval_every", "checkpoint.save_every",
-                  "checkpoint.keep", "data.data_dir", "show_progress", "generate", "model.scan_layers")
+                  "checkpoint.keep", "data.data_dir", "show_progress", "generate", "model.scan_layers", "pipeline",
+                  "baseline", "postprocess", "answer", "mauve")
 
 
 def base_config(task: str) -> ml_collections.ConfigDict:
@@ -95,6 +96,42 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.generate.temperature = 1.0  # Sampling temperature (0 = greedy).
   c.generate.top_k = 0  # Keep only the k most likely tokens (0 = off).
   c.generate.top_p = 1.0  # Nucleus sampling mass (1 = off).
+
+  # launch/pipeline.py (softsrv/pipeline.py): train -> generate -> postprocess -> answer -> mauve in one work dir.
+  c.pipeline = ml_collections.ConfigDict()
+  c.pipeline.method = "softsrv"  # softsrv (soft_prompt.variant) | pt | pt_undiversified | pt_sr (softsrv.baselines).
+  c.pipeline.answer = True  # Run the answer stage (step 3: SFT records); False stops at the questions.
+  c.pipeline.mauve = True  # Run the MAUVE stage (questions vs the train and test folds).
+
+  c.baseline = ml_collections.ConfigDict()  # pipeline.method = pt | pt_undiversified | pt_sr (softsrv.baselines).
+
+  c.postprocess = ml_collections.ConfigDict()  # datasynth.postprocess.PostprocessConfig (A.2-A.3).
+  c.postprocess.fold_case = False  # Exact dedup also folds case (the paper does not say).
+  c.postprocess.near_dup = False  # Add a MinHash LSH near-duplicate pass (word 5-gram shingles; not in the paper).
+  c.postprocess.near_dup_threshold = 0.8  # Estimated Jaccard similarity above which a text is a near-duplicate.
+  c.postprocess.num_perm = 128  # MinHash permutations.
+  c.postprocess.shingle = 5  # Words per near-duplicate shingle.
+  c.postprocess.num_subsample = 256  # N_s kept by diversity subsampling (0 = all). Paper: 50K MBPP/GSM8K, 20K BoolQ.
+  c.postprocess.svd_components = 100  # TruncatedSVD components of the TF-IDF features (A.2: 100).
+  c.postprocess.clusters = 700  # MiniBatchKMeans clusters (A.2: 700; clamped to the number of rows).
+  c.postprocess.ngram = 13  # Decontamination: drop a question sharing a 13-gram with the test fold (A.3).
+  c.postprocess.seed = 0  # Seeds the SVD, k-means and the round-robin draw.
+
+  c.answer = ml_collections.ConfigDict()  # Step 3 (datasynth.answers): each kept question -> an answer LLM.
+  c.answer.model = "smollm2-135m"  # Answer LLM: preset name or checkpoint folder (its chat template when it has one).
+  c.answer.max_new_tokens = 128  # Tokens per answer.
+  c.answer.temperature = 0.0  # 0 = greedy.
+  c.answer.batch_size = 16  # Questions per compiled sampling batch.
+  c.answer.chunk = 256  # Questions per resumable output chunk.
+
+  c.mauve = ml_collections.ConfigDict()  # MAUVE of the kept questions vs the train and test folds (A.7, Tables 4-5).
+  c.mauve.model = "smollm2-135m"  # Feature model: mean of its last-block token states.
+  c.mauve.num_examples = 256  # Texts per side (seeded random subsets; 0 = all).
+  c.mauve.num_clusters = 0  # k-means clusters; 0 = one per 10 samples of the smaller side. Paper: 32 (not stated).
+  c.mauve.max_tokens = 256  # Texts truncated to this many tokens for features.
+  c.mauve.batch_size = 16  # Feature batch.
+  c.mauve.seed = 0  # Subset choice.
+  c.mauve.train_vs_test = True  # Also score the train fold against the test fold (the reference row of Table 4).
   return c
 
 
@@ -115,6 +152,10 @@ def paper(c: ml_collections.ConfigDict) -> None:
   c.checkpoint.save_every = 1000
   c.data.max_len = 512
   c.generate.num_samples = 100_000  # The paper generates 100K, then subsamples N_s diverse ones.
+  c.postprocess.num_subsample = {"boolq": 20_000}.get(c.task, 50_000)  # N_s (A.2).
+  c.mauve.num_examples = 0
+  c.mauve.num_clusters = 32
+  c.mauve.max_tokens = 512
   c.generate.max_new_tokens = 512
   c.generate.batch_size = 256
   c.data.limit = 0

@@ -12,11 +12,11 @@ Written from the paper and SoftSRV's Appendix A.7 (which follows it):
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from typing import Sequence
 
 import numpy as np
+
+from datasynth.io import save_figure
 
 
 @dataclasses.dataclass
@@ -179,11 +179,41 @@ def plot_divergence_curve(result: MauveResult | Sequence[tuple[str, MauveResult]
   ax.set_ylim(0, 1.02)
   ax.set_title(title)
   ax.legend(loc="lower left")
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-  os.close(fd)
-  fig.savefig(tmp, dpi=100)
+  save_figure(fig, path, dpi=100)
   plt.close(fig)
-  os.replace(tmp, path)
   return path
+
+
+def random_subset(texts: Sequence[str], num: int, seed: int) -> list[str]:
+  """`num` texts drawn without replacement (kept in their order), fixed by `seed`; all of them when num is 0."""
+  if not num or num >= len(texts):
+    return list(texts)
+  idx = np.sort(np.random.default_rng(seed).choice(len(texts), num, replace=False))
+  return [texts[i] for i in idx]
+
+
+def mauve_against(texts: Sequence[str], references: dict[str, Sequence[str]], feature_model, *, num_examples: int,
+                  seed: int = 0, batch_size: int = 8, max_tokens: int = 256, num_clusters: int | None = None,
+                  png: str | None = None, title: str = "MAUVE", progress: bool = True) -> dict[str, dict]:
+  """MAUVE of `texts` (q) against each reference set (p), e.g. {"train": ..., "test": ...} (SoftSRV Tables 4, 5).
+
+  Both sides are random subsets of `num_examples` (seeded); features are `sequence_features` of `feature_model` (a
+  `LoadedModel`). Returns {name: {mauve, num_clusters, num_p, num_q}}; writes the divergence curves to `png`.
+  """
+  from datasynth.models import Decoder
+  decoder = Decoder(feature_model.config)
+
+  def features(batch):
+    return sequence_features(decoder, feature_model.params, feature_model.tokenizer, batch, batch_size=batch_size,
+                             max_tokens=max_tokens, progress=progress)
+  q_texts = random_subset(list(texts), num_examples, seed)
+  q = features(q_texts)
+  out, curves = {}, []
+  for name, ref in references.items():
+    p_texts = random_subset(list(ref), num_examples, seed)
+    res = compute_mauve(features(p_texts), q, num_clusters=num_clusters or None)
+    out[name] = dict(mauve=res.mauve, num_clusters=res.num_clusters, num_p=len(p_texts), num_q=len(q_texts))
+    curves.append((f"vs {name}", res))
+  if png:
+    plot_divergence_curve(curves, png, title=title)
+  return out

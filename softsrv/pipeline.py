@@ -1,0 +1,182 @@
+"""The SoftSRV data pipeline (paper Section 3.3, Appendix A.2-A.4, A.7): one config, one work dir, five stages.
+
+  train        theta = argmin reconstruction loss of x from P_theta(E(x)) (softsrv.train); skipped for baselines.
+  generate     x'_j ~ H(P_theta(E(x_{j mod n}))), j = 0..N-1 (softsrv.generate), or a prompt-template baseline:
+               PT, undiversified PT, PT_SR (softsrv.baselines); chunked and resumable.
+  postprocess  exact (+ optional MinHash near-) dedup, diversity subsampling to N_s, 13-gram decontamination
+               against the test fold (datasynth.postprocess).
+  answer       each kept question answered by an answer LLM (datasynth.answers): SFT records {prompt, response}.
+  mauve        MAUVE of the kept questions against the train and the test fold (Tables 4 and 5), curves as PNG.
+
+`datasynth.stages` runs them: a rerun skips finished stages, resumes an interrupted one and reruns a stage (and every
+later one) whose config changed. `summary.md` / `summary.json` in the work dir hold the per-stage table and MAUVE.
+The method is `pipeline.method`: softsrv (the config's variant) | pt | pt_undiversified | pt_sr.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ml_collections
+
+from datasynth import io, stages
+from datasynth.errors import UserError
+
+METHODS = ("softsrv", "pt", "pt_undiversified", "pt_sr")
+TRAIN_SECTIONS = ("task", "seed", "data", "model", "context", "soft_prompt", "train")
+
+
+def _section(config: ml_collections.ConfigDict, *names: str) -> dict[str, Any]:
+  d = config.to_dict()
+  return {n: d[n] for n in names if n in d}
+
+
+def _train_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """What the trained theta depends on: the training sections minus the restart-safe fields."""
+  from softsrv.config import MUTABLE_FIELDS
+  d = _section(config, *TRAIN_SECTIONS)
+  for path in MUTABLE_FIELDS:
+    node = d
+    *parents, leaf = path.split(".")
+    for p in parents:
+      node = node.get(p, {})
+    node.pop(leaf, None)
+  return d
+
+
+class Models:
+  """The pipeline's models, each loaded once on first use (tests pass them in)."""
+
+  def __init__(self, config: ml_collections.ConfigDict, **given):
+    self._names = dict(generator=config.model.name, context=config.context.model, answer=config.answer.model,
+                       mauve=config.mauve.model)
+    self._loaded = dict(given)
+
+  def __getitem__(self, role: str):
+    if role not in self._loaded:
+      from datasynth.models import load_model
+      name = self._names[role]
+      same = [r for r, n in self._names.items() if n == name and r in self._loaded]
+      self._loaded[role] = self._loaded[same[0]] if same else load_model(name)
+    return self._loaded[role]
+
+
+def build_stages(config: ml_collections.ConfigDict, workdir: str, models: Models) -> list[stages.Stage]:
+  method = config.pipeline.method
+  if method not in METHODS:
+    raise UserError(f"pipeline.method={method!r}; expected one of {', '.join(METHODS)}.")
+  workdir = os.path.abspath(workdir)
+  train_dir = os.path.join(workdir, "train")
+  out: list[stages.Stage] = []
+  if method == "softsrv":
+    out.append(stages.Stage("train", _train_identity(config), lambda d: _train(config, d, models)))
+    gen_config = dict(method=method, generate=config.generate.to_dict())
+  else:
+    gen_config = dict(method=method, task=config.task, seed=config.seed, data=config.data.to_dict(),
+                      model=config.model.name, baseline=config.baseline.to_dict(),
+                      num_samples=config.generate.num_samples, chunk=config.generate.chunk)
+  out.append(stages.Stage("generate", gen_config, lambda d: _generate(config, d, train_dir, models)))
+  gen_dir = os.path.join(workdir, "generate")
+  out.append(stages.Stage("postprocess", dict(postprocess=config.postprocess.to_dict(), task=config.task),
+                          lambda d: _postprocess(config, d, gen_dir)))
+  kept = os.path.join(workdir, "postprocess", "kept.jsonl")
+  if config.pipeline.answer:
+    out.append(stages.Stage("answer", dict(answer=config.answer.to_dict()),
+                            lambda d: _answer(config, d, kept, models)))
+  if config.pipeline.mauve:
+    out.append(stages.Stage("mauve", dict(mauve=config.mauve.to_dict()), lambda d: _mauve(config, d, kept, models)))
+  return out
+
+
+# ---------------------------------------------------------------------------------------------------------- stages
+def _train(config, stage_dir: str, models: Models) -> dict[str, Any]:
+  from softsrv import train as train_lib
+  result = train_lib.train(config, stage_dir, model=models["generator"], context_model=models["context"])
+  losses = [r for r in result.metrics if "heldout_loss" in r]
+  final = dict(step=int(result.state.step), heldout_loss=losses[-1]["heldout_loss"] if losses else None)
+  return dict(counts={"in": len(result.run.train["ids"]), "out": 1}, final=final,
+              outputs=[os.path.join(stage_dir, "loss.png")])
+
+
+def _generate(config, stage_dir: str, train_dir: str, models: Models) -> dict[str, Any]:
+  method = config.pipeline.method
+  if method == "softsrv":
+    from softsrv import generate as generate_lib
+    stats = generate_lib.generate(config, train_dir, stage_dir, model=models["generator"],
+                                  context_model=models["context"])
+  else:
+    from softsrv import baselines
+    stats = baselines.generate_baseline(config, stage_dir, model=models["generator"])
+  from datasynth import chunked
+  rows = sum(1 for _ in chunked.read_rows(stage_dir))
+  return dict(counts={"in": config.generate.num_samples, "out": rows}, rate=stats.line(), outputs=[stage_dir])
+
+
+def _postprocess(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
+  from datasynth import chunked, postprocess
+  from datasynth.data import load_task
+  test = [r.prompt for r in load_task(config.task, "test", config.data.data_dir or None)]
+  report = postprocess.postprocess(chunked.read_rows(gen_dir), text_key="text", test_texts=test, out_dir=stage_dir,
+                                   config=postprocess.PostprocessConfig(**config.postprocess.to_dict()))
+  return dict(counts=report["counts"], stages=report["stages"], outputs=[os.path.join(stage_dir, "kept.jsonl")])
+
+
+def _answer(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
+  from datasynth import answers
+  from datasynth.data import read_jsonl
+  questions = read_jsonl(kept)
+  report = answers.answer_questions(questions, models["answer"], stage_dir, config=config.answer.to_dict(),
+                                    task=config.task)
+  return dict(counts=report["counts"], outputs=[report["records"]])
+
+
+def _mauve(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
+  from datasynth.data import load_task, read_jsonl
+  from datasynth.evals import mauve
+  mc = config.mauve
+  questions = [r["text"] for r in read_jsonl(kept)]
+  folds = {f: [r.prompt for r in load_task(config.task, f, config.data.data_dir or None)] for f in ("train", "test")}
+  png = os.path.join(stage_dir, "mauve.png")
+  scores = mauve.mauve_against(questions, folds, models["mauve"], num_examples=mc.num_examples, seed=mc.seed,
+                               batch_size=mc.batch_size, max_tokens=mc.max_tokens,
+                               num_clusters=mc.num_clusters or None, png=png,
+                               title=f"MAUVE: {method_label(config)} questions vs {config.task} folds",
+                               progress=config.show_progress)
+  if mc.train_vs_test:  # The reference row of Table 4: how close the train fold itself is to the test fold.
+    scores["train_vs_test"] = mauve.mauve_against(folds["train"], {"test": folds["test"]}, models["mauve"],
+                                                  num_examples=mc.num_examples, seed=mc.seed,
+                                                  batch_size=mc.batch_size, max_tokens=mc.max_tokens,
+                                                  num_clusters=mc.num_clusters or None,
+                                                  progress=config.show_progress)["test"]
+  return dict(counts={"in": len(questions), "out": len(questions)}, mauve=scores, outputs=[png])
+
+
+def method_label(config) -> str:
+  m = config.pipeline.method
+  return f"SS_{config.soft_prompt.variant.upper()}" if m == "softsrv" else m.upper()
+
+
+# ------------------------------------------------------------------------------------------------------------ main
+def run(config: ml_collections.ConfigDict, workdir: str, **models) -> dict[str, Any]:
+  """Run (or resume) the whole pipeline under `workdir`; returns the summary written to summary.json."""
+  workdir = os.path.abspath(workdir)
+  if os.path.isfile(workdir):
+    raise UserError(f"--workdir {workdir} is a file; pass a folder.")
+  manifests = stages.run_stages(workdir, build_stages(config, workdir, Models(config, **models)))
+  summary = dict(method=config.pipeline.method, label=method_label(config), task=config.task,
+                 stages=manifests, mauve=next((m["mauve"] for m in manifests if m["name"] == "mauve"), None))
+  io.write_json(os.path.join(workdir, "summary.json"), summary)
+  io.write_text(os.path.join(workdir, "summary.md"), summary_markdown(summary))
+  return summary
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+  lines = [f"# {summary['label']} on {summary['task']}", "", stages.summary_table(summary["stages"]), ""]
+  if summary["mauve"]:
+    lines += ["## MAUVE (SoftSRV Tables 4, 5)", "", "| q | p | MAUVE | clusters | n_p | n_q |",
+              "|---|---|---:|---:|---:|---:|"]
+    for name, m in summary["mauve"].items():
+      q, p = ("train", "test") if name == "train_vs_test" else (summary["label"], name)
+      lines.append(f"| {q} | {p} | {m['mauve']:.3f} | {m['num_clusters']} | {m['num_p']} | {m['num_q']} |")
+    lines += ["", "![MAUVE divergence curves](mauve/mauve.png)", ""]
+  return "\n".join(lines)
