@@ -1,0 +1,64 @@
+r"""Run a sweep: `python launch/sweep.py --sweep=sweeps/softsrv_variants.py [--mode=local|scripts|collect]`.
+
+  --mode=local    (default) runs every unfinished run as a subprocess, --parallel=N at a time, skipping finished
+                  runs and resuming interrupted ones (each logs to <root>/<run>/sweep.log); then collects results.
+  --mode=scripts  writes <root>/scripts/: a job script per run, array.sh, slurm.sbatch (#SBATCH --array) and, when
+                  the xmanager package is installed, xm_launch.py; runs nothing.
+  --mode=collect  only collects: <root>/results.md, results.csv, comparison.png (after a cluster run).
+  --dry_run       prints each run's action (skip / resume / start) and command; runs and writes nothing.
+The root defaults to ./workdirs/sweeps/<sweep file name>. Thin entry point over `datasynth.sweep`; the sweep-file
+format is in sweeps/README.md. Then `python launch/report.py --workdir=<root>` renders the sweep as one HTML page.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
+
+from absl import app
+from absl import flags
+
+_SWEEP = flags.DEFINE_string("sweep", None, "Sweep file, e.g. sweeps/softsrv_variants.py.")
+_MODE = flags.DEFINE_enum("mode", "local", ["local", "scripts", "collect"], "Run locally, write scripts, or collect.")
+_PARALLEL = flags.DEFINE_integer("parallel", 1, "Local mode: runs at a time.")
+_ROOT = flags.DEFINE_string("root", None, "Sweep root (default ./workdirs/sweeps/<sweep name>).")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print what each run would do and its command; run nothing.")
+_PLOT_AXIS = flags.DEFINE_string("plot_axis", None, "Override key to plot lines over (default: the sweep file's "
+                                 "PLOT_AXIS, else a bar per run).")
+flags.mark_flags_as_required(["sweep"])
+
+
+def main(argv):
+  del argv
+  from datasynth import sweep as sweep_lib
+  from datasynth.errors import UserError
+  try:
+    sw = sweep_lib.load_sweep(_SWEEP.value, root=_ROOT.value)
+    sw.plot_axis = _PLOT_AXIS.value or sw.plot_axis
+    if _DRY_RUN.value:
+      for p in sweep_lib.plan(sw):
+        print(f"{p['action']:6s} {p['name']}: {p['command']}")
+      print(f"{len(sw.runs)} runs under {sw.root}")
+      return 0
+    if _MODE.value == "scripts":
+      written = sweep_lib.write_scripts(sw)
+      print(f"wrote {len(written)} scripts under {os.path.join(sw.root, 'scripts')}: sbatch "
+            f"{os.path.join(sw.root, 'scripts', 'slurm.sbatch')} (or bash array.sh I)")
+      return 0
+    status = sweep_lib.run_local(sw, parallel=_PARALLEL.value) if _MODE.value == "local" else {}
+    out = sweep_lib.write_results(sw)
+    print(f"done: {out['md']} ({', '.join(f'{v} {s}' for s, v in _counts(status).items()) or 'collected'})")
+    return 1 if any(s in ("failed", "incomplete") for s in status.values()) else 0
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+
+
+def _counts(status):
+  out = {}
+  for s in status.values():
+    out[s] = out.get(s, 0) + 1
+  return out
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,309 @@
+"""Sweeps: grid helpers, run names, local runs (skip finished, resume interrupted), results, cluster scripts.
+
+The runs swept here are a tiny fake trainer (written by the `fake_sweep` fixture) that keeps launch/train.py's
+contract: metrics.jsonl rows up to --config.train.steps, and a rerun with the same work dir continues from its last
+row. It logs the step each attempt started from to starts.txt, and stops with exit 3 before step $FAKE_CRASH_AT.
+"""
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from datasynth import sweep as sw
+from datasynth.errors import UserError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+FAKE_TRAIN = r'''
+import json, os, sys
+args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if "=" in a)
+workdir, steps = args["workdir"], int(args.get("config.train.steps", 3))
+t, seed = int(args.get("config.soft_prompt.t", 16)), int(args.get("config.seed", 0))
+os.makedirs(workdir, exist_ok=True)
+path = os.path.join(workdir, "metrics.jsonl")
+rows = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+start = rows[-1]["step"] if rows else 0
+with open(os.path.join(workdir, "starts.txt"), "a") as f:
+  f.write(f"{start}\n")
+crash = int(os.environ.get("FAKE_CRASH_AT", "0"))
+for step in range(start + 1, steps + 1):
+  if step == crash:
+    print("simulated preemption", flush=True)
+    sys.exit(3)
+  with open(path, "a") as f:
+    f.write(json.dumps(dict(step=step, loss=t + seed / 10 + (steps - step), heldout_loss=t + seed)) + "\n")
+print("done", flush=True)
+'''
+
+FAKE_CONFIG = '''
+import ml_collections
+def get_config(arg=None):
+  c = ml_collections.ConfigDict(dict(seed=0, train=dict(steps=3), soft_prompt=dict(t=16, variant="mc")))
+  if arg == "np":
+    c.soft_prompt.variant = "np"
+  elif arg:
+    raise ValueError(f"Unknown config preset {arg!r}")
+  return c
+'''
+
+
+@pytest.fixture
+def fake_sweep(tmp_path):
+  """Writes the fake trainer, its config and a sweep file; returns a function that writes a sweep body."""
+  (tmp_path / "fake_train.py").write_text(FAKE_TRAIN)
+  (tmp_path / "fake_config.py").write_text(FAKE_CONFIG)
+
+  def write(body: str, name: str = "tiny.py", header: str | None = None) -> str:
+    header = header if header is not None else (
+        f"LAUNCHER = {str(tmp_path / 'fake_train.py')!r}\nCONFIG = {str(tmp_path / 'fake_config.py')!r}\n"
+        "KIND = 'train'\n")
+    path = tmp_path / name
+    path.write_text("from datasynth.sweep import product, zip_, sweep\n" + header + textwrap.dedent(body))
+    return str(path)
+  return write
+
+
+GRID = """
+def get_sweep():
+  return product(sweep("soft_prompt.t", [16, 64]), sweep("seed", [0, 1]))
+"""
+
+
+def _starts(run):
+  with open(os.path.join(run.workdir, "starts.txt")) as f:
+    return [int(x) for x in f.read().split()]
+
+
+# ---------------------------------------------------------------------------------------------------- the grid
+
+
+def test_product_has_one_run_per_combination_with_the_last_axis_varying_fastest():
+  grid = sw.product(sw.sweep("variant", ["np", "mp2", "mp4", "mc"]), sw.sweep("t", [16, 64]), seed=[0, 1])
+  assert len(grid) == 16
+  assert grid[:3] == [dict(variant="np", t=16, seed=0), dict(variant="np", t=16, seed=1),
+                      dict(variant="np", t=64, seed=0)]
+
+
+def test_zip_pairs_values_element_wise_and_nests_inside_product():
+  paired = sw.zip_(sw.sweep("train.lr", [1e-3, 1e-4]), steps=[100, 200])
+  assert paired == [{"train.lr": 1e-3, "steps": 100}, {"train.lr": 1e-4, "steps": 200}]
+  assert len(sw.product(paired, seed=[0, 1, 2])) == 6
+
+
+def test_zip_of_unequal_lengths_is_a_user_error_naming_the_lengths():
+  with pytest.raises(UserError, match=r"unequal lengths \[2, 3\]"):
+    sw.zip_(sw.sweep("a", [1, 2]), sw.sweep("b", [1, 2, 3]))
+
+
+def test_a_key_set_twice_to_different_values_in_one_run_is_refused():
+  with pytest.raises(UserError, match="set twice"):
+    sw.product(sw.sweep("seed", [0]), sw.sweep("seed", [1]))
+
+
+def test_chain_concatenates_grids():
+  assert sw.chain(sw.sweep("a", [1, 2]), sw.sweep("b", [3])) == [{"a": 1}, {"a": 2}, {"b": 3}]
+
+
+# -------------------------------------------------------------------------------------------------------- names
+
+
+def test_run_name_follows_the_overrides_in_order_with_the_last_part_of_dotted_keys():
+  assert sw.run_name({"variant": "mp2", "soft_prompt.t": 16, "seed": 0}) == "variant-mp2_t-16_seed-0"
+  assert sw.run_name({"train.lr": 3e-3, "--baseline": True}) == "lr-0.003_baseline-True"
+  assert sw.run_name({}) == "default"
+
+
+def test_run_name_is_filesystem_safe_stable_and_bounded():
+  name = sw.run_name({"data.file": "../a b/c*.jsonl"})
+  assert name == "file-.._a_b_c_.jsonl" and "/" not in name
+  long = {"data.file": "x" * 300}
+  assert sw.run_name(long) == sw.run_name(dict(long)) and len(sw.run_name(long)) <= sw.MAX_NAME
+
+
+def test_runs_whose_names_collide_are_refused(fake_sweep):
+  path = fake_sweep("""
+  def get_sweep():
+    return [{"data.file": "a/b"}, {"data.file": "a_b"}]
+  """, header=None)
+  with pytest.raises(UserError, match="both named 'file-a_b'"):
+    sw.load_sweep(path, root="/tmp/unused")
+
+
+# ---------------------------------------------------------------------------------------------------- bad input
+
+
+def test_a_sweep_file_without_get_sweep_is_one_clear_error(fake_sweep):
+  with pytest.raises(UserError, match="defines no get_sweep"):
+    sw.load_sweep(fake_sweep("RUNS = []\n"))
+
+
+def test_an_empty_sweep_is_one_clear_error(fake_sweep):
+  with pytest.raises(UserError, match="returned no runs"):
+    sw.load_sweep(fake_sweep("def get_sweep():\n  return []\n"))
+
+
+def test_an_unknown_launcher_is_one_clear_error(fake_sweep, tmp_path):
+  missing = fake_sweep(GRID, header=f"LAUNCHER = 'launch/nope.py'\nCONFIG = {str(tmp_path / 'fake_config.py')!r}\n")
+  with pytest.raises(UserError, match="unknown launcher 'launch/nope.py'"):
+    sw.load_sweep(missing)
+  no_kind = fake_sweep(GRID, header=f"LAUNCHER = {str(tmp_path / 'fake_train.py')!r}\n"
+                                    f"CONFIG = {str(tmp_path / 'fake_config.py')!r}\n")
+  with pytest.raises(UserError, match="set KIND"):
+    sw.load_sweep(no_kind)
+
+
+def test_an_override_that_is_no_config_field_or_an_unknown_preset_is_refused_before_anything_runs(fake_sweep):
+  with pytest.raises(UserError, match="'soft_prompt.tt' is not a field"):
+    sw.load_sweep(fake_sweep("def get_sweep():\n  return product(sweep('soft_prompt.tt', [16]))\n"))
+  with pytest.raises(UserError, match="Unknown config preset 'mp9'"):
+    sw.load_sweep(fake_sweep("def get_sweep():\n  return product(sweep('preset', ['mp9']))\n"))
+
+
+def test_the_papers_variant_sweep_expands_into_16_train_runs_with_presets_and_flags():
+  grid = sw.load_sweep(os.path.join(REPO, "sweeps", "softsrv_variants.py"), root="/tmp/softsrv_variants")
+  assert len(grid.runs) == 16 and {r.kind for r in grid.runs} == {"train"}
+  run = next(r for r in grid.runs if r.name == "preset-mp2_t-64_seed-1")
+  assert run.command("python") == ["python", "launch/train.py", "--config=configs/mbpp.py:mp2",
+                                   "--workdir=/tmp/softsrv_variants/preset-mp2_t-64_seed-1",
+                                   "--config.soft_prompt.t=64", "--config.seed=1"]
+
+
+# ------------------------------------------------------------------------------------------------- local runs
+
+
+def test_a_local_sweep_runs_every_run_two_at_a_time_and_collects_one_csv_row_each(fake_sweep, tmp_path):
+  grid = sw.load_sweep(fake_sweep(GRID), root=str(tmp_path / "root"))
+  status = sw.run_local(grid, parallel=2, log=lambda _: None)
+  assert status == {r.name: "finished" for r in grid.runs}
+  out = sw.write_results(grid)
+  with open(out["csv"]) as f:
+    rows = list(csv.DictReader(f))
+  assert [r["run"] for r in rows] == ["t-16_seed-0", "t-16_seed-1", "t-64_seed-0", "t-64_seed-1"]
+  assert list(rows[0]) == ["run", "status", "soft_prompt.t", "seed", "loss", "heldout_loss", "step"]
+  assert [(r["soft_prompt.t"], r["seed"], float(r["loss"]), r["step"]) for r in rows] == [
+      ("16", "0", 16.0, "3"), ("16", "1", 16.1, "3"), ("64", "0", 64.0, "3"), ("64", "1", 64.1, "3")]
+  with open(out["png"], "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  assert "| t-64_seed-1 | finished | 64 | 1 | 64.1 | 65 | 3 |" in open(out["md"]).read()
+  assert "=== " in open(os.path.join(grid.runs[0].workdir, sw.LOG_FILE)).read()
+
+
+def test_a_rerun_skips_finished_runs(fake_sweep, tmp_path):
+  grid = sw.load_sweep(fake_sweep(GRID), root=str(tmp_path / "root"))
+  sw.run_local(grid, log=lambda _: None)
+  assert sw.run_local(grid, log=lambda _: None) == {r.name: "skipped" for r in grid.runs}
+  assert all(_starts(r) == [0] for r in grid.runs)
+  assert [p["action"] for p in sw.plan(grid)] == ["skip"] * 4
+
+
+def test_a_half_finished_sweep_resumes_the_interrupted_run_where_it_stopped(fake_sweep, tmp_path, monkeypatch):
+  grid = sw.load_sweep(fake_sweep(GRID), root=str(tmp_path / "root"))
+  sw.run_local(sw.Sweep(**{**vars(grid), "runs": grid.runs[:1]}), log=lambda _: None)  # Run 0 finished.
+  monkeypatch.setenv("FAKE_CRASH_AT", "3")  # The others stop after step 2 (a preempted job).
+  first = sw.run_local(grid, log=lambda _: None)
+  assert first == {"t-16_seed-0": "skipped", **{r.name: "failed" for r in grid.runs[1:]}}
+  assert [p["action"] for p in sw.plan(grid)] == ["skip", "resume", "resume", "resume"]
+  monkeypatch.delenv("FAKE_CRASH_AT")
+  lines = []
+  second = sw.run_local(grid, log=lines.append)
+  assert second == {"t-16_seed-0": "skipped", **{r.name: "finished" for r in grid.runs[1:]}}
+  assert [_starts(r) for r in grid.runs] == [[0], [0, 2], [0, 2], [0, 2]]
+  assert any(line.startswith("[t-64_seed-1] resuming") for line in lines)
+  state = json.load(open(os.path.join(grid.runs[1].workdir, sw.RUN_FILE)))
+  assert state["attempts"] == 2 and state["status"] == "finished"
+
+
+def test_a_work_dir_of_another_sweep_definition_is_refused(fake_sweep, tmp_path):
+  grid = sw.load_sweep(fake_sweep(GRID), root=str(tmp_path / "root"))
+  sw.run_local(sw.Sweep(**{**vars(grid), "runs": grid.runs[:1]}), log=lambda _: None)
+  os.remove(os.path.join(grid.runs[0].workdir, "metrics.jsonl"))  # Unfinished: a rerun would start in it.
+  header = (f"LAUNCHER = {str(tmp_path / 'fake_train.py')!r}\n"
+            f"CONFIG = {str(tmp_path / 'fake_config.py') + ':np'!r}\nKIND = 'train'\n")
+  changed = sw.load_sweep(fake_sweep(GRID, header=header), root=str(tmp_path / "root"))
+  with pytest.raises(UserError, match="another sweep definition"):
+    sw.run_local(changed, log=lambda _: None)
+
+
+# ----------------------------------------------------------------------------------------------- finished table
+
+
+def test_a_train_run_is_finished_by_its_last_metrics_step_or_a_checkpoint_at_the_final_step(fake_sweep, tmp_path):
+  run = sw.load_sweep(fake_sweep(GRID), root=str(tmp_path / "root")).runs[0]
+  os.makedirs(run.workdir)
+  with open(os.path.join(run.workdir, "metrics.jsonl"), "w") as f:
+    f.write('{"step": 2, "loss": 1.0}\n{"step": 3, "lo')  # A row cut by a kill.
+  assert not sw.is_finished(run)
+  os.makedirs(os.path.join(run.workdir, "checkpoints", "3"))
+  assert sw.is_finished(run)
+
+
+def test_a_pipeline_run_is_finished_when_summary_json_and_every_stage_manifest_exist(tmp_path):
+  run = sw.Run(name="p", overrides={}, launcher="launch/pipeline.py", config="configs/mbpp.py", kind="pipeline",
+               workdir=str(tmp_path))
+  os.makedirs(tmp_path / "stages")
+  (tmp_path / "summary.json").write_text(json.dumps(dict(stages=[dict(name="train"), dict(name="generate")])))
+  (tmp_path / "stages" / "train.json").write_text("{}")
+  assert not sw.is_finished(run)
+  (tmp_path / "stages" / "generate.json").write_text("{}")
+  assert sw.is_finished(run)
+
+
+def test_an_evaluate_run_is_finished_by_results_json_and_reports_its_final_metric_and_mauve(tmp_path):
+  run = sw.Run(name="e", overrides={}, launcher="launch/evaluate.py", config="configs/evaluate.py",
+               kind="evaluate", workdir=str(tmp_path))
+  assert not sw.is_finished(run)
+  (tmp_path / "results.json").write_text(json.dumps(dict(metric="pass_at_1", final=dict(step=40, pass_at_1=0.25),
+                                                          mauve=dict(test=dict(mauve=0.8)))))
+  assert sw.is_finished(run) and sw.final_metrics(run) == dict(step=40, pass_at_1=0.25, mauve_test=0.8)
+
+
+# ---------------------------------------------------------------------------------------------- cluster scripts
+
+
+def test_cluster_scripts_have_one_array_line_per_run_a_slurm_header_and_resumable_job_scripts(fake_sweep, tmp_path):
+  grid = sw.load_sweep(fake_sweep(GRID), root=str(tmp_path / "root"))
+  written = sw.write_scripts(grid, xmanager=False)
+  scripts = tmp_path / "root" / "scripts"
+  assert sorted(os.path.basename(p) for p in written) == sorted([f"{r.name}.sh" for r in grid.runs] +
+                                                                ["array.sh", "slurm.sbatch"])
+  array, slurm = (scripts / "array.sh").read_text(), (scripts / "slurm.sbatch").read_text()
+  for text in (array, slurm):
+    assert [line.split()[0] for line in text.splitlines() if line.endswith(".sh'") or ".sh  #" in line] == [
+        str(scripts / f"{r.name}.sh") for r in grid.runs]
+  assert "#SBATCH --array=0-3" in slurm and "${RUNS[$SLURM_ARRAY_TASK_ID]}" in slurm
+  job = (scripts / "t-64_seed-1.sh").read_text()
+  assert "--config.soft_prompt.t=64 --config.seed=1" in job and f"--workdir={grid.runs[3].workdir}" in job
+  assert os.access(scripts / "t-64_seed-1.sh", os.X_OK)
+  subprocess.run(["bash", str(scripts / "array.sh"), "3"], check=True, env={**os.environ, "PYTHON": sys.executable})
+  assert sw.is_finished(grid.runs[3]) and not sw.is_finished(grid.runs[0])
+
+
+def test_the_xmanager_script_uses_its_api_and_adds_one_job_per_run_without_importing_it(fake_sweep, tmp_path):
+  grid = sw.load_sweep(fake_sweep(GRID), root=str(tmp_path / "root"))
+  text = sw.xmanager_script(grid)
+  compile(text, "xm_launch.py", "exec")
+  for call in ("from xmanager import xm_local", "xm_local.create_experiment(", "xm.Packageable(",
+               "xm.PythonContainer(", "experiment.package(", "experiment.add(xm.Job(", "xm_local.Local()"):
+    assert call in text
+  namespace = {}
+  exec(text.split("from absl import app")[1].split("def main")[0].replace("from xmanager import xm\n", "")
+       .replace("from xmanager import xm_local\n", ""), namespace)
+  assert len(namespace["JOBS"]) == 4 and namespace["JOBS"][3]["args"]["config.soft_prompt.t"] == "64"
+  assert "xmanager" not in sys.modules
+
+
+# ----------------------------------------------------------------------------------------------------- launcher
+
+
+def test_launch_sweep_dry_run_lists_every_run_and_a_bad_sweep_exits_2_with_one_line(fake_sweep, tmp_path):
+  env = {**os.environ, "PYTHONPATH": REPO}
+  dry = subprocess.run([sys.executable, "launch/sweep.py", f"--sweep={fake_sweep(GRID)}", "--dry_run",
+                        f"--root={tmp_path / 'root'}"], cwd=REPO, capture_output=True, text=True, env=env)
+  assert dry.returncode == 0 and dry.stdout.count("start  t-") == 4 and not (tmp_path / "root").exists()
+  bad_file = fake_sweep("X = 1\n", name="bad.py")
+  bad = subprocess.run([sys.executable, "launch/sweep.py", f"--sweep={bad_file}"], cwd=REPO, capture_output=True, text=True, env=env)
+  assert bad.returncode == 2 and bad.stderr.strip().startswith("error: Sweep file") and "\n" not in bad.stderr.strip()
