@@ -46,6 +46,7 @@ import itertools
 import json
 import math
 import os
+import pprint
 import re
 import shlex
 import signal
@@ -56,6 +57,8 @@ from typing import Any, Callable, Iterable
 
 from datasynth import io
 from datasynth.errors import UserError
+
+__all__ = ["sweep", "product", "zip_", "chain"]  # What a sweep file uses (`from datasynth.sweep import *`).
 
 Overrides = dict[str, Any]
 RESERVED = ("preset", "launcher", "config", "kind", "name")
@@ -124,19 +127,26 @@ def _label(key: str) -> str:
 def _value_text(v: Any) -> str:
   if isinstance(v, float):
     return repr(v)
-  return str(v)
+  return str(v) if v != "" else "none"
+
+
+def _safe(text: str) -> str:
+  return _UNSAFE.sub("_", text)
 
 
 def run_name(overrides: Overrides) -> str:
-  """`{preset: mp2, soft_prompt.t: 16, seed: 0}` -> `preset-mp2_t-16_seed-0` (stable and filesystem-safe)."""
+  """`{preset: mp2, soft_prompt.t: 16, seed: 0}` -> `preset-mp2_t-16_seed-0` (stable and filesystem-safe).
+
+  Keys are shortened to their last dotted part unless two keys of the run share it; `launcher`, `config` and `kind`
+  are left out (name such runs by their other keys, or give a `name`).
+  """
   if "name" in overrides:
-    name = _UNSAFE.sub("_", str(overrides["name"]))
+    name = _safe(str(overrides["name"]))
   else:
     items = [(k, v) for k, v in overrides.items() if k not in ("launcher", "config", "kind")]
     labels = [_label(k) for k, _ in items]
-    parts = [f"{_UNSAFE.sub('_', lab if labels.count(lab) == 1 else k.lstrip('-'))}-{_UNSAFE.sub('_', _value_text(v))}"
-             for (k, v), lab in zip(items, labels)]
-    name = "_".join(parts) or "default"
+    keys = [lab if labels.count(lab) == 1 else k.lstrip("-") for (k, _), lab in zip(items, labels)]
+    name = "_".join(f"{_safe(key)}-{_safe(_value_text(v))}" for key, (_, v) in zip(keys, items)) or "default"
   if name.startswith("."):
     name = "_" + name[1:]
   if len(name) > MAX_NAME:
@@ -418,23 +428,29 @@ def _evaluate_metrics(run: Run) -> dict[str, float]:
   return out
 
 
-METRICS: dict[str, Callable[[Run], dict[str, float]]] = dict(train=_train_metrics, pipeline=_pipeline_metrics,
-                                                             evaluate=_evaluate_metrics)
+FINAL_METRICS: dict[str, Callable[[Run], dict[str, float]]] = dict(
+    train=_train_metrics, pipeline=_pipeline_metrics, evaluate=_evaluate_metrics)
 
 
 def final_metrics(run: Run) -> dict[str, float]:
-  return {k: v for k, v in METRICS[run.kind](run).items() if v is not None}
+  return {k: v for k, v in FINAL_METRICS[run.kind](run).items() if v is not None}
 
 
 # -------------------------------------------------------------------------------------------------------- local
 
 
-def _record(run: Run, **fields) -> None:
-  path = os.path.join(run.workdir, RUN_FILE)
-  state = _read_json(path) or {}
+def check_identity(run: Run) -> None:
+  """A run dir started by another sweep definition (launcher, config, overrides) is refused, not mixed."""
+  state = _read_json(os.path.join(run.workdir, RUN_FILE)) or {}
   if state and state.get("identity") != run.identity():
     raise UserError(f"Work dir {run.workdir} holds run {state.get('identity')} of another sweep definition; use "
                     "another --root or delete that folder.")
+
+
+def _record(run: Run, **fields) -> None:
+  check_identity(run)
+  path = os.path.join(run.workdir, RUN_FILE)
+  state = _read_json(path) or {}
   state.update(identity=run.identity(), command=run.command(), **fields)
   io.write_json(path, state)
 
@@ -470,6 +486,7 @@ def run_local(sw: Sweep, parallel: int = 1, log: Callable[[str], None] = print, 
   status: dict[str, str] = {}
   pending = []
   for run in sw.runs:
+    check_identity(run)  # Every run before any starts.
     if is_finished(run):
       status[run.name] = "skipped"
       log(f"[{run.name}] finished earlier; skipped")
@@ -572,7 +589,7 @@ def xmanager_script(sw: Sweep) -> str:
       "",
       f"REPO = {sw.repo!r}",
       f"LAUNCHERS = {launchers!r}",
-      f"JOBS = {json.dumps(jobs, indent=1)}",
+      f"JOBS = {pprint.pformat(jobs, indent=1, width=116, sort_dicts=False)}",
       "",
       "",
       "def main(_):",
@@ -714,7 +731,8 @@ def _bars(ax, rows: list[dict[str, Any]], metric: str) -> None:
   ax.set_xticks(range(len(rows)), names, rotation=90, fontsize=7)
 
 
-def _lines(ax, sw: Sweep, rows: list[dict[str, Any]], metric: str) -> None:
+def line_groups(sw: Sweep, rows: list[dict[str, Any]], metric: str) -> dict[str, list[tuple[Any, float]]]:
+  """{label of the other overrides: [(plot_axis value, metric)] sorted by the axis value}: one line each."""
   axis = sw.plot_axis
   others = [k for k in _unique(k for r in sw.runs for k in r.overrides) if k not in (axis, "name")]
   groups: dict[str, list[tuple[Any, float]]] = {}
@@ -722,10 +740,14 @@ def _lines(ax, sw: Sweep, rows: list[dict[str, Any]], metric: str) -> None:
     if _is_number(row.get(metric)) and row.get(axis, "") != "":
       label = ", ".join(f"{_label(k)}={row.get(k)}" for k in others) or metric
       groups.setdefault(label, []).append((row[axis], row[metric]))
+  return {label: sorted(points, key=lambda p: (str(type(p[0])), p[0])) for label, points in groups.items()}
+
+
+def _lines(ax, sw: Sweep, rows: list[dict[str, Any]], metric: str) -> None:
+  groups = line_groups(sw, rows, metric)
   for label, points in groups.items():
-    points.sort(key=lambda p: (str(type(p[0])), p[0]))
     ax.plot([str(p[0]) for p in points], [p[1] for p in points], marker="o", label=label)
-  ax.set_xlabel(_label(axis))
+  ax.set_xlabel(_label(sw.plot_axis))
   if len(groups) <= 12:
     ax.legend(fontsize=6)
 

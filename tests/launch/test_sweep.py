@@ -283,7 +283,8 @@ def test_cluster_scripts_have_one_array_line_per_run_a_slurm_header_and_resumabl
 
 
 def test_the_xmanager_script_uses_its_api_and_adds_one_job_per_run_without_importing_it(fake_sweep, tmp_path):
-  grid = sw.load_sweep(fake_sweep(GRID), root=str(tmp_path / "root"))
+  grid = sw.load_sweep(fake_sweep(GRID.replace('sweep("seed", [0, 1])', 'sweep("--verbose", [True, False])')),
+                       root=str(tmp_path / "root"))
   text = sw.xmanager_script(grid)
   compile(text, "xm_launch.py", "exec")
   for call in ("from xmanager import xm_local", "xm_local.create_experiment(", "xm.Packageable(",
@@ -292,7 +293,9 @@ def test_the_xmanager_script_uses_its_api_and_adds_one_job_per_run_without_impor
   namespace = {}
   exec(text.split("from absl import app")[1].split("def main")[0].replace("from xmanager import xm\n", "")
        .replace("from xmanager import xm_local\n", ""), namespace)
-  assert len(namespace["JOBS"]) == 4 and namespace["JOBS"][3]["args"]["config.soft_prompt.t"] == "64"
+  assert len(namespace["JOBS"]) == 4 and namespace["JOBS"][2]["args"] == {
+      "config": grid.runs[2].config, "workdir": grid.runs[2].workdir, "config.soft_prompt.t": "64", "verbose": True}
+  assert namespace["JOBS"][3]["args"]["noverbose"] is True
   assert "xmanager" not in sys.modules
 
 
@@ -307,3 +310,14 @@ def test_launch_sweep_dry_run_lists_every_run_and_a_bad_sweep_exits_2_with_one_l
   bad_file = fake_sweep("X = 1\n", name="bad.py")
   bad = subprocess.run([sys.executable, "launch/sweep.py", f"--sweep={bad_file}"], cwd=REPO, capture_output=True, text=True, env=env)
   assert bad.returncode == 2 and bad.stderr.strip().startswith("error: Sweep file") and "\n" not in bad.stderr.strip()
+
+
+def test_the_comparison_plot_draws_a_line_over_the_plot_axis_per_group_of_the_other_overrides(fake_sweep, tmp_path):
+  grid = sw.load_sweep(fake_sweep("PLOT_AXIS = 'soft_prompt.t'\nMETRICS = ['loss']\n" + GRID),
+                       root=str(tmp_path / "root"))
+  sw.run_local(grid, log=lambda _: None)
+  columns, rows = sw.collect(grid)
+  assert sw.metric_columns(grid, columns, rows) == ["loss"]
+  assert sw.line_groups(grid, rows, "loss") == {"seed=0": [(16, 16.0), (64, 64.0)],
+                                                "seed=1": [(16, 16.1), (64, 64.1)]}
+  assert sw.write_results(grid)["png"].endswith("comparison.png")
