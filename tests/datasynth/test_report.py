@@ -183,6 +183,32 @@ def test_a_sweep_work_dir_reports_its_runs_table_and_comparison_plot(tmp_path):
   assert ["seed-0", "finished", "0", "1.5"] == page.cells[:4]
 
 
+def test_a_nomad_work_dir_shows_its_normsim_figure_and_real_examples_as_conversations(tmp_path, data_dir):
+  wd = make_pipeline_workdir(tmp_path / "n", data_dir, method="nomad")
+  _png(os.path.join(wd, "normsim", "normsim.png"), (20, 160, 20))
+  built = report.build(wd)
+  sections = {s.title: s for s in built.sections}
+  assert built.kind == "nomad"
+  assert [b.caption for b in sections["Figures"].blocks] == ["train/loss.png", "mauve/mauve.png", "normsim/normsim.png"]
+  assert sections["Examples"].blocks[0].real[0].startswith("User: Write a function") and "\nAssistant: " in (
+      sections["Examples"].blocks[0].real[0])
+
+
+def test_train_and_evaluate_work_dirs_report_their_final_metrics_and_curves(tmp_path):
+  _jsonl(tmp_path / "t" / "metrics.jsonl", [dict(step=5, loss=2.5), dict(step=10, loss=2.0, heldout_loss=2.2)])
+  _write_json(tmp_path / "t" / "run_config.json", dict(task="mbpp", soft_prompt=dict(t=16)))
+  _png(str(tmp_path / "t" / "loss.png"), RED)
+  _write_json(tmp_path / "e" / "results.json", dict(task="mbpp", metric="pass_at_1", final=dict(step=20, pass_at_1=0.3),
+                                                  mauve=dict(test=dict(mauve=0.7, num_clusters=2, num_p=5, num_q=5))))
+  _png(str(tmp_path / "e" / "metric_vs_steps.png"), RED)
+  train_page = _parse(report.write_report(str(tmp_path / "t"))[0])
+  eval_page = _parse(report.write_report(str(tmp_path / "e"))[0])
+  assert train_page.h2 == ["Final metrics", "Figures", "Config"] and len(train_page.imgs) == 1
+  assert ["step", "10", "loss", "2", "heldout_loss", "2.2"] == train_page.cells[:6]
+  assert eval_page.h2 == ["Final metrics", "Figures", "Config"] and len(eval_page.imgs) == 1
+  assert "0.3" in eval_page.cells and "0.7" in eval_page.cells
+
+
 def test_launch_report_writes_both_files_and_a_bad_work_dir_exits_2(tmp_path, data_dir):
   wd = make_pipeline_workdir(tmp_path / "p", data_dir)
   env = {**os.environ, "PYTHONPATH": REPO}

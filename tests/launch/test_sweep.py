@@ -308,7 +308,8 @@ def test_launch_sweep_dry_run_lists_every_run_and_a_bad_sweep_exits_2_with_one_l
                         f"--root={tmp_path / 'root'}"], cwd=REPO, capture_output=True, text=True, env=env)
   assert dry.returncode == 0 and dry.stdout.count("start  t-") == 4 and not (tmp_path / "root").exists()
   bad_file = fake_sweep("X = 1\n", name="bad.py")
-  bad = subprocess.run([sys.executable, "launch/sweep.py", f"--sweep={bad_file}"], cwd=REPO, capture_output=True, text=True, env=env)
+  bad = subprocess.run([sys.executable, "launch/sweep.py", f"--sweep={bad_file}"], cwd=REPO, capture_output=True,
+                       text=True, env=env)
   assert bad.returncode == 2 and bad.stderr.strip().startswith("error: Sweep file") and "\n" not in bad.stderr.strip()
 
 
