@@ -202,7 +202,7 @@ class Sweep:
 
 def _import_file(path: str, what: str):
   if not os.path.isfile(path):
-    raise UserError(f"{what} {path} does not exist; pass the path of a Python file.")
+    raise UserError(f"{what.capitalize()} {path} does not exist; pass the path of a Python file.")
   spec = importlib.util.spec_from_file_location(f"_datasynth_{what.replace(' ', '_')}_{abs(hash(path))}", path)
   module = importlib.util.module_from_spec(spec)
   if REPO not in sys.path:

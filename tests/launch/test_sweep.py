@@ -2,14 +2,18 @@
 
 The runs swept here are a tiny fake trainer (written by the `fake_sweep` fixture) that keeps launch/train.py's
 contract: metrics.jsonl rows up to --config.train.steps, and a rerun with the same work dir continues from its last
-row. It logs the step each attempt started from to starts.txt, and stops with exit 3 before step $FAKE_CRASH_AT.
+row. It logs the step each attempt started from to starts.txt, stops with exit 3 before step $FAKE_CRASH_AT and
+hangs before step $FAKE_HANG_AT (until the sweep is killed).
 """
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -19,7 +23,7 @@ from datasynth.errors import UserError
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FAKE_TRAIN = r'''
-import json, os, sys
+import json, os, sys, time
 args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if "=" in a)
 workdir, steps = args["workdir"], int(args.get("config.train.steps", 3))
 t, seed = int(args.get("config.soft_prompt.t", 16)), int(args.get("config.seed", 0))
@@ -29,8 +33,12 @@ rows = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
 start = rows[-1]["step"] if rows else 0
 with open(os.path.join(workdir, "starts.txt"), "a") as f:
   f.write(f"{start}\n")
-crash = int(os.environ.get("FAKE_CRASH_AT", "0"))
+crash, hang = int(os.environ.get("FAKE_CRASH_AT", "0")), int(os.environ.get("FAKE_HANG_AT", "0"))
+with open(os.path.join(workdir, "pid.txt"), "w") as f:
+  f.write(str(os.getpid()))
 for step in range(start + 1, steps + 1):
+  if step == hang:
+    time.sleep(120)
   if step == crash:
     print("simulated preemption", flush=True)
     sys.exit(3)
@@ -215,6 +223,36 @@ def test_a_half_finished_sweep_resumes_the_interrupted_run_where_it_stopped(fake
   assert any(line.startswith("[t-64_seed-1] resuming") for line in lines)
   state = json.load(open(os.path.join(grid.runs[1].workdir, sw.RUN_FILE)))
   assert state["attempts"] == 2 and state["status"] == "finished"
+
+
+def test_a_sweep_killed_mid_run_stops_its_child_and_the_rerun_resumes_it(fake_sweep, tmp_path, monkeypatch):
+  grid = sw.load_sweep(fake_sweep(GRID), root=str(tmp_path / "root"))
+  one = sw.Sweep(**{**vars(grid), "runs": grid.runs[:1]})
+  metrics = os.path.join(grid.runs[0].workdir, "metrics.jsonl")
+
+  def preempted(*_):
+    raise RuntimeError("preempted")
+
+  def kill_after_step_1():  # The sweep process is killed while its run hangs after writing step 1.
+    while not (os.path.exists(metrics) and open(metrics).read().count("\n") >= 1):
+      time.sleep(0.02)
+    os.kill(os.getpid(), signal.SIGUSR1)
+
+  monkeypatch.setenv("FAKE_HANG_AT", "2")
+  previous = signal.signal(signal.SIGUSR1, preempted)
+  try:
+    threading.Thread(target=kill_after_step_1, daemon=True).start()
+    with pytest.raises(RuntimeError, match="preempted"):
+      sw.run_local(one, log=lambda _: None)
+  finally:
+    signal.signal(signal.SIGUSR1, previous)
+  child = int(open(os.path.join(grid.runs[0].workdir, "pid.txt")).read())
+  with pytest.raises(ProcessLookupError):
+    os.kill(child, 0)  # The run's process was stopped (and reaped) with the sweep.
+  assert json.load(open(os.path.join(grid.runs[0].workdir, sw.RUN_FILE)))["status"] == "interrupted"
+  monkeypatch.delenv("FAKE_HANG_AT")
+  assert sw.run_local(one, log=lambda _: None) == {"t-16_seed-0": "finished"}
+  assert _starts(grid.runs[0]) == [0, 1]
 
 
 def test_a_work_dir_of_another_sweep_definition_is_refused(fake_sweep, tmp_path):
