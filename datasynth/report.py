@@ -353,7 +353,8 @@ def _sweep(workdir: str, kind: str, num: int, seed: int, data_dir: str | None) -
   if os.path.isfile(csv_path):
     with open(csv_path, encoding="utf-8") as f:
       table = list(csv.reader(f))
-    results = Section("Runs", [Table(table[0], table[1:])] if table else [Text("results.csv is empty.")])
+    rows = [[_num(_as_number(c)) for c in row] for row in table[1:]]
+    results = Section("Runs", [Table(table[0], rows)] if table else [Text("results.csv is empty.")])
   else:
     results = Section("Runs", [Table(["run", "work dir"], [[r.get("name"), r.get("workdir")] for r in runs]),
                                Text("No results.csv yet: run `launch/sweep.py --mode=collect`.")])
@@ -363,6 +364,14 @@ def _sweep(workdir: str, kind: str, num: int, seed: int, data_dir: str | None) -
   config = Section("Config", [Text(f"sweep file {sweep_file}"), Code(source or _pretty(runs))])
   sections = [results, figures_section(workdir, pngs), config]
   return Report(f"Sweep {info.get('name', os.path.basename(workdir))} ({len(runs)} runs)", kind, workdir, sections)
+
+
+def _as_number(cell: str) -> Any:
+  """A CSV cell as a float when it is one with a fraction (4 significant digits on the page), else as is."""
+  try:
+    return float(cell) if "." in cell or "e" in cell.lower() else cell
+  except ValueError:
+    return cell
 
 
 BUILDERS = dict(sweep=_sweep, nomad=_pipeline, pipeline=_pipeline, train=_train, evaluate=_evaluate)
@@ -384,7 +393,8 @@ th, td { border: 1px solid #bbb; padding: 3px 8px; text-align: left; vertical-al
 th { background: #e8eef7; } tr:nth-child(even) td { background: #f7f7f7; }
 pre { background: #f4f4f4; padding: 0.6em; overflow-x: auto; max-height: 30em; font-size: 0.8em; }
 figure { display: inline-block; margin: 0.5em; } img { max-width: 540px; border: 1px solid #ddd; }
-table.examples { width: 100%; } .examples td { width: 50%; white-space: pre-wrap; font-family: monospace; font-size: 0.8em; }
+table.examples { width: 100%; }
+.examples td { width: 50%; white-space: pre-wrap; font-family: monospace; font-size: 0.8em; }
 """
 
 

@@ -709,7 +709,8 @@ def plot_comparison(sw: Sweep, columns: list[str], rows: list[dict[str, Any]], p
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  fig, axes = plt.subplots(1, len(metrics), figsize=(max(4.0, 0.35 * len(rows) + 2) * len(metrics) ** 0.5 + 2, 4),
+  height = 4.0 if sw.plot_axis else max(2.5, 0.28 * len(rows) + 1.5)  # Bars: one row per run, names on the left.
+  fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics) + (0 if sw.plot_axis else 3), height),
                            squeeze=False)
   for ax, metric in zip(axes[0], metrics):
     if sw.plot_axis:
@@ -725,10 +726,10 @@ def plot_comparison(sw: Sweep, columns: list[str], rows: list[dict[str, Any]], p
 
 
 def _bars(ax, rows: list[dict[str, Any]], metric: str) -> None:
-  names = [r["run"] for r in rows]
   values = [r[metric] if _is_number(r.get(metric)) else 0.0 for r in rows]
-  ax.bar(range(len(rows)), values, color="tab:blue")
-  ax.set_xticks(range(len(rows)), names, rotation=90, fontsize=7)
+  ax.barh(range(len(rows)), values, color="tab:blue")
+  ax.set_yticks(range(len(rows)), [r["run"] for r in rows], fontsize=7)
+  ax.invert_yaxis()  # The first run on top, as in the table.
 
 
 def line_groups(sw: Sweep, rows: list[dict[str, Any]], metric: str) -> dict[str, list[tuple[Any, float]]]:

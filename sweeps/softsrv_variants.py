@@ -12,7 +12,7 @@ comparison.png (held-out loss over t, one line per variant and seed).
 Runtime: not yet measured as a whole sweep. One run at t=16 is configs/mbpp.py's default (measured there: 7 min on
 2 idle CPU cores, held-out loss 1.63 for SS_MC); t=64 makes every step longer, so the 16 runs take over 2 hours
 sequentially on 2 cores: run it with --mode=scripts on a cluster, or cut train.steps for a quick look
-(add `"train.steps": 30` through product(..., sweep("train.steps", [30]))).
+(add sweep("train.steps", [30]) to the product: the run names then say steps-30).
 """
 from datasynth.sweep import product, sweep
 
