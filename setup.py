@@ -26,11 +26,16 @@ setuptools.setup(
         "tqdm>=4.66",
         "matplotlib>=3.9",
         "tensorboardX>=2.6",
+        "datasketch==2.0.0",  # MinHash LSH for the optional near-duplicate pass (datasynth/postprocess/dedup.py).
     ],
     extras_require={
         # faiss-cpu: needed by mauve-text (the MAUVE test oracle), which does not declare it.
         # torch is the PyTorch reference in parity tests and the competitor in benchmarks; the CPU build of exactly
         # this version is what the setup script installs.
         "test": ["pytest>=8", "torch==2.13.0", "peft>=0.17", "mauve-text>=0.4", "faiss-cpu>=1.8"],
+        # Benchmark-only competitors. lm-eval provides the 13-gram Janitor (benchmarks/postprocess.py); install it
+        # with `pip install --no-deps lm-eval==0.4.13`: the Janitor imports only the standard library, while the
+        # package's declared dependencies (datasets, evaluate, a newer huggingface_hub, ...) would move pinned ones.
+        "bench": ["lm-eval==0.4.13"],
     },
 )
