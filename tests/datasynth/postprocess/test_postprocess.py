@@ -64,7 +64,8 @@ def test_postprocess_writes_each_stage_and_its_report_and_keeps_rows_unchanged(t
 
 def test_near_dup_stage_runs_between_dedup_and_decontamination(tmp_path):
   long = "the quick brown fox jumps over the lazy dog near the river bank on a cold and windy morning in late autumn"
-  rows = [dict(text=f"{long} number{i}") for i in range(5)] + [dict(text="a completely different sentence about baking bread in a hot oven")]
+  other = "a completely different sentence about baking bread in a hot oven"
+  rows = [dict(text=f"{long} number{i}") for i in range(5)] + [dict(text=other)]
   report = postprocess(rows, test_texts=TEST_FOLD, out_dir=tmp_path,
                        config=PostprocessConfig(near_dup=True, near_dup_threshold=0.8))
   assert [s["stage"] for s in report["stages"]] == ["dedup", "near_dup", "decontaminate", "subsample"]
