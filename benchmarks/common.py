@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 import time
 
 import numpy as np
@@ -62,6 +63,36 @@ def load_torch_reference(name: str, dtype: str = "float32"):
 def peak_rss_gb() -> float:
   """Peak resident memory of this process so far, in GB (Linux reports KB)."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+class PeakRSS:
+  """Peak resident set size (bytes) of this process while the context is open (polled every 10 ms); `delta` is the
+  peak above the RSS at entry (memory the block added, as the OS sees it, numpy and native buffers included)."""
+
+  def __enter__(self):
+    self.start = self.peak = _rss()
+    self._stop = threading.Event()
+    self._thread = threading.Thread(target=self._poll, daemon=True)
+    self._thread.start()
+    return self
+
+  def _poll(self):
+    while not self._stop.wait(0.01):
+      self.peak = max(self.peak, _rss())
+
+  def __exit__(self, *exc):
+    self._stop.set()
+    self._thread.join()
+    self.peak = max(self.peak, _rss())
+
+  @property
+  def delta(self) -> int:
+    return self.peak - self.start
+
+
+def _rss() -> int:
+  with open("/proc/self/statm") as f:
+    return int(f.read().split()[1]) * resource.getpagesize()
 
 
 def best_time(fn, repeats: int) -> float:

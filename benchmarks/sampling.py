@@ -46,40 +46,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
 
-from benchmarks.common import copy_bandwidth, load_torch_reference, machine_header  # noqa: E402
-
-
-class PeakRSS:
-  """Peak resident set size (bytes) of this process while the context is open (polled every 10 ms)."""
-
-  def __enter__(self):
-    self.peak, self._stop = _rss(), threading.Event()
-    self._thread = threading.Thread(target=self._poll, daemon=True)
-    self._thread.start()
-    return self
-
-  def _poll(self):
-    while not self._stop.wait(0.01):
-      self.peak = max(self.peak, _rss())
-
-  def __exit__(self, *exc):
-    self._stop.set()
-    self._thread.join()
-    self.peak = max(self.peak, _rss())
-
-
-def _rss() -> int:
-  with open("/proc/self/statm") as f:
-    return int(f.read().split()[1]) * resource.getpagesize()
+from benchmarks.common import PeakRSS, copy_bandwidth, load_torch_reference, machine_header  # noqa: E402
 
 
 def model_flops(cfg, batch: int, prefix_len: int, new_tokens: int) -> float:
