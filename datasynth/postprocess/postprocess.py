@@ -91,7 +91,11 @@ def _encode_rows(rows: Iterable[dict], text_key: str) -> Iterator[tuple[bytes, s
       what = f"fields {sorted(row)}" if isinstance(row, dict) else f"a {type(row).__name__}"
       raise UserError(f"Generated row {i} has no string field {text_key!r} ({what}); pass text_key= the field "
                       "that holds the generated text, or fix the rows.")
-    yield (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"), row[text_key]
+    try:
+      line = json.dumps(row, ensure_ascii=False)
+    except (TypeError, ValueError) as e:
+      raise UserError(f"Generated row {i} cannot be written as JSON ({e}); convert its fields to JSON types.") from e
+    yield (line + "\n").encode("utf-8"), row[text_key]
 
 
 def _read_lines(path: pathlib.Path, text_key: str) -> Iterator[tuple[bytes, str]]:
@@ -108,15 +112,18 @@ def _nothing_left(stage: str, n_in: int, reason: str) -> UserError:
 
 
 def _filter_stage(stage: str, items: Iterable[tuple[bytes, str]], keep: Callable[[str], bool], reason: str,
-                  src: array.array | None, out_dir: pathlib.Path) -> tuple[dict, array.array]:
+                  src: array.array | None, out_dir: pathlib.Path, progress: bool) -> tuple[dict, array.array]:
   """Stream `items` through `keep`, write the kept lines to <stage>.jsonl; returns the counts and kept source ids."""
+  from tqdm.auto import tqdm
   t0 = time.perf_counter()
   kept_src = array.array("q")
   n_in = 0
+  bar = tqdm(items, total=None if src is None else len(src), desc=stage, unit="row", mininterval=1.0,
+             dynamic_ncols=True, disable=not progress)
 
   def kept_lines() -> Iterator[bytes]:
     nonlocal n_in
-    for line, text in items:
+    for line, text in bar:
       if keep(text):
         kept_src.append(n_in if src is None else src[n_in])
         yield line
@@ -124,8 +131,11 @@ def _filter_stage(stage: str, items: Iterable[tuple[bytes, str]], keep: Callable
     if not kept_src:
       raise _nothing_left(stage, n_in, reason)
 
-  with atomic_write(out_dir / f"{stage}.jsonl", "wb") as f:
-    f.writelines(kept_lines())
+  try:
+    with atomic_write(out_dir / f"{stage}.jsonl", "wb") as f:
+      f.writelines(kept_lines())
+  finally:
+    bar.close()
   kept = len(kept_src)
   report = dict(stage=stage, count_in=n_in, kept=kept, dropped={reason: n_in - kept},
                 seconds=round(time.perf_counter() - t0, 3))
@@ -158,7 +168,7 @@ def _subsample_stage(path_in: pathlib.Path, text_key: str, src: array.array, con
               clusters=sel.n_clusters, rounds=int(sel.round.max()) + 1 if kept and sel.n_clusters else 0)
 
 
-def _run_stages(rows, text_key, test_texts, config, out_dir, written) -> list[dict]:
+def _run_stages(rows, text_key, test_texts, config, out_dir, written, progress) -> list[dict]:
   """The stages in order; appends each file to `written` as soon as it exists (for cleanup on failure)."""
   reports = []
   items = _encode_rows(rows, text_key)
@@ -172,7 +182,7 @@ def _run_stages(rows, text_key, test_texts, config, out_dir, written) -> list[di
   for stage, flt, reason in filters:
     keep = decon.is_clean if flt is decon else flt.is_new
     written.append(out_dir / f"{stage}.jsonl")
-    report, src = _filter_stage(stage, items, keep, reason, src, out_dir)
+    report, src = _filter_stage(stage, items, keep, reason, src, out_dir, progress)
     if flt is decon:
       report.update(rate=round(decon.rate, 6), test_texts=decon.n_test, test_ngrams=len(decon.index),
                     test_texts_shorter_than_ngram=decon.n_test_too_short)
@@ -187,11 +197,12 @@ def _run_stages(rows, text_key, test_texts, config, out_dir, written) -> list[di
 
 
 def postprocess(rows: Iterable[dict], *, text_key: str = "text", test_texts: list[str], out_dir: str | os.PathLike,
-                config: PostprocessConfig = PostprocessConfig()) -> dict:
+                config: PostprocessConfig = PostprocessConfig(), progress: bool = True) -> dict:
   """Dedup -> (near-dup) -> decontaminate -> subsample `rows`, writing each stage's rows and report under `out_dir`.
 
   Returns the report also written to <out_dir>/postprocess.json: the config, one dict per stage (count_in, kept,
   dropped by reason, seconds, ...), count_in and count_out. Bad input raises `UserError` and leaves no file.
+  `progress` shows a bar (rate, and ETA after the first stage) per streaming stage.
   """
   _check_args(text_key, test_texts)
   out_dir = pathlib.Path(out_dir)
@@ -202,7 +213,7 @@ def postprocess(rows: Iterable[dict], *, text_key: str = "text", test_texts: lis
   written: list[pathlib.Path] = []
   t0 = time.perf_counter()
   try:
-    reports = _run_stages(rows, text_key, test_texts, config, out_dir, written)
+    reports = _run_stages(rows, text_key, test_texts, config, out_dir, written, progress)
   except BaseException:
     for path in written:
       with contextlib.suppress(FileNotFoundError):

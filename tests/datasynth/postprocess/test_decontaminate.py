@@ -38,3 +38,35 @@ def test_decontaminate_reports_the_kept_indices_and_the_rate():
   kept, rate = decontaminate(texts, TEST)
   assert kept == [0, 2]
   assert rate == 0.5
+
+
+def _reference_flags(texts, test_texts, n=13):
+  """Plain reference: every n-gram of every text as a joined string, looked up among the test fold's."""
+  def grams(t):
+    tokens = normalize(t)
+    return {" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+  index = set().union(*(grams(t) for t in test_texts))
+  return [bool(grams(t) & index) for t in texts]
+
+
+def test_the_streaming_check_equals_a_plain_reference_on_perturbed_copies():
+  import random
+  rng = random.Random(0)
+  words = normalize(TEST[0]) + ["Ünïcode", "naïve", "\u0661\u0662", "--", "x_y"]
+  test_texts = [" ".join(rng.choice(words) for _ in range(30)) for _ in range(5)]
+  texts = []
+  for _ in range(300):
+    src = rng.choice(test_texts).split()
+    start = rng.randrange(len(src))
+    piece = src[start:start + rng.randint(10, 16)]
+    texts.append(" ".join(rng.choice(words) for _ in range(rng.randint(0, 5))) + " " + " ".join(piece))
+  dec = Decontaminator(test_texts)
+  flags = [dec.is_contaminated(t) for t in texts]
+  assert flags == _reference_flags(texts, test_texts)
+  assert 0 < sum(flags) < len(flags)  # Both outcomes occur.
+
+
+def test_the_ascii_fast_path_equals_the_unicode_path():
+  from datasynth.postprocess.decontaminate import _deletion_table
+  for text in ["Hello, World! x=12 y_z {a} ~b~ 3.5%", "TABS\tand\nnewlines  -- ... 'quoted'"]:
+    assert normalize(text) == text.lower().translate(_deletion_table()).split()
