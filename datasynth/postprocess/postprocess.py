@@ -36,7 +36,7 @@ import json
 import os
 import pathlib
 import time
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from datasynth.errors import UserError
 from datasynth.io import atomic_write, write_json, write_jsonl
@@ -71,6 +71,15 @@ class PostprocessConfig:
     for ok, message in checks:
       if not ok:
         raise UserError(f"PostprocessConfig({dataclasses.asdict(self)}): {message}.")
+
+  @classmethod
+  def from_dict(cls, fields: Mapping[str, Any]) -> PostprocessConfig:
+    """From a mapping (e.g. an ml_collections ConfigDict's `to_dict()`); an unknown key is a UserError."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+      raise UserError(f"Unknown post-processing config key(s) {unknown}; known keys: {sorted(known)}.")
+    return cls(**fields)
 
 
 def _check_args(text_key: str, test_texts: Any) -> None:
@@ -197,14 +206,17 @@ def _run_stages(rows, text_key, test_texts, config, out_dir, written, progress) 
 
 
 def postprocess(rows: Iterable[dict], *, text_key: str = "text", test_texts: list[str], out_dir: str | os.PathLike,
-                config: PostprocessConfig = PostprocessConfig(), progress: bool = True) -> dict:
+                config: PostprocessConfig | Mapping[str, Any] = PostprocessConfig(), progress: bool = True) -> dict:
   """Dedup -> (near-dup) -> decontaminate -> subsample `rows`, writing each stage's rows and report under `out_dir`.
 
   Returns the report also written to <out_dir>/postprocess.json: the config, one dict per stage (count_in, kept,
   dropped by reason, seconds, ...), count_in and count_out. Bad input raises `UserError` and leaves no file.
-  `progress` shows a bar (rate, and ETA after the first stage) per streaming stage.
+  `config` is a `PostprocessConfig` or a mapping / ConfigDict of its fields. `progress` shows a bar (rate, and ETA
+  after the first stage) per streaming stage.
   """
   _check_args(text_key, test_texts)
+  if isinstance(config, Mapping) or hasattr(config, "to_dict"):
+    config = PostprocessConfig.from_dict(config.to_dict() if hasattr(config, "to_dict") else config)
   out_dir = pathlib.Path(out_dir)
   stale = [out_dir / f"{s}.{ext}" for s in STAGES for ext in ("jsonl", "json")] + [out_dir / f for f in _EXTRA_FILES]
   for path in stale:  # An earlier run's files must not pass for this run's.

@@ -101,3 +101,11 @@ def test_negative_n_s_and_a_missing_test_fold_are_user_errors_before_any_work():
   with pytest.raises(UserError, match="test_texts"):
     postprocess([dict(text="x")], test_texts=[], out_dir="/nonexistent/never/created")
   assert not os.path.exists("/nonexistent/never/created")
+
+
+def test_a_config_mapping_is_accepted_and_an_unknown_key_is_a_user_error(tmp_path):
+  report = postprocess([dict(text="one question here"), dict(text="one  question here")], test_texts=TEST_FOLD,
+                       out_dir=tmp_path, config={"num_subsample": 0, "seed": 3}, progress=False)
+  assert report["config"]["seed"] == 3 and report["count_out"] == 1
+  with pytest.raises(UserError, match=r"Unknown post-processing config key\(s\) \['clusterz'\]"):
+    PostprocessConfig.from_dict({"clusterz": 5})
