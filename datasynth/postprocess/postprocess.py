@@ -6,7 +6,8 @@ and writes, for each stage, what it kept and a report:
   <out_dir>/dedup.jsonl          rows that are not exact duplicates (first occurrences), input order
   <out_dir>/near_dup.jsonl       (config.near_dup only) rows that are not near-duplicates of an earlier kept row
   <out_dir>/decontaminate.jsonl  rows sharing no `ngram`-gram with the test fold
-  <out_dir>/subsample.jsonl      the N_s diverse rows, in selection order: the final output
+  <out_dir>/subsample.jsonl      the N_s diverse rows, in selection order
+  <out_dir>/kept.jsonl           the final output (= subsample.jsonl; the name the pipeline stage reads)
   <out_dir>/subsample_selection.jsonl  one line per subsample.jsonl row: source_index (position in the input rows),
                                  cluster, round
   <out_dir>/<stage>.json         count_in, kept, dropped (by reason), seconds, and the stage's own figures
@@ -35,6 +36,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -45,7 +47,7 @@ from datasynth.postprocess.dedup import ExactDeduplicator, NearDeduplicator
 from datasynth.postprocess.subsample import diversity_subsample
 
 STAGES = ("dedup", "near_dup", "decontaminate", "subsample")
-_EXTRA_FILES = ("subsample_selection.jsonl", "postprocess.json")
+_EXTRA_FILES = ("subsample_selection.jsonl", "kept.jsonl", "postprocess.json")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,9 +201,12 @@ def _run_stages(rows, text_key, test_texts, config, out_dir, written, progress) 
     write_json(out_dir / f"{stage}.json", report)
     reports.append(report)
     items = _read_lines(out_dir / f"{stage}.jsonl", text_key)
-  written.extend(out_dir / name for name in ("subsample.jsonl", "subsample_selection.jsonl", "subsample.json"))
+  written.extend(out_dir / name for name in ("subsample.jsonl", "subsample_selection.jsonl", "subsample.json",
+                                              "kept.jsonl"))
   reports.append(_subsample_stage(out_dir / f"{filters[-1][0]}.jsonl", text_key, src, config, out_dir))
   write_json(out_dir / "subsample.json", reports[-1])
+  with open(out_dir / "subsample.jsonl", "rb") as f_in, atomic_write(out_dir / "kept.jsonl", "wb") as f_out:
+    shutil.copyfileobj(f_in, f_out)
   return reports
 
 
@@ -210,7 +215,8 @@ def postprocess(rows: Iterable[dict], *, text_key: str = "text", test_texts: lis
   """Dedup -> (near-dup) -> decontaminate -> subsample `rows`, writing each stage's rows and report under `out_dir`.
 
   Returns the report also written to <out_dir>/postprocess.json: the config, one dict per stage (count_in, kept,
-  dropped by reason, seconds, ...), count_in and count_out. Bad input raises `UserError` and leaves no file.
+  dropped by reason, seconds, ...), counts ({"in", "out", "dropped": {reason: n}}, as `datasynth.stages` manifests
+  hold them), count_in and count_out. Bad input raises `UserError` and leaves no file.
   `config` is a `PostprocessConfig` or a mapping / ConfigDict of its fields. `progress` shows a bar (rate, and ETA
   after the first stage) per streaming stage.
   """
@@ -231,7 +237,9 @@ def postprocess(rows: Iterable[dict], *, text_key: str = "text", test_texts: lis
       with contextlib.suppress(FileNotFoundError):
         path.unlink()
     raise
-  report = dict(config=dataclasses.asdict(config), text_key=text_key, stages=reports, count_in=reports[0]["count_in"],
-                count_out=reports[-1]["kept"], seconds=round(time.perf_counter() - t0, 3))
+  dropped = {reason: n for r in reports for reason, n in r["dropped"].items()}
+  counts = {"in": reports[0]["count_in"], "out": reports[-1]["kept"], "dropped": dropped}
+  report = dict(config=dataclasses.asdict(config), text_key=text_key, stages=reports, counts=counts,
+                count_in=counts["in"], count_out=counts["out"], seconds=round(time.perf_counter() - t0, 3))
   write_json(out_dir / "postprocess.json", report)
   return report

@@ -46,16 +46,19 @@ def test_postprocess_writes_each_stage_and_its_report_and_keeps_rows_unchanged(t
   report = postprocess(iter(rows), test_texts=TEST_FOLD, out_dir=tmp_path, config=config)
   assert sorted(os.listdir(tmp_path)) == sorted(
       ["dedup.jsonl", "dedup.json", "decontaminate.jsonl", "decontaminate.json", "subsample.jsonl", "subsample.json",
-       "subsample_selection.jsonl", "postprocess.json"])
+       "subsample_selection.jsonl", "kept.jsonl", "postprocess.json"])
   dedup, decon, sub = report["stages"]
   assert (dedup["count_in"], dedup["kept"], dedup["dropped"]) == (200, 180, {"exact_duplicate": 20})
   assert (decon["count_in"], decon["kept"], decon["dropped"]) == (180, 178, {"test_13gram_overlap": 2})
   assert decon["rate"] == pytest.approx(2 / 180, abs=1e-6)
   assert (sub["count_in"], sub["kept"], sub["dropped"]) == (178, 100, {"not_selected": 78})
   assert report["count_out"] == 100 and _load(tmp_path / "postprocess.json") == report
+  assert report["counts"] == {"in": 200, "out": 100, "dropped": {"exact_duplicate": 20, "test_13gram_overlap": 2,
+                                                                 "not_selected": 78}}
   for stage in report["stages"]:
     assert _load(tmp_path / f"{stage['stage']}.json") == stage and stage["seconds"] >= 0
   selected = _read(tmp_path / "subsample.jsonl")
+  assert _read(tmp_path / "kept.jsonl") == selected
   side = _read(tmp_path / "subsample_selection.jsonl")
   assert [rows[s["source_index"]] for s in side] == selected  # Unchanged rows, every field kept.
   assert len({r["id"] for r in selected}) == 100 and not {3, 6} & {r["id"] for r in selected}
