@@ -7,7 +7,7 @@ Paper -> code:
   a generator that varies only capitalisation is rare, and folding would merge code identifiers that differ by
   case; `fold_case=True` folds with `str.casefold`.
 - Streaming: only a 64-bit BLAKE2b digest of each unique normalised text is kept (a Python set of ints), so memory
-  grows with the number of unique items (about 60 bytes each), not with the texts' length. Two different texts
+  grows with the number of unique items (about 80 bytes each: an int in a set), not with the texts' length. Two different texts
   collide with probability about n^2 / 2^65 (1e-8 at n = 1M): accepted.
 - `NearDeduplicator` (not in the paper, optional): MinHash LSH (`datasketch`) over word 5-gram shingles of the
   lower-cased, whitespace-normalised text; a text with fewer than 5 words is one shingle (the whole text). Streaming

@@ -16,13 +16,13 @@ and writes, for each stage, what it kept and a report:
 Rows are written unchanged: the first stage serialises each input dict once, later stages copy the kept lines byte
 for byte, and no field is added (the selection's cluster and round go to the side file).
 
-Order of the stages (a choice; the paper lists deduplication and subsampling in A.2, then decontamination in A.3,
-which reads as subsample-then-decontaminate). Here decontamination runs *before* subsampling: dropping
-contaminated rows after choosing N_s would return fewer than N_s, while decontaminating first returns exactly N_s
-whenever at least N_s clean rows exist, which is what a user asks for; it is also cheaper (the linear n-gram check
-shrinks the input of the clustering). The chosen set is then drawn from the clean rows only, so it can differ from
-the paper's order's selection in which rows fill a contaminated row's place; decontamination itself is per row, so
-no contaminated row survives either way.
+Order of the stages (a choice): the paper describes deduplication and subsampling in A.2 and decontamination in A.3,
+and DESIGN.md lists "deduplicate, pick a diverse subset, decontaminate", i.e. subsample then decontaminate. Here
+decontamination runs *before* subsampling: dropping contaminated rows after choosing N_s would return fewer than
+N_s, while decontaminating first returns exactly N_s whenever at least N_s clean rows exist, which is what a user
+asks for; it is also cheaper (the linear n-gram check shrinks the clustering's input). The chosen set is drawn from
+the clean rows only, so it can differ from the paper's order in which rows fill a contaminated row's place;
+decontamination itself is per row, so no contaminated row survives either way.
 
 Every stage streams (memory bounded by the dedup hash set and the LSH index) except subsampling, which holds the
 surviving texts and their TF-IDF matrix. A failure (bad input, nothing left) raises `UserError` and removes every
