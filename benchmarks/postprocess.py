@@ -200,8 +200,9 @@ def main() -> None:
   rows, notes = [], []
   for n in (int(s) for s in args.sizes.split(",")):
     run_size(n, train, test, args, rows, notes)
-  print_table(["items", "step", "impl", "in", "dropped", "seconds", "items/s", "peak RSS +MB", "note"], rows)
-  print("Decontamination agreement (ours vs the Janitor):\n" + "\n".join(notes))
+    print_table(["items", "step", "impl", "in", "dropped", "seconds", "items/s", "peak RSS +MB", "note"], rows)
+    print(f"load average {os.getloadavg()[0]:.1f}; decontamination agreement (ours vs the Janitor):\n"
+          + "\n".join(notes), flush=True)
 
 
 if __name__ == "__main__":
