@@ -22,8 +22,6 @@ import hashlib
 import re
 from typing import Iterable, Iterator
 
-import numpy as np
-
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -111,7 +109,7 @@ class NearDeduplicator:
     return self.n_in - self.n_dropped
 
 
-def near_dedup(texts: Iterable[str], threshold: float = 0.8, num_perm: int = 128, shingle: int = 5) -> np.ndarray:
-  """Indices of the texts kept by the greedy near-duplicate pass, in input order."""
+def near_dedup(texts: Iterable[str], threshold: float = 0.8, num_perm: int = 128, shingle: int = 5) -> Iterator[int]:
+  """Indices of the texts kept by the greedy near-duplicate pass, in input order (streaming)."""
   dedup = NearDeduplicator(threshold, num_perm, shingle)
-  return np.array([i for i, text in enumerate(texts) if dedup.is_new(text)], dtype=np.int64)
+  return (i for i, text in enumerate(texts) if dedup.is_new(text))
