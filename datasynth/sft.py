@@ -36,10 +36,15 @@ from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder, cast_params
 
 Batch = dict[str, np.ndarray]
+# The unified chat format (NOMAD's teacher data): "User: {prompt}\n\nAssistant: {response}". Defined once here;
+# `nomad.chat.ChatFormat` defaults to these and renders multi-turn conversations with them.
+CHAT_USER = "User: "  # Before each user turn.
+CHAT_ASSISTANT = "Assistant: "  # Before each assistant turn.
+CHAT_SEP = "\n\n"  # Between a user turn and the assistant prefix, and between rounds.
 # Templates: one string holding "{prompt}" then "{response}"; the text before "{response}" is the prompt side.
 TEMPLATES = {
     "plain": "{prompt}\n{response}",  # Student default: question, newline, answer.
-    "chat": "User: {prompt}\n\nAssistant: {response}",  # NOMAD's teacher format.
+    "chat": CHAT_USER + "{prompt}" + CHAT_SEP + CHAT_ASSISTANT + "{response}",  # NOMAD's teacher format.
 }
 
 
