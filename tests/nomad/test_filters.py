@@ -1,4 +1,7 @@
 """Repetition and coding filters on crafted samples, with the counts each reports."""
+import re
+
+import numpy as np
 import pytest
 
 from datasynth.data import Record
@@ -88,3 +91,11 @@ def test_apply_filters_reports_each_stage():
                     "coding": {"code": 1, "total": 1}, "output": {"records": 2}}
   kept, report = filters.apply_filters(records, coding=None)
   assert len(kept) == 3 and "coding" not in report
+
+
+def test_repeated_substring_matches_the_backtracking_regex():
+  pattern = re.compile(r"(.{4,9}?)\1{2,}", re.DOTALL)
+  rng = np.random.default_rng(0)
+  for _ in range(300):
+    text = "".join(rng.choice(list("ab c"), size=int(rng.integers(0, 40))))
+    assert filters.has_repeated_substring(text, 4, 9, 3) == bool(pattern.search(text)), text
