@@ -19,7 +19,7 @@ import ml_collections
 
 def get_config(arg: str = "cpu") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.task = "mbpp"  # mbpp | gsm8k | boolq; --task overrides.
+  c.task = "mbpp"  # mbpp | gsm8k | boolq | triviaqa; --task overrides.
   c.data_dir = ""  # Benchmark data folder; "" -> $DATASYNTH_DATA or ../shared/data.
   c.model = "smollm2-135m"  # Student: a preset name (smollm2-135m, gemma3-270m) or a checkpoint folder.
   c.compilation_cache = True  # Persist compiled programs under <workdir>/jax_cache (evaluations recompile less).
@@ -56,7 +56,7 @@ def get_config(arg: str = "cpu") -> ml_collections.ConfigDict:
   c.sft.eval_every = 10  # Evaluate every this many steps (and at step 0 and the end).
 
   c.eval = ml_collections.ConfigDict()
-  c.eval.split = "test"  # Split evaluated (mbpp: test | validation; gsm8k: test; boolq: test | dev).
+  c.eval.split = "test"  # Split evaluated (mbpp: test | validation; gsm8k: test; boolq: test | dev; triviaqa: test).
   c.eval.num_examples = 20  # Random subset of the split (fixed by eval.seed); 0: the whole split.
   c.eval.seed = 0  # Subset choice.
   c.eval.mode = "sft"  # "sft": zero-shot in the SFT template (what the student was trained on);

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-TASK_METRIC = {"mbpp": "pass_at_1", "gsm8k": "accuracy", "boolq": "accuracy"}
+TASK_METRIC = {"mbpp": "pass_at_1", "gsm8k": "accuracy", "boolq": "accuracy", "triviaqa": "exact_match"}
 
 
 # ------------------------------------------------------------------------------------------------------ records
@@ -75,8 +75,9 @@ def make_eval_fn(model, task: str, eval_records: Sequence, config, workdir: str)
 
   def eval_fn(step: int, params) -> dict[str, float]:
     student = dataclasses.replace(model, params=params)
-    if task in ("mbpp", "gsm8k"):
-      generate = lm.greedy_generator(student, max_new_tokens=ec.max_new_tokens, batch_size=ec.batch_size,
+    if task in ("mbpp", "gsm8k", "triviaqa"):
+      stop = ["\n"] if task == "triviaqa" else []  # TriviaQA: a short answer ends at the newline.
+      generate = lm.greedy_generator(student, max_new_tokens=ec.max_new_tokens, stop=stop, batch_size=ec.batch_size,
                                      progress=False)
     else:
       loglik = lm.loglik_scorer(student, batch_size=ec.batch_size, progress=False)
@@ -102,6 +103,13 @@ def make_eval_fn(model, task: str, eval_records: Sequence, config, workdir: str)
       value = res.accuracy
       rows = [dict(uid=r.uid, completion=c, prediction=p, gold=g)
               for r, c, p, g in zip(eval_records, res.completions, res.predictions, res.golds)]
+    elif task == "triviaqa":
+      from datasynth.evals import triviaqa
+      res = (triviaqa.evaluate_triviaqa(eval_records, generate) if ec.mode == "few_shot" else
+             triviaqa.score(generate(prompts), eval_records))
+      value = res.exact_match
+      rows = [dict(uid=r.uid, completion=c, prediction=p, correct=k)
+              for r, c, p, k in zip(eval_records, res.completions, res.predictions, res.correct)]
     else:
       from datasynth.evals import boolq
       if ec.mode == "few_shot":
@@ -271,7 +279,7 @@ def define_flags() -> None:
   from ml_collections import config_flags
   config_flags.DEFINE_config_file("config", "configs/evaluate.py", "Evaluation config (configs/evaluate.py).")
   flags.DEFINE_string("workdir", None, "Output folder (results, metrics, checkpoints); reruns resume.")
-  flags.DEFINE_string("task", None, "mbpp | gsm8k | boolq (default: config.task).")
+  flags.DEFINE_string("task", None, "mbpp | gsm8k | boolq | triviaqa (default: config.task).")
   flags.DEFINE_string("records", None, "SFT records (JSON Lines written by datasynth.data.write_jsonl).")
   flags.DEFINE_bool("baseline", False, "Fine-tune on the task's original train set instead of --records.")
   flags.DEFINE_bool("mauve", False, "Also score the records' prompts against the train and test folds (MAUVE).")

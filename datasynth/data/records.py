@@ -12,7 +12,7 @@ import os
 import pathlib
 from typing import Any, Iterable
 
-TASKS = ("mbpp", "gsm8k", "boolq", "lima", "alpaca")
+TASKS = ("mbpp", "gsm8k", "boolq", "lima", "alpaca", "triviaqa")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +128,7 @@ def load_task(task: str, split: str, data_dir: str | None = None) -> list[Record
 
   mbpp: train | validation | test | prompt (standard task-id splits); gsm8k: train | test;
   boolq: train | test | dev (dev is the official dev set; train/test are a deterministic split of it, see the data
-  README; the official train.jsonl is accepted in its place); lima, alpaca: train.
+  README; the official train.jsonl is accepted in its place); lima, alpaca: train; triviaqa: test | shots.
   """
   data_dir = data_dir or default_data_dir()
   if task == "mbpp":
@@ -146,6 +146,9 @@ def load_task(task: str, split: str, data_dir: str | None = None) -> list[Record
       raise ValueError(f"Unknown BoolQ split {split!r}; expected train, test or dev.")
     path = os.path.join(data_dir, "boolq", f"{split}.jsonl")
     records = _boolq(read_jsonl(path), path, split)
+  elif task == "triviaqa":  # Evaluation only: test (995 questions) | shots (the 5 held-out prompt shots).
+    from datasynth.evals import triviaqa
+    path, records = os.path.join(data_dir, triviaqa.FILE), triviaqa.records(split, data_dir)
   elif task in ("lima", "alpaca"):
     if split != "train":
       raise ValueError(f"{task} has only a train split, got {split!r}.")

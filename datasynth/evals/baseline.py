@@ -1,9 +1,10 @@
 """Base-model numbers on each harness (no fine-tuning), on the first `n` test examples.
 
-  python -m datasynth.evals.baseline --model=smollm2-135m --n=20 [--tasks=mbpp,gsm8k,boolq] [--out=numbers.json]
+  python -m datasynth.evals.baseline --model=smollm2-135m --n=20 [--tasks=mbpp,gsm8k,boolq,triviaqa] [--out=FILE]
 
-Greedy decoding for MBPP (3-shot, pass@1 in the sandbox) and GSM8K (5-shot CoT, exact match); log-likelihood choice
-for BoolQ (zero-shot accuracy). Prints one JSON object; with --out writes it atomically.
+Greedy decoding for MBPP (3-shot, pass@1 in the sandbox), GSM8K (5-shot CoT, exact match) and TriviaQA (5-shot short
+answer, exact match over the aliases); log-likelihood choice for BoolQ (zero-shot accuracy). Prints one JSON object;
+with --out writes it atomically.
 
 Measured (CPU, greedy, max_new_tokens=192; MBPP and GSM8K on the first 20 test examples, BoolQ on the first 50):
   SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised): MBPP pass@1 0/20 (12 wrong answers, 8 errors), GSM8K 0/20
@@ -21,9 +22,9 @@ import tempfile
 import time
 from typing import Any, Sequence
 
-from datasynth.evals import boolq, gsm8k, lm, mbpp
+from datasynth.evals import boolq, gsm8k, lm, mbpp, triviaqa
 
-TASKS = ("mbpp", "gsm8k", "boolq")
+TASKS = ("mbpp", "gsm8k", "boolq", "triviaqa")
 
 
 def base_model_numbers(model, *, n: int = 20, tasks: Sequence[str] = TASKS, data_dir: str | None = None,
@@ -49,6 +50,14 @@ def base_model_numbers(model, *, n: int = 20, tasks: Sequence[str] = TASKS, data
     answered = sum(p is not None for p in res.predictions)
     out["gsm8k"] = dict(accuracy=res.accuracy, num_examples=res.num_examples, answered=answered,
                         seconds=round(time.time() - t, 1))
+  if "triviaqa" in tasks:
+    t = time.time()
+    gen = lm.greedy_generator(model, max_new_tokens=32, stop=list(triviaqa.STOP), batch_size=batch_size,
+                              progress=progress)
+    res = triviaqa.evaluate_triviaqa(triviaqa.read_split("test", data_dir)[:n], gen,
+                                     shots=triviaqa.prompt_shots(data_dir))
+    out["triviaqa"] = dict(exact_match=res.exact_match, num_examples=res.num_examples,
+                           seconds=round(time.time() - t, 1))
   if "boolq" in tasks:
     t = time.time()
     records = boolq.read_split("test", data_dir)[:boolq_n or n]

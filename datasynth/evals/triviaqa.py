@@ -70,6 +70,13 @@ def read_split(split: str = "test", data_dir: str | None = None) -> list[dict[st
   return rows[:NUM_SHOTS] if split == "shots" else rows[NUM_SHOTS:]
 
 
+def records(split: str = "test", data_dir: str | None = None) -> list:
+  """`read_split` rows as `Record`s: prompt = question, response = the shot answer, meta["answers"] = aliases."""
+  from datasynth.data.records import Record
+  return [Record(f"triviaqa/{split}/{r.get('id', n)}", "triviaqa", r["question"], shot_answer(r),
+                 dict(answers=list(r["answers"]))) for n, r in enumerate(read_split(split, data_dir))]
+
+
 def prompt_shots(data_dir: str | None = None) -> list[dict[str, Any]]:
   return read_split("shots", data_dir)
 

@@ -73,3 +73,22 @@ def test_records_and_bad_input(data_dir):
     triviaqa.score(["x"], [{"question": "q", "answers": ["", "The"]}])
   with pytest.raises(UserError, match="split"):
     triviaqa.read_split("train", str(data_dir))
+
+
+def test_load_task_gives_records_the_harness_scores(data_dir):
+  from datasynth.data import load_task
+  test, shots = load_task("triviaqa", "test", str(data_dir)), load_task("triviaqa", "shots", str(data_dir))
+  assert (len(test), len(shots)) == (995, 5) and test[0].uid.startswith("triviaqa/test/")
+  assert triviaqa.score([r.response for r in test], test).exact_match == 1.0
+  assert triviaqa.build_prompt(test[0], shots) == triviaqa.build_prompt(triviaqa.read_split("test", str(data_dir))[0],
+                                                                         triviaqa.prompt_shots(str(data_dir)))
+
+
+def test_the_harness_is_registered_with_the_launchers():
+  import importlib.util
+  import pathlib
+  from datasynth.evals import baseline
+  spec = importlib.util.spec_from_file_location("evaluate", pathlib.Path(__file__).parents[3] / "launch/evaluate.py")
+  evaluate = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(evaluate)
+  assert evaluate.TASK_METRIC["triviaqa"] == "exact_match" and "triviaqa" in baseline.TASKS
