@@ -1,0 +1,23 @@
+r"""NOMAD teacher: fine-tune a pretrained LM on "User: ... Assistant: ..." conversations without prompt masking.
+
+Command (the teacher stage; generation from "User: ", filtering, NormSim and the student are separate stages):
+  python -c "from configs.nomad import get_config; from nomad.teacher import train_teacher; \
+      train_teacher(get_config('cpu'), 'workdirs/nomad-teacher')"
+(`launch/train.py --config=configs/nomad.py` will dispatch here on `config.method == "nomad"`; not wired yet.)
+
+Default (CPU) preset: teacher = the embedded Gemma 3 270M *base* (`gemma3-270m`), a seeded 128-conversation subset
+of Alpaca (`instruct/alpaca_en_demo.json`), rendered "User: {u}\n\nAssistant: {a}", loss on every token, 1 epoch of
+packed 4 x 256-token rows at lr 2e-5. Runtime and expected loss: not measured yet (the shared 2-core CPU was busy).
+The work dir gets checkpoints (rerun to resume), metrics.jsonl, loss.png, teacher_data.jsonl, teacher_summary.json.
+
+Presets (after a colon, comma-separated): cpu | paper (15K conversations, 2 epochs, lr 2e-5, batch 128, bfloat16),
+masked | unmasked (the baseline teacher with prompt masking, or NOMAD's without: the default), subsetN (N
+conversations; subset0 = all), e.g. `configs/nomad.py:cpu,masked,subset500`. Fields override:
+`--config.data.source=lima --config.sft.steps=50` (teacher.epochs > 0 sets sft.steps from the data; set it to 0 to
+give steps yourself).
+"""
+from nomad.config import get_config as _get_config
+
+
+def get_config(arg=None):
+  return _get_config(arg)
