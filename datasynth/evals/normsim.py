@@ -16,6 +16,7 @@ defaults). Padding rows of the last z block are masked to -inf; padding rows of 
 """
 from __future__ import annotations
 
+import os
 from typing import Callable, Mapping, Sequence
 
 import jax
@@ -134,3 +135,12 @@ def plot_curves(runs: Mapping[str, Mapping[str, np.ndarray]], path: str, *, titl
     return save_figure(fig, path)
   finally:
     plt.close(fig)
+
+
+def write_report(runs: Mapping[str, Mapping[str, np.ndarray]], folder: str, *, title: str = "NormSim") -> dict:
+  """normsim.json ({run: {field: summary}}) and normsim.png (Figure 2) in `folder`; returns the summaries."""
+  from datasynth.io import write_json
+  summaries = report(runs)
+  write_json(os.path.join(folder, "normsim.json"), summaries)
+  plot_curves(runs, os.path.join(folder, "normsim.png"), title=title)
+  return summaries

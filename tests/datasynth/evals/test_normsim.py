@@ -1,4 +1,6 @@
 """NormSim on hand-checkable vectors, blocked == unblocked, Figure 2's curve, summaries and the plot."""
+import json
+
 import numpy as np
 import pytest
 
@@ -58,9 +60,9 @@ def test_plot_and_report_have_one_entry_per_run(tmp_path):
   rng = np.random.default_rng(0)
   runs = {name: {"prompt": rng.uniform(lo, 1, 50), "response": rng.uniform(lo, 1, 50)}
           for name, lo in (("masked", 0.1), ("unmasked", 0.5))}
-  path = normsim.plot_curves(runs, str(tmp_path / "normsim.png"))
-  assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-  rep = normsim.report(runs)
+  rep = normsim.write_report(runs, str(tmp_path))
+  assert (tmp_path / "normsim.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert json.loads((tmp_path / "normsim.json").read_text()) == rep
   assert set(rep) == {"masked", "unmasked"} and rep["unmasked"]["prompt"]["median"] > rep["masked"]["prompt"]["median"]
 
 
