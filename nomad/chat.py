@@ -1,4 +1,4 @@
-"""NOMAD's teacher data: conversations rendered as "User: ... Assistant: ...", a seeded subset, and loss masks.
+r"""NOMAD's teacher data: conversations rendered as "User: ... Assistant: ...", a seeded subset, and loss masks.
 
 Paper (Chen et al., Sec. 3): the synthesis model M_synthesis is a pretrained LM fine-tuned on instruction data in one
 unified template, "User: [prompt] Assistant: [response]", *without* prompt masking (the loss covers the user turn as
@@ -15,15 +15,15 @@ TULU v2 conversations). Here:
 The format is one definition: `ChatFormat`'s defaults are `datasynth.sft.CHAT_USER / CHAT_ASSISTANT / CHAT_SEP`, the
 pieces of `sft.TEMPLATES["chat"]`, so a single-round conversation tokenises exactly as `sft.tokenize(...,
 template="chat")` would (tested). The paper writes the template on one line; the separator between a user turn and
-"Assistant: " (and between rounds) is "\\n\\n" here, as in the SFT code's chat template, so that the first-round parser
+"Assistant: " (and between rounds) is "\n\n" here, as in the SFT code's chat template, so that the first-round parser
 (`nomad.parse`) can find role markers at line starts.
 
 Loss mask, worked example: conversation [("Hi", "Hello"), ("Why?", "Fun")] with a whitespace-splitting toy tokenizer
-that adds BOS, and EOS after the last turn (tokens: "_" is a space, "\\n\\n" the separator):
+that adds BOS, and EOS after the last turn (tokens: "_" is a space, "\n\n" the separator):
 
-  token     <bos> User: _ Hi \\n\\n Assistant: _ Hello \\n\\n User: _ Why? \\n\\n Assistant: _ Fun <eos>
-  masked      0     0   0  0   0        0     0   1     0     0   0   0    0        0     0  1    1
-  unmasked    0     1   1  1   1        1     1   1     1     1   1   1    1        1     1  1    1
+  token    <bos> User: _ Hi \n\n Assistant: _ Hello \n\n User: _ Why? \n\n Assistant: _ Fun <eos>
+  masked     0     0   0 0   0       0      0   1    0     0   0  0    0       0      0  1    1
+  unmasked   0     1   1 1   1       1      1   1    1     1   1  1    1       1      1  1    1
 
 Masked (a student, `prompt_masking=True`): only assistant-turn text and the final EOS are targets. Unmasked (NOMAD's
 teacher): every token but the first (which nothing predicts). `tests/nomad/test_chat.py` checks this table.

@@ -1,4 +1,4 @@
-"""First-round parsing of conversations the NOMAD teacher writes from the bare prefix "User: ".
+r"""First-round parsing of conversations the NOMAD teacher writes from the bare prefix "User: ".
 
 Paper (Chen et al., Sec. 3): the teacher generates from "User: " until it stops; only the first round (the user turn
 and the assistant turn after it) is kept, and generations that are not a complete conversation are discarded (30K raw
@@ -6,15 +6,14 @@ and the assistant turn after it) is kept, and generations that are not a complet
 flag (the row ended with EOS or a stop string, rather than running out of tokens) into a (prompt, response) record or
 a rejection reason:
 
-  "<user turn>\\n\\nAssistant: <assistant turn>"               + finished      -> kept
-  "<user turn>\\n\\nAssistant: <assistant turn>\\n\\nUser: ..."  (any finished) -> kept; the second round is dropped
-  ... no second "User:" and not finished                                    -> incomplete (truncated)
-  "Assistant: ..." (no user text before the marker)                         -> role_switch
-  "<user turn>\\n\\nUser: ..." or "... Assistant: a\\n\\nAssistant: ..."        -> role_switch (a role where the other
-                                                                               one should be)
-  "\\n\\nAssistant: ..." (a separator but no user text)                       -> empty_user
-  "<user turn>\\n\\nAssistant: \\n\\nUser: ..." or "...Assistant:   " + EOS    -> empty_assistant
-  "<user turn>" + EOS, no "Assistant:" marker                               -> missing_assistant
+  "<user turn>\n\nAssistant: <assistant turn>" + finished                 -> kept
+  "<user turn>\n\nAssistant: <assistant turn>\n\nUser: ...", any finished -> kept; the second round is dropped
+  no second "User:" and not finished                                      -> incomplete (truncated)
+  "Assistant: ..." (no user text before the marker)                       -> role_switch
+  "<user turn>\n\nUser: ..." or "...Assistant: a\n\nAssistant: ..."       -> role_switch (a role where the other is due)
+  "\n\nAssistant: ..." (a separator but no user text)                     -> empty_user
+  "<user turn>\n\nAssistant: \n\nUser: ..." or "...Assistant:  " + EOS    -> empty_assistant
+  "<user turn>" + EOS, no "Assistant:" marker                             -> missing_assistant
 
 Role markers are the stripped prefixes of the `ChatFormat` ("User:", "Assistant:") at the start of a line (after
 optional spaces), since the template puts a newline before every marker; set `line_start=False` to accept a marker

@@ -32,8 +32,10 @@ def test_the_docstrings_worked_example_of_the_loss_mask(toy_tokenizer):
   unmasked = chat.tokenize_conversation(TWO_ROUNDS, toy_tokenizer, prompt_masking=False)
   assert toy_tokenizer.pieces(masked.ids) == ["<bos>", "User:", "_", "Hi", "\n\n", "Assistant:", "_", "Hello", "\n\n",
                                               "User:", "_", "Why?", "\n\n", "Assistant:", "_", "Fun", "<eos>"]
-  assert masked.loss_mask.astype(int).tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1]
-  assert unmasked.loss_mask.astype(int).tolist() == [0] + [1] * 16
+  table = {line.split()[0]: line.split()[1:] for line in chat.__doc__.splitlines() if line.startswith("  ")}
+  assert table["token"] == [p.replace("\n", "\\n") for p in toy_tokenizer.pieces(masked.ids)]
+  assert masked.loss_mask.astype(int).tolist() == [int(v) for v in table["masked"]] == [0] * 7 + [1] + [0] * 7 + [1, 1]
+  assert unmasked.loss_mask.astype(int).tolist() == [int(v) for v in table["unmasked"]] == [0] + [1] * 16
   np.testing.assert_array_equal(masked.ids, unmasked.ids)
 
 
