@@ -9,8 +9,9 @@ Default (CPU) preset: teacher = the embedded Gemma 3 270M *base* (`gemma3-270m`)
 of Alpaca (`instruct/alpaca_en_demo.json`), rendered "User: {u}\n\nAssistant: {a}", loss on every token, 1 epoch of
 packed 4 x 256-token rows (25 steps) at lr 2e-5. Measured on the shared 2-core CPU under heavy load (load average
 7-10, other jobs running): ~60-85 s/step after ~4 min of load + compile, 9-16 tokens/s, ~12 GB resident; loss 2.00
-(mean of steps 1-10) -> 1.92 (steps 11-20); the run hit its 25-minute limit at step ~22, so the full runtime on an
-idle machine is still to be measured.
+(mean of steps 1-10) -> 1.92 (steps 11-20); the run hit its 25-minute limit at step ~22 (a second run did steps 1-10
+at 38 s/step, same loss, and was stopped when the machine ran short of memory), so the full runtime on an idle
+machine is still to be measured.
 The work dir gets checkpoints (rerun to resume), metrics.jsonl, loss.png, teacher_data.jsonl, teacher_summary.json.
 
 Presets (after a colon, comma-separated): cpu | paper (15K conversations, 2 epochs, lr 2e-5, batch 128, bfloat16),
