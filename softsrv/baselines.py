@@ -343,6 +343,7 @@ def generate_baseline(config: ml_collections.ConfigDict, out_dir: str, *, task: 
     train = [r.prompt for r in load_task(task, "train", data_dir)]
   if not train:
     raise UserError(f"The few-shot pool for {task} is empty; check the data directory or pass train examples.")
+  few_shot_indices(config.seed, 0, len(train), config.shots)  # Checks shots <= len(train) before any model loads.
   if model is None and generate is None:
     from datasynth.models import load_model
     model = load_model(config.model)

@@ -1,0 +1,203 @@
+"""PT / PT_undiversified / PT_SR: templates, list parsing, the Stop test, the refine loop, determinism, resume."""
+import dataclasses
+import os
+
+import pytest
+
+from datasynth import chunked
+from datasynth.errors import UserError
+from softsrv import baselines, templates
+from softsrv.baselines import Sample, parse_numbered, parse_single, says_stop
+
+TRAIN = [f"Write a function to compute thing number {i}." for i in range(12)]
+
+
+# ------------------------------------------------------------------------------------------------ templates
+@pytest.mark.parametrize("name", sorted(templates.ALL))
+def test_every_template_fills_every_placeholder_and_names_its_source(name):
+  tpl = templates.ALL[name]
+  values = {f: f"<{f.upper()}>" for f in tpl.fields}
+  if "num" in values:
+    values["num"] = 10
+  text = templates.fill(tpl, **values)
+  assert all(str(v) in text for v in values.values())
+  assert "{" not in text.replace("{question}", "")  # No placeholder left (no template keeps literal braces).
+  assert ("Appendix C" in tpl.source) or ("Figure 1" in tpl.source)
+  assert tpl.verbatim or "reconstruction" in tpl.source
+
+
+@pytest.mark.parametrize("task", templates.TASKS)
+def test_pt_templates_carry_the_papers_wording(task):
+  assert "Now generate 10 different questions" in templates.fill(templates.get("pt", task), examples="x", num=10)
+  assert "Stop" in templates.get("pt_sr_critique", task).text
+  assert templates.get("answer", task).fields == ("question",)
+  assert templates.get("pt_undiversified", task).fields == ("examples",)
+
+
+def test_fill_refuses_a_missing_or_an_unknown_field():
+  with pytest.raises(UserError, match="missing \\['num'\\]"):
+    templates.fill(templates.get("pt", "mbpp"), examples="x")
+  with pytest.raises(UserError, match="unknown \\['extra'\\]"):
+    templates.fill(templates.get("answer", "mbpp"), question="q", extra=1)
+  with pytest.raises(UserError, match="No 'pt' template for task 'lima'"):
+    templates.get("pt", "lima")
+
+
+def test_softsrv_questions_are_answered_as_is_and_pt_ones_through_the_answer_template():
+  assert templates.answer_template("softsrv", "mbpp") is None
+  assert templates.answer_template("pt_sr", "gsm8k").name == "gsm8k/answer"
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+def test_numbered_list_with_dots_parens_and_blank_lines_is_parsed_in_order():
+  text = "Sure, here they are:\n\n1. Write a sum.\n\n2) Reverse a list.\n\n\n3: Count words.\n"
+  assert parse_numbered(text, finished=True) == ["Write a sum.", "Reverse a list.", "Count words."]
+
+
+def test_question_n_and_bold_markers_are_list_markers():
+  text = "Question 1: Add two numbers.\n**Question 2:** Sort a list.\nQ3. Find the max."
+  assert parse_numbered(text, finished=True) == ["Add two numbers.", "Sort a list.", "Find the max."]
+
+
+def test_continuation_lines_are_joined_to_their_item():
+  text = "1. Tom has 3 apples.\nHe buys 2.5 kg more.\n10 friends come.\n2. Passage here.\nQuestion: is it?"
+  assert parse_numbered(text, finished=True) == ["Tom has 3 apples.\nHe buys 2.5 kg more.\n10 friends come.",
+                                                 "Passage here.\nQuestion: is it?"]
+
+
+def test_a_trailing_item_is_dropped_only_when_the_completion_was_cut_short():
+  text = "1. First question.\n2. Second question.\n3. Third quest"
+  assert parse_numbered(text, finished=False) == ["First question.", "Second question."]
+  assert parse_numbered(text, finished=True) == ["First question.", "Second question.", "Third quest"]
+
+
+def test_fewer_than_ten_items_and_the_limit():
+  assert len(parse_numbered("1. a\n2. b\n3. c", finished=True)) == 3
+  many = "\n".join(f"{k}. q{k}" for k in range(1, 13))
+  assert parse_numbered(many, finished=True, limit=10) == [f"q{k}" for k in range(1, 11)]
+
+
+def test_a_repeated_or_smaller_number_continues_the_current_item():
+  assert parse_numbered("1. a\n1. b\n2. c", finished=True) == ["a\n1. b", "c"]
+  assert parse_numbered("no list at all", finished=True) == []
+
+
+def test_a_single_question_loses_its_marker_and_a_cut_one_is_dropped():
+  assert parse_single("Example 4:\nWrite a function.\n", finished=True) == "Write a function."
+  assert parse_single("1. Sort it.", finished=True) == "Sort it."
+  assert parse_single("Write a func", finished=False) is None
+  assert parse_single("  \n", finished=True) is None
+
+
+@pytest.mark.parametrize("critique,stop", [
+    ("Stop", True), ("stop.", True), ("**Stop**", True), ("Stop - the question is fine.", True),
+    ("The question is clear and complete.\nStop", True), ("'Stop'", True),
+    ("The loop should stop at n; say what n is.", False), ("Stopping early is unclear.", False),
+    ("No changes needed. Stop", False), ("", False)])
+def test_the_stop_verdict_is_the_critiques_first_word_or_its_last_line(critique, stop):
+  assert says_stop(critique) is stop
+
+
+# ------------------------------------------------------------------------------------------------ PT_SR loop
+class Scripted:
+  """A test double for the LLM (control flow only): replies looked up by the question inside each prompt."""
+
+  def __init__(self, critiques, refinements):
+    self.critiques, self.refinements, self.calls = critiques, refinements, []
+
+  def __call__(self, prompts, *, seed, item_ids, temperature, max_new_tokens, stop=()):
+    kind = "refine" if "Rewritten question:" in prompts[0] else "critique"
+    self.calls.append((kind, list(item_ids)))
+    table = self.refinements if kind == "refine" else self.critiques
+    out = []
+    for p in prompts:
+      question = p.split("Here is a new Python programming question:\n\n")[1].split("\n\n")[0]
+      out.append(Sample(table[question].pop(0), [1, 2, 3], True))
+    return out
+
+
+def test_refine_stops_on_stop_and_at_the_round_limit():
+  fake = Scripted(critiques={"A": ["Stop"], "B": ["Too vague."], "B2": ["Stop."], "C": ["Bad."], "C2": ["Worse."]},
+                  refinements={"B": ["B2"], "C": ["C2"], "C2": ["C3"]})
+  done = baselines.refine(["A", "B", "C"], ["ex"] * 3, [0, 1, 2], task="mbpp", rounds=2, seed=0, temperature=0.0,
+                          max_new_tokens=8, generate=fake)
+  assert [(d.text, d.rounds, d.stopped) for d in done] == [("A", 0, True), ("B2", 1, True), ("C3", 2, False)]
+  assert fake.calls == [("critique", [0, 1, 2]), ("refine", [1, 2]), ("critique", [1, 2]), ("refine", [2])]
+  assert done[2].tokens == 4 * 3  # Two critiques and two refinements of three tokens each.
+
+
+def test_zero_rounds_keep_the_pt_questions_and_an_empty_refinement_ends_the_loop():
+  assert [d.text for d in baselines.refine(["A"], ["ex"], [0], task="mbpp", rounds=0, seed=0, temperature=0.0,
+                                           max_new_tokens=8, generate=None)] == ["A"]
+  fake = Scripted(critiques={"A": ["Fix it."]}, refinements={"A": ["  "]})
+  done = baselines.refine(["A"], ["ex"], [0], task="mbpp", rounds=3, seed=0, temperature=0.0, max_new_tokens=8,
+                          generate=fake)
+  assert (done[0].text, done[0].rounds, done[0].stopped) == ("A", 0, False) and len(fake.calls) == 2
+
+
+# ------------------------------------------------------------------------------------------------ rows
+def _config(**over):
+  c = baselines.baseline_config()
+  c.task, c.num_items, c.chunk_size, c.batch_size, c.max_new_tokens, c.shots = "mbpp", 5, 2, 4, 8, 2
+  c.sr_max_new_tokens = 6
+  for k, v in over.items():
+    c[k] = v
+  return c
+
+
+def _finished(generate):
+  """The real sampler, with every completion marked finished (a random model never ends its list)."""
+  return lambda *a, **k: [dataclasses.replace(o, finished=True) for o in generate(*a, **k)]
+
+
+def _read(out_dir):
+  return [open(p, "rb").read() for p in chunked.chunk_files(out_dir)]
+
+
+def test_few_shot_examples_depend_only_on_seed_and_item():
+  a = baselines.few_shot_indices(0, 7, 12, 3)
+  assert a == baselines.few_shot_indices(0, 7, 12, 3) and len(set(a)) == 3
+  assert a != baselines.few_shot_indices(0, 8, 12, 3) or a != baselines.few_shot_indices(1, 7, 12, 3)
+
+
+def test_bad_baseline_config_is_one_clear_error_before_any_model_loads(tmp_path):
+  with pytest.raises(UserError, match="baseline.method='ptx'"):
+    baselines.generate_baseline(_config(method="ptx"), str(tmp_path), train=TRAIN)
+  with pytest.raises(UserError, match="shots=20"):
+    baselines.generate_baseline(_config(shots=20), str(tmp_path), train=TRAIN, generate=Scripted({}, {}))
+  assert not os.path.exists(tmp_path / "chunk-00000.jsonl")
+
+
+def test_pt_rows_on_a_tiny_model_are_the_same_across_batch_sizes_and_after_resume(tiny, tmp_path):
+  h, _ = tiny
+  outs = {}
+  for b in (1, 3):
+    out = str(tmp_path / f"b{b}")
+    baselines.generate_baseline(_config(batch_size=b), out, model=h, train=TRAIN, progress=False,
+                                generate=_finished(baselines.sampler(h, batch_size=b)))
+    outs[b] = _read(out)
+  assert outs[1] == outs[3] and len(outs[1]) == 3
+  rows = list(chunked.read_rows(str(tmp_path / "b1")))
+  assert [r["item"] for r in rows] == list(range(5))  # One (random-text) question per item: "1." + completion.
+  assert {r["method"] for r in rows} == {"pt"} and all(r["step"] is None and len(r["source_index"]) == 2 for r in rows)
+  os.remove(chunked.chunk_path(str(tmp_path / "b3"), 1))
+  stats = baselines.generate_baseline(_config(batch_size=3), str(tmp_path / "b3"), model=h, train=TRAIN,
+                                      progress=False, generate=_finished(baselines.sampler(h, batch_size=3)))
+  assert stats.items == 2 and _read(str(tmp_path / "b3")) == outs[1]
+
+
+def test_pt_sr_and_undiversified_run_the_real_sampler_path_on_a_tiny_model(tiny, tmp_path):
+  h, _ = tiny
+  gen = _finished(baselines.sampler(h, batch_size=4))
+  baselines.generate_baseline(_config(method="pt_sr", rounds=1, num_items=2), str(tmp_path / "sr"), model=h,
+                              train=TRAIN, progress=False, generate=gen)
+  rows = list(chunked.read_rows(str(tmp_path / "sr")))
+  assert len(rows) == 2 and all(r["method"] == "pt_sr" and r["rounds"] in (0, 1) for r in rows)
+  assert all(r["num_tokens"] > 8 for r in rows if r["rounds"] == 1)  # PT call + critique + refinement tokens.
+  raw = []
+  record = lambda *a, **k: raw.extend(gen(*a, **k)) or raw[-len(a[0]):]
+  baselines.generate_baseline(_config(method="pt_undiversified", num_items=2), str(tmp_path / "one"), model=h,
+                              train=TRAIN, progress=False, generate=record)
+  one = list(chunked.read_rows(str(tmp_path / "one")))
+  assert len(raw) == 2 and [r["text"] for r in one] == [o.text.strip() for o in raw if o.text.strip()]
+  assert all(r["variant"] == "mbpp/pt_undiversified" for r in one)
