@@ -21,6 +21,7 @@ control tokens inside text, so a Gemma-IT GGUF must be loaded from its HF folder
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 
@@ -69,9 +70,8 @@ def classify(template: str | None) -> str:
 def shipped_template(source: str) -> str | None:
   """The chat template a checkpoint ships: GGUF metadata, or an HF folder's tokenizer files; None if there is none."""
   if os.path.isfile(source) and source.endswith(".gguf"):
-    import gguf
-    field = gguf.GGUFReader(source).fields.get("tokenizer.chat_template")
-    return None if field is None else str(field.contents())
+    st = os.stat(source)
+    return _gguf_template(os.path.abspath(source), st.st_size, st.st_mtime_ns)
   if os.path.isdir(source):
     jinja = os.path.join(source, "chat_template.jinja")
     if os.path.exists(jinja):
@@ -82,6 +82,13 @@ def shipped_template(source: str) -> str | None:
       with open(cfg, encoding="utf-8") as f:
         return json.load(f).get("chat_template")
   return None
+
+
+@functools.lru_cache(maxsize=8)
+def _gguf_template(path: str, size: int, mtime_ns: int) -> str | None:  # Parsing a GGUF header takes seconds.
+  import gguf
+  field = gguf.GGUFReader(path).fields.get("tokenizer.chat_template")
+  return None if field is None else str(field.contents())
 
 
 def detect(model) -> ChatFormat:
