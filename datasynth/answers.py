@@ -41,7 +41,7 @@ CARRIED = ("method", "variant", "source_index", "seed", "step", "task", "config_
 class AnswerSettings:
   max_new_tokens: int = 256  # Tokens per answer.
   temperature: float = 0.0  # 0 = greedy (the default); > 0 samples with per-question key streams.
-  top_p: float = 1.0
+  top_p: float = 1.0  # Nucleus sampling when temperature > 0 (1 = off).
   batch_size: int = 16
   seed: int = 0
   chat: str = "auto"  # auto (the model's shipped template) | smollm2 | chatml | gemma | none.
@@ -139,9 +139,11 @@ def generate_answers(questions: Sequence[dict[str, Any]] | str, out_dir: str, *,
   """Answer every question into chunk files under `out_dir` (resumable); returns the counts.
 
   questions: rows with `text` (and provenance), or a path for `load_questions`. model: a LoadedModel (tests), else
-  `load_model(model_name)`. template: an answer template with `{question}` (PT baselines) or None (SoftSRV).
+  `load_model(model_name)`. template: an answer template with `{question}` (PT baselines: the Template of
+  `softsrv.templates.answer_template(method, task)` or its text) or None (SoftSRV: the question as is).
   """
   questions = load_questions(questions) if isinstance(questions, str) else _check_questions(questions, "questions")
+  template = getattr(template, "text", template)  # A softsrv.templates.Template or its text.
   answer_model = model_name if model is None else os.path.basename(str(model.source))
   if model is None:
     from datasynth.models import load_model

@@ -74,26 +74,34 @@ def baseline_config() -> ml_collections.ConfigDict:
 
 # ---------------------------------------------------------------------------------------------- parsing
 # A list marker at the start of a line: "1." "1)" "1:" "#1." "(1)" "**1.**" "Question 1:" "Q1." "Example 1:".
-_MARKER = re.compile(r"^\s*(?:\*\*)?(?:(?:question|q|problem|example)\s*#?\s*(\d+)\s*[:.)]?|\(?#?(\d+)\s*[.):](?!\d))"
+_MARKER = re.compile(r"^\s*(?:\*\*)?(?:(question|q|problem|example)\s*#?\s*(\d+)\s*[:.)]?|\(?#?(\d+)\s*[.):](?!\d))"
                      r"\s*(?:\*\*)?\s*", re.IGNORECASE)
+
+
+def _marker(line: str) -> tuple[str, int, int] | None:
+  """(style, number, end of the marker) of a list-marker line, else None; style is the word ("" for "1.")."""
+  m = _MARKER.match(line)
+  if not m:
+    return None
+  return (m.group(1) or "").lower(), int(m.group(2) or m.group(3)), m.end()
 
 
 def parse_numbered(completion: str, *, finished: bool, limit: int | None = None) -> list[str]:
   """The items of a numbered list in `completion`, in order.
 
-  An item starts at a line whose marker number is larger than the previous item's ("1.", "2)", "Question 3:", ...;
-  a repeated or smaller number is text of the current item), and runs to the next item; its continuation lines are
-  joined with "\\n" (blank lines dropped). Text before the first marker is dropped. When the completion did not
+  An item starts at a line whose marker number is larger than the previous number of the same marker style ("1.",
+  "2)", ... share a style; "Question 3:" and "Example 4:" have their own), so a repeated or smaller number, e.g. a
+  "1." inside an item, is text of the current item; an item runs to the next one and its continuation lines are
+  joined with "\n" (blank lines dropped). Text before the first marker is dropped. When the completion did not
   finish (it ran out of tokens), its last item may be cut short and is dropped. At most `limit` items.
   """
   items: list[list[str]] = []
-  last = 0
+  last: dict[str, int] = {}
   for line in completion.splitlines():
-    m = _MARKER.match(line)
-    number = int(m.group(1) or m.group(2)) if m else None
-    if number is not None and number > last:
-      items.append([line[m.end():].strip()])
-      last = number
+    marker = _marker(line)
+    if marker is not None and marker[1] > last.get(marker[0], 0):
+      items.append([line[marker[2]:].strip()])
+      last[marker[0]] = marker[1]
     elif items and line.strip():
       items[-1].append(line.strip())
   texts = ["\n".join(x for x in item if x).strip() for item in items]
@@ -110,9 +118,9 @@ def parse_single(completion: str, *, finished: bool) -> str | None:
   lines = [x.strip() for x in completion.strip().splitlines() if x.strip()]
   if not lines:
     return None
-  m = _MARKER.match(lines[0])
-  if m:
-    lines[0] = lines[0][m.end():].strip()
+  marker = _marker(lines[0])
+  if marker is not None:
+    lines[0] = lines[0][marker[2]:].strip()
   text = "\n".join(x for x in lines if x).strip()
   return text or None
 

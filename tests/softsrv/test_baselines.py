@@ -82,6 +82,12 @@ def test_a_repeated_or_smaller_number_continues_the_current_item():
   assert parse_numbered("no list at all", finished=True) == []
 
 
+def test_each_marker_style_keeps_its_own_numbering():
+  # Gemma 3 270M at temperature 1 wrote an "Example 11:" (the few-shot style) before "2." items of the list.
+  text = "1. a\nExample 11:\nb\n2. c\nQuestion 1: d"
+  assert parse_numbered(text, finished=True) == ["a", "b", "c", "d"]
+
+
 def test_a_single_question_loses_its_marker_and_a_cut_one_is_dropped():
   assert parse_single("Example 4:\nWrite a function.\n", finished=True) == "Write a function."
   assert parse_single("1. Sort it.", finished=True) == "Sort it."
