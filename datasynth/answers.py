@@ -162,6 +162,29 @@ def generate_answers(questions: Sequence[dict[str, Any]] | str, out_dir: str, *,
   return AnswerSummary(questions=stats.items, records=stats.rows, empty=stats.items - stats.rows, stats=stats)
 
 
+def answer_questions(questions: Sequence[dict[str, Any]], model, out_dir: str, *, config: dict[str, Any],
+                     task: str | None = None, template: str | None = None, progress: bool = True) -> dict[str, Any]:
+  """The pipeline's answer stage: `generate_answers` from the `answer` config section, then one SFT file.
+
+  config: {model, max_new_tokens, temperature, batch_size, chunk, [top_p, seed, chat]} (softsrv/config.py's
+  `answer` section). task: stamped on records whose question row has none. Returns {"counts": {in, out, dropped:
+  {empty_answer}}, "records": <out_dir>/records.jsonl, "line": ...}.
+  """
+  settings = AnswerSettings(max_new_tokens=int(config.get("max_new_tokens", 256)),
+                            temperature=float(config.get("temperature", 0.0)), top_p=float(config.get("top_p", 1.0)),
+                            batch_size=int(config.get("batch_size", 16)), seed=int(config.get("seed", 0)),
+                            chat=str(config.get("chat", "auto")), chunk_size=int(config.get("chunk", 256)))
+  if task is not None:
+    questions = [q if "task" in q else {**q, "task": task} for q in questions]
+  summary = generate_answers(questions, os.path.join(out_dir, "chunks"), model=model,
+                             model_name=str(config.get("model", DEFAULT_MODEL)), template=template,
+                             settings=settings, progress=progress)
+  path = os.path.join(out_dir, "records.jsonl")
+  export_jsonl(os.path.join(out_dir, "chunks"), path)
+  return dict(counts={"in": summary.questions, "out": summary.records, "dropped": {"empty_answer": summary.empty}},
+              records=path, line=summary.line())
+
+
 def count_records(out_dir: str) -> int:
   return sum(1 for _ in chunked.read_rows(out_dir))
 

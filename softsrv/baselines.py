@@ -333,17 +333,37 @@ def fingerprint(config: ml_collections.ConfigDict, task: str, train: Sequence[st
               templates=hashlib.sha256(repr(sorted(names.items())).encode()).hexdigest()[:12])
 
 
+def from_run_config(run: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The `baseline` section for a whole SoftSRV run config (softsrv/config.py, as `launch/pipeline.py` passes it).
+
+  Starts from `baseline_config()`, takes the run's `baseline` fields, then the run-level fields win: method =
+  pipeline.method, task, seed, model = model.name (H), chunk_size = generate.chunk, and num_items from
+  generate.num_samples N: ceil(N / num_per_call) calls for pt / pt_sr (each yields up to num_per_call questions),
+  N calls for pt_undiversified.
+  """
+  c = baseline_config()
+  c.update(run.get("baseline", ml_collections.ConfigDict()).to_dict())
+  c.method, c.task, c.seed, c.model = run.pipeline.method, run.task, int(run.seed), run.model.name
+  c.chunk_size = int(run.generate.chunk)
+  n = int(run.generate.num_samples)
+  c.num_items = n if c.method == "pt_undiversified" else -(-n // int(c.num_per_call))
+  return c
+
+
 def generate_baseline(config: ml_collections.ConfigDict, out_dir: str, *, task: str | None = None, model=None,
                       train: Sequence[str] | None = None, data_dir: str | None = None,
                       generate: GenerateFn | None = None, process_index: int = 0, process_count: int = 1,
                       progress: bool = True) -> chunked.Stats:
   """Write `config.num_items` baseline items (method `config.method`) as chunk files under `out_dir`.
 
-  config: the `baseline` section. task: overrides `config.task`. model: a LoadedModel (else `load_model(
+  config: the `baseline` section, or a whole run config (`from_run_config`). task: overrides `config.task`. model: a LoadedModel (else `load_model(
   config.model)`). train: the few-shot pool (else the task's train fold, `Record.prompt`). generate: a GenerateFn
   (else the sampler on `model`). Rerunning the same call resumes; another process of `process_count` makes the
   other chunks.
   """
+  if "pipeline" in config:  # A whole run config (softsrv/config.py): its data dir and its baseline section.
+    data_dir = data_dir or (config.data.data_dir or None)
+    config = from_run_config(config)
   task = task or config.task
   check_config(config, task)
   if train is None:

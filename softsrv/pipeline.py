@@ -124,9 +124,11 @@ def _postprocess(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
 def _answer(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
   from datasynth import answers
   from datasynth.data import read_jsonl
+  from softsrv import templates
   questions = read_jsonl(kept)
+  template = templates.answer_template(config.pipeline.method, config.task)  # SoftSRV: None (as is); PT: Appendix C.
   report = answers.answer_questions(questions, models["answer"], stage_dir, config=config.answer.to_dict(),
-                                    task=config.task)
+                                    task=config.task, template=template, progress=config.show_progress)
   return dict(counts=report["counts"], outputs=[report["records"]])
 
 

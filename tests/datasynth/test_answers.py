@@ -159,3 +159,13 @@ def test_smollm2_answers_two_mbpp_questions_with_code(smollm2, data_dir, tmp_pat
   assert summary.records == 2 and summary.empty == 0
   assert all("def " in r["response"] for r in recs), [r["response"] for r in recs]
   assert recs[0]["answer_template"] is not None and json.dumps(recs)  # JSON-able provenance.
+
+
+def test_the_pipeline_answer_stage_reports_counts_and_one_records_file(tiny_answerer, tmp_path):
+  cfg = dict(model="tiny", max_new_tokens=3, temperature=0.0, batch_size=4, chunk=4, chat="none")
+  questions = [{k: v for k, v in q.items() if k != "task"} for q in QUESTIONS]
+  report = answers.answer_questions(questions, tiny_answerer, str(tmp_path / "answer"), config=cfg, task="gsm8k",
+                                    template="Solve: {question}", progress=False)
+  assert report["counts"] == {"in": 5, "out": 5, "dropped": {"empty_answer": 0}}
+  records = load_records_jsonl(report["records"])
+  assert len(records) == 5 and {r.task for r in records} == {"gsm8k"}

@@ -207,3 +207,23 @@ def test_pt_sr_and_undiversified_run_the_real_sampler_path_on_a_tiny_model(tiny,
   one = list(chunked.read_rows(str(tmp_path / "one")))
   assert len(raw) == 2 and [r["text"] for r in one] == [o.text.strip() for o in raw if o.text.strip()]
   assert all(r["variant"] == "mbpp/pt_undiversified" for r in one)
+
+
+def _listing(prompts, *, seed, item_ids, temperature, max_new_tokens, stop=()):
+  """A test double for the LLM: every PT call continues its primed "1." with the same two-item list."""
+  assert stop == ("\n11.",) and temperature == 2.0
+  return [Sample(f" Write function A{j}.\n\n2) Write function B{j}.\n", [1] * 7, True) for j in item_ids]
+
+
+def test_a_whole_run_config_drives_the_baseline_with_its_own_fields(tmp_path):
+  from softsrv.config import get_config
+  run = get_config("mbpp")
+  run.pipeline.method, run.generate.num_samples, run.generate.chunk, run.seed = "pt", 25, 2, 3
+  section = baselines.from_run_config(run)
+  assert (section.method, section.task, section.num_items, section.chunk_size, section.seed) == ("pt", "mbpp", 3, 2, 3)
+  baselines.generate_baseline(run, str(tmp_path / "g"), train=TRAIN, generate=_listing, progress=False)
+  rows = list(chunked.read_rows(str(tmp_path / "g")))
+  assert [(r["item"], r["question_index"], r["text"]) for r in rows[:2]] == [(0, 0, "Write function A0."),
+                                                                             (0, 1, "Write function B0.")]
+  assert len(rows) == 6 and sum(r["num_tokens"] for r in rows) == 3 * 7  # A call's tokens count once.
+  assert rows[0]["source_index"] == baselines.few_shot_indices(3, 0, len(TRAIN), 3)
