@@ -103,7 +103,10 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.pipeline.answer = True  # Run the answer stage (step 3: SFT records); False stops at the questions.
   c.pipeline.mauve = True  # Run the MAUVE stage (questions vs the train and test folds).
 
-  c.baseline = ml_collections.ConfigDict()  # pipeline.method = pt | pt_undiversified | pt_sr (softsrv.baselines).
+  c.baseline = baseline_section()  # pipeline.method = pt | pt_undiversified | pt_sr: softsrv.baselines's settings.
+  # CPU preset: temperature 1 for every PT method. The paper's 2 (A.2, the `paper` preset) makes the 270M base model
+  # write nothing parseable (measured: 0 questions from 2 MBPP calls at temperature 2, 11 at temperature 1).
+  c.baseline.temperature = 1.0
 
   c.postprocess = ml_collections.ConfigDict()  # datasynth.postprocess.PostprocessConfig (A.2-A.3).
   c.postprocess.fold_case = False  # Exact dedup also folds case (the paper does not say).
@@ -135,6 +138,19 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   return c
 
 
+# softsrv.baselines fields the run config decides (baselines.from_run_config): method = pipeline.method, the task,
+# seed and H (model.name), chunk size = generate.chunk, and the number of calls from generate.num_samples.
+_RUN_LEVEL_BASELINE_FIELDS = ("method", "task", "seed", "model", "num_items", "chunk_size")
+
+
+def baseline_section() -> ml_collections.ConfigDict:
+  """The PT / PT_SR settings, defaults stated once in `softsrv.baselines.baseline_config` (minus run-level fields)."""
+  from softsrv.baselines import baseline_config  # numpy + ml_collections only: cheap at config load.
+  d = baseline_config()
+  return ml_collections.ConfigDict({k: d[k] for k in d if k not in _RUN_LEVEL_BASELINE_FIELDS},
+                                   type_safe=False)
+
+
 def paper(c: ml_collections.ConfigDict) -> None:
   """The paper's SoftSRV settings (DeSalvo et al.): t=128, 20K steps, Adam at 5e-6, SS_MC 3 x 128, k=2."""
   c.soft_prompt.t = 128
@@ -153,6 +169,7 @@ def paper(c: ml_collections.ConfigDict) -> None:
   c.data.max_len = 512
   c.generate.num_samples = 100_000  # The paper generates 100K, then subsamples N_s diverse ones.
   c.postprocess.num_subsample = {"boolq": 20_000}.get(c.task, 50_000)  # N_s (A.2).
+  c.baseline.temperature = 2.0  # A.2: PT questions sampled at temperature 2.
   c.mauve.num_examples = 0
   c.mauve.num_clusters = 32
   c.mauve.max_tokens = 512
