@@ -10,7 +10,8 @@ job's fingerprint (everything the rows depend on: config hash, checkpoint step, 
 - process p of P makes the chunks with c % P == p; a chunk's rows depend only on its items (the makers give each
   item its own key stream), so any split, batch size or resume gives the same bytes;
 - an output folder of another plan or fingerprint is refused (a new folder, or delete the old one), and every row
-  carries the fingerprint's hash, so a chunk copied in from another run is caught by `read_rows`.
+  carries the fingerprint's hash, so a chunk copied in from another run, or a malformed one, is caught by `read_rows`
+  and by a resume (which reads back the chunks it skips).
 
 A maker may give an item zero rows (nothing parsed out of a completion) or several (a numbered list of questions);
 rows must carry their `item`.
@@ -112,6 +113,9 @@ def run(out_dir: str, plan: Plan, make_rows: Callable[[range], Rows], *, process
   open_output(out_dir, plan)
   mine = range(process_index, plan.num_chunks, process_count)
   todo = pending_chunks(out_dir, plan, process_index, process_count)
+  for c in sorted(set(mine) - set(todo)):  # A resume trusts only chunks that read back as this run's rows.
+    for _ in _read_chunk(chunk_path(out_dir, c), plan.items(c), plan.fingerprint_hash):
+      pass
   total = sum(len(plan.items(c)) for c in mine)
   done_before = total - sum(len(plan.items(c)) for c in todo)
   bar = None

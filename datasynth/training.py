@@ -185,3 +185,45 @@ def progress(total: int, initial: int = 0, desc: str = "", unit: str = "step"):
   """A progress bar with rate and ETA (tqdm)."""
   from tqdm.auto import tqdm
   return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, mininterval=1.0)
+
+
+# ------------------------------------------------------------------------------------------ reading a trained run
+def latest_checkpoint_step(workdir: str) -> int | None:
+  """The newest saved step under `<workdir>/checkpoints`, or None; reads only the folder names (nothing loads)."""
+  folder = os.path.join(os.path.abspath(workdir), "checkpoints")
+  steps = [int(n) for n in os.listdir(folder) if n.isdigit()] if os.path.isdir(folder) else []
+  return max(steps) if steps else None
+
+
+def restore_params(workdir: str, identity: str, template: Any, step: int | None = None) -> tuple[Any, int]:
+  """(theta, step) of a trained run, read only: no optimizer, no state template, nothing written.
+
+  `identity` must equal the run's pinned `run_config.json` (as for a resume); `template` gives theta's structure,
+  shapes and dtypes (e.g. `jax.eval_shape` of the module's init). The optimizer state in the checkpoint is skipped.
+  """
+  import orbax.checkpoint as ocp
+  from datasynth.errors import UserError
+  workdir = os.path.abspath(workdir)
+  step = latest_checkpoint_step(workdir) if step is None else step
+  pinned = os.path.join(workdir, CONFIG_FILE)
+  if step is None or not os.path.exists(pinned):
+    raise UserError(f"No trained checkpoint in {workdir}; train first.")
+  with open(pinned) as f:
+    previous = f.read()
+  if previous != identity:
+    raise UserError(f"Work dir {workdir} holds a run of another config (hash {config_hash(previous)} vs "
+                    f"{config_hash(identity)}); pass the config it was trained with, or another --workdir.")
+  item = {"step": jax.ShapeDtypeStruct((), jnp.int32),
+          "params": jax.tree.map(ocp.utils.to_shape_dtype_struct, template)}
+  options = ocp.CheckpointManagerOptions(read_only=True, create=False, save_interval_steps=0)
+  manager = ocp.CheckpointManager(os.path.join(workdir, "checkpoints"), options=options)
+  try:
+    args = ocp.args.PyTreeRestore(item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+                                  partial_restore=True)
+    out = manager.restore(step, args=args)
+  except (ValueError, KeyError) as e:
+    raise UserError(f"Checkpoint at step {step} in {workdir} does not match this model/config ({e}); use the "
+                    "config it was trained with.") from e
+  finally:
+    manager.close()
+  return out["params"], int(out["step"])

@@ -1,8 +1,10 @@
 r"""Generate with a trained SoftSRV embedding: `python launch/generate.py --config=configs/mbpp.py --workdir=DIR`.
 
-Uses the config and work dir of `launch/train.py` (the latest checkpoint); writes this process's shard
-`<out_dir>/samples-<process>-of-<count>.jsonl` (default out_dir: <workdir>/generated). On a multi-host slice run the
-same command on every host with --jax_distributed; each host generates its own block of items.
+Uses the config and work dir of `launch/train.py` (the latest checkpoint); writes `generate.num_samples` items in
+chunks of `generate.chunk` (`<out_dir>/chunk-XXXXX.jsonl` + `manifest.json`; default out_dir: <workdir>/generated).
+Killed, it resumes when rerun with the same command. On a multi-host slice run the same command on every host with
+--jax_distributed; each host makes the chunks c with c % process_count == process_index. Ends with a line of
+items/s and tokens/s.
 """
 import os
 import sys
@@ -16,7 +18,7 @@ from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/mbpp.py[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training work dir (default ./workdirs/<config name>[-<preset>]).")
-_OUT_DIR = flags.DEFINE_string("out_dir", None, "Where the JSON Lines shards go (default <workdir>/generated).")
+_OUT_DIR = flags.DEFINE_string("out_dir", None, "Where the chunk files go (default <workdir>/generated).")
 _DISTRIBUTED = flags.DEFINE_bool("jax_distributed", False, "Call jax.distributed.initialize() (multi-host).")
 flags.mark_flags_as_required(["config"])
 
@@ -29,8 +31,9 @@ def main(argv):
   from softsrv.config import default_workdir
   from softsrv import generate as generate_lib
   workdir = _WORKDIR.value or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
-  path = generate_lib.generate(_CONFIG.value, workdir, _OUT_DIR.value)
-  print(f"done: {path}")
+  out_dir = _OUT_DIR.value or generate_lib.default_out_dir(workdir)
+  stats = generate_lib.generate(_CONFIG.value, workdir, out_dir)
+  print(f"done: {stats.line()}; out dir {out_dir}", flush=True)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.generate = ml_collections.ConfigDict()  # launch/generate.py: x ~ H(P_theta(E(x_i))), i cycling over train.
   c.generate.num_samples = 64  # Sequences generated in all (split over processes).
   c.generate.batch_size = 16  # Sequences per compiled sampling batch.
-  c.generate.chunk = 512  # Soft prompts computed (and outputs kept) per chunk: bounds host memory at 100K samples.
+  c.generate.chunk = 1024  # Items per output chunk file (the unit of resume); host memory holds one chunk.
   c.generate.max_new_tokens = CPU_DEFAULTS[task]["max_len"]  # Tokens generated after BOS (x's budget in training).
   c.generate.temperature = 1.0  # Sampling temperature (0 = greedy).
   c.generate.top_k = 0  # Keep only the k most likely tokens (0 = off).

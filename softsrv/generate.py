@@ -1,10 +1,13 @@
-"""Sample new examples from a trained SoftSRV generator: x_new ~ H(P_theta(E(x_i))), i cycling over the train set.
+"""SoftSRV generation at scale: N items from a trained generator, in resumable chunks, split over processes.
 
-Generation feeds the frozen H the layout it was trained on, `[P_theta(z_i)] [BOS]`, and samples until EOS (or the
-token budget). Item j uses training example i = j mod n as its context, as in the paper. Work is split by process
-(`datasynth.sharding.shard_for_process`): each process writes its own JSON Lines shard
-`samples-<process>-of-<count>.jsonl` under a temporary name and renames it when complete, so concatenating the shards
-in process order gives items 0..N-1 and a crash never leaves a shard that looks whole.
+`generate(config, workdir)` loads the trained generator (`softsrv.generator.Generator`: theta, E's cached z, H) and
+runs it over items 0..N-1 (N = `generate.num_samples`; the paper generates 100K) with `datasynth.chunked.run`: chunks
+of `generate.chunk` items, each one JSON Lines file `chunk-XXXXX.jsonl` written atomically when complete, under
+`<workdir>/generated/` with a manifest pinned to the generator's fingerprint. So a run killed at any point (kill -9)
+and restarted with the same command makes only the absent chunks: no item is duplicated or lost, host memory holds one
+chunk, and as item j's sample depends only on (seed, j), the files are byte-identical to an uninterrupted run's,
+whatever the batch size or number of processes (process p of P makes the chunks c with c % P == p). Read the output
+back with `datasynth.chunked.read_rows(out_dir)`.
 """
 from __future__ import annotations
 
@@ -12,54 +15,23 @@ import os
 
 import jax
 import ml_collections
-import numpy as np
 
-from datasynth import sharding, training
-from datasynth.data import write_jsonl
+from datasynth import chunked
 from datasynth.models.loaders import LoadedModel
-from datasynth.sampling import sample_text
-from softsrv import train as train_lib
+from softsrv.generator import Generator
 
 
-def shard_path(out_dir: str, process_index: int, process_count: int) -> str:
-  return os.path.join(out_dir, f"samples-{process_index:05d}-of-{process_count:05d}.jsonl")
+def default_out_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(workdir), "generated")
 
 
 def generate(config: ml_collections.ConfigDict, workdir: str, out_dir: str | None = None, *,
              model: LoadedModel | None = None, context_model: LoadedModel | None = None,
-             process_index: int | None = None, process_count: int | None = None) -> str:
-  """Generate this process's block of `config.generate.num_samples` items; returns the shard's path."""
-  workdir = os.path.abspath(workdir)
-  run = train_lib.prepare(config, workdir, model=model, context_model=context_model)
-  ckpt = training.Checkpointer(workdir, run.identity, save_every=config.checkpoint.save_every,
-                               keep=config.checkpoint.keep)
-  if ckpt.latest_step() is None:
-    raise FileNotFoundError(f"No trained SoftSRV checkpoint in {workdir}; train first with "
-                            "`python launch/train.py --config=... --workdir=<the same dir>`.")
-  state = ckpt.restore(run.init_state())
-  ckpt.close()
-
-  g = config.generate
+             process_index: int | None = None, process_count: int | None = None) -> chunked.Stats:
+  """Make this process's absent chunks of `generate.num_samples` items; returns the stats (`Stats.line()`)."""
+  gen = Generator.load(config, workdir, model=model, context_model=context_model)
+  plan = chunked.Plan(config.generate.num_samples, config.generate.chunk, gen.fingerprint())
   pi = jax.process_index() if process_index is None else process_index
   pc = jax.process_count() if process_count is None else process_count
-  items = sharding.shard_for_process(g.num_samples, pi, pc)
-  n_train = len(run.train["z"])
-  prompt_fn = jax.jit(lambda theta, z: run.module.apply({"params": theta}, z))
-  config_hash = training.config_hash(run.identity)
-  rows = []
-  for lo in range(items.start, items.stop, g.chunk):
-    block = range(lo, min(lo + g.chunk, items.stop))
-    source = np.array([j % n_train for j in block])
-    prefixes = np.asarray(prompt_fn(state.params, run.train["z"][source]))  # P_theta(E(x_i)): [chunk, t, d].
-    if getattr(run.module, "context_free", False):  # SS_NP: one prompt for all, prefilled once per batch.
-      prefixes = prefixes[0]
-    texts = sample_text(run.model, [""] * len(block), prefixes=prefixes, add_bos=True, batch_size=g.batch_size,
-                        max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_k=g.top_k, top_p=g.top_p,
-                        seed=config.seed * 1_000_003 + lo, progress=config.show_progress)
-    rows += [dict(text=text, item=j, source_index=int(i), method=f"softsrv-{config.soft_prompt.variant}",
-                  task=config.task, config_hash=config_hash, step=int(state.step), seed=config.seed)
-             for j, i, text in zip(block, source, texts)]
-  out_dir = out_dir or os.path.join(workdir, "generated")
-  path = shard_path(out_dir, pi, pc)
-  write_jsonl(path, rows)
-  return path
+  return chunked.run(out_dir or default_out_dir(workdir), plan, gen.make_rows, process_index=pi, process_count=pc,
+                     progress=config.show_progress, desc=f"softsrv-{gen.variant} generate")

@@ -1,6 +1,7 @@
 """SoftSRV training: learn theta so that the frozen decoder H reconstructs x from the soft prompt P_theta(E(x)).
 
-Sequence layout fed to H (decided here, used by generation): [P_theta(z) (t soft tokens)] [BOS x_1 .. x_n EOS] [pad].
+Sequence layout fed to H (defined in `softsrv.workdir`, shared with generation):
+[P_theta(z) (t soft tokens)] [BOS x_1 .. x_n EOS] [pad].
 BOS follows the prompt so x starts the way H's pretraining documents start; the loss is the next-token
 cross-entropy of x_1 .. x_n, EOS given the prompt and the tokens before (no loss on prompt, BOS or padding
 positions). Generation therefore feeds the prompt then BOS and samples.
@@ -17,7 +18,6 @@ bar and a loss-curve PNG.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from typing import Any
@@ -31,53 +31,15 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from datasynth import sharding, training
-from datasynth.data import load_records_jsonl, load_task
 from datasynth.models.decoder import Decoder, attach_prefix, cast_params, init_cache
 from datasynth.models.loaders import LoadedModel, load_model
-from softsrv import context as context_lib
 from softsrv import embeddings
-from softsrv.config import MUTABLE_FIELDS
+from softsrv import workdir as workdir_lib
 
-_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+_DTYPES = workdir_lib.DTYPES
 
 
 # ------------------------------------------------------------------------------------------------------------ data
-def load_texts(config: ml_collections.ConfigDict) -> list[str]:
-  """The x of every example: Record.prompt of the task split (or of `data.file`)."""
-  if config.data.file:
-    records = load_records_jsonl(config.data.file)
-  else:
-    records = load_task(config.task, config.data.split, config.data.data_dir or None)
-  texts = [r.prompt for r in records]
-  if config.data.limit:
-    texts = texts[:config.data.limit]
-  return texts
-
-
-def tokenize(texts: list[str], tokenizer, *, max_len: int, too_long: str, add_eos: bool
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """BOS + x (+ EOS) right-padded to max_len. Returns ids [N, L], mask [N, L] and the kept example indices."""
-  if too_long not in ("error", "skip", "truncate"):
-    raise ValueError(f"data.too_long={too_long!r}; expected error, skip or truncate.")
-  seqs, kept = [], []
-  for i, text in enumerate(texts):
-    ids = tokenizer.encode(text, add_bos=True, add_eos=add_eos)
-    if len(ids) > max_len:
-      if too_long == "error":
-        raise ValueError(f"Example {i} has {len(ids)} tokens, more than data.max_len={max_len}; raise "
-                         "--config.data.max_len or set --config.data.too_long=skip|truncate.")
-      if too_long == "skip":
-        continue
-      ids = ids[:max_len]
-    seqs.append(ids)
-    kept.append(i)
-  if len(seqs) < 2:
-    raise ValueError(f"Only {len(seqs)} of {len(texts)} examples fit data.max_len={max_len} tokens; raise "
-                     "--config.data.max_len.")
-  ids, mask = tokenizer.pad_batch(seqs, length=max_len)
-  return ids, mask, np.asarray(kept)
-
-
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
   """Example indices of `step`'s batch: epochs of seeded permutations, a pure function of the step (exact resume)."""
   pos = step * batch_size + np.arange(batch_size)
@@ -206,20 +168,6 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh:
   return sharding.make_mesh(dict(config.train.mesh), devices=devices[:n or None])
 
 
-def identity_json(config: ml_collections.ConfigDict, model: LoadedModel, context_model: LoadedModel) -> str:
-  """What a resume must match: the config minus restart-safe fields, plus the models' configs."""
-  d = config.to_dict()
-  for path in MUTABLE_FIELDS:
-    node = d
-    *parents, leaf = path.split(".")
-    for p in parents:
-      node = node.get(p, {})
-    node.pop(leaf, None)
-  d["_model_config"] = model.config.to_json()
-  d["_context_model_config"] = context_model.config.to_json()
-  return json.dumps(d, sort_keys=True, indent=1)
-
-
 def validate(config: ml_collections.ConfigDict, model: LoadedModel) -> None:
   """Config against H (the variant is checked by `prepare` before anything loads)."""
   sp, mc = config.soft_prompt, model.config
@@ -311,22 +259,12 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
   if config.soft_prompt.variant not in embeddings.VARIANTS:  # Before loading anything heavy.
     raise ValueError(f"Unknown soft_prompt.variant {config.soft_prompt.variant!r}; expected one of "
                      f"{embeddings.VARIANTS} (np = SS_NP, mp = SS_MPk, mc = SS_MC).")
-  texts = load_texts(config)
+  texts = workdir_lib.load_texts(config)  # Data errors before the models load.
   model = model or load_model(config.model.name)
   validate(config, model)
   context_model = context_model or load_model(config.context.model)
-  ids, mask, kept = tokenize(texts, model.tokenizer, max_len=config.data.max_len, too_long=config.data.too_long,
-                             add_eos=config.data.add_eos)
-  texts = [texts[i] for i in kept]
-  z = context_lib.cached_context(
-      context_model, texts, os.path.join(workdir, "context"), show_progress=config.show_progress,
-      layer=config.context.layer, max_len=config.context.max_len, batch_size=config.context.batch_size,
-      projection_dim=config.context.projection_dim or None, projection_seed=config.seed,
-      normalize=config.context.normalize)
-  n_held = min(config.data.heldout, len(ids) // 2)
-  n_train = len(ids) - n_held
-  train = dict(ids=ids[:n_train], mask=mask[:n_train], z=z[:n_train])
-  heldout = dict(ids=ids[n_train:], mask=mask[n_train:], z=z[n_train:])
+  examples = workdir_lib.load_examples(config, workdir, model, context_model, texts)
+  train, heldout = examples.train, examples.heldout
 
   mesh = make_mesh(config)
   if config.train.batch_size % mesh.size:
@@ -335,11 +273,9 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
 
   sp = config.soft_prompt
   table = init_table(config, model, train["ids"], train["mask"])
-  module = embeddings.make_soft_prompt(
-      sp.variant, t=sp.t, d=model.config.width, k=sp.k, hidden=sp.hidden, num_layers=sp.num_layers,
-      init_scale=embedding_rms(model, train["ids"], train["mask"]),
-      token_init=None if table is None else embeddings.vocab_init(table),
-      **(dict(out_scale=sp.out_scale) if sp.variant == "mc" else {}))
+  module = workdir_lib.make_module(config, model.config.width,
+                                   init_scale=embedding_rms(model, train["ids"], train["mask"]),
+                                   token_init=None if table is None else embeddings.vocab_init(table))
   dtype = _DTYPES[config.model.dtype]
   dec = Decoder(model.config, dtype=dtype, remat=config.model.remat, scan_layers=config.model.scan_layers)
   tc = config.train
@@ -350,7 +286,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
   step_fn, eval_fn = make_step_fns(module, dec, tx, sp.t, tc.loss_chunk, mesh)
   return Run(config=config, model=model, module=module, dec=dec, tx=tx, train=train, heldout=heldout, mesh=mesh,
              frozen=frozen, step_fn=step_fn, eval_fn=eval_fn,
-             identity=identity_json(config, model, context_model))
+             identity=workdir_lib.identity_json(config, model, context_model))
 
 
 def make_step_fns(module, dec: Decoder, tx, t: int, chunk: int, mesh: Mesh):

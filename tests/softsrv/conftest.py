@@ -59,7 +59,7 @@ def tiny(smollm2):
   return tiny_model(smollm2, 0), tiny_model(smollm2, 1, width=24)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config(data_dir):
   """tiny_config(**{"train.steps": 3, ...}) -> a small MBPP config reading the shared data."""
   return lambda **over: _tiny_config(data_dir, **over)

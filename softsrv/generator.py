@@ -1,0 +1,148 @@
+"""A trained SoftSRV generator, loaded from its work dir: x'_j ~ H(P_theta(E(x_i))), i = j mod n.
+
+SoftSRV's step 2 (DeSalvo et al., Sec. 3.3; App. A.2): for item j = 0..N-1 take the training example i = j mod n
+(round robin over the n train-fold examples), feed the frozen decoder H the soft prompt P_theta(z_i), z_i = E(x_i),
+then BOS (the layout training fitted, `softsrv.workdir`), and sample x'_j with temperature 1 until EOS.
+
+`Generator.load(config, workdir)` reads what training wrote, and nothing else: theta and its step from the latest
+Orbax checkpoint (without the optimizer state), E's cached z of the train fold, H, and the pinned identity (a work
+dir of another config is refused). No optimizer, step function, mesh or initialisation table is built.
+
+Item j draws from the key stream fold_in(key(seed), j) (`datasynth.sampling.sample_text(item_ids=...)`), so its
+sample depends only on (seed, j) and the trained run: not on the batch, chunk or process it fell in. `make_rows` is
+the row maker of `datasynth.chunked.run`; `fingerprint` is what its output folder is pinned to.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from datasynth import training
+from datasynth.errors import UserError
+from datasynth.models.decoder import cast_params
+from datasynth.models.loaders import LoadedModel, load_model
+from datasynth.sampling import sample_text
+from softsrv import workdir as workdir_lib
+
+# generate.* fields that change the samples (batch_size, chunk and num_samples do not: chunk and N are pinned by the
+# output's plan).
+SAMPLE_FIELDS = ("max_new_tokens", "temperature", "top_k", "top_p")
+
+
+def _train_command(workdir: str) -> str:
+  return f"`python launch/train.py --config=<this config> --workdir={workdir}`"
+
+
+@dataclasses.dataclass
+class Generator:
+  """theta, the train-fold contexts z [n, d_e] and H, ready to sample; build with `Generator.load`."""
+  config: ml_collections.ConfigDict
+  model: LoadedModel  # H, its weights on the device in the compute dtype (placed once, not once per batch).
+  module: Any  # P_theta (linen).
+  theta: Any
+  z: np.ndarray  # E(x_i) of the train fold, i = 0..n-1.
+  step: int  # The checkpoint step theta comes from.
+  identity: str  # The pinned run identity (its hash is every row's config_hash).
+  prompt_fn: Any = None  # jitted (theta, z [B, d_e]) -> P_theta(z) [B, t, d].
+
+  def __post_init__(self):
+    if self.prompt_fn is None:
+      self.prompt_fn = jax.jit(lambda theta, z: self.module.apply({"params": theta}, z))
+
+  @classmethod
+  def load(cls, config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel | None = None,
+           context_model: LoadedModel | None = None) -> "Generator":
+    if training.latest_checkpoint_step(workdir) is None:  # Before anything heavy loads.
+      raise UserError(f"No trained SoftSRV checkpoint in {workdir}; train first with {_train_command(workdir)}.")
+    check_generate_fields(config)
+    texts = workdir_lib.load_texts(config)
+    model = model or load_model(config.model.name)
+    context_model = context_model or load_model(config.context.model)
+    identity = workdir_lib.identity_json(config, model, context_model)
+    module = workdir_lib.make_module(config, model.config.width)
+    z = workdir_lib.load_examples(config, workdir, model, context_model, texts).train["z"]
+    template = jax.eval_shape(lambda: nn.meta.unbox(module.init(jax.random.key(0), jnp.zeros((1, z.shape[-1])))))
+    theta, step = training.restore_params(workdir, identity, template["params"])
+    check_fits(config, model)
+    dtype = workdir_lib.DTYPES[config.model.dtype]
+    model = dataclasses.replace(model, params=jax.device_put(cast_params(model.params, dtype)))
+    return cls(config=config, model=model, module=module, theta=theta, z=z, step=step, identity=identity)
+
+  @property
+  def n(self) -> int:
+    """Number of contexts (train-fold examples) the items cycle over."""
+    return len(self.z)
+
+  @property
+  def context_free(self) -> bool:
+    """SS_NP: one prompt for every item (the sampler prefills it once per batch)."""
+    return bool(getattr(self.module, "context_free", False))
+
+  @property
+  def variant(self) -> str:
+    return self.config.soft_prompt.variant
+
+  @property
+  def config_hash(self) -> str:
+    return training.config_hash(self.identity)
+
+  def source_indices(self, items) -> np.ndarray:
+    """Round robin (App. A.2): item j uses context i = j mod n."""
+    return np.asarray(items, np.int64) % self.n
+
+  def prompts(self, source_indices) -> np.ndarray:
+    """P_theta(E(x_i)) for each i: [B, t, d] float32."""
+    return np.asarray(self.prompt_fn(self.theta, jnp.asarray(self.z[np.asarray(source_indices)])))
+
+  def fingerprint(self) -> dict[str, Any]:
+    """What the samples depend on (for `chunked.Plan`): the run identity's hash, theta's step, the seed and the
+    sampling fields."""
+    g = self.config.generate
+    return dict(method=f"softsrv-{self.variant}", task=self.config.task, config_hash=self.config_hash,
+                step=self.step, seed=self.config.seed, **{k: g[k] for k in SAMPLE_FIELDS})
+
+  def make_rows(self, items: range) -> list[dict[str, Any]]:
+    """One row per item j of `items`, sampled from context i = j mod n; batches of `generate.batch_size`."""
+    g, rows = self.config.generate, []
+    for lo in range(items.start, items.stop, g.batch_size):
+      batch = range(lo, min(lo + g.batch_size, items.stop))
+      source = self.source_indices(batch)
+      prefixes = self.prompts(source[:1] if self.context_free else source)
+      samples = sample_text(
+          self.model, [""] * len(batch), prefixes=prefixes[0] if self.context_free else prefixes, add_bos=True,
+          batch_size=g.batch_size, max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_k=g.top_k,
+          top_p=g.top_p, seed=self.config.seed, item_ids=list(batch), dtype=workdir_lib.DTYPES[self.config.model.dtype], progress=False,
+          return_details=True)
+      rows += [self._row(j, int(i), s) for j, i, s in zip(batch, source, samples)]
+    return rows
+
+  def _row(self, item: int, source_index: int, sample) -> dict[str, Any]:
+    return dict(text=sample.text, item=item, source_index=source_index, method=f"softsrv-{self.variant}",
+                variant=self.variant, task=self.config.task, config_hash=self.config_hash, step=self.step,
+                seed=self.config.seed, num_tokens=len(sample.token_ids), finished=sample.finished)
+
+
+def check_generate_fields(config: ml_collections.ConfigDict) -> None:
+  g = config.generate
+  if g.num_samples < 1 or g.batch_size < 1 or g.chunk < 1 or g.max_new_tokens < 1:
+    raise UserError(f"generate.num_samples, batch_size, chunk and max_new_tokens must be >= 1; got "
+                    f"{g.num_samples}, {g.batch_size}, {g.chunk}, {g.max_new_tokens}.")
+  if g.temperature < 0 or g.top_k < 0 or not 0.0 < g.top_p <= 1.0:
+    raise UserError(f"Need generate.temperature >= 0, top_k >= 0 and 0 < top_p <= 1; got {g.temperature}, "
+                    f"{g.top_k}, {g.top_p}.")
+  if config.model.dtype not in workdir_lib.DTYPES:
+    raise UserError(f"model.dtype={config.model.dtype!r}; expected one of {list(workdir_lib.DTYPES)}.")
+
+
+def check_fits(config: ml_collections.ConfigDict, model: LoadedModel) -> None:
+  """The layout [P (t)] [BOS] [max_new_tokens] must fit H's context."""
+  need = config.soft_prompt.t + 1 + config.generate.max_new_tokens
+  if need > model.config.max_len:
+    raise UserError(f"soft_prompt.t + 1 + generate.max_new_tokens = {need} exceeds the context of "
+                    f"{config.model.name} ({model.config.max_len} positions); lower --config.generate.max_new_tokens.")
