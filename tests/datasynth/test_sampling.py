@@ -161,6 +161,45 @@ def test_top_k_and_top_p_masks_on_crafted_logits():
       assert abs(np.mean(got == tok) - p) < 0.04, (kw, tok)
 
 
+def _kept(masked):
+  return np.asarray(masked) > -1e29
+
+
+@pytest.mark.parametrize("vocab", [3000, 262144])
+def test_nucleus_without_a_sort_keeps_exactly_the_set_of_the_sorted_reference(vocab):
+  """nucleus_mask (top-K pre-filter, exact threshold search for rows whose nucleus is larger) == top_p_mask (full
+  sort) on normal, peaked, flat and tied rows, over many draws and p values; a row's set does not depend on the
+  other rows of its batch."""
+  rng = np.random.default_rng(0)
+  rows = 48 if vocab < 10000 else 4
+  kinds = [lambda: rng.normal(size=(rows, vocab)), lambda: 8 * rng.normal(size=(rows, vocab)),
+           lambda: 0.05 * rng.normal(size=(rows, vocab)), lambda: 0.7 * rng.integers(0, 5, (rows, vocab)),
+           lambda: 0.01 * rng.integers(0, 3, (rows, vocab)),
+           lambda: rng.normal(size=(rows, vocab)) * rng.choice([0.05, 1.0, 8.0], (rows, 1))]
+  if vocab > 10000:
+    kinds = kinds[1:3]  # Peaked (the top-K path) and flat (the search) rows of Gemma's vocabulary size.
+  fast = jax.jit(sampling.nucleus_mask, static_argnums=1)
+  reference = jax.jit(sampling.top_p_mask, static_argnums=1)
+  searched = 0
+  for trial in range(4 if vocab < 10000 else 1):
+    for i, make in enumerate(kinds):
+      p = (0.3, 0.9, 0.97)[(trial + i) % 3]  # Few distinct p values: each is a compile.
+      logits = jnp.asarray(make(), jnp.float32)
+      got = _kept(fast(logits, p))
+      np.testing.assert_array_equal(got, _kept(reference(logits, p)))
+      np.testing.assert_array_equal(got[1:2], _kept(fast(logits[1:2], p)))
+      searched += int(np.sum(got.sum(axis=1) > sampling._NUCLEUS_CANDIDATES))
+  assert searched >= 2  # The exact search ran (nuclei of more than K tokens), not only the top-K path.
+
+
+def test_nucleus_with_partial_ties_keeps_the_first_tied_tokens_like_the_sort():
+  logits = jnp.asarray([[2.0] * 300 + [1.0] * 300 + [2.0] * 300], jnp.float32)  # 600 tokens tie at the top.
+  for p in (0.1, 0.5, 0.77, 0.9):
+    got = _kept(sampling.nucleus_mask(logits, p))
+    np.testing.assert_array_equal(got, _kept(sampling.top_p_mask(logits, p)))
+    assert 0 < got.sum() < 900
+
+
 def test_draw_over_many_vocabulary_blocks():
   """The two-level CDF inversion: tokens at block edges, in the padded last block and next to masked ones are drawn
   with their probabilities, and masked tokens never are."""
