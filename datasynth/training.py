@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from typing import Any, Iterable
 
@@ -216,7 +217,13 @@ def restore_params(workdir: str, identity: str, template: Any, step: int | None 
   item = {"step": jax.ShapeDtypeStruct((), jnp.int32),
           "params": jax.tree.map(ocp.utils.to_shape_dtype_struct, template)}
   options = ocp.CheckpointManagerOptions(read_only=True, create=False, save_interval_steps=0)
-  manager = ocp.CheckpointManager(os.path.join(workdir, "checkpoints"), options=options)
+  absl_log = logging.getLogger("absl")
+  level = absl_log.level
+  absl_log.setLevel(logging.ERROR)  # Orbax warns that a read-only folder is read only.
+  try:
+    manager = ocp.CheckpointManager(os.path.join(workdir, "checkpoints"), options=options)
+  finally:
+    absl_log.setLevel(level)
   try:
     args = ocp.args.PyTreeRestore(item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
                                   partial_restore=True)
