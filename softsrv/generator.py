@@ -28,6 +28,7 @@ from datasynth.errors import UserError
 from datasynth.models.decoder import cast_params
 from datasynth.models.loaders import LoadedModel, load_model
 from datasynth.sampling import sample_text
+from softsrv import context as context_lib
 from softsrv import workdir as workdir_lib
 
 # generate.* fields that change the samples (batch_size, chunk and num_samples do not: chunk and N are pinned by the
@@ -65,11 +66,12 @@ class Generator:
     model = model or load_model(config.model.name)
     context_model = context_model or load_model(config.context.model)
     identity = workdir_lib.identity_json(config, model, context_model)
-    module = workdir_lib.make_module(config, model.config.width)
-    z = workdir_lib.load_examples(config, workdir, model, context_model, texts).train["z"]
-    template = jax.eval_shape(lambda: nn.meta.unbox(module.init(jax.random.key(0), jnp.zeros((1, z.shape[-1])))))
-    theta, step = training.restore_params(workdir, identity, template["params"])
     check_fits(config, model)
+    module = workdir_lib.make_module(config, model.config.width)
+    d_e = context_lib.context_dim(context_model.config.width, config.context.projection_dim or None)
+    template = jax.eval_shape(lambda: nn.meta.unbox(module.init(jax.random.key(0), jnp.zeros((1, d_e)))))
+    theta, step = training.restore_params(workdir, identity, template["params"])  # The identity check: first.
+    z = workdir_lib.load_examples(config, workdir, model, context_model, texts).train["z"]  # From E's cache.
     dtype = workdir_lib.DTYPES[config.model.dtype]
     model = dataclasses.replace(model, params=jax.device_put(cast_params(model.params, dtype)))
     return cls(config=config, model=model, module=module, theta=theta, z=z, step=step, identity=identity)
