@@ -179,9 +179,11 @@ def nucleus_threshold(logits: Array, p: float, candidates: int = _NUCLEUS_CANDID
   candidates' mass reaches p, the nucleus (a prefix that stops at the first cumulative mass >= p) ends inside them
   and is read off their cumulative sum. Only rows whose nucleus has more than K tokens (flat rows) need more:
   those rows, and only those, go to `_nucleus_by_search` (a bisection on the logit threshold, 32 masked sums). A
-  row's answer depends on its own logits only, never on which other rows searched. The probabilities are the
-  candidates' exponentials over the full row's normaliser, so kept sets equal the sort's up to float rounding of the
-  cumulative sum where it lands within ~1e-6 of p (any two summation orders can differ there).
+  row's answer depends on its own logits only, never on which other rows searched. In floats, kept sets equal the
+  sort's except where a cumulative mass lands within rounding of p: the candidates' cumulative sum is the sort's
+  own over its first K entries (only the normaliser is summed in another order), and the search's masked sums are
+  pairwise, so on flat rows of thousands of tokens it can differ from the sort's long float32 cumsum by one boundary
+  token, on the side of the float64 rule (tested).
   """
   b, v = logits.shape
   k = min(candidates, v)
