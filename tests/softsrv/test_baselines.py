@@ -219,6 +219,8 @@ def test_a_whole_run_config_drives_the_baseline_with_its_own_fields(tmp_path):
   from softsrv.config import get_config
   run = get_config("mbpp")
   run.pipeline.method, run.generate.num_samples, run.generate.chunk, run.seed = "pt", 25, 2, 3
+  assert run.baseline.temperature == 1.0 and get_config("mbpp", "paper").baseline.temperature == 2.0
+  run.baseline.temperature = 2.0  # The run's baseline section reaches the sampler (asserted by _listing).
   section = baselines.from_run_config(run)
   assert (section.method, section.task, section.num_items, section.chunk_size, section.seed) == ("pt", "mbpp", 3, 2, 3)
   baselines.generate_baseline(run, str(tmp_path / "g"), train=TRAIN, generate=_listing, progress=False)
