@@ -1,0 +1,76 @@
+"""The whole SoftSRV pipeline at toy size on the embedded models: train -> generate -> postprocess -> answer -> MAUVE,
+then a rerun that skips every stage and a changed MAUVE config that reruns only that stage."""
+import json
+import os
+
+import pytest
+
+from datasynth.data import load_records_jsonl
+from datasynth.errors import UserError
+from softsrv import pipeline
+from softsrv.config import get_config
+
+
+def _toy_config(data_dir):
+  c = get_config("mbpp")
+  c.data.data_dir = str(data_dir)
+  c.show_progress = False
+  c.data.limit, c.data.heldout, c.data.max_len = 24, 4, 40
+  c.soft_prompt.t, c.soft_prompt.hidden = 4, 16
+  c.context.max_len, c.context.batch_size = 32, 16
+  c.train.steps, c.train.batch_size, c.train.log_every, c.train.eval_every = 2, 4, 1, 2
+  c.train.warmup_steps, c.train.num_devices, c.train.loss_chunk = 1, 1, 8
+  c.checkpoint.save_every = 2
+  c.generate.num_samples, c.generate.batch_size, c.generate.chunk, c.generate.max_new_tokens = 8, 4, 4, 12
+  c.postprocess.num_subsample, c.postprocess.svd_components, c.postprocess.clusters = 4, 4, 2
+  c.answer.max_new_tokens, c.answer.batch_size, c.answer.chunk = 8, 4, 4
+  c.mauve.num_examples, c.mauve.batch_size, c.mauve.max_tokens = 6, 6, 32
+  return c
+
+
+@pytest.fixture(scope="module")
+def toy_run(gemma3, smollm2, data_dir, tmp_path_factory):
+  config = _toy_config(data_dir)
+  workdir = str(tmp_path_factory.mktemp("pipeline"))
+  models = dict(generator=gemma3, context=smollm2, answer=smollm2, mauve=smollm2)
+  return config, workdir, models, pipeline.run(config, workdir, **models)
+
+
+def test_the_pipeline_runs_every_stage_and_writes_records_and_a_summary(toy_run):
+  config, workdir, _, summary = toy_run
+  names = [m["name"] for m in summary["stages"]]
+  assert names == ["train", "generate", "postprocess", "answer", "mauve"]
+  counts = {m["name"]: m["counts"] for m in summary["stages"]}
+  assert counts["generate"]["out"] == 8 and counts["postprocess"]["in"] == 8
+  assert counts["answer"]["in"] == counts["postprocess"]["out"] <= 4
+  records = load_records_jsonl(os.path.join(workdir, "answer", "records.jsonl"))
+  assert len(records) == counts["answer"]["out"] and all(r.prompt and r.response for r in records)
+  assert set(summary["mauve"]) == {"train", "test", "train_vs_test"}
+  assert all(0.0 <= m["mauve"] <= 1.0 for m in summary["mauve"].values())
+  with open(os.path.join(workdir, "summary.md"), encoding="utf-8") as f:
+    md = f.read()
+  assert "| generate | 8 | 8 |" in md and "| SS_MC | test |" in md and os.path.exists(
+      os.path.join(workdir, "mauve", "mauve.png"))
+  with open(os.path.join(workdir, "summary.json"), encoding="utf-8") as f:
+    assert json.load(f)["label"] == "SS_MC"
+
+
+def test_a_rerun_skips_finished_stages_and_a_changed_stage_reruns_alone(toy_run):
+  config, workdir, models, first = toy_run
+  again = pipeline.run(config, workdir, **models)
+  assert [m["finished"] for m in again["stages"]] == [m["finished"] for m in first["stages"]]
+  changed = _toy_config(config.data.data_dir)
+  changed.mauve.seed = 1
+  third = pipeline.run(changed, workdir, **models)
+  same = [a["finished"] == b["finished"] for a, b in zip(first["stages"], third["stages"])]
+  assert same == [True, True, True, True, False]
+
+
+def test_an_unknown_method_and_a_workdir_that_is_a_file_are_clear_errors(data_dir, tmp_path):
+  config = _toy_config(data_dir)
+  config.pipeline.method = "magic"
+  with pytest.raises(UserError, match="pipeline.method='magic'; expected one of softsrv, pt"):
+    pipeline.run(config, str(tmp_path / "w"))
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(UserError, match="is a file"):
+    pipeline.run(_toy_config(data_dir), str(tmp_path / "file"))
