@@ -289,6 +289,6 @@ def define_flags() -> None:
 
 
 if __name__ == "__main__":
-  from absl import app
+  from datasynth import cli
   define_flags()
-  app.run(main)
+  cli.run(main)
