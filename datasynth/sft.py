@@ -32,6 +32,7 @@ import optax
 from datasynth import lora as lora_lib
 from datasynth import training
 from datasynth.data import Record
+from datasynth.errors import UserError
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder, cast_params
 
@@ -85,7 +86,7 @@ class SFTConfig:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
     if unknown:
-      raise ValueError(f"Unknown SFT config field(s) {unknown}; known fields: {sorted(names)}.")
+      raise UserError(f"Unknown SFT config field(s) {unknown}; known fields: {sorted(names)}.")
     d = dict(d)
     if "lora_targets" in d:
       d["lora_targets"] = tuple(d["lora_targets"])
@@ -105,8 +106,8 @@ def make_template(spec: str | Callable[[Record], tuple[str, str]]) -> Callable[[
   text = TEMPLATES.get(spec, spec)
   if text.count("{prompt}") != 1 or text.count("{response}") != 1 or text.index("{prompt}") > text.index(
       "{response}"):
-    raise ValueError(f"SFT template {spec!r} must be one of {sorted(TEMPLATES)} or a string holding '{{prompt}}' "
-                     "once and then '{response}' once.")
+    raise UserError(f"SFT template {spec!r} must be one of {sorted(TEMPLATES)} or a string holding '{{prompt}}' "
+                    "once and then '{response}' once.")
   head, tail = text.split("{response}")
 
   def fmt(record: Record) -> tuple[str, str]:
@@ -135,8 +136,8 @@ def tokenize(records: Sequence[Record], tokenizer, *, template="plain", prompt_m
     mask[0] = False  # The first token is never predicted.
     if max_len is not None and len(ids) > max_len:
       if not truncate:
-        raise ValueError(f"Record {r.uid} has {len(ids)} tokens, more than seq_len={max_len}; raise seq_len or "
-                         "set truncate=True.")
+        raise UserError(f"Record {r.uid} has {len(ids)} tokens, more than seq_len={max_len}; raise seq_len or "
+                        "set truncate=True.")
       ids, mask, cut = ids[:max_len], mask[:max_len], cut + 1
     if not mask.any():
       dropped += 1
@@ -146,8 +147,8 @@ def tokenize(records: Sequence[Record], tokenizer, *, template="plain", prompt_m
     logging.warning("SFT tokenisation: %d of %d examples truncated to %s tokens, %d dropped (no response tokens "
                     "left).", cut, len(records), max_len, dropped)
   if not out:
-    raise ValueError(f"No usable SFT examples among {len(records)} records (empty input, or every response cut "
-                     "off by seq_len); check the records file and seq_len.")
+    raise UserError(f"No usable SFT examples among {len(records)} records (empty input, or every response cut "
+                    "off by seq_len); check the records file and seq_len.")
   return out
 
 
@@ -164,7 +165,7 @@ def pack(examples: Sequence[Example], seq_len: int, *, packed: bool = True) -> B
   used = seq_len + 1
   for ex in examples:
     if len(ex.ids) > seq_len:
-      raise ValueError(f"Example {ex.uid or '?'} has {len(ex.ids)} tokens > seq_len={seq_len}.")
+      raise UserError(f"Example {ex.uid or '?'} has {len(ex.ids)} tokens > seq_len={seq_len}.")
     if not packed or used + len(ex.ids) > seq_len:
       rows.append([])
       used = 0
@@ -195,7 +196,7 @@ class BatchStream:
   def __init__(self, examples: Sequence[Example], *, seq_len: int, batch_size: int, seed: int = 0,
                packed: bool = True, shuffle: bool = True):
     if not examples:
-      raise ValueError("BatchStream needs at least one example.")
+      raise UserError("BatchStream needs at least one example.")
     self.examples, self.seq_len, self.batch_size = list(examples), seq_len, batch_size
     self.seed, self.packed, self.shuffle = seed, packed, shuffle
     self._epochs: dict[int, Batch] = {}
@@ -332,11 +333,11 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
   every cfg.eval_every steps and at the end. stop_at: stop (after checkpointing) at this step, as a preemption would.
   """
   if cfg.steps <= 0 or cfg.batch_size <= 0:
-    raise ValueError(f"SFT steps and batch_size must be positive, got {cfg.steps} and {cfg.batch_size}.")
+    raise UserError(f"SFT steps and batch_size must be positive, got {cfg.steps} and {cfg.batch_size}.")
   if cfg.seq_len > decoder_config.max_len:
-    raise ValueError(f"seq_len={cfg.seq_len} exceeds the model's context of {decoder_config.max_len}.")
+    raise UserError(f"seq_len={cfg.seq_len} exceeds the model's context of {decoder_config.max_len}.")
   if mesh is not None and cfg.batch_size % mesh.shape["data"]:
-    raise ValueError(f"batch_size={cfg.batch_size} is not divisible by the mesh's data axis ({mesh.shape['data']}).")
+    raise UserError(f"batch_size={cfg.batch_size} is not divisible by the mesh's data axis ({mesh.shape['data']}).")
   identity = json.dumps(dict(sft=cfg.identity(), model=json.loads(decoder_config.to_json()), model_id=model_id,
                              data=_examples_hash(examples), num_examples=len(examples)), sort_keys=True)
   ckpt = training.Checkpointer(workdir, identity, save_every=cfg.save_every, keep=cfg.keep)

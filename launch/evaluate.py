@@ -19,6 +19,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from datasynth import io
+from datasynth.errors import UserError
+
 TASK_METRIC = {"mbpp": "pass_at_1", "gsm8k": "accuracy", "boolq": "accuracy", "triviaqa": "exact_match"}
 
 
@@ -38,7 +41,7 @@ def load_train_records(config, *, task: str, records_path: str | None, baseline:
   """SFT records from --records, or the task's train split with --baseline; returns (records, source)."""
   from datasynth.data import load_records_jsonl, load_task
   if bool(records_path) == bool(baseline):
-    raise ValueError("Pass exactly one of --records=PATH.jsonl (SFT records) or --baseline (the task's train set).")
+    raise UserError("Pass exactly one of --records=PATH.jsonl (SFT records) or --baseline (the task's train set).")
   if baseline:
     records, source = load_task(task, "train", config.data_dir or None), f"{task}/train (baseline)"
   else:
@@ -68,7 +71,7 @@ def make_eval_fn(model, task: str, eval_records: Sequence, config, workdir: str)
   from datasynth.evals import lm
   ec = config.eval
   if ec.mode not in ("sft", "few_shot"):
-    raise ValueError(f"eval.mode must be 'sft' or 'few_shot', got {ec.mode!r}.")
+    raise UserError(f"eval.mode must be 'sft' or 'few_shot', got {ec.mode!r}.")
   fmt = sft.make_template(config.sft.template)
   prompts = [fmt(with_tests(r, task, config.mbpp_tests_in_prompt))[0] for r in eval_records]
   os.makedirs(os.path.join(workdir, "eval"), exist_ok=True)
@@ -180,10 +183,8 @@ def plot_metric(evals: Sequence[dict], metric: str, title: str, path: str) -> st
   ax.set_title(title)
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  tmp = path + ".tmp.png"
-  fig.savefig(tmp, dpi=120)
+  io.save_figure(fig, path)
   plt.close(fig)
-  os.replace(tmp, path)
   return path
 
 
@@ -207,10 +208,7 @@ def write_reports(workdir: str, summary: dict[str, Any]) -> None:
     lines.append("")
   for name, text in (("results.json", json.dumps(summary, indent=2, sort_keys=True)), ("results.md",
                                                                                        "\n".join(lines))):
-    path = os.path.join(workdir, name)
-    with open(path + ".tmp", "w") as f:
-      f.write(text + "\n")
-    os.replace(path + ".tmp", path)
+    io.write_text(os.path.join(workdir, name), text + "\n")
 
 
 # --------------------------------------------------------------------------------------------------------- main
@@ -226,7 +224,7 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
 
   task = task or config.task
   if task not in TASK_METRIC:
-    raise ValueError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)}.")
+    raise UserError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)}.")
   os.makedirs(workdir, exist_ok=True)
   if config.compilation_cache:  # Each evaluation builds a fresh generator; its programs then load from disk.
     jax.config.update("jax_compilation_cache_dir", os.path.join(os.path.abspath(workdir), "jax_cache"))

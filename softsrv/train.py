@@ -32,10 +32,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from datasynth import sharding, training
 from datasynth.data import load_records_jsonl, load_task
+from datasynth.errors import UserError
 from datasynth.models.decoder import Decoder, attach_prefix, cast_params, init_cache
 from datasynth.models.loaders import LoadedModel, load_model
 from softsrv import context as context_lib
 from softsrv import embeddings
+from softsrv import config as config_lib
 from softsrv.config import MUTABLE_FIELDS
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -57,14 +59,14 @@ def load_texts(config: ml_collections.ConfigDict) -> list[str]:
 def tokenize(texts: list[str], tokenizer, *, max_len: int, too_long: str, add_eos: bool
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """BOS + x (+ EOS) right-padded to max_len. Returns ids [N, L], mask [N, L] and the kept example indices."""
-  if too_long not in ("error", "skip", "truncate"):
-    raise ValueError(f"data.too_long={too_long!r}; expected error, skip or truncate.")
+  if too_long not in config_lib.ENUMS["data.too_long"]:  # (Configs are checked by config_lib.validate.)
+    raise UserError(f"data.too_long={too_long!r}; expected error, skip or truncate.")
   seqs, kept = [], []
   for i, text in enumerate(texts):
     ids = tokenizer.encode(text, add_bos=True, add_eos=add_eos)
     if len(ids) > max_len:
       if too_long == "error":
-        raise ValueError(f"Example {i} has {len(ids)} tokens, more than data.max_len={max_len}; raise "
+        raise UserError(f"Example {i} has {len(ids)} tokens, more than data.max_len={max_len}; raise "
                          "--config.data.max_len or set --config.data.too_long=skip|truncate.")
       if too_long == "skip":
         continue
@@ -72,7 +74,7 @@ def tokenize(texts: list[str], tokenizer, *, max_len: int, too_long: str, add_eo
     seqs.append(ids)
     kept.append(i)
   if len(seqs) < 2:
-    raise ValueError(f"Only {len(seqs)} of {len(texts)} examples fit data.max_len={max_len} tokens; raise "
+    raise UserError(f"Only {len(seqs)} of {len(texts)} examples fit data.max_len={max_len} tokens; raise "
                      "--config.data.max_len.")
   ids, mask = tokenizer.pad_batch(seqs, length=max_len)
   return ids, mask, np.asarray(kept)
@@ -202,7 +204,7 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh:
   devices = jax.devices()
   n = config.train.num_devices
   if n > len(devices):
-    raise ValueError(f"train.num_devices={n} but JAX sees only {len(devices)} devices.")
+    raise UserError(f"train.num_devices={n} but JAX sees only {len(devices)} devices.")
   return sharding.make_mesh(dict(config.train.mesh), devices=devices[:n or None])
 
 
@@ -221,25 +223,17 @@ def identity_json(config: ml_collections.ConfigDict, model: LoadedModel, context
 
 
 def validate(config: ml_collections.ConfigDict, model: LoadedModel) -> None:
-  """Config against H (the variant is checked by `prepare` before anything loads)."""
+  """The config against the loaded H (every config-only check is `softsrv.config.validate`, run before loading)."""
   sp, mc = config.soft_prompt, model.config
-  if sp.t < 1 or config.data.max_len < 2:
-    raise ValueError(f"soft_prompt.t={sp.t} and data.max_len={config.data.max_len} must be >= 1 and >= 2.")
   if sp.t + config.data.max_len > mc.max_len:
-    raise ValueError(f"soft_prompt.t + data.max_len = {sp.t} + {config.data.max_len} exceeds the context of "
-                     f"{config.model.name} ({mc.max_len} positions); lower t or data.max_len.")
-  if config.model.dtype not in _DTYPES:
-    raise ValueError(f"model.dtype={config.model.dtype!r}; expected one of {list(_DTYPES)}.")
-  if config.train.batch_size < 1 or config.train.steps < 1:
-    raise ValueError("train.batch_size and train.steps must be positive.")
+    raise UserError(f"soft_prompt.t + data.max_len = {sp.t} + {config.data.max_len} exceeds the context of "
+                    f"{config.model.name} ({mc.max_len} positions); lower t or data.max_len.")
 
 
 def init_table(config, model: LoadedModel, ids: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
   """Embedded vectors of the tokens occurring in the training x (the sampled-vocabulary init), or None."""
   if config.soft_prompt.init == "normal":
     return None
-  if config.soft_prompt.init != "vocab":
-    raise ValueError(f"soft_prompt.init={config.soft_prompt.init!r}; expected vocab or normal.")
   special = {model.tokenizer.bos_id, model.tokenizer.eos_id, model.tokenizer.pad_id}
   vocab = np.asarray(sorted(set(ids[mask].tolist()) - special), np.int32)
   return np.asarray(_embed(model, vocab))
@@ -308,9 +302,11 @@ class Run:
 def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel | None = None,
             context_model: LoadedModel | None = None) -> Run:
   """Load models and data, compute/cache z, build P_theta, the optimizer, the mesh and the jitted steps."""
-  if config.soft_prompt.variant not in embeddings.VARIANTS:  # Before loading anything heavy.
-    raise ValueError(f"Unknown soft_prompt.variant {config.soft_prompt.variant!r}; expected one of "
-                     f"{embeddings.VARIANTS} (np = SS_NP, mp = SS_MPk, mc = SS_MC).")
+  config_lib.validate(config, workdir)  # Every config field with a domain, before anything heavy loads.
+  mesh = make_mesh(config)
+  if config.train.batch_size % mesh.size:
+    raise UserError(f"train.batch_size={config.train.batch_size} is not a multiple of the {mesh.size} devices; "
+                    "change the batch size, train.num_devices or train.mesh.")
   texts = load_texts(config)
   model = model or load_model(config.model.name)
   validate(config, model)
@@ -327,11 +323,6 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
   n_train = len(ids) - n_held
   train = dict(ids=ids[:n_train], mask=mask[:n_train], z=z[:n_train])
   heldout = dict(ids=ids[n_train:], mask=mask[n_train:], z=z[n_train:])
-
-  mesh = make_mesh(config)
-  if config.train.batch_size % mesh.size:
-    raise ValueError(f"train.batch_size={config.train.batch_size} is not a multiple of the {mesh.size} devices; "
-                     "change the batch size, train.num_devices or train.mesh.")
 
   sp = config.soft_prompt
   table = init_table(config, model, train["ids"], train["mask"])
@@ -387,6 +378,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel
           context_model: LoadedModel | None = None) -> Result:
   """Train (or resume) a SoftSRV embedding under `workdir`; returns the final state and the metric rows."""
   workdir = os.path.abspath(workdir)
+  config_lib.validate(config, workdir)
   os.makedirs(workdir, exist_ok=True)
   run = prepare(config, workdir, model=model, context_model=context_model)
   tc = config.train
@@ -409,9 +401,13 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel
   positions_per_step = tc.batch_size * (config.soft_prompt.t + config.data.max_len)
   if start == 0:
     metrics.write(0, dict(heldout_loss=run.heldout_loss(state.params)))
+  hint = (f"lower --config.train.lr (now {tc.lr:g}) or keep --config.train.clip_norm on (now {tc.clip_norm:g}), "
+          "then rerun to resume")
   for step in range(start, end):
     state, m = run.step_fn(state, run.frozen, run.batch(step))
     done = step + 1
+    m = jax.device_get(m)  # One host sync per step (the token count was fetched per step anyway).
+    training.check_finite(done, float(m["loss"]), float(m["grad_norm"]), hint, ckpt)
     window_tokens += float(m["tokens"])
     window_positions += positions_per_step
     row = {}

@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from datasynth.errors import UserError
+
 from datasynth.data import load_records_jsonl, load_task, read_jsonl, write_jsonl
 
 
@@ -33,7 +35,7 @@ def test_bad_files_give_one_clear_error(tmp_path):
   empty.write_text("\n")
   with pytest.raises(ValueError, match="holds no records"):
     load_records_jsonl(str(empty))
-  with pytest.raises(FileNotFoundError, match="missing.jsonl"):
+  with pytest.raises(UserError, match="missing.jsonl"):
     load_records_jsonl(str(tmp_path / "missing.jsonl"))
   with pytest.raises(ValueError, match="Unknown task 'squad'"):
     load_task("squad", "train", str(tmp_path))
