@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from typing import Any, Callable, Sequence
@@ -90,7 +91,34 @@ class SFTConfig:
     d = dict(d)
     if "lora_targets" in d:
       d["lora_targets"] = tuple(d["lora_targets"])
-    return cls(**d)
+    return cls(**d).validate()
+
+  def validate(self) -> "SFTConfig":
+    """Every field with a domain (raises UserError naming the field); returns self."""
+    for name, low in (("steps", 1), ("batch_size", 1), ("seq_len", 2), ("warmup_steps", 0), ("lora_rank", 0),
+                      ("seed", 0), ("log_every", 1), ("save_every", 1), ("keep", 1), ("eval_every", 0)):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UserError(f"SFT {name}={value!r} must be an integer >= {low}.")
+    for name, low, high, closed in (("lr", 0.0, math.inf, False), ("end_factor", 0.0, math.inf, True),
+                                    ("weight_decay", 0.0, math.inf, True), ("b1", 0.0, 1.0, True),
+                                    ("b2", 0.0, 1.0, True), ("clip_norm", 0.0, math.inf, True),
+                                    ("lora_alpha", 0.0, math.inf, False)):
+      value = getattr(self, name)
+      ok = isinstance(value, (int, float)) and math.isfinite(value) and (value >= low if closed else value > low)
+      if not ok or value > high or (name in ("b1", "b2") and value >= 1.0):
+        raise UserError(f"SFT {name}={value!r} must be a finite number {'>=' if closed else '>'} {low:g}"
+                        + (" and < 1" if name in ("b1", "b2") else "") + ".")
+    if self.warmup_steps > self.steps:
+      raise UserError(f"SFT warmup_steps={self.warmup_steps} exceeds steps={self.steps}.")
+    if self.decay not in ("constant", "cosine", "linear"):
+      raise UserError(f"Unknown SFT decay {self.decay!r}; expected constant, cosine or linear.")
+    unknown = sorted(set(self.lora_targets) - set(lora_lib.TARGETS))
+    if self.lora_rank and (unknown or not self.lora_targets):
+      raise UserError(f"Unknown or empty SFT lora_targets {list(self.lora_targets)}; choose from "
+                      f"{sorted(lora_lib.TARGETS)}.")
+    make_template(self.template)  # Raises UserError for a template without {prompt} then {response}.
+    return self
 
   def identity(self) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(self).items() if k not in self.RUN_CONTROL}
@@ -332,8 +360,7 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
   NamedShardings matching params) says otherwise. eval_fn(step, params) -> scalars, logged as "eval/<name>" at step 0,
   every cfg.eval_every steps and at the end. stop_at: stop (after checkpointing) at this step, as a preemption would.
   """
-  if cfg.steps <= 0 or cfg.batch_size <= 0:
-    raise UserError(f"SFT steps and batch_size must be positive, got {cfg.steps} and {cfg.batch_size}.")
+  cfg.validate()
   if cfg.seq_len > decoder_config.max_len:
     raise UserError(f"seq_len={cfg.seq_len} exceeds the model's context of {decoder_config.max_len}.")
   if mesh is not None and cfg.batch_size % mesh.shape["data"]:
@@ -382,6 +409,7 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
     run_eval(0)
   bar = training.progress(cfg.steps, initial=start, desc="sft") if show_progress else None
   window, t0, tokens = [], time.perf_counter(), 0
+  hint = f"lower the SFT lr (now {cfg.lr:g}) or keep clip_norm on (now {cfg.clip_norm:g}), then rerun to resume"
   for step in range(start, end):
     batch = stream.batch(step)
     tokens += int(np.sum(batch["segment_ids"] > 0))
@@ -392,6 +420,8 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
     done = step + 1
     if done % cfg.log_every == 0 or done == end:
       ms = jax.device_get(window)
+      for i, x in enumerate(ms):  # The window's metrics are fetched anyway: check each step's.
+        training.check_finite(done - len(ms) + i + 1, float(x["loss"]), float(x["grad_norm"]), hint, ckpt)
       dt = time.perf_counter() - t0
       row = dict(loss=float(np.mean([x["loss"] for x in ms])), grad_norm=float(ms[-1]["grad_norm"]),
                  loss_tokens=float(np.mean([x["loss_tokens"] for x in ms])), lr=float(schedule(done - 1)),

@@ -37,6 +37,45 @@ def with_tests(record, task: str, enabled: bool):
   return dataclasses.replace(record, prompt=prompt)
 
 
+_EVAL_SPLITS = {"mbpp": ("test", "validation", "train", "prompt"), "gsm8k": ("test", "train"),
+                "boolq": ("test", "dev", "train")}
+# configs/evaluate.py sizes and counts: field -> smallest allowed value.
+_AT_LEAST = {"max_records": 0, "eval.num_examples": 0, "eval.seed": 0, "eval.max_new_tokens": 1,
+             "eval.batch_size": 1, "eval.workers": 1, "mauve.num_examples": 2, "mauve.num_clusters": 0,
+             "mauve.max_tokens": 1, "mauve.batch_size": 1, "mauve.seed": 0}
+
+
+def validate(config, *, task: str, workdir: str, records_path: str | None, baseline: bool) -> None:
+  """Every field of configs/evaluate.py with a domain, the flags and the work dir, before anything loads."""
+  from datasynth import sft
+  from datasynth.io import check_workdir
+  if task not in TASK_METRIC:
+    raise UserError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)} (--task or config.task).")
+  if bool(records_path) == bool(baseline):
+    raise UserError("Pass exactly one of --records=PATH.jsonl (SFT records) or --baseline (the task's train set).")
+  if records_path and not os.path.isfile(records_path):
+    raise UserError(f"--records={records_path}: no such file; pass the JSON Lines written by generation.")
+  if config.data_dir and not os.path.isdir(config.data_dir):
+    raise UserError(f"data_dir={config.data_dir!r} is not a folder; point --config.data_dir at the benchmark data.")
+  if not config.model:
+    raise UserError("model is empty; name a preset (smollm2-135m, gemma3-270m) or a checkpoint folder.")
+  for path, low in _AT_LEAST.items():
+    section, _, leaf = path.rpartition(".")
+    value = (config[section] if section else config)[leaf]
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+      raise UserError(f"{path}={value!r} must be an integer >= {low}; set --config.{path}.")
+  if config.eval.mode not in ("sft", "few_shot"):
+    raise UserError(f"eval.mode must be 'sft' or 'few_shot', got {config.eval.mode!r}.")
+  if config.eval.split not in _EVAL_SPLITS[task]:
+    raise UserError(f"eval.split={config.eval.split!r} is not an evaluation split of {task} "
+                    f"({', '.join(_EVAL_SPLITS[task])}).")
+  try:
+    sft.SFTConfig.from_dict(config.sft.to_dict())
+  except UserError as e:
+    raise UserError(f"config.sft: {e}") from e
+  check_workdir(workdir)
+
+
 def load_train_records(config, *, task: str, records_path: str | None, baseline: bool) -> tuple[list, str]:
   """SFT records from --records, or the task's train split with --baseline; returns (records, source)."""
   from datasynth.data import load_records_jsonl, load_task
@@ -223,8 +262,7 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
   from datasynth.models import load_model
 
   task = task or config.task
-  if task not in TASK_METRIC:
-    raise UserError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)}.")
+  validate(config, task=task, workdir=workdir, records_path=records_path, baseline=baseline)
   os.makedirs(workdir, exist_ok=True)
   if config.compilation_cache:  # Each evaluation builds a fresh generator; its programs then load from disk.
     jax.config.update("jax_compilation_cache_dir", os.path.join(os.path.abspath(workdir), "jax_cache"))

@@ -16,6 +16,7 @@ import re
 import ml_collections
 
 from datasynth.errors import UserError
+from datasynth.io import check_workdir
 
 
 # Per-task CPU default sizes: max token length of x (H's tokens incl. BOS and EOS), steps, examples read.
@@ -254,20 +255,6 @@ def _flag(path: str) -> str:
   return f"--config.{path}"
 
 
-def check_workdir(workdir: str) -> None:
-  """A work dir must be a folder or creatable as one (its first existing ancestor is a writable folder)."""
-  path = os.path.abspath(workdir)
-  if os.path.exists(path) and not os.path.isdir(path):
-    raise UserError(f"Work dir {path} exists and is a file, not a folder; pass another --workdir or remove it.")
-  probe = path
-  while not os.path.exists(probe):
-    probe = os.path.dirname(probe)
-  if not os.path.isdir(probe):
-    raise UserError(f"Work dir {path} cannot be created: {probe} is a file; pass another --workdir.")
-  if not os.access(probe, os.W_OK | os.X_OK):
-    raise UserError(f"Work dir {path} cannot be written ({probe} is not writable); pass another --workdir.")
-
-
 def _check_numbers(config: ml_collections.ConfigDict) -> None:
   for path, low in _AT_LEAST.items():
     value = _get(config, path)
@@ -287,15 +274,15 @@ def _check_numbers(config: ml_collections.ConfigDict) -> None:
   if any(v != -1 and v < 1 for v in mesh.values()) or list(mesh.values()).count(-1) > 1:
     raise UserError(f"train.mesh={mesh}: axis sizes must be positive, with at most one -1 (the remaining devices).")
   if tc.num_devices and tc.batch_size % tc.num_devices:
-    raise UserError(f"train.batch_size={tc.batch_size} is not a multiple of train.num_devices={tc.num_devices}; "
-                    "change the batch size or the number of devices.")
+    raise UserError(f"train.batch_size={tc.batch_size} is not a multiple of the {tc.num_devices} devices "
+                    "(train.num_devices); change the batch size or the number of devices.")
 
 
 def _check_enums(config: ml_collections.ConfigDict) -> None:
   for path, allowed in ENUMS.items():
     value = _get(config, path)
     if value not in allowed:
-      raise UserError(f"{path}={value!r} is not one of {', '.join(allowed)}; set {_flag(path)}=<one of them>.")
+      raise UserError(f"Unknown {path} {value!r}; expected one of {', '.join(allowed)} (set {_flag(path)}).")
   for path in ("model.name", "context.model"):
     if not _get(config, path):
       raise UserError(f"{path} is empty; name a preset (gemma3-270m, smollm2-135m) or a checkpoint path.")
@@ -320,4 +307,4 @@ def validate(config: ml_collections.ConfigDict, workdir: str | None = None) -> N
   _check_numbers(config)
   _check_data(config)
   if workdir is not None:
-    check_workdir(workdir)
+    check_workdir(workdir)  # Exists as a folder or can be created as one.

@@ -4,9 +4,8 @@ import os
 
 import pytest
 
-from datasynth.errors import UserError
-
 from datasynth.data import load_records_jsonl, load_task, read_jsonl, write_jsonl
+from datasynth.errors import UserError
 
 
 @pytest.mark.parametrize("task,split,count", [("mbpp", "train", 374), ("mbpp", "test", 500), ("mbpp", "prompt", 10),

@@ -5,11 +5,10 @@ import shutil
 import gguf
 import numpy as np
 import pytest
-
-from datasynth.errors import UserError
 import torch
 import transformers
 
+from datasynth.errors import UserError
 from datasynth.models import Decoder, load_gguf, load_hf, load_model, load_orbax, save_orbax
 from datasynth.models.loaders import _unpermute_rope
 
