@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from typing import Any, Iterable
 
 import flax
@@ -163,7 +164,8 @@ class MetricsWriter:
   def _writer(self):
     if self._tb is None and self._tensorboard:
       from tensorboardX import SummaryWriter
-      self._tb = SummaryWriter(self.tb_dir, filename_suffix=f".{os.getpid()}")
+      # A unique name per writer: a rebuilt file never has the name of the one it replaces.
+      self._tb = SummaryWriter(self.tb_dir, filename_suffix=f".{os.getpid()}.{time.time_ns()}")
     return self._tb
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
