@@ -235,18 +235,27 @@ _AT_LEAST = {
     "train.loss_chunk": 0, "train.log_every": 1, "train.eval_every": 1, "train.stop_after": 0,
     "train.num_devices": 0, "checkpoint.save_every": 1, "checkpoint.keep": 1, "generate.num_samples": 1,
     "generate.batch_size": 1, "generate.chunk": 1, "generate.max_new_tokens": 1, "generate.top_k": 0,
+    "answer.max_new_tokens": 1, "answer.batch_size": 1, "answer.chunk": 1, "mauve.num_examples": 0,
+    "mauve.num_clusters": 0, "mauve.max_tokens": 1, "mauve.batch_size": 1, "postprocess.num_subsample": 0,
+    "postprocess.ngram": 1, "postprocess.clusters": 1, "postprocess.svd_components": 1,
 }
 # Real-valued fields: (lowest, highest, lowest is allowed).
 _RANGES = {
     "train.lr": (0.0, math.inf, False), "train.end_factor": (0.0, math.inf, True),
     "train.clip_norm": (0.0, math.inf, True), "soft_prompt.out_scale": (0.0, math.inf, True),
     "generate.temperature": (0.0, math.inf, True), "generate.top_p": (0.0, 1.0, False),
+    "answer.temperature": (0.0, math.inf, True),
 }
+
+
+_ABSENT = object()
 
 
 def _get(config: ml_collections.ConfigDict, path: str):
   node = config
   for part in path.split("."):
+    if part not in node:
+      return _ABSENT  # A section this config does not have (e.g. a trimmed test config).
     node = node[part]
   return node
 
@@ -258,10 +267,14 @@ def _flag(path: str) -> str:
 def _check_numbers(config: ml_collections.ConfigDict) -> None:
   for path, low in _AT_LEAST.items():
     value = _get(config, path)
+    if value is _ABSENT:
+      continue
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
       raise UserError(f"{path}={value!r} must be an integer >= {low}; set {_flag(path)}=<int >= {low}>.")
   for path, (low, high, closed) in _RANGES.items():
     value = _get(config, path)
+    if value is _ABSENT:
+      continue
     ok = isinstance(value, (int, float)) and math.isfinite(value) and (value >= low if closed else value > low)
     if not ok or value > high:
       bound = f"{'>=' if closed else '>'} {low:g}" + (f" and <= {high:g}" if math.isfinite(high) else "")
