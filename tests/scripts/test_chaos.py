@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 def _chaos():
   spec = importlib.util.spec_from_file_location("chaos_under_test", REPO / "scripts" / "chaos.py")
   module = importlib.util.module_from_spec(spec)
+  sys.modules[spec.name] = module  # (Its dataclasses look their module up.)
   spec.loader.exec_module(module)
   return module
 
