@@ -109,8 +109,6 @@ class SFTConfig:
       if not ok or value > high or (name in ("b1", "b2") and value >= 1.0):
         raise UserError(f"SFT {name}={value!r} must be a finite number {'>=' if closed else '>'} {low:g}"
                         + (" and < 1" if name in ("b1", "b2") else "") + ".")
-    if self.warmup_steps > self.steps:
-      raise UserError(f"SFT warmup_steps={self.warmup_steps} exceeds steps={self.steps}.")
     if self.decay not in ("constant", "cosine", "linear"):
       raise UserError(f"Unknown SFT decay {self.decay!r}; expected constant, cosine or linear.")
     unknown = sorted(set(self.lora_targets) - set(lora_lib.TARGETS))

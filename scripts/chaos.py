@@ -188,12 +188,14 @@ def run_to_end(cmd: list[str], env: dict, timeout: float = 900) -> float:
 
 
 def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, span: float, log) -> tuple[int, int]:
-  """Start `cmd`, SIGKILL it at up to `kills` random moments (restarting each time), then let it finish.
+  """Start `cmd`, SIGKILL it at up to `kills` random moments in [0, span) (restarting each time), then let it finish.
 
-  Returns (kills delivered, restarts). A moment later than the run's end delivers no kill.
+  Returns (kills delivered, restarts). A run that ends before its kill moment ends the trial early (the kill is not
+  delivered); `span` then shrinks to 90% of that run's time, so later trials aim inside the run.
   """
   delivered, restarts = 0, 0
   for attempt in range(kills + 1):
+    t0 = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if attempt < kills:
       at = rng.uniform(0.0, span)
@@ -210,7 +212,9 @@ def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, sp
     _, err = p.communicate(timeout=900)
     if p.returncode != 0:
       raise RuntimeError(f"restarted job failed ({p.returncode}):\n{err[-3000:]}")
+    run_with_kills.span = 0.9 * (time.perf_counter() - t0) if attempt < kills else None
     return delivered, restarts
+  run_with_kills.span = None
   return delivered, restarts
 
 
@@ -238,6 +242,7 @@ def chaos(jobs: list[str], trials: int, kills: int, seed: int, root: str, data_d
     for trial in range(trials):
       workdir = os.path.join(root, job, f"trial{trial}")
       delivered, restarts = run_with_kills(build(workdir), env, rng, kills, span, log)
+      span = min(span, getattr(run_with_kills, "span", None) or span)
       problems = check(workdir, ref)
       tally.trials += 1
       tally.kills += delivered

@@ -279,10 +279,7 @@ def _check_numbers(config: ml_collections.ConfigDict) -> None:
     if not ok or value > high:
       bound = f"{'>=' if closed else '>'} {low:g}" + (f" and <= {high:g}" if math.isfinite(high) else "")
       raise UserError(f"{path}={value!r} must be a finite number {bound}; set {_flag(path)}.")
-  tc = config.train
-  if tc.warmup_steps > tc.steps:
-    raise UserError(f"train.warmup_steps={tc.warmup_steps} exceeds train.steps={tc.steps}; need 0 <= warmup_steps "
-                    "<= steps.")
+  tc = config.train  # (warmup_steps > steps is allowed: the schedule clamps it to steps - 1, for short smoke runs.)
   mesh = dict(tc.mesh)
   if any(v != -1 and v < 1 for v in mesh.values()) or list(mesh.values()).count(-1) > 1:
     raise UserError(f"train.mesh={mesh}: axis sizes must be positive, with at most one -1 (the remaining devices).")

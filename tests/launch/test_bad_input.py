@@ -92,7 +92,7 @@ TRAIN_CASES = [
     (["--config.train.lr=inf"], "train.lr=inf"),
     (["--config.train.steps=0"], "train.steps=0"),
     (["--config.train.batch_size=0"], "train.batch_size=0"),
-    (["--config.train.warmup_steps=500"], "train.warmup_steps=500 exceeds train.steps"),
+    (["--config.train.warmup_steps=-1"], "train.warmup_steps=-1"),
     (["--config.soft_prompt.variant=mlp"], "soft_prompt.variant 'mlp'"),
     (["--config.model.dtype=float16"], "model.dtype 'float16'"),
     (["--config.data.too_long=bogus"], "data.too_long 'bogus'"),
