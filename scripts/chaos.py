@@ -187,11 +187,12 @@ def run_to_end(cmd: list[str], env: dict, timeout: float = 900) -> float:
   return time.perf_counter() - t0
 
 
-def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, span: float, log) -> tuple[int, int]:
+def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, span: float, log
+                   ) -> tuple[int, int, float | None]:
   """Start `cmd`, SIGKILL it at up to `kills` random moments in [0, span) (restarting each time), then let it finish.
 
-  Returns (kills delivered, restarts). A run that ends before its kill moment ends the trial early (the kill is not
-  delivered); `span` then shrinks to 90% of that run's time, so later trials aim inside the run.
+  Returns (kills delivered, restarts, seconds of a run that ended before its kill moment or None). Such a run ends
+  the trial early (that kill is not delivered); the caller then aims later trials inside that run's time.
   """
   delivered, restarts = 0, 0
   for attempt in range(kills + 1):
@@ -212,10 +213,8 @@ def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, sp
     _, err = p.communicate(timeout=900)
     if p.returncode != 0:
       raise RuntimeError(f"restarted job failed ({p.returncode}):\n{err[-3000:]}")
-    run_with_kills.span = 0.9 * (time.perf_counter() - t0) if attempt < kills else None
-    return delivered, restarts
-  run_with_kills.span = None
-  return delivered, restarts
+    return delivered, restarts, (time.perf_counter() - t0) if attempt < kills else None
+  return delivered, restarts, None
 
 
 def job_env() -> dict:
@@ -241,8 +240,9 @@ def chaos(jobs: list[str], trials: int, kills: int, seed: int, root: str, data_d
     log(f"{job}: reference run {span:.1f}s")
     for trial in range(trials):
       workdir = os.path.join(root, job, f"trial{trial}")
-      delivered, restarts = run_with_kills(build(workdir), env, rng, kills, span, log)
-      span = min(span, getattr(run_with_kills, "span", None) or span)
+      delivered, restarts, early = run_with_kills(build(workdir), env, rng, kills, span, log)
+      if early is not None:
+        span = min(span, 0.9 * early)
       problems = check(workdir, ref)
       tally.trials += 1
       tally.kills += delivered
