@@ -4,8 +4,10 @@ r"""Fault injection: kill -9 training (and generation) at random moments, restar
 
 Each job runs as a real subprocess on tiny settings (two tiny random Llamas with SmolLM2's tokenizer, saved as Orbax
 model folders and passed as model.name=<folder>, so nothing heavy loads). First one uninterrupted reference run; then
-K trials, each starting the job in a fresh work dir and sending SIGKILL at seeded random moments (uniform over the
-reference run's wall time) up to --kills times, restarting after each kill, and letting the last start finish.
+K trials, each starting the job in a fresh work dir and sending SIGKILL at seeded random moments up to --kills times,
+restarting after each kill, and letting the last start finish. A moment is drawn uniformly over the reference run's
+working time, counted from when the job pins its run (run_config.json appears: interpreter start-up and imports,
+where a kill tests nothing, are skipped), or over the whole run with --from_start.
 Checks per trial: the final checkpoint (parameters, optimizer state, RNG, step) is bitwise equal to the reference's;
 metrics.jsonl and the TensorBoard events hold each logged step exactly once, the same steps as the reference; and for
 generation, the items are 0..N-1 without duplicates or gaps and equal the reference's text.
@@ -37,6 +39,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 SOFTSRV_STEPS, SFT_STEPS = 12, 10
+# What a job writes once start-up is over (kill moments count from it): the pinned run config, the manifest.
+PIN = {"softsrv": "run_config.json", "sft": "run_config.json", "generate": "manifest.json"}
 
 
 @dataclasses.dataclass
@@ -179,20 +183,33 @@ def check_generation(out_dir: str, ref_dir: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------------- running
-def run_to_end(cmd: list[str], env: dict, timeout: float = 900) -> float:
+def run_to_end(cmd: list[str], env: dict, marker: str | None = None, timeout: float = 900) -> float:
+  """Run to completion; returns the seconds from when `marker` appeared (from the start without one) to the end."""
   t0 = time.perf_counter()
-  p = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+  p = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  seen = _wait_for(marker, p) if marker else t0
+  _, err = p.communicate(timeout=timeout)
   if p.returncode != 0:
-    raise RuntimeError(f"{' '.join(cmd[:3])} failed ({p.returncode}):\n{p.stderr[-3000:]}")
-  return time.perf_counter() - t0
+    raise RuntimeError(f"{' '.join(cmd[:3])} failed ({p.returncode}):\n{err[-3000:]}")
+  return time.perf_counter() - (seen or t0)
 
 
-def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, span: float, log
-                   ) -> tuple[int, int, float | None]:
+def _wait_for(marker: str, p: subprocess.Popen) -> float | None:
+  """Poll until `marker` exists (returns that moment) or the process ends (None)."""
+  while p.poll() is None:
+    if os.path.exists(marker):
+      return time.perf_counter()
+    time.sleep(0.05)
+  return None
+
+
+def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, span: float, log,
+                   marker: str | None = None) -> tuple[int, int, float | None]:
   """Start `cmd`, SIGKILL it at up to `kills` random moments in [0, span) (restarting each time), then let it finish.
 
-  Returns (kills delivered, restarts, seconds of a run that ended before its kill moment or None). Such a run ends
-  the trial early (that kill is not delivered); the caller then aims later trials inside that run's time.
+  Moments count from when `marker` appears (from the start without one). Returns (kills delivered, restarts,
+  seconds of a run that ended before its kill moment, or None). Such a run ends the trial early (that kill is not
+  delivered); the caller then aims later trials inside that run's time.
   """
   delivered, restarts = 0, 0
   for attempt in range(kills + 1):
@@ -200,8 +217,9 @@ def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, sp
     p = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if attempt < kills:
       at = rng.uniform(0.0, span)
+      seen = _wait_for(marker, p) if marker else t0
       try:
-        p.wait(timeout=at)
+        p.wait(timeout=max(at - (time.perf_counter() - (seen or t0)), 0.0))
       except subprocess.TimeoutExpired:
         p.send_signal(signal.SIGKILL)
         p.wait()
@@ -213,7 +231,7 @@ def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, sp
     _, err = p.communicate(timeout=900)
     if p.returncode != 0:
       raise RuntimeError(f"restarted job failed ({p.returncode}):\n{err[-3000:]}")
-    return delivered, restarts, (time.perf_counter() - t0) if attempt < kills else None
+    return delivered, restarts, (time.perf_counter() - (seen or t0)) if attempt < kills else None
   return delivered, restarts, None
 
 
@@ -223,7 +241,8 @@ def job_env() -> dict:
   return env
 
 
-def chaos(jobs: list[str], trials: int, kills: int, seed: int, root: str, data_dir: str, log=print) -> list[Tally]:
+def chaos(jobs: list[str], trials: int, kills: int, seed: int, root: str, data_dir: str, log=print,
+          from_start: bool = False) -> list[Tally]:
   env = job_env()
   models = make_tiny_models(os.path.join(root, "models"))
   tallies = []
@@ -236,11 +255,12 @@ def chaos(jobs: list[str], trials: int, kills: int, seed: int, root: str, data_d
     rng = random.Random(f"{seed}-{job}")
     ref = os.path.join(root, job, "reference")
     build, check = _job(job, models, data_dir, root)
-    span = run_to_end(build(ref), env)
-    log(f"{job}: reference run {span:.1f}s")
+    marker = (lambda wd: None) if from_start else (lambda wd: os.path.join(wd, PIN[job]))
+    span = run_to_end(build(ref), env, marker(ref))
+    log(f"{job}: reference run {span:.1f}s {'in all' if from_start else 'after ' + PIN[job] + ' appeared'}")
     for trial in range(trials):
       workdir = os.path.join(root, job, f"trial{trial}")
-      delivered, restarts, early = run_with_kills(build(workdir), env, rng, kills, span, log)
+      delivered, restarts, early = run_with_kills(build(workdir), env, rng, kills, span, log, marker(workdir))
       if early is not None:
         span = min(span, 0.9 * early)
       problems = check(workdir, ref)
@@ -280,6 +300,7 @@ def main(argv=None) -> int:
   ap.add_argument("--trials", type=int, default=5, help="trials per job (K)")
   ap.add_argument("--kills", type=int, default=2, help="SIGKILLs per trial (restarted after each)")
   ap.add_argument("--seed", type=int, default=0, help="seeds the kill moments")
+  ap.add_argument("--from_start", action="store_true", help="draw kill moments over the whole run, start-up too")
   ap.add_argument("--keep", default=None, help="work under this folder and keep it (default: a temp dir, removed)")
   ap.add_argument("--data_dir", default=None, help="benchmark data (default: $DATASYNTH_DATA or ../shared/data)")
   ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -293,7 +314,8 @@ def main(argv=None) -> int:
     return 0
   root = args.keep or tempfile.mkdtemp(prefix="chaos-")
   try:
-    tallies = chaos(args.jobs.split(","), args.trials, args.kills, args.seed, root, data_dir)
+    tallies = chaos(args.jobs.split(","), args.trials, args.kills, args.seed, root, data_dir,
+                    log=lambda *a: print(*a, flush=True), from_start=args.from_start)
   finally:
     if not args.keep:
       shutil.rmtree(root, ignore_errors=True)
