@@ -75,6 +75,8 @@ def parse_flags(argv: list[str], flag_values=None) -> list[str]:
     rest = fv(argv)
   except flags.Error as e:
     raise UserError(_flag_error_message(e, argv, fv)) from e
+  except SyntaxError as e:  # A config file that does not parse (ml_collections lets it through).
+    raise UserError(f"config file {e.filename}:{e.lineno}: {e.msg}; fix the file.") from e
   except (AttributeError, KeyError) as e:  # An override path ml_collections could not resolve.
     unknown = unknown_config_keys(argv, fv)
     if not unknown:

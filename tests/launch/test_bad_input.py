@@ -163,6 +163,12 @@ def test_train_refuses_bad_flags(args, named, capsys):
   assert named in _run("train", args, capsys)
 
 
+def test_train_refuses_a_config_file_that_does_not_parse(tmp_path, capsys):
+  path = _write(tmp_path / "broken.py", "def get_config(:\n  pass\n")
+  line = _run("train", [f"--config={path}", f"--workdir={tmp_path / 'wd'}"], capsys)
+  assert "broken.py:1" in line
+
+
 def test_train_refuses_a_missing_model(data_dir, tmp_path, capsys):
   line = _run("train", ["--config=configs/mbpp.py", f"--workdir={tmp_path / 'wd'}",
                         f"--config.data.data_dir={data_dir}", f"--config.model.name={tmp_path / 'no-model'}"], capsys)
