@@ -38,7 +38,7 @@ def with_tests(record, task: str, enabled: bool):
 
 
 _EVAL_SPLITS = {"mbpp": ("test", "validation", "train", "prompt"), "gsm8k": ("test", "train"),
-                "boolq": ("test", "dev", "train")}
+                "boolq": ("test", "dev", "train"), "triviaqa": ("test",)}
 # configs/evaluate.py sizes and counts: field -> smallest allowed value.
 _AT_LEAST = {"max_records": 0, "eval.num_examples": 0, "eval.seed": 0, "eval.max_new_tokens": 1,
              "eval.batch_size": 1, "eval.workers": 1, "mauve.num_examples": 2, "mauve.num_clusters": 0,
@@ -66,7 +66,7 @@ def validate(config, *, task: str, workdir: str, records_path: str | None, basel
       raise UserError(f"{path}={value!r} must be an integer >= {low}; set --config.{path}.")
   if config.eval.mode not in ("sft", "few_shot"):
     raise UserError(f"eval.mode must be 'sft' or 'few_shot', got {config.eval.mode!r}.")
-  if config.eval.split not in _EVAL_SPLITS[task]:
+  if task in _EVAL_SPLITS and config.eval.split not in _EVAL_SPLITS[task]:
     raise UserError(f"eval.split={config.eval.split!r} is not an evaluation split of {task} "
                     f"({', '.join(_EVAL_SPLITS[task])}).")
   try:
