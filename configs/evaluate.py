@@ -16,6 +16,8 @@ and test folds' prompts, and mauve.png (the divergence curves).
 """
 import ml_collections
 
+from datasynth.errors import UserError
+
 
 def get_config(arg: str = "cpu") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -98,5 +100,5 @@ def get_config(arg: str = "cpu") -> ml_collections.ConfigDict:
     c.mauve.max_tokens = 512
     c.mauve.batch_size = 32
   else:
-    raise ValueError(f"Unknown preset {arg!r} for configs/evaluate.py; use cpu or paper.")
+    raise UserError(f"Unknown preset {arg!r} for configs/evaluate.py; use cpu or paper.")
   return c

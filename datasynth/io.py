@@ -12,6 +12,8 @@ import os
 import tempfile
 from typing import Any, Iterable, Iterator
 
+from datasynth.errors import UserError
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
@@ -58,3 +60,17 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> str:
   with atomic_write(path, "wb") as f:
     fig.savefig(f, format="png", dpi=dpi)
   return os.fspath(path)
+
+
+def check_workdir(workdir: str) -> None:
+  """A work dir must be a folder or creatable as one (its first existing ancestor is a writable folder)."""
+  path = os.path.abspath(workdir)
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise UserError(f"Work dir {path} exists and is a file, not a folder; pass another --workdir or remove it.")
+  probe = path
+  while not os.path.exists(probe):
+    probe = os.path.dirname(probe)
+  if not os.path.isdir(probe):
+    raise UserError(f"Work dir {path} cannot be created: {probe} is a file; pass another --workdir.")
+  if not os.access(probe, os.W_OK | os.X_OK):
+    raise UserError(f"Work dir {path} cannot be written ({probe} is not writable); pass another --workdir.")

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from datasynth.errors import UserError
+
 # Projection -> (path in params["layers"], number of input dims after the layer axis).
 TARGETS = {
     "q": (("attn", "q"), 1),  # [layers, width, heads, head_dim]
@@ -41,14 +43,14 @@ def _get(tree: dict, path: Sequence[str]):
 def _check_targets(targets: Sequence[str]) -> None:
   unknown = [t for t in targets if t not in TARGETS]
   if unknown or not targets:
-    raise ValueError(f"Unknown or empty LoRA targets {list(targets)}; choose from {sorted(TARGETS)}.")
+    raise UserError(f"Unknown or empty LoRA targets {list(targets)}; choose from {sorted(TARGETS)}.")
 
 
 def init_lora(base: dict, targets: Sequence[str], rank: int, rng: jax.Array) -> dict[str, dict[str, jax.Array]]:
   """Float32 factors {target: {"a": [layers, in, r], "b": [layers, r, out]}}; B = 0 so W_eff = W at init."""
   _check_targets(targets)
   if rank <= 0:
-    raise ValueError(f"LoRA rank must be positive, got {rank}.")
+    raise UserError(f"LoRA rank must be positive, got {rank}.")
   lora = {}
   for name, key in zip(targets, jax.random.split(rng, len(targets))):
     path, n_in = TARGETS[name]

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from typing import Any, Callable, Sequence
@@ -32,6 +33,7 @@ import optax
 from datasynth import lora as lora_lib
 from datasynth import training
 from datasynth.data import Record
+from datasynth.errors import UserError
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder, cast_params
 
@@ -85,11 +87,36 @@ class SFTConfig:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
     if unknown:
-      raise ValueError(f"Unknown SFT config field(s) {unknown}; known fields: {sorted(names)}.")
+      raise UserError(f"Unknown SFT config field(s) {unknown}; known fields: {sorted(names)}.")
     d = dict(d)
     if "lora_targets" in d:
       d["lora_targets"] = tuple(d["lora_targets"])
-    return cls(**d)
+    return cls(**d).validate()
+
+  def validate(self) -> "SFTConfig":
+    """Every field with a domain (raises UserError naming the field); returns self."""
+    for name, low in (("steps", 1), ("batch_size", 1), ("seq_len", 2), ("warmup_steps", 0), ("lora_rank", 0),
+                      ("seed", 0), ("log_every", 1), ("save_every", 1), ("keep", 1), ("eval_every", 0)):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UserError(f"SFT {name}={value!r} must be an integer >= {low}.")
+    for name, low, high, closed in (("lr", 0.0, math.inf, False), ("end_factor", 0.0, math.inf, True),
+                                    ("weight_decay", 0.0, math.inf, True), ("b1", 0.0, 1.0, True),
+                                    ("b2", 0.0, 1.0, True), ("clip_norm", 0.0, math.inf, True),
+                                    ("lora_alpha", 0.0, math.inf, False)):
+      value = getattr(self, name)
+      ok = isinstance(value, (int, float)) and math.isfinite(value) and (value >= low if closed else value > low)
+      if not ok or value > high or (name in ("b1", "b2") and value >= 1.0):
+        raise UserError(f"SFT {name}={value!r} must be a finite number {'>=' if closed else '>'} {low:g}"
+                        + (" and < 1" if name in ("b1", "b2") else "") + ".")
+    if self.decay not in ("constant", "cosine", "linear"):
+      raise UserError(f"Unknown SFT decay {self.decay!r}; expected constant, cosine or linear.")
+    unknown = sorted(set(self.lora_targets) - set(lora_lib.TARGETS))
+    if self.lora_rank and (unknown or not self.lora_targets):
+      raise UserError(f"Unknown or empty SFT lora_targets {list(self.lora_targets)}; choose from "
+                      f"{sorted(lora_lib.TARGETS)}.")
+    make_template(self.template)  # Raises UserError for a template without {prompt} then {response}.
+    return self
 
   def identity(self) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(self).items() if k not in self.RUN_CONTROL}
@@ -105,8 +132,8 @@ def make_template(spec: str | Callable[[Record], tuple[str, str]]) -> Callable[[
   text = TEMPLATES.get(spec, spec)
   if text.count("{prompt}") != 1 or text.count("{response}") != 1 or text.index("{prompt}") > text.index(
       "{response}"):
-    raise ValueError(f"SFT template {spec!r} must be one of {sorted(TEMPLATES)} or a string holding '{{prompt}}' "
-                     "once and then '{response}' once.")
+    raise UserError(f"SFT template {spec!r} must be one of {sorted(TEMPLATES)} or a string holding '{{prompt}}' "
+                    "once and then '{response}' once.")
   head, tail = text.split("{response}")
 
   def fmt(record: Record) -> tuple[str, str]:
@@ -135,8 +162,8 @@ def tokenize(records: Sequence[Record], tokenizer, *, template="plain", prompt_m
     mask[0] = False  # The first token is never predicted.
     if max_len is not None and len(ids) > max_len:
       if not truncate:
-        raise ValueError(f"Record {r.uid} has {len(ids)} tokens, more than seq_len={max_len}; raise seq_len or "
-                         "set truncate=True.")
+        raise UserError(f"Record {r.uid} has {len(ids)} tokens, more than seq_len={max_len}; raise seq_len or "
+                        "set truncate=True.")
       ids, mask, cut = ids[:max_len], mask[:max_len], cut + 1
     if not mask.any():
       dropped += 1
@@ -146,8 +173,8 @@ def tokenize(records: Sequence[Record], tokenizer, *, template="plain", prompt_m
     logging.warning("SFT tokenisation: %d of %d examples truncated to %s tokens, %d dropped (no response tokens "
                     "left).", cut, len(records), max_len, dropped)
   if not out:
-    raise ValueError(f"No usable SFT examples among {len(records)} records (empty input, or every response cut "
-                     "off by seq_len); check the records file and seq_len.")
+    raise UserError(f"No usable SFT examples among {len(records)} records (empty input, or every response cut "
+                    "off by seq_len); check the records file and seq_len.")
   return out
 
 
@@ -164,7 +191,7 @@ def pack(examples: Sequence[Example], seq_len: int, *, packed: bool = True) -> B
   used = seq_len + 1
   for ex in examples:
     if len(ex.ids) > seq_len:
-      raise ValueError(f"Example {ex.uid or '?'} has {len(ex.ids)} tokens > seq_len={seq_len}.")
+      raise UserError(f"Example {ex.uid or '?'} has {len(ex.ids)} tokens > seq_len={seq_len}.")
     if not packed or used + len(ex.ids) > seq_len:
       rows.append([])
       used = 0
@@ -195,7 +222,7 @@ class BatchStream:
   def __init__(self, examples: Sequence[Example], *, seq_len: int, batch_size: int, seed: int = 0,
                packed: bool = True, shuffle: bool = True):
     if not examples:
-      raise ValueError("BatchStream needs at least one example.")
+      raise UserError("BatchStream needs at least one example.")
     self.examples, self.seq_len, self.batch_size = list(examples), seq_len, batch_size
     self.seed, self.packed, self.shuffle = seed, packed, shuffle
     self._epochs: dict[int, Batch] = {}
@@ -331,12 +358,11 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
   NamedShardings matching params) says otherwise. eval_fn(step, params) -> scalars, logged as "eval/<name>" at step 0,
   every cfg.eval_every steps and at the end. stop_at: stop (after checkpointing) at this step, as a preemption would.
   """
-  if cfg.steps <= 0 or cfg.batch_size <= 0:
-    raise ValueError(f"SFT steps and batch_size must be positive, got {cfg.steps} and {cfg.batch_size}.")
+  cfg.validate()
   if cfg.seq_len > decoder_config.max_len:
-    raise ValueError(f"seq_len={cfg.seq_len} exceeds the model's context of {decoder_config.max_len}.")
+    raise UserError(f"seq_len={cfg.seq_len} exceeds the model's context of {decoder_config.max_len}.")
   if mesh is not None and cfg.batch_size % mesh.shape["data"]:
-    raise ValueError(f"batch_size={cfg.batch_size} is not divisible by the mesh's data axis ({mesh.shape['data']}).")
+    raise UserError(f"batch_size={cfg.batch_size} is not divisible by the mesh's data axis ({mesh.shape['data']}).")
   identity = json.dumps(dict(sft=cfg.identity(), model=json.loads(decoder_config.to_json()), model_id=model_id,
                              data=_examples_hash(examples), num_examples=len(examples)), sort_keys=True)
   ckpt = training.Checkpointer(workdir, identity, save_every=cfg.save_every, keep=cfg.keep)
@@ -381,6 +407,7 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
     run_eval(0)
   bar = training.progress(cfg.steps, initial=start, desc="sft") if show_progress else None
   window, t0, tokens = [], time.perf_counter(), 0
+  hint = f"lower the SFT lr (now {cfg.lr:g}) or keep clip_norm on (now {cfg.clip_norm:g}), then rerun to resume"
   for step in range(start, end):
     batch = stream.batch(step)
     tokens += int(np.sum(batch["segment_ids"] > 0))
@@ -391,6 +418,8 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
     done = step + 1
     if done % cfg.log_every == 0 or done == end:
       ms = jax.device_get(window)
+      for i, x in enumerate(ms):  # The window's metrics are fetched anyway: check each step's.
+        training.check_finite(done - len(ms) + i + 1, float(x["loss"]), float(x["grad_norm"]), hint, ckpt)
       dt = time.perf_counter() - t0
       row = dict(loss=float(np.mean([x["loss"] for x in ms])), grad_norm=float(ms[-1]["grad_norm"]),
                  loss_tokens=float(np.mean([x["loss_tokens"] for x in ms])), lr=float(schedule(done - 1)),

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from datasynth.errors import UserError
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder
 
@@ -55,15 +56,15 @@ def make_mesh(axes: dict[str, int] | None = None, devices: Sequence[jax.Device] 
   n = len(devices)
   free = [k for k, v in axes.items() if v == -1]
   if len(free) > 1 or any(v == 0 or v < -1 for v in axes.values()):
-    raise ValueError(f"Mesh axes {axes}: sizes must be positive, with at most one -1 (fill the remaining devices).")
+    raise UserError(f"Mesh axes {axes}: sizes must be positive, with at most one -1 (fill the remaining devices).")
   known = math.prod(v for v in axes.values() if v != -1)
   if free:
     if n % known:
-      raise ValueError(f"Mesh axes {axes} need a multiple of {known} devices, but {n} are available.")
+      raise UserError(f"Mesh axes {axes} need a multiple of {known} devices, but {n} are available.")
     axes[free[0]] = n // known
   if math.prod(axes.values()) != n:
-    raise ValueError(f"Mesh axes {axes} use {math.prod(axes.values())} devices, but {n} are available; "
-                     "make the sizes multiply to the device count or use -1 for one axis.")
+    raise UserError(f"Mesh axes {axes} use {math.prod(axes.values())} devices, but {n} are available; "
+                    "make the sizes multiply to the device count or use -1 for one axis.")
   grid = np.asarray(devices, dtype=object).reshape(tuple(axes.values()))
   return Mesh(grid, tuple(axes.keys()))
 
@@ -161,7 +162,7 @@ def shard_for_process(n_items: int, process_index: int | None = None, process_co
   i = jax.process_index() if process_index is None else process_index
   n = jax.process_count() if process_count is None else process_count
   if not 0 <= i < n:
-    raise ValueError(f"process_index {i} is outside [0, {n}).")
+    raise UserError(f"process_index {i} is outside [0, {n}).")
   base, extra = divmod(n_items, n)
   start = i * base + min(i, extra)
   return range(start, start + base + (1 if i < extra else 0))

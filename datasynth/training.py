@@ -4,21 +4,30 @@
 - `make_optimizer`: optax Adam/AdamW with linear warmup, constant/cosine/linear decay and global-norm clipping.
 - `Checkpointer`: an Orbax `CheckpointManager` (atomic saves, keep K) that also pins the run's config: a work dir
   holding a checkpoint of another config is an error, not a silent mix.
-- `MetricsWriter`: scalars to JSON Lines and TensorBoard event files, and PNG curves of them.
+- `MetricsWriter`: scalars to JSON Lines and TensorBoard event files, and PNG curves of them. Crash-safe: a torn
+  last line (kill -9 mid-write) is dropped on read and the file rewritten cleanly on resume; on resume the
+  TensorBoard events are rebuilt from the kept rows, so no step appears twice or goes missing.
+- `check_finite`: a non-finite loss, gradient norm or state stops the run (`NonFiniteError`) and is never saved.
 - `progress`: a tqdm bar with rate and ETA.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
+import math
 import os
+import time
 from typing import Any, Iterable
 
 import flax
 import jax
 import jax.numpy as jnp
 import optax
+
+from datasynth import io
+from datasynth.errors import UserError
 
 CONFIG_FILE = "run_config.json"
 
@@ -47,7 +56,7 @@ def make_schedule(lr: float, steps: int, warmup_steps: int = 0, decay: str = "co
   elif decay == "linear":
     after = optax.linear_schedule(lr, lr * end_factor, rest)
   else:
-    raise ValueError(f"Unknown learning-rate decay {decay!r}; expected constant, cosine or linear.")
+    raise UserError(f"Unknown learning-rate decay {decay!r}; expected constant, cosine or linear.")
   if warmup_steps <= 0:
     return after
   return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup_steps), after], [warmup_steps])
@@ -63,7 +72,7 @@ def make_optimizer(*, lr: float, steps: int, warmup_steps: int = 0, decay: str =
   elif optimizer == "adamw":
     opt = optax.adamw(schedule, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
   else:
-    raise ValueError(f"Unknown optimizer {optimizer!r}; expected adam or adamw.")
+    raise UserError(f"Unknown optimizer {optimizer!r}; expected adam or adamw.")
   return optax.chain(optax.clip_by_global_norm(clip_norm), opt) if clip_norm else opt
 
 
@@ -87,13 +96,11 @@ class Checkpointer:
       with open(pinned) as f:
         previous = f.read()
       if previous != identity:
-        raise ValueError(
+        raise UserError(
             f"Work dir {self.workdir} holds a run of another config (hash {config_hash(previous)} vs "
             f"{config_hash(identity)}); use a new --workdir or delete the old one.")
     else:
-      with open(pinned + ".tmp", "w") as f:
-        f.write(identity)
-      os.replace(pinned + ".tmp", pinned)
+      io.write_text(pinned, identity)
     self.manager = ocp.CheckpointManager(
         os.path.join(self.workdir, "checkpoints"),
         options=ocp.CheckpointManagerOptions(save_interval_steps=save_every, max_to_keep=keep, create=True))
@@ -102,8 +109,21 @@ class Checkpointer:
     return self.manager.latest_step()
 
   def save(self, step: int, state: TrainState, force: bool = False) -> bool:
+    """Save `state` as `step` (when due, or `force`); a state holding NaN or inf is refused (NonFiniteError)."""
     import orbax.checkpoint as ocp
+    if not force and not self.manager.should_save(step):
+      return False
+    if not tree_all_finite((state.params, state.opt_state)):
+      self.wait()  # The previous (good) save completes and stays the latest.
+      raise NonFiniteError(f"non-finite parameters or optimizer state at step {step}; not saved. "
+                           f"{self.kept_message()}")
     return self.manager.save(step, args=ocp.args.StandardSave(state), force=force)
+
+  def kept_message(self) -> str:
+    latest = self.latest_step()
+    if latest is None:
+      return "No checkpoint was saved before it."
+    return f"The last good checkpoint, step {latest}, is kept in {self.workdir}/checkpoints."
 
   def restore(self, template: TrainState, step: int | None = None) -> TrainState:
     """Restore into the structure, dtypes and shardings of `template` (an abstract or concrete TrainState)."""
@@ -113,7 +133,7 @@ class Checkpointer:
     try:
       return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
     except (ValueError, KeyError) as e:
-      raise ValueError(f"Checkpoint at step {step} in {self.workdir} does not match this model/config ({e}); "
+      raise UserError(f"Checkpoint at step {step} in {self.workdir} does not match this model/config ({e}); "
                        "use a new --workdir.") from e
 
   def wait(self) -> None:
@@ -125,37 +145,83 @@ class Checkpointer:
 
 
 class MetricsWriter:
-  """Scalars per step to `metrics.jsonl` and TensorBoard event files under the work dir."""
+  """Scalars per step to `metrics.jsonl` and TensorBoard event files under the work dir.
+
+  Rows are appended one line per write. A kill -9 can tear only the last line: `read` drops it, and `truncate_after`
+  (called on every start) rewrites the file atomically with the rows kept. TensorBoard events buffer in memory, so a
+  kill may lose some, and a resume would log steps after the checkpoint again: `truncate_after` therefore rebuilds
+  the event files from the kept rows (new file written and flushed first, then the old files removed), which makes
+  the events equal to metrics.jsonl after every start.
+  """
 
   def __init__(self, workdir: str, tensorboard: bool = True):
     self.workdir = workdir
     os.makedirs(workdir, exist_ok=True)
     self.path = os.path.join(workdir, "metrics.jsonl")
+    self.tb_dir = os.path.join(workdir, "tensorboard")
+    self._tensorboard = tensorboard
     self._tb = None
-    if tensorboard:
+
+  def _writer(self):
+    if self._tb is None and self._tensorboard:
       from tensorboardX import SummaryWriter
-      self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+      # A unique name per writer: a rebuilt file never has the name of the one it replaces.
+      self._tb = SummaryWriter(self.tb_dir, filename_suffix=f".{os.getpid()}.{time.time_ns()}")
+    return self._tb
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
     row = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
     with open(self.path, "a") as f:
       f.write(json.dumps(row) + "\n")
-    if self._tb is not None:
-      for k, v in scalars.items():
-        self._tb.add_scalar(k, float(v), int(step))
+    self._write_tb(row)
+
+  def _write_tb(self, row: dict[str, float]) -> None:
+    tb = self._writer()
+    if tb is not None:
+      for k, v in row.items():
+        if k != "step":
+          tb.add_scalar(k, float(v), int(row["step"]))
 
   def read(self) -> list[dict[str, float]]:
+    """The rows; a torn last line (a write cut by a kill) is dropped, a malformed line elsewhere is an error."""
     if not os.path.exists(self.path):
       return []
-    with open(self.path) as f:
-      return [json.loads(line) for line in f if line.strip()]
+    with open(self.path, encoding="utf-8", errors="replace") as f:
+      lines = f.read().split("\n")
+    rows = []
+    for n, line in enumerate(lines, 1):
+      if not line.strip():
+        continue
+      try:
+        rows.append(json.loads(line))
+      except json.JSONDecodeError as e:
+        if n >= len(lines) - 1:  # The last line: torn by a kill mid-write.
+          break
+        raise UserError(f"{self.path}:{n}: malformed metrics line ({e.msg}); remove that line or use a new "
+                        "--workdir.") from e
+    return rows
 
   def truncate_after(self, step: int) -> None:
-    """On resume, drop rows logged after the restored checkpoint (they will be logged again)."""
+    """On (re)start, keep rows up to the restored checkpoint's step (later ones are logged again), cleanly."""
     rows = [r for r in self.read() if r["step"] <= step]
-    with open(self.path + ".tmp", "w") as f:
-      f.writelines(json.dumps(r) + "\n" for r in rows)
-    os.replace(self.path + ".tmp", self.path)
+    io.write_jsonl(self.path, rows)
+    self._rebuild_tensorboard(rows)
+
+  def _rebuild_tensorboard(self, rows: list[dict[str, float]]) -> None:
+    if not self._tensorboard:
+      return
+    old = glob.glob(os.path.join(self.tb_dir, "events.out.tfevents.*"))
+    if self._tb is not None:
+      self._tb.close()
+      self._tb = None
+    if not rows and not old:
+      return
+    for row in rows:
+      self._write_tb(row)
+    tb = self._writer()
+    tb.flush()
+    for path in old:  # Only once the new file holds every kept row.
+      os.remove(path)
 
   def plot(self, keys: Iterable[str], png: str, title: str = "") -> str:
     """One PNG with a curve per metric key (steps on x); returns the path."""
@@ -173,13 +239,61 @@ class MetricsWriter:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(png, dpi=120)
+    io.save_figure(fig, png)
     plt.close(fig)
     return png
 
   def close(self) -> None:
     if self._tb is not None:
       self._tb.close()
+      self._tb = None
+
+
+def read_tensorboard_scalars(folder: str) -> list[tuple[int, str, float]]:
+  """(step, tag, value) of every scalar in a folder's event files (a small TFRecord reader, for tests/checks)."""
+  from tensorboardX.proto import event_pb2
+  out = []
+  for path in sorted(glob.glob(os.path.join(folder, "events.out.tfevents.*"))):
+    with open(path, "rb") as f:
+      data = f.read()
+    pos = 0
+    while pos + 12 <= len(data):
+      n = int.from_bytes(data[pos:pos + 8], "little")
+      record = data[pos + 12:pos + 12 + n]
+      pos += 12 + n + 4
+      if len(record) < n:
+        break  # A torn last record.
+      event = event_pb2.Event.FromString(record)
+      out += [(int(event.step), v.tag, float(v.simple_value)) for v in event.summary.value]
+  return out
+
+
+# ------------------------------------------------------------------------------------------------- non-finite
+
+
+class NonFiniteError(UserError):
+  """A NaN or inf loss, gradient norm or state: the run stops and the last good checkpoint stays the latest."""
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def tree_all_finite(tree) -> bool:
+  """Whether every float leaf of a pytree is finite (one device reduction, one host sync)."""
+  return bool(_all_finite(tree))
+
+
+def check_finite(step: int, loss: float, grad_norm: float, hint: str, checkpointer: "Checkpointer | None") -> None:
+  """Stop with a clear error naming the step when the loss or gradient norm is NaN or infinite."""
+  if math.isfinite(loss) and math.isfinite(grad_norm):
+    return
+  kept = checkpointer.kept_message() if checkpointer is not None else ""
+  if checkpointer is not None:
+    checkpointer.wait()
+  raise NonFiniteError(f"non-finite loss at step {step} (loss {loss}, grad norm {grad_norm}); {hint}. {kept}")
 
 
 def progress(total: int, initial: int = 0, desc: str = "", unit: str = "step"):

@@ -19,6 +19,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from datasynth import io
+from datasynth.errors import UserError
+
 TASK_METRIC = {"mbpp": "pass_at_1", "gsm8k": "accuracy", "boolq": "accuracy", "triviaqa": "exact_match"}
 
 
@@ -34,11 +37,50 @@ def with_tests(record, task: str, enabled: bool):
   return dataclasses.replace(record, prompt=prompt)
 
 
+_EVAL_SPLITS = {"mbpp": ("test", "validation", "train", "prompt"), "gsm8k": ("test", "train"),
+                "boolq": ("test", "dev", "train"), "triviaqa": ("test",)}
+# configs/evaluate.py sizes and counts: field -> smallest allowed value.
+_AT_LEAST = {"max_records": 0, "eval.num_examples": 0, "eval.seed": 0, "eval.max_new_tokens": 1,
+             "eval.batch_size": 1, "eval.workers": 1, "mauve.num_examples": 2, "mauve.num_clusters": 0,
+             "mauve.max_tokens": 1, "mauve.batch_size": 1, "mauve.seed": 0}
+
+
+def validate(config, *, task: str, workdir: str, records_path: str | None, baseline: bool) -> None:
+  """Every field of configs/evaluate.py with a domain, the flags and the work dir, before anything loads."""
+  from datasynth import sft
+  from datasynth.io import check_workdir
+  if task not in TASK_METRIC:
+    raise UserError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)} (--task or config.task).")
+  if bool(records_path) == bool(baseline):
+    raise UserError("Pass exactly one of --records=PATH.jsonl (SFT records) or --baseline (the task's train set).")
+  if records_path and not os.path.isfile(records_path):
+    raise UserError(f"--records={records_path}: no such file; pass the JSON Lines written by generation.")
+  if config.data_dir and not os.path.isdir(config.data_dir):
+    raise UserError(f"data_dir={config.data_dir!r} is not a folder; point --config.data_dir at the benchmark data.")
+  if not config.model:
+    raise UserError("model is empty; name a preset (smollm2-135m, gemma3-270m) or a checkpoint folder.")
+  for path, low in _AT_LEAST.items():
+    section, _, leaf = path.rpartition(".")
+    value = (config[section] if section else config)[leaf]
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+      raise UserError(f"{path}={value!r} must be an integer >= {low}; set --config.{path}.")
+  if config.eval.mode not in ("sft", "few_shot"):
+    raise UserError(f"eval.mode must be 'sft' or 'few_shot', got {config.eval.mode!r}.")
+  if task in _EVAL_SPLITS and config.eval.split not in _EVAL_SPLITS[task]:
+    raise UserError(f"eval.split={config.eval.split!r} is not an evaluation split of {task} "
+                    f"({', '.join(_EVAL_SPLITS[task])}).")
+  try:
+    sft.SFTConfig.from_dict(config.sft.to_dict())
+  except UserError as e:
+    raise UserError(f"config.sft: {e}") from e
+  check_workdir(workdir)
+
+
 def load_train_records(config, *, task: str, records_path: str | None, baseline: bool) -> tuple[list, str]:
   """SFT records from --records, or the task's train split with --baseline; returns (records, source)."""
   from datasynth.data import load_records_jsonl, load_task
   if bool(records_path) == bool(baseline):
-    raise ValueError("Pass exactly one of --records=PATH.jsonl (SFT records) or --baseline (the task's train set).")
+    raise UserError("Pass exactly one of --records=PATH.jsonl (SFT records) or --baseline (the task's train set).")
   if baseline:
     records, source = load_task(task, "train", config.data_dir or None), f"{task}/train (baseline)"
   else:
@@ -68,7 +110,7 @@ def make_eval_fn(model, task: str, eval_records: Sequence, config, workdir: str)
   from datasynth.evals import lm
   ec = config.eval
   if ec.mode not in ("sft", "few_shot"):
-    raise ValueError(f"eval.mode must be 'sft' or 'few_shot', got {ec.mode!r}.")
+    raise UserError(f"eval.mode must be 'sft' or 'few_shot', got {ec.mode!r}.")
   fmt = sft.make_template(config.sft.template)
   prompts = [fmt(with_tests(r, task, config.mbpp_tests_in_prompt))[0] for r in eval_records]
   os.makedirs(os.path.join(workdir, "eval"), exist_ok=True)
@@ -180,10 +222,8 @@ def plot_metric(evals: Sequence[dict], metric: str, title: str, path: str) -> st
   ax.set_title(title)
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  tmp = path + ".tmp.png"
-  fig.savefig(tmp, dpi=120)
+  io.save_figure(fig, path)
   plt.close(fig)
-  os.replace(tmp, path)
   return path
 
 
@@ -207,10 +247,7 @@ def write_reports(workdir: str, summary: dict[str, Any]) -> None:
     lines.append("")
   for name, text in (("results.json", json.dumps(summary, indent=2, sort_keys=True)), ("results.md",
                                                                                        "\n".join(lines))):
-    path = os.path.join(workdir, name)
-    with open(path + ".tmp", "w") as f:
-      f.write(text + "\n")
-    os.replace(path + ".tmp", path)
+    io.write_text(os.path.join(workdir, name), text + "\n")
 
 
 # --------------------------------------------------------------------------------------------------------- main
@@ -225,8 +262,7 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
   from datasynth.models import load_model
 
   task = task or config.task
-  if task not in TASK_METRIC:
-    raise ValueError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)}.")
+  validate(config, task=task, workdir=workdir, records_path=records_path, baseline=baseline)
   os.makedirs(workdir, exist_ok=True)
   if config.compilation_cache:  # Each evaluation builds a fresh generator; its programs then load from disk.
     jax.config.update("jax_compilation_cache_dir", os.path.join(os.path.abspath(workdir), "jax_cache"))
@@ -289,6 +325,6 @@ def define_flags() -> None:
 
 
 if __name__ == "__main__":
-  from absl import app
+  from datasynth import cli
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
 
-from absl import app
+from datasynth import cli
 from absl import flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work dir of a pipeline, NOMAD, sweep, train or evaluate run.")
@@ -36,4 +36,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
 
-from absl import app
+from datasynth import cli
 from absl import flags
 
 _SWEEP = flags.DEFINE_string("sweep", None, "Sweep file, e.g. sweeps/softsrv_variants.py.")
@@ -61,4 +61,4 @@ def _counts(status):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -9,10 +9,15 @@ e.g. `configs/gsm8k.py:paper,mp2`. Any field can then be overridden: `--config.t
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 
 import ml_collections
+
+from datasynth.errors import UserError
+from datasynth.io import check_workdir
+
 
 # Per-task CPU default sizes: max token length of x (H's tokens incl. BOS and EOS), steps, examples read.
 CPU_DEFAULTS = {
@@ -194,7 +199,7 @@ def apply_presets(c: ml_collections.ConfigDict, arg: str) -> ml_collections.Conf
       if len(name) > 2:
         c.soft_prompt.k = int(name[2:])
     else:
-      raise ValueError(f"Unknown config preset {name!r}; expected cpu, paper, np, mpK (e.g. mp2) or mc, "
+      raise UserError(f"Unknown config preset {name!r}; expected cpu, paper, np, mpK (e.g. mp2) or mc, "
                        "comma-separated.")
   return c
 
@@ -208,3 +213,108 @@ def default_workdir(config_arg: str) -> str:
 
 def get_config(task: str, arg: str | None = None) -> ml_collections.ConfigDict:
   return apply_presets(base_config(task), arg or "")
+
+
+# ---------------------------------------------------------------------------------------------------- validation
+ENUMS = {
+    "task": tuple(CPU_DEFAULTS),
+    "data.too_long": ("error", "skip", "truncate"),
+    "model.dtype": ("float32", "bfloat16"),
+    "soft_prompt.variant": ("np", "mp", "mc"),
+    "soft_prompt.init": ("vocab", "normal"),
+    "train.decay": ("constant", "cosine", "linear"),
+    "train.optimizer": ("adam", "adamw"),
+}
+_SPLITS = {"mbpp": ("train", "validation", "test", "prompt"), "gsm8k": ("train", "test"),
+           "boolq": ("train", "test", "dev")}
+# Lower bounds of sizes and counts (field -> smallest allowed value).
+_AT_LEAST = {
+    "seed": 0, "data.limit": 0, "data.max_len": 2, "data.heldout": 0, "context.projection_dim": 0,
+    "context.max_len": 1, "context.batch_size": 1, "soft_prompt.t": 1, "soft_prompt.k": 1, "soft_prompt.hidden": 1,
+    "soft_prompt.num_layers": 1, "train.steps": 1, "train.batch_size": 1, "train.warmup_steps": 0,
+    "train.loss_chunk": 0, "train.log_every": 1, "train.eval_every": 1, "train.stop_after": 0,
+    "train.num_devices": 0, "checkpoint.save_every": 1, "checkpoint.keep": 1, "generate.num_samples": 1,
+    "generate.batch_size": 1, "generate.chunk": 1, "generate.max_new_tokens": 1, "generate.top_k": 0,
+    "answer.max_new_tokens": 1, "answer.batch_size": 1, "answer.chunk": 1, "mauve.num_examples": 0,
+    "mauve.num_clusters": 0, "mauve.max_tokens": 1, "mauve.batch_size": 1, "postprocess.num_subsample": 0,
+    "postprocess.ngram": 1, "postprocess.clusters": 1, "postprocess.svd_components": 1,
+}
+# Real-valued fields: (lowest, highest, lowest is allowed).
+_RANGES = {
+    "train.lr": (0.0, math.inf, False), "train.end_factor": (0.0, math.inf, True),
+    "train.clip_norm": (0.0, math.inf, True), "soft_prompt.out_scale": (0.0, math.inf, True),
+    "generate.temperature": (0.0, math.inf, True), "generate.top_p": (0.0, 1.0, False),
+    "answer.temperature": (0.0, math.inf, True),
+}
+
+
+_ABSENT = object()
+
+
+def _get(config: ml_collections.ConfigDict, path: str):
+  node = config
+  for part in path.split("."):
+    if part not in node:
+      return _ABSENT  # A section this config does not have (e.g. a trimmed test config).
+    node = node[part]
+  return node
+
+
+def _flag(path: str) -> str:
+  return f"--config.{path}"
+
+
+def _check_numbers(config: ml_collections.ConfigDict) -> None:
+  for path, low in _AT_LEAST.items():
+    value = _get(config, path)
+    if value is _ABSENT:
+      continue
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+      raise UserError(f"{path}={value!r} must be an integer >= {low}; set {_flag(path)}=<int >= {low}>.")
+  for path, (low, high, closed) in _RANGES.items():
+    value = _get(config, path)
+    if value is _ABSENT:
+      continue
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and (value >= low if closed else value > low)
+    if not ok or value > high:
+      bound = f"{'>=' if closed else '>'} {low:g}" + (f" and <= {high:g}" if math.isfinite(high) else "")
+      raise UserError(f"{path}={value!r} must be a finite number {bound}; set {_flag(path)}.")
+  tc = config.train  # (warmup_steps > steps is allowed: the schedule clamps it to steps - 1, for short smoke runs.)
+  mesh = dict(tc.mesh)
+  if any(v != -1 and v < 1 for v in mesh.values()) or list(mesh.values()).count(-1) > 1:
+    raise UserError(f"train.mesh={mesh}: axis sizes must be positive, with at most one -1 (the remaining devices).")
+  if tc.num_devices and tc.batch_size % tc.num_devices:
+    raise UserError(f"train.batch_size={tc.batch_size} is not a multiple of the {tc.num_devices} devices "
+                    "(train.num_devices); change the batch size or the number of devices.")
+
+
+def _check_enums(config: ml_collections.ConfigDict) -> None:
+  for path, allowed in ENUMS.items():
+    value = _get(config, path)
+    if value not in allowed:
+      raise UserError(f"Unknown {path} {value!r}; expected one of {', '.join(allowed)} (set {_flag(path)}).")
+  for path in ("model.name", "context.model"):
+    if not _get(config, path):
+      raise UserError(f"{path} is empty; name a preset (gemma3-270m, smollm2-135m) or a checkpoint path.")
+
+
+def _check_data(config: ml_collections.ConfigDict) -> None:
+  d = config.data
+  if d.file:
+    if not os.path.isfile(d.file):
+      raise UserError(f"data.file={d.file!r} does not exist (or is not a file); fix --config.data.file.")
+    return
+  if d.split not in _SPLITS[config.task]:
+    raise UserError(f"data.split={d.split!r} is not a split of {config.task} ({', '.join(_SPLITS[config.task])}).")
+  if d.data_dir and not os.path.isdir(d.data_dir):
+    raise UserError(f"data.data_dir={d.data_dir!r} is not a folder; point --config.data.data_dir at the benchmark "
+                    "data (../shared/data).")
+
+
+def validate(config: ml_collections.ConfigDict, workdir: str | None = None) -> None:
+  """Every config field with a domain (and the work dir), before anything heavy loads; raises UserError."""
+  _check_enums(config)
+  _check_numbers(config)
+  _check_data(config)
+  if workdir is not None:
+    check_workdir(workdir)  # Exists as a folder or can be created as one.

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from datasynth import io
+from datasynth.errors import UserError
 from datasynth.models.decoder import Decoder
 from datasynth.models.loaders import LoadedModel
 
@@ -37,8 +39,8 @@ def context_dim(width: int, projection_dim: int | None) -> int:
 def _resolve_layer(layer: int, num_layers: int) -> int:
   resolved = num_layers if layer == -1 else layer
   if not 0 <= resolved <= num_layers:
-    raise ValueError(f"context.layer={layer} is out of range for a model with {num_layers} layers; use 0 (input "
-                     f"embeddings), 1..{num_layers} (block outputs) or -1 (last block).")
+    raise UserError(f"context.layer={layer} is out of range for a model with {num_layers} layers; use 0 (input "
+                    f"embeddings), 1..{num_layers} (block outputs) or -1 (last block).")
   return resolved
 
 
@@ -69,9 +71,9 @@ def embed_texts(model: LoadedModel, texts: Sequence[str], *, layer: int = 0, max
                 normalize: bool = True, bucket: int = 32, show_progress: bool = False) -> np.ndarray:
   """z for every text: [N, d_e] float32. Texts longer than `max_len` tokens are embedded from their first tokens."""
   if not texts:
-    raise ValueError("embed_texts needs at least one text.")
+    raise UserError("embed_texts needs at least one text.")
   if max_len > model.config.max_len:
-    raise ValueError(f"context.max_len={max_len} exceeds the context model's context of {model.config.max_len}.")
+    raise UserError(f"context.max_len={max_len} exceeds the context model's context of {model.config.max_len}.")
   tok = model.tokenizer
   seqs = []
   for text in texts:
@@ -123,7 +125,6 @@ def cached_context(model: LoadedModel, texts: Sequence[str], cache_dir: str, sho
     if z.shape[0] == len(texts):
       return z
   z = embed_texts(model, texts, show_progress=show_progress, **options)
-  tmp = path + ".tmp.npy"
-  np.save(tmp, z)
-  os.replace(tmp, path)
+  with io.atomic_write(path, "wb") as f:
+    np.save(f, z)
   return z

@@ -25,6 +25,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from datasynth.errors import UserError
+
 Array = jax.Array
 Initializer = Callable[..., Array]
 
@@ -37,7 +39,7 @@ def vocab_init(table: Array) -> Initializer:
 
   def init(key, shape, dtype=jnp.float32):
     if shape[-1] != table.shape[-1]:
-      raise ValueError(f"vocab_init table has width {table.shape[-1]}, prompt needs {shape[-1]}.")
+      raise UserError(f"vocab_init table has width {table.shape[-1]}, prompt needs {shape[-1]}.")
     n = 1
     for s in shape[:-1]:
       n *= s
@@ -114,7 +116,7 @@ class SoftPromptMC(nn.Module):
   @nn.compact
   def __call__(self, z: Array) -> Array:
     if self.num_layers < 1:
-      raise ValueError(f"SS_MC needs at least one layer, got num_layers={self.num_layers}.")
+      raise UserError(f"SS_MC needs at least one layer, got num_layers={self.num_layers}.")
     act = {"gelu": jax.nn.gelu, "relu": jax.nn.relu, "tanh": jnp.tanh}[self.activation]
     widths = [z.shape[-1]] + [self.hidden] * (self.num_layers - 1) + [self.d]
     h = jnp.broadcast_to(z.astype(jnp.float32)[:, None, :], (z.shape[0], self.t, z.shape[-1]))  # [B, t, d_e]
@@ -141,18 +143,18 @@ def make_soft_prompt(variant: str, *, t: int, d: int, k: int = 2, hidden: int = 
                      init_scale: float = 1.0, token_init: Initializer | None = None, **kw) -> nn.Module:
   """The module for a variant name: 'np' (SS_NP), 'mp' (SS_MPk), 'mc' (SS_MC)."""
   if t < 1:
-    raise ValueError(f"The soft prompt needs t >= 1 tokens, got t={t}.")
+    raise UserError(f"The soft prompt needs t >= 1 tokens, got t={t}.")
   common = dict(t=t, d=d, init_scale=init_scale, token_init=token_init)
   if variant == "np":
     return SoftPromptNP(**common, **kw)
   if variant == "mp":
     if k < 1:
-      raise ValueError(f"SS_MPk needs k >= 1 basis prompts, got k={k}.")
+      raise UserError(f"SS_MPk needs k >= 1 basis prompts, got k={k}.")
     return SoftPromptMP(k=k, **common, **kw)
   if variant == "mc":
     return SoftPromptMC(hidden=hidden, num_layers=num_layers, **common, **kw)
-  raise ValueError(f"Unknown SoftSRV variant {variant!r}; expected one of {VARIANTS} "
-                   "(np = SS_NP, mp = SS_MPk, mc = SS_MC).")
+  raise UserError(f"Unknown SoftSRV variant {variant!r}; expected one of {VARIANTS} "
+                  "(np = SS_NP, mp = SS_MPk, mc = SS_MC).")
 
 
 def num_params(params) -> int:

@@ -28,6 +28,7 @@ from datasynth.errors import UserError
 from datasynth.models.decoder import cast_params
 from datasynth.models.loaders import LoadedModel, load_model
 from datasynth.sampling import sample_text
+from softsrv import config as config_lib
 from softsrv import context as context_lib
 from softsrv import workdir as workdir_lib
 
@@ -61,7 +62,7 @@ class Generator:
            context_model: LoadedModel | None = None) -> "Generator":
     if training.latest_checkpoint_step(workdir) is None:  # Before anything heavy loads.
       raise UserError(f"No trained SoftSRV checkpoint in {workdir}; train first with {_train_command(workdir)}.")
-    check_generate_fields(config)
+    config_lib.validate(config)  # Every config field with a domain (generate.* included).
     texts = workdir_lib.load_texts(config)
     model = model or load_model(config.model.name)
     context_model = context_model or load_model(config.context.model)
@@ -128,18 +129,6 @@ class Generator:
     return dict(text=sample.text, item=item, source_index=source_index, method=f"softsrv-{self.variant}",
                 variant=self.variant, task=self.config.task, config_hash=self.config_hash, step=self.step,
                 seed=self.config.seed, num_tokens=len(sample.token_ids), finished=sample.finished)
-
-
-def check_generate_fields(config: ml_collections.ConfigDict) -> None:
-  g = config.generate
-  if g.num_samples < 1 or g.batch_size < 1 or g.chunk < 1 or g.max_new_tokens < 1:
-    raise UserError(f"generate.num_samples, batch_size, chunk and max_new_tokens must be >= 1; got "
-                    f"{g.num_samples}, {g.batch_size}, {g.chunk}, {g.max_new_tokens}.")
-  if g.temperature < 0 or g.top_k < 0 or not 0.0 < g.top_p <= 1.0:
-    raise UserError(f"Need generate.temperature >= 0, top_k >= 0 and 0 < top_p <= 1; got {g.temperature}, "
-                    f"{g.top_k}, {g.top_p}.")
-  if config.model.dtype not in workdir_lib.DTYPES:
-    raise UserError(f"model.dtype={config.model.dtype!r}; expected one of {list(workdir_lib.DTYPES)}.")
 
 
 def check_fits(config: ml_collections.ConfigDict, model: LoadedModel) -> None:

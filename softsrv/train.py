@@ -31,9 +31,11 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from datasynth import sharding, training
+from datasynth.errors import UserError
 from datasynth.models.decoder import Decoder, attach_prefix, cast_params, init_cache
 from datasynth.models.loaders import LoadedModel, load_model
 from softsrv import embeddings
+from softsrv import config as config_lib
 from softsrv import workdir as workdir_lib
 
 _DTYPES = workdir_lib.DTYPES
@@ -164,30 +166,22 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh:
   devices = jax.devices()
   n = config.train.num_devices
   if n > len(devices):
-    raise ValueError(f"train.num_devices={n} but JAX sees only {len(devices)} devices.")
+    raise UserError(f"train.num_devices={n} but JAX sees only {len(devices)} devices.")
   return sharding.make_mesh(dict(config.train.mesh), devices=devices[:n or None])
 
 
 def validate(config: ml_collections.ConfigDict, model: LoadedModel) -> None:
-  """Config against H (the variant is checked by `prepare` before anything loads)."""
+  """The config against the loaded H (every config-only check is `softsrv.config.validate`, run before loading)."""
   sp, mc = config.soft_prompt, model.config
-  if sp.t < 1 or config.data.max_len < 2:
-    raise ValueError(f"soft_prompt.t={sp.t} and data.max_len={config.data.max_len} must be >= 1 and >= 2.")
   if sp.t + config.data.max_len > mc.max_len:
-    raise ValueError(f"soft_prompt.t + data.max_len = {sp.t} + {config.data.max_len} exceeds the context of "
-                     f"{config.model.name} ({mc.max_len} positions); lower t or data.max_len.")
-  if config.model.dtype not in _DTYPES:
-    raise ValueError(f"model.dtype={config.model.dtype!r}; expected one of {list(_DTYPES)}.")
-  if config.train.batch_size < 1 or config.train.steps < 1:
-    raise ValueError("train.batch_size and train.steps must be positive.")
+    raise UserError(f"soft_prompt.t + data.max_len = {sp.t} + {config.data.max_len} exceeds the context of "
+                    f"{config.model.name} ({mc.max_len} positions); lower t or data.max_len.")
 
 
 def init_table(config, model: LoadedModel, ids: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
   """Embedded vectors of the tokens occurring in the training x (the sampled-vocabulary init), or None."""
   if config.soft_prompt.init == "normal":
     return None
-  if config.soft_prompt.init != "vocab":
-    raise ValueError(f"soft_prompt.init={config.soft_prompt.init!r}; expected vocab or normal.")
   special = {model.tokenizer.bos_id, model.tokenizer.eos_id, model.tokenizer.pad_id}
   vocab = np.asarray(sorted(set(ids[mask].tolist()) - special), np.int32)
   return np.asarray(_embed(model, vocab))
@@ -256,20 +250,17 @@ class Run:
 def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel | None = None,
             context_model: LoadedModel | None = None) -> Run:
   """Load models and data, compute/cache z, build P_theta, the optimizer, the mesh and the jitted steps."""
-  if config.soft_prompt.variant not in embeddings.VARIANTS:  # Before loading anything heavy.
-    raise ValueError(f"Unknown soft_prompt.variant {config.soft_prompt.variant!r}; expected one of "
-                     f"{embeddings.VARIANTS} (np = SS_NP, mp = SS_MPk, mc = SS_MC).")
+  config_lib.validate(config, workdir)  # Every config field with a domain, before anything heavy loads.
+  mesh = make_mesh(config)
+  if config.train.batch_size % mesh.size:
+    raise UserError(f"train.batch_size={config.train.batch_size} is not a multiple of the {mesh.size} devices; "
+                    "change the batch size, train.num_devices or train.mesh.")
   texts = workdir_lib.load_texts(config)  # Data errors before the models load.
   model = model or load_model(config.model.name)
   validate(config, model)
   context_model = context_model or load_model(config.context.model)
   examples = workdir_lib.load_examples(config, workdir, model, context_model, texts)
   train, heldout = examples.train, examples.heldout
-
-  mesh = make_mesh(config)
-  if config.train.batch_size % mesh.size:
-    raise ValueError(f"train.batch_size={config.train.batch_size} is not a multiple of the {mesh.size} devices; "
-                     "change the batch size, train.num_devices or train.mesh.")
 
   sp = config.soft_prompt
   table = init_table(config, model, train["ids"], train["mask"])
@@ -323,6 +314,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel
           context_model: LoadedModel | None = None) -> Result:
   """Train (or resume) a SoftSRV embedding under `workdir`; returns the final state and the metric rows."""
   workdir = os.path.abspath(workdir)
+  config_lib.validate(config, workdir)
   os.makedirs(workdir, exist_ok=True)
   run = prepare(config, workdir, model=model, context_model=context_model)
   tc = config.train
@@ -345,9 +337,13 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel
   positions_per_step = tc.batch_size * (config.soft_prompt.t + config.data.max_len)
   if start == 0:
     metrics.write(0, dict(heldout_loss=run.heldout_loss(state.params)))
+  hint = (f"lower --config.train.lr (now {tc.lr:g}) or keep --config.train.clip_norm on (now {tc.clip_norm:g}), "
+          "then rerun to resume")
   for step in range(start, end):
     state, m = run.step_fn(state, run.frozen, run.batch(step))
     done = step + 1
+    m = jax.device_get(m)  # One host sync per step (the token count was fetched per step anyway).
+    training.check_finite(done, float(m["loss"]), float(m["grad_norm"]), hint, ckpt)
     window_tokens += float(m["tokens"])
     window_positions += positions_per_step
     row = {}

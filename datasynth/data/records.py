@@ -12,6 +12,8 @@ import os
 import pathlib
 from typing import Any, Iterable
 
+from datasynth.errors import UserError
+
 TASKS = ("mbpp", "gsm8k", "boolq", "lima", "alpaca", "triviaqa")
 
 
@@ -35,44 +37,56 @@ def default_data_dir() -> str:
 
 def _require_file(path: str) -> None:
   if not os.path.exists(path):
-    raise FileNotFoundError(f"Data file not found: {path}. Check the data directory (config field data_dir).")
+    raise UserError(f"Data file not found: {path}. Check the data directory (config field data_dir).")
+
+
+def read_text(path: str) -> str:
+  """A UTF-8 file's text; another encoding is an error naming the file, the byte offset and line, and the fix."""
+  _require_file(path)
+  if os.path.isdir(path):
+    raise UserError(f"Data file {path} is a folder; pass a file.")
+  with open(path, "rb") as f:
+    data = f.read()
+  try:
+    return data.decode("utf-8")
+  except UnicodeDecodeError as e:
+    line = data.count(b"\n", 0, e.start) + 1
+    raise UserError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at byte offset {e.start}, line {line}); "
+                    "re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).") from e
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
   """All objects of a JSON Lines file; a malformed line is an error naming the file and line number."""
   path = str(path)
-  _require_file(path)
   rows = []
-  with open(path, encoding="utf-8") as f:
-    for n, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        obj = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{n}: malformed JSON line ({e.msg}); fix or remove that line.") from e
-      if not isinstance(obj, dict):
-        raise ValueError(f"{path}:{n}: expected a JSON object per line, got {type(obj).__name__}.")
-      rows.append(obj)
+  for n, line in enumerate(read_text(path).split("\n"), 1):
+    if not line.strip():
+      continue
+    try:
+      obj = json.loads(line)
+    except json.JSONDecodeError as e:
+      raise UserError(f"{path}:{n}: malformed JSON line ({e.msg}); fix or remove that line.") from e
+    if not isinstance(obj, dict):
+      raise UserError(f"{path}:{n}: expected a JSON object per line, got {type(obj).__name__}.")
+    rows.append(obj)
   return rows
 
 
 def _read_json_list(path: str) -> list[dict[str, Any]]:
-  _require_file(path)
-  with open(path, encoding="utf-8") as f:
-    try:
-      data = json.load(f)
-    except json.JSONDecodeError as e:
-      raise ValueError(f"{path}: malformed JSON at line {e.lineno} ({e.msg}).") from e
+  text = read_text(path)
+  try:
+    data = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise UserError(f"{path}: malformed JSON at line {e.lineno} ({e.msg}).") from e
   if not isinstance(data, list):
-    raise ValueError(f"{path}: expected a JSON list of objects.")
+    raise UserError(f"{path}: expected a JSON list of objects.")
   return data
 
 
 def _need(row: dict[str, Any], fields: Iterable[str], path: str, n: int) -> None:
   missing = [k for k in fields if k not in row]
   if missing:
-    raise ValueError(f"{path}: record {n} lacks field(s) {missing}; is this the right file for the task?")
+    raise UserError(f"{path}: record {n} lacks field(s) {missing}; is this the right file for the task?")
 
 
 def _mbpp(rows, path, split):
@@ -133,17 +147,17 @@ def load_task(task: str, split: str, data_dir: str | None = None) -> list[Record
   data_dir = data_dir or default_data_dir()
   if task == "mbpp":
     if split not in _MBPP_SPLITS:
-      raise ValueError(f"Unknown MBPP split {split!r}; expected one of {_MBPP_SPLITS}.")
+      raise UserError(f"Unknown MBPP split {split!r}; expected one of {_MBPP_SPLITS}.")
     path = os.path.join(data_dir, "mbpp", "splits_derived", f"mbpp_{split}.jsonl")
     records = _mbpp(read_jsonl(path), path, split)
   elif task == "gsm8k":
     if split not in ("train", "test"):
-      raise ValueError(f"Unknown GSM8K split {split!r}; expected train or test.")
+      raise UserError(f"Unknown GSM8K split {split!r}; expected train or test.")
     path = os.path.join(data_dir, "gsm8k", f"{split}.jsonl")
     records = _gsm8k(read_jsonl(path), path, split)
   elif task == "boolq":
     if split not in ("train", "test", "dev"):
-      raise ValueError(f"Unknown BoolQ split {split!r}; expected train, test or dev.")
+      raise UserError(f"Unknown BoolQ split {split!r}; expected train, test or dev.")
     path = os.path.join(data_dir, "boolq", f"{split}.jsonl")
     records = _boolq(read_jsonl(path), path, split)
   elif task == "triviaqa":  # Evaluation only: test (995 questions) | shots (the 5 held-out prompt shots).
@@ -151,13 +165,13 @@ def load_task(task: str, split: str, data_dir: str | None = None) -> list[Record
     path, records = os.path.join(data_dir, triviaqa.FILE), triviaqa.records(split, data_dir)
   elif task in ("lima", "alpaca"):
     if split != "train":
-      raise ValueError(f"{task} has only a train split, got {split!r}.")
+      raise UserError(f"{task} has only a train split, got {split!r}.")
     path = os.path.join(data_dir, "instruct", "lima.json" if task == "lima" else "alpaca_en_demo.json")
     records = _instruct(_read_json_list(path), path, task)
   else:
-    raise ValueError(f"Unknown task {task!r}; expected one of {TASKS}.")
+    raise UserError(f"Unknown task {task!r}; expected one of {TASKS}.")
   if not records:
-    raise ValueError(f"{path} holds no records; an empty data set cannot be used.")
+    raise UserError(f"{path} holds no records; an empty data set cannot be used.")
   return records
 
 
@@ -170,5 +184,5 @@ def load_records_jsonl(path: str) -> list[Record]:
     out.append(Record(r.get("uid", f"{os.path.basename(path)}/{n}"), r.get("task", "custom"), r["prompt"],
                       r["response"], r.get("meta", {})))
   if not out:
-    raise ValueError(f"{path} holds no records; an empty data set cannot be used.")
+    raise UserError(f"{path} holds no records; an empty data set cannot be used.")
   return out

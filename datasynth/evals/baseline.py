@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from typing import Any, Sequence
 
+from datasynth.errors import UserError
 from datasynth.evals import boolq, gsm8k, lm, mbpp, triviaqa
+from datasynth.io import write_text
 
 TASKS = ("mbpp", "gsm8k", "boolq", "triviaqa")
 
@@ -33,7 +33,7 @@ def base_model_numbers(model, *, n: int = 20, tasks: Sequence[str] = TASKS, data
   """Metrics of `model` (a LoadedModel) on the first `n` test examples of each task (BoolQ: `boolq_n`, default n)."""
   unknown = sorted(set(tasks) - set(TASKS))
   if unknown:
-    raise ValueError(f"Unknown task(s) {unknown}; choose from {list(TASKS)}.")
+    raise UserError(f"Unknown task(s) {unknown}; choose from {list(TASKS)}.")
   out: dict[str, Any] = dict(model=model.source, n=n)
   if "mbpp" in tasks:
     t = time.time()
@@ -85,13 +85,9 @@ def main(argv: Sequence[str] | None = None) -> None:
   text = json.dumps(numbers, indent=2)
   print(text)
   if args.out:
-    folder = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".json")
-    with os.fdopen(fd, "w") as f:
-      f.write(text + "\n")
-    os.replace(tmp, args.out)
+    write_text(args.out, text + "\n")
 
 
 if __name__ == "__main__":
-  main()
+  from datasynth import cli
+  cli.run(main, absl_flags=False)

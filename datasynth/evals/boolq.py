@@ -13,6 +13,7 @@ import os
 from typing import Any, Callable, Sequence
 
 from datasynth.data.records import default_data_dir, read_jsonl
+from datasynth.errors import UserError
 
 CHOICES = {"true_false": (" True", " False"), "yes_no": (" yes", " no")}
 
@@ -38,14 +39,14 @@ def label(r: Any) -> bool:
   if isinstance(a, str) and a.strip().lower() in ("true", "false", "yes", "no"):
     return a.strip().lower() in ("true", "yes")
   if not isinstance(a, bool):
-    raise ValueError(f"BoolQ record has no boolean answer (got {a!r}); pass records with the data file's fields.")
+    raise UserError(f"BoolQ record has no boolean answer (got {a!r}); pass records with the data file's fields.")
   return a
 
 
 def build_context(r: Any) -> str:
   passage, question = _get(r, "passage"), _get(r, "question")
   if passage is None or question is None:
-    raise ValueError("BoolQ record lacks 'passage' or 'question'; pass records with the data file's fields.")
+    raise UserError("BoolQ record lacks 'passage' or 'question'; pass records with the data file's fields.")
   question = question.strip()
   question = question if question.endswith("?") else question + "?"
   return f"{passage}\nQuestion: {question}\nAnswer:"
@@ -63,15 +64,15 @@ def evaluate_boolq(records: Sequence[Any], loglik_fn: Callable[[list[tuple[str, 
                    choices: str = "true_false") -> BoolqResult:
   """Accuracy of `loglik_fn` ((context, continuation) pairs -> log-likelihoods) on `records`."""
   if choices not in CHOICES:
-    raise ValueError(f"choices must be one of {sorted(CHOICES)}, got {choices!r}.")
+    raise UserError(f"choices must be one of {sorted(CHOICES)}, got {choices!r}.")
   if not records:
-    raise ValueError("evaluate_boolq got no records; pass at least one BoolQ example.")
+    raise UserError("evaluate_boolq got no records; pass at least one BoolQ example.")
   pos, neg = CHOICES[choices]
   contexts = [build_context(r) for r in records]
   pairs = [(c, pos) for c in contexts] + [(c, neg) for c in contexts]
   values = list(loglik_fn(pairs))
   if len(values) != len(pairs):
-    raise ValueError(f"loglik_fn returned {len(values)} values for {len(pairs)} pairs.")
+    raise UserError(f"loglik_fn returned {len(values)} values for {len(pairs)} pairs.")
   n = len(records)
   lls = list(zip(values[:n], values[n:]))
   preds = [p > q for p, q in lls]

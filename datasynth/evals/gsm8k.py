@@ -17,6 +17,7 @@ import re
 from typing import Any, Callable, Sequence
 
 from datasynth.data.records import default_data_dir, read_jsonl
+from datasynth.errors import UserError
 
 NUM_SHOTS = 5
 STOP = ("\n\nQuestion:", "\nQuestion:", "Question:")
@@ -76,10 +77,10 @@ def extract_answer(text: str) -> str | None:
 def gold_answer(r: Any) -> str:
   answer = _get(r, "answer")
   if not answer or "####" not in answer:
-    raise ValueError(f"GSM8K record lacks a final '#### N' answer: {str(answer)[:80]!r}.")
+    raise UserError(f"GSM8K record lacks a final '#### N' answer: {str(answer)[:80]!r}.")
   gold = extract_answer(answer)
   if gold is None:
-    raise ValueError(f"GSM8K gold answer is not a number: {answer.rsplit('####', 1)[1].strip()!r}.")
+    raise UserError(f"GSM8K gold answer is not a number: {answer.rsplit('####', 1)[1].strip()!r}.")
   return gold
 
 
@@ -95,7 +96,7 @@ class Gsm8kResult:
 def score(completions: Sequence[str], records: Sequence[Any]) -> Gsm8kResult:
   """Exact match of extracted answers against the records' gold answers."""
   if len(completions) != len(records):
-    raise ValueError(f"Got {len(completions)} completions for {len(records)} records.")
+    raise UserError(f"Got {len(completions)} completions for {len(records)} records.")
   preds = [extract_answer(c) for c in completions]
   golds = [gold_answer(r) for r in records]
   acc = sum(p is not None and p == g for p, g in zip(preds, golds)) / max(1, len(golds))
@@ -107,12 +108,12 @@ def evaluate_gsm8k(records: Sequence[Any], generate_fn: Callable[[list[str]], li
                    shots: Sequence[Any] | None = None, strip_calculator: bool = True) -> Gsm8kResult:
   """Exact-match accuracy of `generate_fn` (prompts -> completions; stop at STOP) with the 5-shot CoT prompt."""
   if not records:
-    raise ValueError("evaluate_gsm8k got no records; pass at least one GSM8K problem.")
+    raise UserError("evaluate_gsm8k got no records; pass at least one GSM8K problem.")
   shots = prompt_shots() if shots is None else shots
   prompts = [build_prompt(r, shots, strip_calculator) for r in records]
   completions = list(generate_fn(prompts))
   if len(completions) != len(prompts):
-    raise ValueError(f"generate_fn returned {len(completions)} completions for {len(prompts)} prompts.")
+    raise UserError(f"generate_fn returned {len(completions)} completions for {len(prompts)} prompts.")
   # A completion that runs into the next few-shot question is cut there.
   completions = [min((c.split(s)[0] for s in STOP), key=len) for c in completions]
   return score(completions, records)

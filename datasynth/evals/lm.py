@@ -15,6 +15,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from datasynth.errors import UserError
+
 GenerateFn = Callable[[list[str]], list[str]]
 LoglikFn = Callable[[list[tuple[str, str]]], list[float]]
 
@@ -86,10 +88,10 @@ def loglik_scorer(model, *, batch_size: int = 4, progress: bool = True, length_m
     for i, (ctx, cont) in enumerate(pairs):
       c, k = tok.encode(ctx), tok.encode(cont, add_bos=False)
       if not c or not k:
-        raise ValueError(f"Pair {i}: context and continuation must both encode to at least one token.")
+        raise UserError(f"Pair {i}: context and continuation must both encode to at least one token.")
       if len(c) + len(k) > cfg.max_len:
-        raise ValueError(f"Pair {i} has {len(c) + len(k)} tokens, more than the model's context of {cfg.max_len}; "
-                         "shorten the passage.")
+        raise UserError(f"Pair {i} has {len(c) + len(k)} tokens, more than the model's context of {cfg.max_len}; "
+                        "shorten the passage.")
       enc.append((c, k))
     order = np.argsort([len(c) + len(k) for c, k in enc], kind="stable")  # Less padding per batch.
     out = np.zeros(len(pairs), np.float64)

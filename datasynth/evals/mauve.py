@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from datasynth.errors import UserError
 from datasynth.io import save_figure
 
 
@@ -52,13 +53,13 @@ def sequence_features(model, params, tokenizer, texts: Sequence[str], *, batch_s
   from tqdm.auto import tqdm
 
   if pooling not in ("mean", "last"):
-    raise ValueError(f"pooling must be 'mean' or 'last', got {pooling!r}.")
+    raise UserError(f"pooling must be 'mean' or 'last', got {pooling!r}.")
   if not texts:
-    raise ValueError("sequence_features got no texts; pass at least one.")
+    raise UserError("sequence_features got no texts; pass at least one.")
   ids = [tokenizer.encode(t)[:max_tokens] for t in texts]
   for i, seq in enumerate(ids):
     if not seq:
-      raise ValueError(f"Text {i} encodes to no tokens; drop empty texts before computing features.")
+      raise UserError(f"Text {i} encodes to no tokens; drop empty texts before computing features.")
 
   @jax.jit
   def pooled(p, tokens, mask):
@@ -145,15 +146,15 @@ def compute_mauve(p_features, q_features, *, num_clusters: int | None = None, sc
   p, q = np.asarray(p_features, np.float64), np.asarray(q_features, np.float64)
   for name, a in (("p_features", p), ("q_features", q)):
     if a.ndim != 2 or len(a) < 2:
-      raise ValueError(f"{name} must be a [N >= 2, d] array, got shape {a.shape}.")
+      raise UserError(f"{name} must be a [N >= 2, d] array, got shape {a.shape}.")
     if not np.all(np.isfinite(a)):
-      raise ValueError(f"{name} contains NaN or inf; check the feature extractor.")
+      raise UserError(f"{name} contains NaN or inf; check the feature extractor.")
   if p.shape[1] != q.shape[1]:
-    raise ValueError(f"p_features and q_features differ in width ({p.shape[1]} vs {q.shape[1]}); "
-                     "compute both with the same model.")
+    raise UserError(f"p_features and q_features differ in width ({p.shape[1]} vs {q.shape[1]}); "
+                    "compute both with the same model.")
   k = default_num_clusters(len(p), len(q)) if num_clusters is None else int(num_clusters)
   if not 2 <= k <= len(p) + len(q):
-    raise ValueError(f"num_clusters={k} must be in [2, {len(p) + len(q)}] (the number of samples).")
+    raise UserError(f"num_clusters={k} must be in [2, {len(p) + len(q)}] (the number of samples).")
   p_hist, q_hist, dims = quantize(p, q, num_clusters=k, explained_variance=explained_variance, num_redo=num_redo,
                                   max_iter=max_iter, seed=seed, normalize=normalize)
   curve = divergence_curve(p_hist, q_hist, scaling=scaling, num_lambdas=num_lambdas)

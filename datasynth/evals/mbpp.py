@@ -18,6 +18,7 @@ import os
 from typing import Any, Callable, Sequence
 
 from datasynth.data.records import default_data_dir, read_jsonl
+from datasynth.errors import UserError
 from datasynth.evals import sandbox
 
 PROMPT_TASK_IDS = (2, 3, 4)
@@ -46,7 +47,7 @@ def task_fields(r: Any) -> dict[str, Any]:
   out = {k: _get(r, k) for k in ("task_id", "text", "code", "test_list", "test_setup_code")}
   for k in ("text", "test_list"):
     if out[k] is None:
-      raise ValueError(f"MBPP record {out['task_id']!r} lacks {k!r}; pass records with the data file's fields.")
+      raise UserError(f"MBPP record {out['task_id']!r} lacks {k!r}; pass records with the data file's fields.")
   out["test_setup_code"] = out["test_setup_code"] or ""
   out["code"] = (out["code"] or "").replace("\r\n", "\n")
   return out
@@ -95,7 +96,7 @@ def run_tests(records: Sequence[Any], codes: Sequence[str], *, workers: int = 2,
   sandboxed process at a time)."""
   from tqdm.auto import tqdm
   if len(records) != len(codes):
-    raise ValueError(f"Got {len(records)} records but {len(codes)} codes; give one code per record.")
+    raise UserError(f"Got {len(records)} records but {len(codes)} codes; give one code per record.")
   programs = [program_for(c, r) for c, r in zip(codes, records)]
   verdicts: list[sandbox.Verdict | None] = [None] * len(programs)
   with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -126,12 +127,12 @@ def evaluate_mbpp(records: Sequence[Any], generate_fn: Callable[[list[str]], lis
                   progress: bool = True) -> MbppResult:
   """pass@1 of `generate_fn` (prompts -> completions) on `records` with the 3-shot prompt."""
   if not records:
-    raise ValueError("evaluate_mbpp got no records; pass at least one MBPP task.")
+    raise UserError("evaluate_mbpp got no records; pass at least one MBPP task.")
   shots = prompt_shots() if shots is None else shots
   prompts = [build_prompt(r, shots) for r in records]
   completions = list(generate_fn(prompts))
   if len(completions) != len(prompts):
-    raise ValueError(f"generate_fn returned {len(completions)} completions for {len(prompts)} prompts.")
+    raise UserError(f"generate_fn returned {len(completions)} completions for {len(prompts)} prompts.")
   codes = [extract_code(c) for c in completions]
   verdicts = run_tests(records, codes, workers=workers, limits=limits, progress=progress)
   return MbppResult(pass_at_1=sum(v.passed for v in verdicts) / len(verdicts), num_tasks=len(records),

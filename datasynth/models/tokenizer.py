@@ -18,6 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
+from datasynth.errors import UserError
+
 SPM_FILE = "tokenizer.model"
 HF_FILE = "tokenizer.json"
 META_FILE = "tokenizer_meta.json"
@@ -115,15 +117,15 @@ class Tokenizer:
     A sequence longer than `length` is an error naming its index, never a silent truncation.
     """
     if side not in ("left", "right"):
-      raise ValueError(f"side must be 'left' or 'right', got {side!r}.")
+      raise UserError(f"side must be 'left' or 'right', got {side!r}.")
     longest = max((len(s) for s in batch), default=0)
     length = longest if length is None else length
     ids = np.full((len(batch), length), self.pad_id, np.int32)
     mask = np.zeros((len(batch), length), bool)
     for row, seq in enumerate(batch):
       if len(seq) > length:
-        raise ValueError(f"Sequence {row} has {len(seq)} tokens, more than the allowed {length}; "
-                         "shorten the text or raise the maximum length.")
+        raise UserError(f"Sequence {row} has {len(seq)} tokens, more than the allowed {length}; "
+                        "shorten the text or raise the maximum length.")
       sl = slice(0, len(seq)) if side == "right" else slice(length - len(seq), length)
       ids[row, sl], mask[row, sl] = seq, True
     return ids, mask
@@ -205,8 +207,8 @@ def byte_level_bpe_from_vocab(pieces: Sequence[str], merges: Sequence[str], type
         pre_tokenizers.Split(split, behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
   else:
-    raise ValueError(f"Unsupported byte-level pre-tokenizer {pre!r} in the GGUF vocabulary; "
-                     "supported: smollm, starcoder, gpt2, default, llama-bpe, qwen2.")
+    raise UserError(f"Unsupported byte-level pre-tokenizer {pre!r} in the GGUF vocabulary; "
+                    "supported: smollm, starcoder, gpt2, default, llama-bpe, qwen2.")
   tok.decoder = decoders.ByteLevel()
   special = [tokenizers.AddedToken(p, special=True, normalized=False)
              for p, t in zip(pieces, types) if int(t) in (3, 4)]
@@ -225,5 +227,5 @@ def load_hf_tokenizer(folder: str, *, add_bos: bool, bos_id: int | None, eos_id:
     with open(spm_path, "rb") as f:
       backend = _SentencePiece(f.read())
   else:
-    raise FileNotFoundError(f"No {HF_FILE} or {SPM_FILE} in {folder}; copy the model's tokenizer files there.")
+    raise UserError(f"No {HF_FILE} or {SPM_FILE} in {folder}; copy the model's tokenizer files there.")
   return Tokenizer(backend, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, add_bos=add_bos)

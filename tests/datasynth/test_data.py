@@ -5,6 +5,7 @@ import os
 import pytest
 
 from datasynth.data import load_records_jsonl, load_task, read_jsonl, write_jsonl
+from datasynth.errors import UserError
 
 
 @pytest.mark.parametrize("task,split,count", [("mbpp", "train", 374), ("mbpp", "test", 500), ("mbpp", "prompt", 10),
@@ -33,7 +34,7 @@ def test_bad_files_give_one_clear_error(tmp_path):
   empty.write_text("\n")
   with pytest.raises(ValueError, match="holds no records"):
     load_records_jsonl(str(empty))
-  with pytest.raises(FileNotFoundError, match="missing.jsonl"):
+  with pytest.raises(UserError, match="missing.jsonl"):
     load_records_jsonl(str(tmp_path / "missing.jsonl"))
   with pytest.raises(ValueError, match="Unknown task 'squad'"):
     load_task("squad", "train", str(tmp_path))

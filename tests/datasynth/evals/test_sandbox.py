@@ -136,3 +136,73 @@ def test_environment_scrubbed_and_stdin_closed(monkeypatch):
 def test_bad_program_type():
   with pytest.raises(ValueError, match="source text"):
     run_program(b"print(1)")
+
+
+# ------------------------------------------------------------------------ whole-program memory, imports, hostile code
+def test_memory_limit_holds_for_the_program_as_a_whole():
+  """8 forked processes of 200 MiB each: under RLIMIT_AS alone (400 MiB per process) all would fit."""
+  if "cgroup" not in run_program("pass").isolation:
+    pytest.skip("no writable memory cgroup (v2 memory.max or v1 memory.limit_in_bytes) on this machine: the total "
+                "is bounded only by max_processes x memory_bytes (documented fallback)")
+  prog = ("import os, time\nfor i in range(8):\n  if os.fork() == 0:\n    break\nx = bytearray(200 * 2**20)\n"
+          "for j in range(0, len(x), 4096):\n  x[j] = 1\ntime.sleep(2)")
+  v = run_program(prog, Limits(memory_bytes=400 * 2**20, total_memory_bytes=512 * 2**20, wall_seconds=20))
+  assert v.status == "error" and "for the whole program" in v.message, v
+  assert run_program("x = bytearray(100 * 2**20)", Limits(total_memory_bytes=512 * 2**20)).passed
+
+
+@pytest.mark.parametrize("module", ["math", "re", "collections", "heapq", "itertools", "functools", "string",
+                                    "bisect", "statistics", "fractions", "operator", "copy"])
+def test_programs_can_import_what_mbpp_solutions_use(module):
+  assert run_program(f"import {module}\nassert {module}.__name__ == {module!r}").passed
+
+
+def test_programs_can_import_numpy_when_installed():
+  pytest.importorskip("numpy")
+  v = run_program("import numpy as np\nassert int(np.arange(4).sum()) == 6")
+  assert v.passed, v
+
+
+def test_huge_output_is_bounded_and_does_not_hang():
+  v = run_program("while True:\n  print('x' * 10**6)", FAST)
+  assert v.status == "timeout" and v.seconds < FAST.wall_seconds + 2, v
+
+
+def test_deep_recursion_is_an_error_not_a_crash_of_the_caller():
+  v = run_program("def f(n):\n  return f(n + 1)\nf(0)", FAST)
+  assert v.status == "error" and "RecursionError" in v.message, v
+  v = run_program("import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n  return f(n + 1)\nf(0)", FAST)
+  assert v.status in ("error", "timeout") and not v.passed, v  # A C-stack overflow: killed by SIGSEGV.
+
+
+def test_os_system_cannot_write_outside_or_reach_the_network(tmp_path):
+  isolation = run_program("pass").isolation
+  if "uid" not in isolation and "mount" not in isolation:
+    pytest.skip("no separate uid or mount namespace: os.system's shell writes wherever this process can")
+  target = tmp_path / "from-shell.txt"
+  v = run_program(f"import os\nrc = os.system('echo x > {target}')\nassert rc != 0, rc")
+  assert v.passed and not target.exists(), v
+  assert run_program("import os\nassert os.system('echo hi > here.txt') == 0\nassert open('here.txt').read() == "
+                     "'hi\\n'").passed
+
+
+def test_reading_the_project_checkout_home_and_shadow_is_refused():
+  from datasynth.evals.sandbox import hidden_paths
+  isolation = run_program("pass").isolation
+  if "hidden" not in isolation:
+    pytest.skip("no mount namespace: the project files are readable wherever the sandbox uid's permissions allow")
+  readme = os.path.join(hidden_paths()[0], "README.md")
+  assert os.path.exists(readme)
+  v = run_program(f"open({readme!r}).read()")
+  assert v.status == "error" and "FileNotFoundError" in v.message, v
+  v = run_program(f"import os\nassert os.listdir({os.path.expanduser('~')!r}) == []")
+  assert v.passed, v
+  if "uid" in isolation and os.path.exists("/etc/shadow"):
+    v = run_program("open('/etc/shadow').read()")
+    assert v.status == "error" and "PermissionError" in v.message, v
+
+
+def test_a_program_that_closes_stdout_still_gets_its_verdict():
+  assert run_program("import os, sys\nos.close(1)\nos.close(2)\nsys.stdout = None\nassert 1 + 1 == 2").passed
+  v = run_program("import sys\nsys.stdout.close()\nprint('x')")
+  assert v.status == "error" and "ValueError" in v.message, v

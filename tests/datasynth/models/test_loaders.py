@@ -8,6 +8,7 @@ import pytest
 import torch
 import transformers
 
+from datasynth.errors import UserError
 from datasynth.models import Decoder, load_gguf, load_hf, load_model, load_orbax, save_orbax
 from datasynth.models.loaders import _unpermute_rope
 
@@ -113,11 +114,11 @@ def test_hf_folder_and_orbax_round_trip(tmp_path, torch_llama, smollm2):
 
 
 def test_missing_files_name_the_input(tmp_path):
-  with pytest.raises(FileNotFoundError, match="nope.gguf"):
+  with pytest.raises(UserError, match="nope.gguf"):
     load_gguf(str(tmp_path / "nope.gguf"))
-  with pytest.raises(FileNotFoundError, match="config.json"):
+  with pytest.raises(UserError, match="config.json"):
     load_hf(str(tmp_path))
-  with pytest.raises(FileNotFoundError, match="Orbax model config"):
+  with pytest.raises(UserError, match="Orbax model config"):
     load_orbax(str(tmp_path))
 
 
@@ -158,5 +159,5 @@ def test_text_longer_than_context_is_an_error(smollm2):
 
 def test_missing_model_package_names_the_fix(monkeypatch):
   from datasynth.models import loaders
-  with pytest.raises(FileNotFoundError, match="scripts/setup.sh"):
+  with pytest.raises(UserError, match="scripts/setup.sh"):
     loaders._package_file("not-a-real-model-package", "x.gguf")
