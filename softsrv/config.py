@@ -94,8 +94,8 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.checkpoint.keep = 3  # Checkpoints kept.
 
   c.generate = ml_collections.ConfigDict()  # launch/generate.py: x ~ H(P_theta(E(x_i))), i cycling over train.
-  c.generate.num_samples = 64  # Sequences generated in all (split over processes).
-  c.generate.batch_size = 16  # Sequences per compiled sampling batch.
+  c.generate.num_samples = 384  # Sequences generated in all (split over processes). Paper: 100K.
+  c.generate.batch_size = 32  # Sequences per compiled sampling batch (does not change any item).
   c.generate.chunk = 1024  # Items per output chunk file (the unit of resume); host memory holds one chunk.
   c.generate.max_new_tokens = CPU_DEFAULTS[task]["max_len"]  # Tokens generated after BOS (x's budget in training).
   c.generate.temperature = 1.0  # Sampling temperature (0 = greedy).
@@ -119,7 +119,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.postprocess.near_dup_threshold = 0.8  # Estimated Jaccard similarity above which a text is a near-duplicate.
   c.postprocess.num_perm = 128  # MinHash permutations.
   c.postprocess.shingle = 5  # Words per near-duplicate shingle.
-  c.postprocess.num_subsample = 256  # N_s kept by diversity subsampling (0 = all). Paper: 50K MBPP/GSM8K, 20K BoolQ.
+  c.postprocess.num_subsample = 192  # N_s kept by diversity subsampling (0 = all). Paper: 50K MBPP/GSM8K, 20K BoolQ.
   c.postprocess.svd_components = 100  # TruncatedSVD components of the TF-IDF features (A.2: 100).
   c.postprocess.clusters = 700  # MiniBatchKMeans clusters (A.2: 700; clamped to the number of rows).
   c.postprocess.ngram = 13  # Decontamination: drop a question sharing a 13-gram with the test fold (A.3).
@@ -127,14 +127,14 @@ def base_config(task: str) -> ml_collections.ConfigDict:
 
   c.answer = ml_collections.ConfigDict()  # Step 3 (datasynth.answers): each kept question -> an answer LLM.
   c.answer.model = "smollm2-135m"  # Answer LLM: preset name or checkpoint folder (its chat template when it has one).
-  c.answer.max_new_tokens = 128  # Tokens per answer.
+  c.answer.max_new_tokens = 96  # Tokens per answer.
   c.answer.temperature = 0.0  # 0 = greedy.
   c.answer.batch_size = 16  # Questions per compiled sampling batch.
   c.answer.chunk = 256  # Questions per resumable output chunk.
 
   c.mauve = ml_collections.ConfigDict()  # MAUVE of the kept questions vs the train and test folds (A.7, Tables 4-5).
   c.mauve.model = "smollm2-135m"  # Feature model: mean of its last-block token states.
-  c.mauve.num_examples = 256  # Texts per side (seeded random subsets; 0 = all).
+  c.mauve.num_examples = 192  # Texts per side (seeded random subsets; 0 = all).
   c.mauve.num_clusters = 0  # k-means clusters; 0 = one per 10 samples of the smaller side. Paper: 32 (not stated).
   c.mauve.max_tokens = 256  # Texts truncated to this many tokens for features.
   c.mauve.batch_size = 16  # Feature batch.
