@@ -1,6 +1,7 @@
 r"""Train a SoftSRV embedding: `python launch/train.py --config=configs/mbpp.py [--workdir=DIR] [--config.x=y]`.
 
-Thin entry point: flags -> `softsrv.train.train(config, workdir)`. Re-running with the same work dir resumes from
+Thin entry point: flags -> `softsrv.train.train(config, workdir)`, or `nomad.teacher.train_teacher(config, workdir)`
+when the config says `method = "nomad"` (configs/nomad.py). Re-running with the same work dir resumes from
 its latest checkpoint; a work dir of another config is refused.
 """
 import os
@@ -28,7 +29,11 @@ def main(argv):
   from softsrv import train as train_lib
   from softsrv.config import default_workdir
   workdir = _WORKDIR.value or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
-  result = train_lib.train(_CONFIG.value, workdir)
+  if _CONFIG.value.get("method") == "nomad":  # NOMAD's teacher (configs/nomad.py).
+    from nomad import teacher
+    result = teacher.train_teacher(_CONFIG.value, workdir)
+  else:
+    result = train_lib.train(_CONFIG.value, workdir)
   last = [r for r in result.metrics if "loss" in r]
   if last:
     print(f"done: step {last[-1]['step']}, loss {last[-1]['loss']:.4f}; plot {os.path.join(workdir, 'loss.png')}")

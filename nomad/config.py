@@ -6,7 +6,12 @@ presets applied in order:
   paper           the paper's recipe (Chen et al., Sec. 4): 15K conversations, 2 epochs, lr 2e-5, batch 128;
   unmasked        loss on every token, the NOMAD teacher (default);
   masked          loss on assistant turns only (the paper's baseline teacher);
-  subsetN         subset_size = N conversations (subset0 = all), e.g. `:cpu,masked,subset500`.
+  subsetN         subset_size = N conversations (subset0 = all), e.g. `:cpu,masked,subset500`;
+  filtered        the pipeline's downstream set (student, headline NormSim) is the filtered one (default);
+  unfiltered      ... the parsed first rounds without the repetition / coding filters;
+  table1          the CPU-scale Table 1 (`launch/nomad.py --table1`): LoRA teacher on 64 Alpaca conversations,
+                  8 steps of 4 x 128 tokens, 96 generations of <= 96 tokens (see configs/nomad.py for timings);
+  tiny            a toy size for tests and smoke runs (2 teacher steps, 8 generations of 32 tokens).
 The `sft` section holds `datasynth.sft.SFTConfig` fields; it starts from the dataclass defaults and the presets set
 only what differs (defaults are stated once, in the dataclass).
 """
@@ -19,6 +24,7 @@ import ml_collections
 
 from datasynth import sft
 from datasynth.errors import UserError
+from nomad import filters
 from nomad.chat import ChatFormat
 
 
@@ -47,6 +53,34 @@ def base_config() -> ml_collections.ConfigDict:
   c.sft.warmup_steps = 2  # Linear warmup.
   c.sft.save_every = 50  # Checkpoint cadence (steps).
   c.sft.keep = 1  # Checkpoints kept (Gemma 3 270M's full state is ~3 GB).
+
+  c.generate = ml_collections.ConfigDict()  # nomad.generate.GenerateConfig: sampling from the bare "User: ".
+  c.generate.num_samples = 256  # Conversations generated (paper: 30K raw).
+  c.generate.chunk_size = 32  # Items per chunk file (datasynth.chunked; the resume unit).
+  c.generate.batch_size = 16  # Rows per sampling batch (does not change any sample).
+  c.generate.max_new_tokens = 256  # Token budget per conversation; rows that hit it are "incomplete".
+  c.generate.temperature = 1.0  # Paper: 1.
+  c.generate.top_p = 0.9  # Paper: 0.9 (nucleus).
+  c.generate.top_k = 0  # 0 = off.
+  c.generate.seed = 0  # Item j samples from fold_in(key(seed), j): any split, batch or resume gives the same text.
+  c.generate.strip_prefix_space = True  # Feed "User:" (the prefix's trailing space removed) so a BPE tokenizer
+  # writes the space fused to the first word, as in training; False feeds "User: " as is.
+  c.generate.stop_after_first_round = True  # Stop at the next "\nUser:" (only the first round is kept anyway):
+  # saves compute; a second user turn before any assistant turn then counts as missing_assistant.
+
+  c.filters = ml_collections.ConfigDict()  # nomad.filters configs (RepetitionConfig, CodingConfig fields).
+  c.filters.repetition = ml_collections.ConfigDict(
+      {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(filters.RepetitionConfig()).items()})
+  c.filters.coding = ml_collections.ConfigDict(
+      {k: list(v) for k, v in dataclasses.asdict(filters.CodingConfig()).items()})
+
+  c.normsim = ml_collections.ConfigDict()  # datasynth.evals.normsim: synthetic vs the teacher's subset.
+  c.normsim.encoder = ""  # Sentence-encoder folder (HF BERT / MPNet); "" = the embedded all-MiniLM-L6-v2.
+  c.normsim.batch_size = 64  # Encoder batch.
+
+  c.pipeline = ml_collections.ConfigDict()  # nomad.pipeline: which stages run and what feeds downstream.
+  c.pipeline.filtered = True  # Downstream set: the filtered first rounds (True) or all parsed ones (False).
+  c.show_progress = True  # Progress bars.
   return c
 
 
@@ -69,9 +103,35 @@ def apply_presets(c: ml_collections.ConfigDict, arg: str) -> ml_collections.Conf
       c.sft.prompt_masking = name == "masked"
     elif subset:
       c.data.subset_size = int(subset.group(1))
+    elif name in ("filtered", "unfiltered"):
+      c.pipeline.filtered = name == "filtered"
+    elif name == "table1":
+      c.data.subset_size = 64
+      c.teacher.epochs = 0.0  # Steps as given (64 conversations are ~20 rows of 128 tokens: 8 steps ~ 1.5 epochs).
+      c.sft.steps = 8
+      c.sft.seq_len = 128
+      c.sft.lora_rank = 8  # LoRA on q, v: a few MB of Adam state instead of ~3 GB.
+      c.sft.lr = 1e-3  # LoRA learns at a higher rate than full fine-tuning (ours).
+      c.sft.log_every = 2
+      c.generate.num_samples = 96
+      c.generate.max_new_tokens = 96
+      c.generate.batch_size = 16
+    elif name == "tiny":
+      c.data.subset_size = 8
+      c.teacher.epochs = 0.0
+      c.sft.steps = 2
+      c.sft.seq_len = 64
+      c.sft.batch_size = 2
+      c.sft.warmup_steps = 1
+      c.sft.log_every = 1
+      c.generate.num_samples = 8
+      c.generate.chunk_size = 4
+      c.generate.batch_size = 4
+      c.generate.max_new_tokens = 32
+      c.show_progress = False
     else:
-      raise UserError(f"Unknown configs/nomad.py preset {name!r}; expected cpu, paper, masked, unmasked or subsetN "
-                       "(e.g. subset500).")
+      raise UserError(f"Unknown configs/nomad.py preset {name!r}; expected cpu, paper, masked, unmasked, subsetN "
+                       "(e.g. subset500), filtered, unfiltered, table1 or tiny.")
   return c
 
 

@@ -17,13 +17,15 @@ The work dir also gets `teacher_data.jsonl` (the rendered subset, one conversati
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from typing import Any
 
 import jax
 
-from datasynth import io, sft, sharding
+from datasynth import io, sft, sharding, training
+from datasynth.errors import UserError
 from nomad import chat
 
 
@@ -86,3 +88,35 @@ def train_teacher(config, workdir: str, *, model=None, show_progress: bool = Tru
       prompt_masking=cfg.prompt_masking, loss_tokens_per_epoch=int(sum(e.loss_mask.sum() for e in examples)),
       final_loss=losses[-1] if losses else None))
   return result
+
+
+def teacher_provenance(workdir: str) -> dict[str, Any]:
+  """{step, fingerprint, model} of a finished teacher run in `workdir`; a UserError when there is none."""
+  summary_path = os.path.join(workdir, "teacher_summary.json")
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  steps = sorted(int(n) for n in os.listdir(ckpt_dir) if n.isdigit()) if os.path.isdir(ckpt_dir) else []
+  if not os.path.isfile(summary_path) or not steps:
+    raise UserError(f"No trained NOMAD teacher in {workdir}; train it first with `python launch/train.py "
+                    f"--config=configs/nomad.py --workdir={workdir}` (or run the pipeline).")
+  with open(summary_path, encoding="utf-8") as f:
+    summary = json.load(f)
+  if steps[-1] < summary["steps"]:
+    raise UserError(f"The teacher in {workdir} stopped at step {steps[-1]} of {summary['steps']}; rerun the same "
+                    "train command to finish it.")
+  with open(os.path.join(workdir, training.CONFIG_FILE), encoding="utf-8") as f:
+    fingerprint = training.config_hash(f.read())
+  return dict(step=steps[-1], fingerprint=fingerprint, model=summary.get("model", ""))
+
+
+def load_teacher(config, workdir: str, *, model=None):
+  """The trained teacher of `workdir` as a `LoadedModel` (LoRA merged), and its provenance.
+
+  A finished run restores from its last checkpoint without training (`sft.train` resumes at its final step).
+  model: the base `LoadedModel` (tests pass a tiny one); default `load_model(config.model)`.
+  """
+  provenance = teacher_provenance(workdir)
+  if model is None:
+    from datasynth.models import load_model
+    model = load_model(config.model)
+  result = train_teacher(config, workdir, model=model, show_progress=False)
+  return dataclasses.replace(model, params=jax.device_get(result.params)), provenance

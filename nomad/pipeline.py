@@ -1,0 +1,247 @@
+"""The NOMAD pipeline (Chen et al., Sec. 3-5): one config, one work dir, four stages, and the Table 1 driver.
+
+  teacher       M_synthesis = a base LM fine-tuned on the seeded chat subset, prompt masking off (or on: the
+                baseline teacher) (`nomad.teacher.train_teacher`, through `datasynth.sft`).
+  generate      x_j ~ M_synthesis(. | "User: "), j = 0..N-1, temperature 1, top-p 0.9 (`nomad.generate`), chunked and
+                resumable (`datasynth.chunked`).
+  parse_filter  first rounds (`nomad.parse`), then repetition and coding filters (`nomad.filters`); writes
+                parsed.jsonl (valid first rounds) and filtered.jsonl, with a count of each rejection / removal reason.
+  normsim       NormSim(x) = max_{z in subset} f(z)^T f(x) of prompts and responses, for the parsed and the filtered
+                sets (`datasynth.evals.normsim`, Figure 2 as normsim.png; medians and quartiles in normsim.json).
+
+`datasynth.stages` runs them: a rerun skips finished stages, resumes an interrupted one, and reruns a changed stage
+and every later one. `summary.md` / `summary.json` in the work dir hold the per-stage table (counts, reasons, time)
+and the NormSim medians. `run_table1` runs the pipeline for the unmasked and the masked teacher (sub-folders of one
+work dir) and writes table1.md / table1.json and one NormSim figure with a line per (teacher, filtered or not): the
+paper's Table 1 / Figure 2 at the config's scale. The student stage (SFT on X_train + X_synthesis, GSM8K and TriviaQA)
+is not part of this pipeline yet; `launch/evaluate.py --records=<workdir>/parse_filter/filtered.jsonl` trains one.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+
+from datasynth import chunked, io, sft, stages
+from datasynth.data import Record, load_records_jsonl
+from datasynth.errors import UserError
+from nomad import chat, generate as generate_lib, teacher as teacher_lib
+
+SETS = ("unfiltered", "filtered")  # parse_filter outputs: parsed.jsonl, filtered.jsonl.
+FILES = dict(unfiltered="parsed.jsonl", filtered="filtered.jsonl")
+
+
+class Models:
+  """The pipeline's models, loaded once on first use (tests pass them in): the teacher's base LM and f."""
+
+  def __init__(self, config: ml_collections.ConfigDict, teacher=None, encoder=None):
+    self.config, self._teacher, self._encoder = config, teacher, encoder
+    self.trained: dict[str, Any] = {}  # teacher dir -> (LoadedModel, provenance) when trained in this process.
+
+  @property
+  def teacher(self):
+    if self._teacher is None:
+      from datasynth.models import load_model
+      self._teacher = load_model(self.config.model)
+    return self._teacher
+
+  @property
+  def encoder(self):
+    if self._encoder is None:
+      from datasynth.models.encoder import load_sentence_encoder
+      self._encoder = load_sentence_encoder(self.config.normsim.encoder or None)
+    return self._encoder
+
+
+def label(config) -> str:
+  return "masked" if config.sft.prompt_masking else "unmasked"
+
+
+def teacher_identity(config) -> dict[str, Any]:
+  """What the trained teacher depends on (restart-safe SFT fields left out)."""
+  s = {k: v for k, v in config.sft.to_dict().items() if k not in sft.SFTConfig.RUN_CONTROL}
+  return dict(model=config.model, data=config.data.to_dict(), format=config.format.to_dict(),
+              teacher=config.teacher.to_dict(), sft=s)
+
+
+def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
+  workdir = os.path.abspath(workdir)
+  teacher_dir, gen_dir, pf_dir = (os.path.join(workdir, n) for n in ("teacher", "generate", "parse_filter"))
+  generate_lib.GenerateConfig.from_config(config)  # Bad generation settings stop before the teacher trains.
+  generate_lib.filter_configs(config)
+  return [
+      stages.Stage("teacher", teacher_identity(config), lambda d: _teacher(config, d, models)),
+      stages.Stage("generate", dict(generate=config.generate.to_dict()),
+                   lambda d: _generate(config, d, teacher_dir, models)),
+      stages.Stage("parse_filter", dict(filters=config.filters.to_dict(), filtered=config.pipeline.filtered),
+                   lambda d: _parse_filter(config, d, gen_dir)),
+      stages.Stage("normsim", dict(normsim=config.normsim.to_dict(), label=label(config)),
+                   lambda d: _normsim(config, d, pf_dir, models)),
+  ]
+
+
+# ---------------------------------------------------------------------------------------------------------- stages
+def _teacher(config, stage_dir: str, models: Models) -> dict[str, Any]:
+  result = teacher_lib.train_teacher(config, stage_dir, model=models.teacher,
+                                     show_progress=bool(config.show_progress))
+  models.trained[stage_dir] = (dataclasses.replace(models.teacher, params=jax.device_get(result.params)),
+                               teacher_lib.teacher_provenance(stage_dir))
+  summary = io_read_json(os.path.join(stage_dir, "teacher_summary.json"))
+  return dict(counts={"in": summary["conversations"], "out": 1}, final=dict(
+      step=summary["steps"], loss=summary["final_loss"]), outputs=[os.path.join(stage_dir, "loss.png")])
+
+
+def _generate(config, stage_dir: str, teacher_dir: str, models: Models) -> dict[str, Any]:
+  trained, provenance = models.trained.get(teacher_dir) or teacher_lib.load_teacher(config, teacher_dir,
+                                                                                   model=models.teacher)
+  stats = generate_lib.generate(config, trained, stage_dir, provenance)
+  rows = list(chunked.read_rows(stage_dir))
+  finished = sum(bool(r["finished"]) for r in rows)
+  return dict(counts={"in": config.generate.num_samples, "out": len(rows)}, finished=finished,
+              tokens=sum(int(r["num_tokens"]) for r in rows), rate=stats.line(), outputs=[stage_dir])
+
+
+def _parse_filter(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
+  parsed, kept, report = generate_lib.parse_and_filter(chunked.read_rows(gen_dir), config)
+  for name, records in (("unfiltered", parsed), ("filtered", kept)):
+    io.write_jsonl(os.path.join(stage_dir, FILES[name]), (r.to_json() for r in records))
+  io.write_json(os.path.join(stage_dir, "report.json"), report)
+  dropped = {k: v for k, v in report["parse"].items() if k != "kept" and v}
+  for name in ("repetition", "coding"):
+    dropped.update({f"{name}/{k}": v for k, v in report["filters"].get(name, {}).items() if k != "total" and v})
+  out = len(kept) if config.pipeline.filtered else len(parsed)
+  return dict(counts={"in": report["generated"], "out": out, "dropped": dropped}, parsed=len(parsed),
+              filtered=len(kept), valid_rate=report["valid_rate"], report=report,
+              outputs=[os.path.join(stage_dir, FILES["filtered" if config.pipeline.filtered else "unfiltered"])])
+
+
+def original_records(config) -> list[Record]:
+  """The teacher's subset as first rounds (NormSim's reference set X_original)."""
+  conversations = chat.load_chat_data(teacher_lib.data_config(config))
+  return [Record(c.uid, "chat", c.turns[0][0], c.turns[0][1]) for c in conversations]
+
+
+def _read_records(path: str) -> list[Record]:
+  if not os.path.exists(path) or os.path.getsize(path) == 0:
+    return []
+  return load_records_jsonl(path)
+
+
+def normsim_values(config, pf_dir: str, models: Models) -> dict[str, dict[str, list[float]]]:
+  """{"<label> <set>": {"prompt": [...], "response": [...]}} for each non-empty set."""
+  from datasynth.evals import normsim
+  original = original_records(config)
+  encode = lambda texts: models.encoder.encode(texts, batch_size=int(config.normsim.batch_size))
+  runs = {}
+  for name in SETS:
+    records = _read_records(os.path.join(pf_dir, FILES[name]))
+    if records:
+      values = normsim.prompt_response_normsim(encode, records, original)
+      runs[f"{label(config)} {name}"] = {f: [float(x) for x in v] for f, v in values.items()}
+  return runs
+
+
+def _normsim(config, stage_dir: str, pf_dir: str, models: Models) -> dict[str, Any]:
+  from datasynth.evals import normsim
+  runs = normsim_values(config, pf_dir, models)
+  io.write_json(os.path.join(stage_dir, "normsim_values.json"), runs)
+  n = sum(len(v["prompt"]) for v in runs.values())
+  if not runs:  # Nothing survived parsing: no curve to draw; the summary says so.
+    return dict(counts={"in": 0, "out": 0}, normsim={}, outputs=[])
+  summaries = normsim.write_report(runs, stage_dir, title=f"NormSim ({label(config)} teacher)")
+  return dict(counts={"in": n, "out": n}, normsim=summaries, outputs=[os.path.join(stage_dir, "normsim.png")])
+
+
+def io_read_json(path: str) -> dict[str, Any]:
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+# ------------------------------------------------------------------------------------------------------------ main
+def run(config, workdir: str, *, models: Models | None = None, **given) -> dict[str, Any]:
+  """Run (or resume) the pipeline under `workdir`; returns the summary written to summary.json."""
+  workdir = os.path.abspath(workdir)
+  if os.path.isfile(workdir):
+    raise UserError(f"--workdir {workdir} is a file; pass a folder.")
+  models = models or Models(config, **given)
+  manifests = stages.run_stages(workdir, build_stages(config, workdir, models))
+  by_name = {m["name"]: m for m in manifests}
+  summary = dict(method="nomad", label=label(config), filtered=bool(config.pipeline.filtered), stages=manifests,
+                 valid_rate=by_name["parse_filter"]["valid_rate"], normsim=by_name["normsim"]["normsim"])
+  io.write_json(os.path.join(workdir, "summary.json"), summary)
+  io.write_text(os.path.join(workdir, "summary.md"), summary_markdown(summary))
+  return summary
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+  lines = [f"# NOMAD ({summary['label']} teacher)", "", stages.summary_table(summary["stages"]), "",
+           f"Valid first rounds: {summary['valid_rate']:.1%} of the generations.", ""]
+  if summary["normsim"]:
+    lines += ["## NormSim (Figure 2)", "", normsim_table(summary["normsim"]), "",
+              "![NormSim](normsim/normsim.png)", ""]
+  return "\n".join(lines)
+
+
+def normsim_table(summaries: dict[str, dict[str, dict[str, float]]]) -> str:
+  lines = ["| run | n | prompt median (q1-q3) | response median (q1-q3) |", "|---|---:|---:|---:|"]
+  for run, s in summaries.items():
+    p, r = s["prompt"], s["response"]
+    lines.append(f"| {run} | {p['n']} | {p['median']:.3f} ({p['q1']:.3f}-{p['q3']:.3f}) | "
+                 f"{r['median']:.3f} ({r['q1']:.3f}-{r['q3']:.3f}) |")
+  return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------- Table 1
+def run_table1(config, workdir: str, **given) -> dict[str, Any]:
+  """Unmasked vs masked teacher x filtered vs not: one pipeline per teacher, one table and one NormSim figure."""
+  from datasynth.evals import normsim
+  workdir = os.path.abspath(workdir)
+  base = Models(config, **given)
+  runs, rows = {}, []
+  for masked in (False, True):
+    c = copy.deepcopy(config)
+    c.sft.prompt_masking = masked
+    summary = run(c, os.path.join(workdir, label(c)), models=base)  # One base LM and encoder for both teachers.
+    pf_dir = os.path.join(workdir, label(c), "parse_filter")
+    runs.update(io_read_json(os.path.join(workdir, label(c), "normsim", "normsim_values.json")))
+    by_name = {m["name"]: m for m in summary["stages"]}
+    report = io_read_json(os.path.join(pf_dir, "report.json"))
+    for name in SETS:
+      s = (summary["normsim"] or {}).get(f"{label(c)} {name}")
+      rows.append(dict(teacher=label(c), set=name, n=by_name["parse_filter"]["parsed" if name == "unfiltered"
+                                                                            else "filtered"],
+                       valid_rate=summary["valid_rate"], prompt=s and s["prompt"], response=s and s["response"],
+                       parse=report["parse"], filters=report["filters"],
+                       seconds={m["name"]: m["seconds"] for m in summary["stages"]}))
+  figure = None
+  if runs:
+    normsim.write_report(runs, workdir, title="NormSim: unmasked vs masked teacher")
+    figure = os.path.join(workdir, "normsim.png")
+  table = dict(rows=rows, figure=figure)
+  io.write_json(os.path.join(workdir, "table1.json"), table)
+  io.write_text(os.path.join(workdir, "table1.md"), table1_markdown(table))
+  return table
+
+
+def table1_markdown(table: dict[str, Any]) -> str:
+  lines = ["# NOMAD Table 1 (CPU scale): teacher masking x filtering", "",
+           "| teacher | set | n | valid rate | prompt NormSim median | response NormSim median | removed by filters |"
+           " stage times (s) |", "|---|---|---:|---:|---:|---:|---|---|"]
+  for r in table["rows"]:
+    med = lambda s: "-" if not s else f"{s['median']:.3f}"
+    removed = ", ".join(f"{k}: {v['total']}" for k, v in r["filters"].items() if "total" in v) if r["set"] == (
+        "filtered") else "-"
+    times = ", ".join(f"{k} {v:.0f}" for k, v in r["seconds"].items())
+    lines.append(f"| {r['teacher']} | {r['set']} | {r['n']} | {r['valid_rate']:.1%} | {med(r['prompt'])} | "
+                 f"{med(r['response'])} | {removed} | {times} |")
+  reasons = {r["teacher"]: r["parse"] for r in table["rows"]}
+  lines += ["", "Parse outcomes per teacher: " + "; ".join(
+      f"{t}: " + ", ".join(f"{k} {v}" for k, v in p.items()) for t, p in reasons.items()), ""]
+  if table["figure"]:
+    lines += ["![NormSim](normsim.png)", ""]
+  return "\n".join(lines)
