@@ -74,6 +74,12 @@ def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
   teacher_dir, gen_dir, pf_dir = (os.path.join(workdir, n) for n in ("teacher", "generate", "parse_filter"))
   generate_lib.GenerateConfig.from_config(config)  # Bad generation settings stop before the teacher trains.
   generate_lib.filter_configs(config)
+  if models._encoder is None:  # A missing sentence encoder stops here, not after the teacher and generation ran.
+    from datasynth.models import encoder as encoder_lib
+    folder = config.normsim.encoder or encoder_lib.default_encoder_path()
+    if not os.path.isdir(folder):
+      raise UserError(f"normsim.encoder={folder!r} is not a folder; pass a Hugging Face BERT / MPNet folder "
+                      "(e.g. all-mpnet-base-v2) or leave it empty for the embedded all-MiniLM-L6-v2.")
   return [
       stages.Stage("teacher", teacher_identity(config), lambda d: _teacher(config, d, models)),
       stages.Stage("generate", dict(generate=config.generate.to_dict()),
@@ -102,7 +108,7 @@ def _generate(config, stage_dir: str, teacher_dir: str, models: Models) -> dict[
   stats = generate_lib.generate(config, trained, stage_dir, provenance)
   rows = list(chunked.read_rows(stage_dir))
   finished = sum(bool(r["finished"]) for r in rows)
-  return dict(counts={"in": config.generate.num_samples, "out": len(rows)}, finished=finished,
+  return dict(counts={"in": config.generate.num_samples, "out": len(rows)}, ended_by_eos_or_stop=finished,
               tokens=sum(int(r["num_tokens"]) for r in rows), rate=stats.line(), outputs=[stage_dir])
 
 
