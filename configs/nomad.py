@@ -3,7 +3,16 @@ r"""NOMAD teacher: fine-tune a pretrained LM on "User: ... Assistant: ..." conve
 Command (the teacher stage; generation from "User: ", filtering, NormSim and the student are separate stages):
   python -c "from configs.nomad import get_config; from nomad.teacher import train_teacher; \
       train_teacher(get_config('cpu'), 'workdirs/nomad-teacher')"
-(`launch/train.py --config=configs/nomad.py` will dispatch here on `config.method == "nomad"`; not wired yet.)
+or `python launch/train.py --config=configs/nomad.py` (dispatches on `config.method == "nomad"`).
+The whole pipeline (teacher -> generate from "User: " -> parse + filters -> NormSim; nomad/pipeline.py):
+  python launch/nomad.py --config=configs/nomad.py:cpu --workdir=workdirs/nomad-cpu
+Table 1 at CPU scale (unmasked vs masked teacher x filtered vs not, one table + one NormSim figure):
+  python launch/nomad.py --config=configs/nomad.py:table1 --table1 --workdir=workdirs/nomad-table1
+  -> workdirs/nomad-table1/table1.md, normsim.png, and a pipeline work dir per teacher (unmasked/, masked/).
+The table1 preset (LoRA r=8 on q, v; 64 Alpaca conversations; 8 steps of 4 x 128 tokens; 96 generations of <= 96
+tokens each; NormSim with the embedded MiniLM) has NOT been timed end to end yet: it was sized from the full
+fine-tuning figures below (~40-85 s/step for 4 x 256 tokens) and the 262K-entry output layer, for an estimated
+~15-25 min on 2 free cores; the pipeline itself is tested end to end on tiny models (tests/nomad/test_pipeline.py).
 
 Default (CPU) preset: teacher = the embedded Gemma 3 270M *base* (`gemma3-270m`), a seeded 128-conversation subset
 of Alpaca (`instruct/alpaca_en_demo.json`), rendered "User: {u}\n\nAssistant: {a}", loss on every token, 1 epoch of
@@ -14,7 +23,7 @@ at 38 s/step, same loss, and was stopped when the machine ran short of memory), 
 machine is still to be measured.
 The work dir gets checkpoints (rerun to resume), metrics.jsonl, loss.png, teacher_data.jsonl, teacher_summary.json.
 
-Presets (after a colon, comma-separated): cpu | paper (15K conversations, 2 epochs, lr 2e-5, batch 128, bfloat16),
+Presets (after a colon, comma-separated): cpu | table1 | tiny | filtered | unfiltered | paper (15K conversations, 2 epochs, lr 2e-5, batch 128, bfloat16),
 masked | unmasked (the baseline teacher with prompt masking, or NOMAD's without: the default), subsetN (N
 conversations; subset0 = all), e.g. `configs/nomad.py:cpu,masked,subset500`. Fields override:
 `--config.data.source=lima --config.sft.steps=50` (teacher.epochs > 0 sets sft.steps from the data; set it to 0 to

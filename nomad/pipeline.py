@@ -240,8 +240,8 @@ def table1_markdown(table: dict[str, Any]) -> str:
            " stage times (s) |", "|---|---|---:|---:|---:|---:|---|---|"]
   for r in table["rows"]:
     med = lambda s: "-" if not s else f"{s['median']:.3f}"
-    removed = ", ".join(f"{k}: {v['total']}" for k, v in r["filters"].items() if "total" in v) if r["set"] == (
-        "filtered") else "-"
+    removed = ", ".join(f"{k}: {r['filters'][k]['total']}" for k in ("repetition", "coding") if k in r["filters"])
+    removed = removed if r["set"] == "filtered" else "-"
     times = ", ".join(f"{k} {v:.0f}" for k, v in r["seconds"].items())
     lines.append(f"| {r['teacher']} | {r['set']} | {r['n']} | {r['valid_rate']:.1%} | {med(r['prompt'])} | "
                  f"{med(r['response'])} | {removed} | {times} |")
