@@ -23,7 +23,8 @@ at 38 s/step, same loss, and was stopped when the machine ran short of memory), 
 machine is still to be measured.
 The work dir gets checkpoints (rerun to resume), metrics.jsonl, loss.png, teacher_data.jsonl, teacher_summary.json.
 
-Presets (after a colon, comma-separated): cpu | table1 | tiny | filtered | unfiltered | paper (15K conversations, 2 epochs, lr 2e-5, batch 128, bfloat16),
+Presets (after a colon, comma-separated): cpu | table1 | tiny (2 steps, 8 generations: tests) | filtered |
+unfiltered (which set feeds downstream) | paper (15K conversations, 2 epochs, lr 2e-5, batch 128, bfloat16),
 masked | unmasked (the baseline teacher with prompt masking, or NOMAD's without: the default), subsetN (N
 conversations; subset0 = all), e.g. `configs/nomad.py:cpu,masked,subset500`. Fields override:
 `--config.data.source=lima --config.sft.steps=50` (teacher.epochs > 0 sets sft.steps from the data; set it to 0 to
