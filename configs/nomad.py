@@ -10,9 +10,13 @@ Table 1 at CPU scale (unmasked vs masked teacher x filtered vs not, one table + 
   python launch/nomad.py --config=configs/nomad.py:table1 --table1 --workdir=workdirs/nomad-table1
   -> workdirs/nomad-table1/table1.md, normsim.png, and a pipeline work dir per teacher (unmasked/, masked/).
 The table1 preset (LoRA r=8 on q, v; 64 Alpaca conversations; 8 steps of 4 x 128 tokens; 96 generations of <= 96
-tokens each; NormSim with the embedded MiniLM) has NOT been timed end to end yet: it was sized from the full
-fine-tuning figures below (~40-85 s/step for 4 x 256 tokens) and the 262K-entry output layer, for an estimated
-~15-25 min on 2 free cores; the pipeline itself is tested end to end on tiny models (tests/nomad/test_pipeline.py).
+tokens; NormSim with the embedded MiniLM), measured once end to end on the shared 2-core CPU under load (load
+average 5-7, other jobs running): 12 min in all. Per teacher: teacher 85 s (~9 s/step after compile, ~10 GB
+resident), generate 263 s / 223 s (unmasked / masked; ~28 tokens/s), parse_filter < 1 s, NormSim 33 s. Result: the
+8-step teachers have not learned the format: valid first rounds 2 of 96 (unmasked; 59 incomplete, 35 without an
+assistant turn) and 0 of 96 (masked; 83 incomplete, 13 missing_assistant), so the NormSim medians (unmasked
+prompts 0.250, responses 0.267, n=2; masked: none) say nothing about the paper's finding yet. A meaningful CPU table
+needs a longer teacher run (e.g. --config.sft.steps=50, ~8 min per teacher) and more generations.
 
 Default (CPU) preset: teacher = the embedded Gemma 3 270M *base* (`gemma3-270m`), a seeded 128-conversation subset
 of Alpaca (`instruct/alpaca_en_demo.json`), rendered "User: {u}\n\nAssistant: {a}", loss on every token, 1 epoch of
