@@ -74,3 +74,12 @@ def check_workdir(workdir: str) -> None:
     raise UserError(f"Work dir {path} cannot be created: {probe} is a file; pass another --workdir.")
   if not os.access(probe, os.W_OK | os.X_OK):
     raise UserError(f"Work dir {path} cannot be written ({probe} is not writable); pass another --workdir.")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+  """The JSON in `path`, or None when the file is absent or not JSON (what these writers never leave behind)."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+    return None

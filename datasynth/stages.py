@@ -41,22 +41,12 @@ def _key(config: Any, upstream: str) -> str:
   return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _read(path: str) -> dict[str, Any] | None:
-  try:
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
-  except FileNotFoundError:
-    return None
-  except json.JSONDecodeError:  # Only a file not written by this module; treat it as absent.
-    return None
-
-
 def manifest_path(workdir: str, name: str) -> str:
   return os.path.join(workdir, STAGES_DIR, f"{name}.json")
 
 
 def read_manifest(workdir: str, name: str) -> dict[str, Any] | None:
-  return _read(manifest_path(workdir, name))
+  return io.read_json(manifest_path(workdir, name))
 
 
 def run_stages(workdir: str, stages: list[Stage], *, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
@@ -73,7 +63,7 @@ def run_stages(workdir: str, stages: list[Stage], *, log: Callable[[str], None] 
       manifests.append(done)
       continue
     started_path = os.path.join(workdir, STAGES_DIR, f"{stage.name}.started.json")
-    started = _read(started_path)
+    started = io.read_json(started_path)
     if (done is not None or started is not None) and (started or done).get("key") != key:
       log(f"[{stage.name}] config or an upstream stage changed: its old output is removed")
       shutil.rmtree(stage_dir, ignore_errors=True)

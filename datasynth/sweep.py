@@ -330,12 +330,6 @@ def check_keys(run: Run, repo: str = REPO) -> None:
 # ----------------------------------------------------------------------------------------------------- finished
 
 
-def _read_json(path: str) -> Any:
-  try:
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
-  except (FileNotFoundError, json.JSONDecodeError):
-    return None
 
 
 def _read_jsonl(path: str) -> list[dict[str, Any]]:
@@ -361,14 +355,14 @@ def _train_finished(run: Run) -> bool:
 
 
 def _pipeline_finished(run: Run) -> bool:
-  summary = _read_json(os.path.join(run.workdir, "summary.json"))
+  summary = io.read_json(os.path.join(run.workdir, "summary.json"))
   if not isinstance(summary, dict) or not summary.get("stages"):
     return False
   return all(os.path.isfile(os.path.join(run.workdir, "stages", f"{m['name']}.json")) for m in summary["stages"])
 
 
 def _evaluate_finished(run: Run) -> bool:
-  return isinstance(_read_json(os.path.join(run.workdir, "results.json")), dict)
+  return isinstance(io.read_json(os.path.join(run.workdir, "results.json")), dict)
 
 
 FINISHED: dict[str, Callable[[Run], bool]] = dict(train=_train_finished, pipeline=_pipeline_finished,
@@ -408,7 +402,7 @@ def _mauve_metrics(mauve: Any) -> dict[str, float]:
 
 
 def _pipeline_metrics(run: Run) -> dict[str, float]:
-  summary = _read_json(os.path.join(run.workdir, "summary.json")) or {}
+  summary = io.read_json(os.path.join(run.workdir, "summary.json")) or {}
   out: dict[str, float] = {}
   for m in summary.get("stages") or []:
     final = m.get("final") or {}
@@ -421,7 +415,7 @@ def _pipeline_metrics(run: Run) -> dict[str, float]:
 
 
 def _evaluate_metrics(run: Run) -> dict[str, float]:
-  results = _read_json(os.path.join(run.workdir, "results.json")) or {}
+  results = io.read_json(os.path.join(run.workdir, "results.json")) or {}
   final = results.get("final") or {}
   out = {k: v for k, v in final.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
   out.update(_mauve_metrics(results.get("mauve")))
@@ -441,7 +435,7 @@ def final_metrics(run: Run) -> dict[str, float]:
 
 def check_identity(run: Run) -> None:
   """A run dir started by another sweep definition (launcher, config, overrides) is refused, not mixed."""
-  state = _read_json(os.path.join(run.workdir, RUN_FILE)) or {}
+  state = io.read_json(os.path.join(run.workdir, RUN_FILE)) or {}
   if state and state.get("identity") != run.identity():
     raise UserError(f"Work dir {run.workdir} holds run {state.get('identity')} of another sweep definition; use "
                     "another --root or delete that folder.")
@@ -450,7 +444,7 @@ def check_identity(run: Run) -> None:
 def _record(run: Run, **fields) -> None:
   check_identity(run)
   path = os.path.join(run.workdir, RUN_FILE)
-  state = _read_json(path) or {}
+  state = io.read_json(path) or {}
   state.update(identity=run.identity(), command=run.command(), **fields)
   io.write_json(path, state)
 
@@ -458,7 +452,7 @@ def _record(run: Run, **fields) -> None:
 def _start(run: Run, repo: str, log: Callable[[str], None]) -> subprocess.Popen:
   os.makedirs(run.workdir, exist_ok=True)
   how = "resuming" if was_started(run) else "starting"
-  attempts = (_read_json(os.path.join(run.workdir, RUN_FILE)) or {}).get("attempts", 0) + 1
+  attempts = (io.read_json(os.path.join(run.workdir, RUN_FILE)) or {}).get("attempts", 0) + 1
   _record(run, attempts=attempts, status="running", started=time.time())
   log_file = open(os.path.join(run.workdir, LOG_FILE), "a", encoding="utf-8")
   log_file.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {how} (attempt {attempts}): "
