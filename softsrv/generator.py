@@ -60,9 +60,9 @@ class Generator:
   @classmethod
   def load(cls, config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel | None = None,
            context_model: LoadedModel | None = None) -> "Generator":
+    config_lib.validate(config)  # Every config field with a domain (generate.* included); cheap.
     if training.latest_checkpoint_step(workdir) is None:  # Before anything heavy loads.
       raise UserError(f"No trained SoftSRV checkpoint in {workdir}; train first with {_train_command(workdir)}.")
-    config_lib.validate(config)  # Every config field with a domain (generate.* included).
     texts = workdir_lib.load_texts(config)
     model = model or load_model(config.model.name)
     context_model = context_model or load_model(config.context.model)
