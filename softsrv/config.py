@@ -32,6 +32,17 @@ MUTABLE_FIELDS = ("train.steps", "train.stop_after", "train.log_every", "train.e
                   "baseline", "postprocess", "answer", "mauve")
 
 
+def without_mutable_fields(d: dict) -> dict:
+  """A config dict (`config.to_dict()`) minus MUTABLE_FIELDS, in place and returned: what a run's identity hashes."""
+  for path in MUTABLE_FIELDS:
+    node = d
+    *parents, leaf = path.split(".")
+    for p in parents:
+      node = node.get(p, {})
+    node.pop(leaf, None)
+  return d
+
+
 def base_config(task: str) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.task = task  # Which data set x comes from: mbpp | gsm8k | boolq (Record.prompt of its records).

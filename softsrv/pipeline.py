@@ -33,15 +33,8 @@ def _section(config: ml_collections.ConfigDict, *names: str) -> dict[str, Any]:
 
 def _train_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """What the trained theta depends on: the training sections minus the restart-safe fields."""
-  from softsrv.config import MUTABLE_FIELDS
-  d = _section(config, *TRAIN_SECTIONS)
-  for path in MUTABLE_FIELDS:
-    node = d
-    *parents, leaf = path.split(".")
-    for p in parents:
-      node = node.get(p, {})
-    node.pop(leaf, None)
-  return d
+  from softsrv.config import without_mutable_fields
+  return without_mutable_fields(_section(config, *TRAIN_SECTIONS))
 
 
 class Models:

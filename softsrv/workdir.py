@@ -28,7 +28,7 @@ from datasynth.errors import UserError
 from datasynth.models.loaders import LoadedModel
 from softsrv import context as context_lib
 from softsrv import embeddings
-from softsrv.config import MUTABLE_FIELDS
+from softsrv.config import without_mutable_fields
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -105,13 +105,7 @@ def make_module(config: ml_collections.ConfigDict, d: int, *, init_scale: float 
 
 def identity_json(config: ml_collections.ConfigDict, model: LoadedModel, context_model: LoadedModel) -> str:
   """What a resume (and a generator) must match: the config minus restart-safe fields, plus the models' configs."""
-  d = config.to_dict()
-  for path in MUTABLE_FIELDS:
-    node = d
-    *parents, leaf = path.split(".")
-    for p in parents:
-      node = node.get(p, {})
-    node.pop(leaf, None)
+  d = without_mutable_fields(config.to_dict())
   d["_model_config"] = model.config.to_json()
   d["_context_model_config"] = context_model.config.to_json()
   return json.dumps(d, sort_keys=True, indent=1)
