@@ -17,7 +17,6 @@ import logging
 import os
 from typing import Any, Callable, Sequence
 
-import numpy as np
 
 from datasynth import io
 from datasynth.errors import UserError
@@ -94,10 +93,8 @@ def load_train_records(config, *, task: str, records_path: str | None, baseline:
 
 
 def eval_subset(records: Sequence, num: int, seed: int) -> list:
-  if not num or num >= len(records):
-    return list(records)
-  idx = np.sort(np.random.default_rng(seed).choice(len(records), num, replace=False))
-  return [records[i] for i in idx]
+  from datasynth.evals.mauve import random_subset  # One seeded subset rule for evaluation and MAUVE.
+  return random_subset(records, num, seed)
 
 
 # --------------------------------------------------------------------------------------------------- evaluation
@@ -178,24 +175,14 @@ def mauve_scores(config, model, task: str, records: Sequence, workdir: str) -> d
   """MAUVE of the records' prompts (q) against the train and the test fold's prompts (p), with the curves' PNG."""
   from datasynth.data import load_task
   from datasynth.evals import mauve
-  from datasynth.models import Decoder, load_model
+  from datasynth.models import load_model
   mc = config.mauve
-  feat_model = load_model(mc.model) if mc.model else model
-  decoder = Decoder(feat_model.config)
-
-  def features(texts):
-    return mauve.sequence_features(decoder, feat_model.params, feat_model.tokenizer, texts,
-                                   batch_size=mc.batch_size, max_tokens=mc.max_tokens, progress=True)
-  generated = eval_subset([r.prompt for r in records], mc.num_examples, mc.seed)
-  q = features(generated)
-  out, curves = {}, []
-  for fold in ("train", config.eval.split):
-    ref = eval_subset([r.prompt for r in load_task(task, fold, config.data_dir or None)], mc.num_examples, mc.seed)
-    res = mauve.compute_mauve(features(ref), q, num_clusters=mc.num_clusters or None)
-    out[fold] = dict(mauve=res.mauve, num_clusters=res.num_clusters, num_p=len(ref), num_q=len(generated))
-    curves.append((f"vs {fold}", res))
-  mauve.plot_divergence_curve(curves, os.path.join(workdir, "mauve.png"), title=f"MAUVE: records vs {task} folds")
-  return out
+  folds = {fold: [r.prompt for r in load_task(task, fold, config.data_dir or None)]
+           for fold in ("train", config.eval.split)}
+  return mauve.mauve_against([r.prompt for r in records], folds, load_model(mc.model) if mc.model else model,
+                             num_examples=mc.num_examples, seed=mc.seed, batch_size=mc.batch_size,
+                             max_tokens=mc.max_tokens, num_clusters=mc.num_clusters or None,
+                             png=os.path.join(workdir, "mauve.png"), title=f"MAUVE: records vs {task} folds")
 
 
 # ------------------------------------------------------------------------------------------------------ reports
