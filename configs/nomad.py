@@ -4,9 +4,11 @@ Command (the teacher stage; generation from "User: ", filtering, NormSim and the
   python -c "from configs.nomad import get_config; from nomad.teacher import train_teacher; \
       train_teacher(get_config('cpu'), 'workdirs/nomad-teacher')"
 or `python launch/train.py --config=configs/nomad.py` (dispatches on `config.method == "nomad"`).
-The whole pipeline (teacher -> generate from "User: " -> parse + filters -> NormSim; nomad/pipeline.py):
+The whole pipeline (teacher -> generate from "User: " -> parse + filters -> NormSim -> student; nomad/pipeline.py;
+the student stage, nomad/student.py, trains SmolLM2 with prompt masking on X_train + the synthetic set and on X_train
+alone at equal epochs and equal compute, and scores GSM8K and TriviaQA; `--config.pipeline.student=False` skips it):
   python launch/nomad.py --config=configs/nomad.py:cpu --workdir=workdirs/nomad-cpu
-Table 1 at CPU scale (unmasked vs masked teacher x filtered vs not, one table + one NormSim figure):
+Table 1 at CPU scale (unmasked vs masked teacher x filtered vs not, one table + one NormSim figure + the students):
   python launch/nomad.py --config=configs/nomad.py:table1 --table1 --workdir=workdirs/nomad-table1
   -> workdirs/nomad-table1/table1.md, normsim.png, and a pipeline work dir per teacher (unmasked/, masked/).
 The table1 preset (LoRA r=8 on q, v; 64 Alpaca conversations; 8 steps of 4 x 128 tokens; 96 generations of <= 96

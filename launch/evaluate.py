@@ -11,30 +11,16 @@ against the train and test folds' prompts (Tables 4 and 5). Outputs: see configs
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
-from typing import Any, Callable, Sequence
-
+from typing import Any, Sequence
 
 from datasynth import io
 from datasynth.errors import UserError
-
-TASK_METRIC = {"mbpp": "pass_at_1", "gsm8k": "accuracy", "boolq": "accuracy", "triviaqa": "exact_match"}
-
+from datasynth.student import TASK_METRIC, EvalSpec, eval_subset, with_tests  # TASK_METRIC: the launchers' table.
 
 # ------------------------------------------------------------------------------------------------------ records
-
-
-def with_tests(record, task: str, enabled: bool):
-  """MBPP: the prompt plus its test asserts (when the record has them), so the function name is known."""
-  tests = record.meta.get("test_list") if isinstance(record.meta, dict) else None
-  if task != "mbpp" or not enabled or not tests:
-    return record
-  prompt = record.prompt + "\nYour code should pass these tests:\n" + "\n".join(tests)
-  return dataclasses.replace(record, prompt=prompt)
-
 
 _EVAL_SPLITS = {"mbpp": ("test", "validation", "train", "prompt"), "gsm8k": ("test", "train"),
                 "boolq": ("test", "dev", "train"), "triviaqa": ("test",)}
@@ -92,82 +78,6 @@ def load_train_records(config, *, task: str, records_path: str | None, baseline:
   return [with_tests(r, task, config.mbpp_tests_in_prompt) for r in records], source
 
 
-def eval_subset(records: Sequence, num: int, seed: int) -> list:
-  from datasynth.evals.mauve import random_subset  # One seeded subset rule for evaluation and MAUVE.
-  return random_subset(records, num, seed)
-
-
-# --------------------------------------------------------------------------------------------------- evaluation
-
-
-def make_eval_fn(model, task: str, eval_records: Sequence, config, workdir: str) -> Callable[[int, Any], dict]:
-  """eval_fn(step, params) -> {metric: value}; also writes the student's outputs to eval/step_<N>.jsonl."""
-  from datasynth import sft
-  from datasynth.data import write_jsonl
-  from datasynth.evals import lm
-  ec = config.eval
-  if ec.mode not in ("sft", "few_shot"):
-    raise UserError(f"eval.mode must be 'sft' or 'few_shot', got {ec.mode!r}.")
-  fmt = sft.make_template(config.sft.template)
-  prompts = [fmt(with_tests(r, task, config.mbpp_tests_in_prompt))[0] for r in eval_records]
-  os.makedirs(os.path.join(workdir, "eval"), exist_ok=True)
-
-  def eval_fn(step: int, params) -> dict[str, float]:
-    student = dataclasses.replace(model, params=params)
-    if task in ("mbpp", "gsm8k", "triviaqa"):
-      stop = ["\n"] if task == "triviaqa" else []  # TriviaQA: a short answer ends at the newline.
-      generate = lm.greedy_generator(student, max_new_tokens=ec.max_new_tokens, stop=stop, batch_size=ec.batch_size,
-                                     progress=False)
-    else:
-      loglik = lm.loglik_scorer(student, batch_size=ec.batch_size, progress=False)
-    rows = []
-    if task == "mbpp":
-      from datasynth.evals import mbpp
-      if ec.mode == "few_shot":
-        res = mbpp.evaluate_mbpp(eval_records, generate, workers=ec.workers, progress=False)
-        completions, codes, verdicts = res.completions, res.codes, res.verdicts
-      else:
-        completions = generate(prompts)
-        codes = [mbpp.extract_code(c) for c in completions]
-        verdicts = mbpp.run_tests(eval_records, codes, workers=ec.workers, progress=False)
-      value = sum(v.passed for v in verdicts) / len(verdicts)
-      rows = [dict(uid=r.uid, completion=c, passed=v.passed, status=v.status)
-              for r, c, v in zip(eval_records, completions, verdicts)]
-    elif task == "gsm8k":
-      from datasynth.evals import gsm8k
-      if ec.mode == "few_shot":
-        res = gsm8k.evaluate_gsm8k(eval_records, generate)
-      else:
-        res = gsm8k.score(generate(prompts), eval_records)
-      value = res.accuracy
-      rows = [dict(uid=r.uid, completion=c, prediction=p, gold=g)
-              for r, c, p, g in zip(eval_records, res.completions, res.predictions, res.golds)]
-    elif task == "triviaqa":
-      from datasynth.evals import triviaqa
-      res = (triviaqa.evaluate_triviaqa(eval_records, generate) if ec.mode == "few_shot" else
-             triviaqa.score(generate(prompts), eval_records))
-      value = res.exact_match
-      rows = [dict(uid=r.uid, completion=c, prediction=p, correct=k)
-              for r, c, p, k in zip(eval_records, res.completions, res.predictions, res.correct)]
-    else:
-      from datasynth.evals import boolq
-      if ec.mode == "few_shot":
-        res = boolq.evaluate_boolq(eval_records, loglik)
-        preds = res.predictions
-      else:  # Which response did the student learn to give: log p("True" | prompt) vs log p("False" | prompt).
-        lls = loglik([(p, "True") for p in prompts] + [(p, "False") for p in prompts])
-        n = len(prompts)
-        preds = [a > b for a, b in zip(lls[:n], lls[n:])]
-      golds = [boolq.label(r) for r in eval_records]
-      value = sum(p == g for p, g in zip(preds, golds)) / len(golds)
-      rows = [dict(uid=r.uid, prediction=p, gold=g) for r, p, g in zip(eval_records, preds, golds)]
-    write_jsonl(os.path.join(workdir, "eval", f"step_{step:06d}.jsonl"), rows)
-    print(f"step {step}: {task} {TASK_METRIC[task]} = {value:.4f} on {len(eval_records)} examples", flush=True)
-    return {TASK_METRIC[task]: value}
-
-  return eval_fn
-
-
 # -------------------------------------------------------------------------------------------------------- MAUVE
 
 
@@ -186,32 +96,6 @@ def mauve_scores(config, model, task: str, records: Sequence, workdir: str) -> d
 
 
 # ------------------------------------------------------------------------------------------------------ reports
-
-
-def results_from_metrics(rows: Sequence[dict], metric: str) -> list[dict[str, float]]:
-  """One row per evaluated step: the metric and the training loss logged nearest before it."""
-  key, out, loss = f"eval/{metric}", [], None
-  for r in sorted(rows, key=lambda r: r["step"]):
-    loss = r.get("loss", loss)
-    if key in r:
-      out.append(dict(step=int(r["step"]), **{metric: float(r[key])}, loss=loss))
-  return out
-
-
-def plot_metric(evals: Sequence[dict], metric: str, title: str, path: str) -> str:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(6, 4))
-  ax.plot([e["step"] for e in evals], [e[metric] for e in evals], marker="o")
-  ax.set_xlabel("fine-tuning step")
-  ax.set_ylabel(metric)
-  ax.set_title(title)
-  ax.grid(alpha=0.3)
-  fig.tight_layout()
-  io.save_figure(fig, path)
-  plt.close(fig)
-  return path
 
 
 def write_reports(workdir: str, summary: dict[str, Any]) -> None:
@@ -244,7 +128,7 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
         mauve: bool = False, finetune: bool = True) -> dict[str, Any]:
   """The whole job; returns the summary written to results.json."""
   import jax
-  from datasynth import sft, sharding
+  from datasynth import sft, sharding, student
   from datasynth.data import load_task
   from datasynth.models import load_model
 
@@ -270,15 +154,15 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
     if n > 1 and cfg.batch_size % n == 0:  # Data parallel over every device; weights placed by the logical rules.
       mesh = sharding.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
       shardings = sharding.param_shardings(model.config, mesh)
-    eval_fn = make_eval_fn(model, task, eval_records, config, workdir)
+    eval_fn = student.make_eval_fn(model, task, eval_records, EvalSpec.from_config(config), workdir)
     result = sft.train_sft(records, model, cfg, workdir, mesh=mesh, param_shardings=shardings, eval_fn=eval_fn)
-    evals = results_from_metrics(result.metrics, TASK_METRIC[task])
+    evals = student.results_from_metrics(result.metrics, TASK_METRIC[task])
     metric = TASK_METRIC[task]
     summary.update(evals=evals, final=evals[-1] if evals else None,
                    best=max(evals, key=lambda e: e[metric]) if evals else None)
     if evals:
       label = os.path.basename(source) if records_path else "baseline: original train set"
-      plot_metric(evals, metric, f"{task} {metric} vs fine-tuning steps ({label})",
+      student.plot_metric(evals, metric, f"{task} {metric} vs fine-tuning steps ({label})",
                   os.path.join(workdir, "metric_vs_steps.png"))
   write_reports(workdir, summary)
   return summary

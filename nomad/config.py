@@ -80,6 +80,10 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.pipeline = ml_collections.ConfigDict()  # nomad.pipeline: which stages run and what feeds downstream.
   c.pipeline.filtered = True  # Downstream set: the filtered first rounds (True) or all parsed ones (False).
+  c.pipeline.student = True  # Run the student stage (nomad.student: X_train + X_synthesis vs X_train).
+
+  from nomad.student import student_section  # Cheap: ml_collections and dataclasses.
+  c.student = student_section()  # nomad.student: the student's model, SFT fields, tasks and test-subset sizes.
   c.show_progress = True  # Progress bars.
   return c
 
@@ -128,6 +132,7 @@ def apply_presets(c: ml_collections.ConfigDict, arg: str) -> ml_collections.Conf
       c.generate.chunk_size = 4
       c.generate.batch_size = 4
       c.generate.max_new_tokens = 32
+      c.pipeline.student = False  # tests/nomad/test_student.py runs the student stage at its own toy size.
       c.show_progress = False
     else:
       raise UserError(f"Unknown configs/nomad.py preset {name!r}; expected cpu, paper, masked, unmasked, subsetN "

@@ -1,4 +1,4 @@
-"""The NOMAD pipeline (Chen et al., Sec. 3-5): one config, one work dir, four stages, and the Table 1 driver.
+"""The NOMAD pipeline (Chen et al., Sec. 3-5): one config, one work dir, five stages, and the Table 1 driver.
 
   teacher       M_synthesis = a base LM fine-tuned on the seeded chat subset, prompt masking off (or on: the
                 baseline teacher) (`nomad.teacher.train_teacher`, through `datasynth.sft`).
@@ -8,13 +8,15 @@
                 parsed.jsonl (valid first rounds) and filtered.jsonl, with a count of each rejection / removal reason.
   normsim       NormSim(x) = max_{z in subset} f(z)^T f(x) of prompts and responses, for the parsed and the filtered
                 sets (`datasynth.evals.normsim`, Figure 2 as normsim.png; medians and quartiles in normsim.json).
+  student       (pipeline.student) a prompt-masked student on X_train + the downstream set vs X_train alone at equal
+                epochs and equal compute, scored on GSM8K and TriviaQA with standard errors (`nomad.student`).
 
 `datasynth.stages` runs them: a rerun skips finished stages, resumes an interrupted one, and reruns a changed stage
-and every later one. `summary.md` / `summary.json` in the work dir hold the per-stage table (counts, reasons, time)
-and the NormSim medians. `run_table1` runs the pipeline for the unmasked and the masked teacher (sub-folders of one
-work dir) and writes table1.md / table1.json and one NormSim figure with a line per (teacher, filtered or not): the
-paper's Table 1 / Figure 2 at the config's scale. The student stage (SFT on X_train + X_synthesis, GSM8K and TriviaQA)
-is not part of this pipeline yet; `launch/evaluate.py --records=<workdir>/parse_filter/filtered.jsonl` trains one.
+and every later one. `summary.md` / `summary.json` in the work dir hold the per-stage table (counts, reasons, time),
+the NormSim medians and the student table. `run_table1` runs the pipeline for the unmasked and the masked teacher
+(sub-folders of one work dir), then one student per (teacher, filtered or not) and the two X_train baselines once
+(`student/`), and writes table1.md / table1.json and one NormSim figure with a line per (teacher, set): the paper's
+Table 1 / Figure 2 at the config's scale.
 """
 from __future__ import annotations
 
@@ -30,17 +32,18 @@ import ml_collections
 from datasynth import chunked, io, sft, stages
 from datasynth.data import Record, load_records_jsonl
 from datasynth.errors import UserError
-from nomad import chat, generate as generate_lib, teacher as teacher_lib
+from datasynth.student import standard_error
+from nomad import chat, generate as generate_lib, student as student_lib, teacher as teacher_lib
 
 SETS = ("unfiltered", "filtered")  # parse_filter outputs: parsed.jsonl, filtered.jsonl.
 FILES = dict(unfiltered="parsed.jsonl", filtered="filtered.jsonl")
 
 
 class Models:
-  """The pipeline's models, loaded once on first use (tests pass them in): the teacher's base LM and f."""
+  """The pipeline's models, loaded once on first use (tests pass them in): the teacher's base LM, f, the student."""
 
-  def __init__(self, config: ml_collections.ConfigDict, teacher=None, encoder=None):
-    self.config, self._teacher, self._encoder = config, teacher, encoder
+  def __init__(self, config: ml_collections.ConfigDict, teacher=None, encoder=None, student=None):
+    self.config, self._teacher, self._encoder, self._student = config, teacher, encoder, student
     self.trained: dict[str, Any] = {}  # teacher dir -> (LoadedModel, provenance) when trained in this process.
 
   @property
@@ -49,6 +52,13 @@ class Models:
       from datasynth.models import load_model
       self._teacher = load_model(self.config.model)
     return self._teacher
+
+  @property
+  def student(self):
+    if self._student is None:
+      from datasynth.models import load_model
+      self._student = load_model(self.config.student.model)
+    return self._student
 
   @property
   def encoder(self):
@@ -80,6 +90,8 @@ def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
     if not os.path.isdir(folder):
       raise UserError(f"normsim.encoder={folder!r} is not a folder; pass a Hugging Face BERT / MPNet folder "
                       "(e.g. all-mpnet-base-v2) or leave it empty for the embedded all-MiniLM-L6-v2.")
+  if config.pipeline.student:
+    student_lib.validate(config)  # Bad student settings stop before the teacher trains.
   return [
       stages.Stage("teacher", teacher_identity(config), lambda d: _teacher(config, d, models)),
       stages.Stage("generate", dict(generate=config.generate.to_dict()),
@@ -88,7 +100,8 @@ def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
                    lambda d: _parse_filter(config, d, gen_dir)),
       stages.Stage("normsim", dict(normsim=config.normsim.to_dict(), label=label(config)),
                    lambda d: _normsim(config, d, pf_dir, models)),
-  ]
+  ] + ([stages.Stage("student", dict(student=config.student.to_dict(), filtered=config.pipeline.filtered),
+                     lambda d: _student(config, d, pf_dir, models))] if config.pipeline.student else [])
 
 
 # ---------------------------------------------------------------------------------------------------------- stages
@@ -163,6 +176,25 @@ def _normsim(config, stage_dir: str, pf_dir: str, models: Models) -> dict[str, A
   return dict(counts={"in": n, "out": n}, normsim=summaries, outputs=[os.path.join(stage_dir, "normsim.png")])
 
 
+def downstream_set(config) -> str:
+  return "filtered" if config.pipeline.filtered else "unfiltered"
+
+
+def _student(config, stage_dir: str, pf_dir: str, models: Models) -> dict[str, Any]:
+  name = downstream_set(config)
+  synthetic = {f"{label(config)} {name}": _read_records(os.path.join(pf_dir, FILES[name]))}
+  table = student_lib.run_students(config, stage_dir, original_records(config), synthetic, model=models.student)
+  return dict(counts={"in": sum(len(v) for v in synthetic.values()), "out": len(table["runs"])},
+              student=_student_summary(table), outputs=[os.path.join(stage_dir, "results.md")])
+
+
+def _student_summary(table: dict[str, Any]) -> dict[str, Any]:
+  """{run: {task: final metric}} plus the untrained student's scores and the test-subset sizes."""
+  return dict(base=table["base"], tasks=table["tasks"],
+              runs={r["name"]: dict(steps=r["steps"], records=r["records"], **student_lib.final_scores(r))
+                    for r in table["runs"]})
+
+
 def io_read_json(path: str) -> dict[str, Any]:
   with open(path, encoding="utf-8") as f:
     return json.load(f)
@@ -178,7 +210,8 @@ def run(config, workdir: str, *, models: Models | None = None, **given) -> dict[
   manifests = stages.run_stages(workdir, build_stages(config, workdir, models))
   by_name = {m["name"]: m for m in manifests}
   summary = dict(method="nomad", label=label(config), filtered=bool(config.pipeline.filtered), stages=manifests,
-                 valid_rate=by_name["parse_filter"]["valid_rate"], normsim=by_name["normsim"]["normsim"])
+                 valid_rate=by_name["parse_filter"]["valid_rate"], normsim=by_name["normsim"]["normsim"],
+                 student=by_name["student"]["student"] if "student" in by_name else None)
   io.write_json(os.path.join(workdir, "summary.json"), summary)
   io.write_text(os.path.join(workdir, "summary.md"), summary_markdown(summary))
   return summary
@@ -190,6 +223,22 @@ def summary_markdown(summary: dict[str, Any]) -> str:
   if summary["normsim"]:
     lines += ["## NormSim (Figure 2)", "", normsim_table(summary["normsim"]), "",
               "![NormSim](normsim/normsim.png)", ""]
+  if summary.get("student"):
+    lines += ["## Student (X_train + X_synthesis vs X_train)", "", student_table(summary["student"]), "",
+              "Details and plots: student/results.md.", ""]
+  return "\n".join(lines)
+
+
+def student_table(s: dict[str, Any]) -> str:
+  """Final scores per student run, each with its binomial standard error."""
+  tasks = list(s["tasks"])
+  key = lambda t: f"{t}/{s['tasks'][t]['metric']}"
+  cell = lambda p, t: f"{p:.3f} +- {standard_error(p, s['tasks'][t]['num_examples']):.3f}"
+  lines = ["| student run | steps | " + " | ".join(f"{t} (n={s['tasks'][t]['num_examples']})" for t in tasks) + " |",
+           "|---|---:|" + "---:|" * len(tasks),
+           "| untrained | 0 | " + " | ".join(cell(s["base"][key(t)], t) for t in tasks) + " |"]
+  lines += [f"| {name} | {r['steps']} | " + " | ".join(cell(r[t], t) for t in tasks) + " |"
+            for name, r in s["runs"].items()]
   return "\n".join(lines)
 
 
@@ -212,6 +261,7 @@ def run_table1(config, workdir: str, **given) -> dict[str, Any]:
   for masked in (False, True):
     c = copy.deepcopy(config)
     c.sft.prompt_masking = masked
+    c.pipeline.student = False  # The students of every (teacher, set) train below, with one pair of baselines.
     summary = run(c, os.path.join(workdir, label(c)), models=base)  # One base LM and encoder for both teachers.
     pf_dir = os.path.join(workdir, label(c), "parse_filter")
     runs.update(io_read_json(os.path.join(workdir, label(c), "normsim", "normsim_values.json")))
@@ -228,7 +278,13 @@ def run_table1(config, workdir: str, **given) -> dict[str, Any]:
   if runs:
     normsim.write_report(runs, workdir, title="NormSim: unmasked vs masked teacher")
     figure = os.path.join(workdir, "normsim.png")
-  table = dict(rows=rows, figure=figure)
+  student = None
+  if config.pipeline.student:  # Table 1's downstream columns: a student per (teacher, set) and the two baselines.
+    synthetic = {f"{teacher} {name}": _read_records(os.path.join(workdir, teacher, "parse_filter", FILES[name]))
+                 for teacher in ("unmasked", "masked") for name in SETS}
+    student = _student_summary(student_lib.run_students(config, os.path.join(workdir, "student"),
+                                                        original_records(config), synthetic, model=base.student))
+  table = dict(rows=rows, figure=figure, student=student)
   io.write_json(os.path.join(workdir, "table1.json"), table)
   io.write_text(os.path.join(workdir, "table1.md"), table1_markdown(table))
   return table
@@ -250,4 +306,7 @@ def table1_markdown(table: dict[str, Any]) -> str:
       f"{t}: " + ", ".join(f"{k} {v}" for k, v in p.items()) for t, p in reasons.items()), ""]
   if table["figure"]:
     lines += ["![NormSim](normsim.png)", ""]
+  if table.get("student"):
+    lines += ["## Students (X_train + each set vs X_train at equal epochs and equal compute)", "",
+              student_table(table["student"]), "", "Details and plots: student/results.md.", ""]
   return "\n".join(lines)

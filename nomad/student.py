@@ -1,0 +1,216 @@
+r"""NOMAD's student (Chen et al., Sec. 5): prompt-masked SFT on X_train + X_synthesis against X_train alone.
+
+The paper trains the student *with* prompt masking (loss on the response only) on the original data plus the
+teacher's synthetic first rounds, and compares it with the original data alone at equal epochs and at equal compute
+(the baseline run for twice the epochs). `run_students` trains, in `<out_dir>/runs/<name>/` (each a resumable
+`datasynth.sft` run; a finished run is read back from its result.json, not retrained):
+
+  train                X_train,                  `student.epochs` passes   (equal epochs)
+  train_2x             X_train,              2 x `student.epochs` passes   (equal compute, as in the paper)
+  <synthetic set>      X_train + X_synthesis,    `student.epochs` passes   (one run per synthetic set given)
+
+steps = ceil(epochs x packed rows per epoch / batch size), so a run's compute is its number of steps (printed in the
+table: the "twice the epochs" baseline matches the mixture's compute exactly when |X_synthesis| ~ |X_train|; the
+table shows both so a reader sees how far apart they are).
+Every run is scored on each task of `student.tasks` (default GSM8K 5-shot CoT accuracy and TriviaQA 5-shot exact
+match over the answer aliases, the harnesses of `datasynth.evals`) on a fixed seeded subset of the test split, at
+the end (and every `student.eval_every` steps); the untouched student is scored once ("step 0" of every run).
+Each figure is printed with its binomial standard error. Outputs: results.md / results.json and
+metric_vs_steps_<task>.png.
+
+X_train is the teacher's subset (`nomad.pipeline.original_records`: each conversation's first round), rendered in
+`student.sft.template` ("chat": the same "User: ... Assistant: ..." format; the few-shot evaluation prompts do not
+depend on it).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from typing import Any, Mapping, Sequence
+
+import ml_collections
+
+from datasynth import io, sft, student as student_lib
+from datasynth.data import Record
+from datasynth.errors import UserError
+
+TASKS = ("gsm8k", "triviaqa", "mbpp", "boolq")
+
+
+def student_section() -> ml_collections.ConfigDict:
+  """configs/nomad.py's `student` section (the SFT fields start from `datasynth.sft.SFTConfig`'s defaults)."""
+  s = ml_collections.ConfigDict()
+  s.model = "smollm2-135m"  # The student: a preset name or checkpoint folder (paper: Llama / Mistral 7B).
+  s.epochs = 1.0  # Passes over each run's data (the equal-compute baseline gets twice as many).
+  s.tasks = "gsm8k,triviaqa"  # Comma-separated evaluation tasks (gsm8k, triviaqa, mbpp, boolq).
+  s.num_examples = ml_collections.ConfigDict(dict(gsm8k=48, triviaqa=200, mbpp=50, boolq=200))  # Test subset sizes.
+  s.max_new_tokens = ml_collections.ConfigDict(dict(gsm8k=160, triviaqa=16, mbpp=192, boolq=1))  # Per task.
+  s.mode = "few_shot"  # few_shot: the harnesses' standard prompts; sft: zero-shot in the training template.
+  s.batch_size = 8  # Evaluation batch.
+  s.seed = 0  # Test-subset choice.
+  s.eval_every = 0  # Also evaluate every this many steps (0: at the end only).
+  s.sft = ml_collections.ConfigDict(dataclasses.asdict(sft.SFTConfig()))  # datasynth.sft.SFTConfig fields.
+  s.sft.prompt_masking = True  # NOMAD's student learns the responses only.
+  s.sft.template = "chat"  # "User: {prompt}\n\nAssistant: {response}".
+  s.sft.batch_size = 4
+  s.sft.seq_len = 256
+  s.sft.lr = 2e-5
+  s.sft.warmup_steps = 2
+  s.sft.log_every = 5
+  s.sft.save_every = 1000  # The last step is always saved.
+  s.sft.keep = 1
+  return s
+
+
+def tasks(config) -> list[str]:
+  names = [t.strip() for t in str(config.student.tasks).split(",") if t.strip()]
+  unknown = sorted(set(names) - set(TASKS))
+  if not names or unknown:
+    raise UserError(f"student.tasks={config.student.tasks!r}: expected a comma-separated subset of {list(TASKS)}.")
+  return names
+
+
+def validate(config) -> sft.SFTConfig:
+  """The student section (raises UserError naming the field); returns its SFTConfig."""
+  s = config.student
+  if not (isinstance(s.epochs, (int, float)) and math.isfinite(s.epochs) and s.epochs > 0):
+    raise UserError(f"student.epochs={s.epochs!r} must be a finite number > 0.")
+  for task in tasks(config):
+    for field, low in (("num_examples", 1), ("max_new_tokens", 1)):
+      value = s[field].get(task)
+      if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UserError(f"student.{field}.{task}={value!r} must be an integer >= {low}.")
+  for field, low in (("batch_size", 1), ("seed", 0), ("eval_every", 0)):
+    if isinstance(s[field], bool) or not isinstance(s[field], int) or s[field] < low:
+      raise UserError(f"student.{field}={s[field]!r} must be an integer >= {low}.")
+  if s.mode not in ("few_shot", "sft"):
+    raise UserError(f"student.mode={s.mode!r}: expected few_shot or sft.")
+  try:
+    return sft.SFTConfig.from_dict(s.sft.to_dict())
+  except UserError as e:
+    raise UserError(f"student.sft: {e}") from e
+
+
+def eval_sets(config) -> dict[str, list[Record]]:
+  """The seeded test subsets, one per task."""
+  from datasynth.data import load_task
+  s = config.student
+  return {t: student_lib.eval_subset(load_task(t, "test", config.data.data_dir or None), s.num_examples[t], s.seed)
+          for t in tasks(config)}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+  name: str
+  records: Sequence[Record]
+  epochs: float
+
+
+def run_specs(config, x_train: Sequence[Record], synthetic: Mapping[str, Sequence[Record]]) -> list[RunSpec]:
+  if not x_train:
+    raise UserError("The student's X_train is empty; the teacher's subset holds no conversations.")
+  e = float(config.student.epochs)
+  specs = [RunSpec("train", list(x_train), e), RunSpec("train_2x", list(x_train), 2 * e)]
+  return specs + [RunSpec(name, list(x_train) + list(records), e) for name, records in synthetic.items()]
+
+
+def _identity(config, spec: RunSpec, cfg: sft.SFTConfig) -> str:
+  h = hashlib.sha256()
+  for r in spec.records:
+    h.update(json.dumps([r.prompt, r.response]).encode())
+  s = config.student.to_dict()
+  s.pop("sft")
+  return json.dumps(dict(student=s, sft=cfg.identity(), epochs=spec.epochs, data=h.hexdigest()[:16]), sort_keys=True)
+
+
+def _train_one(config, spec: RunSpec, model, cfg: sft.SFTConfig, evaluate, base_scores: dict[str, float],
+               out_dir: str) -> dict[str, Any]:
+  """One student run (or its saved result when its identity is unchanged)."""
+  run_dir = os.path.join(out_dir, "runs", spec.name.replace(" ", "_"))
+  identity = _identity(config, spec, cfg)
+  saved = io.read_json(os.path.join(run_dir, "result.json"))
+  if saved and saved.get("identity") == identity:
+    return saved
+  examples = sft.tokenize(spec.records, model.tokenizer, template=cfg.template, prompt_masking=cfg.prompt_masking,
+                          add_eos=cfg.add_eos, max_len=cfg.seq_len, truncate=cfg.truncate)
+  rows = sft.BatchStream(examples, seq_len=cfg.seq_len, batch_size=1, packed=cfg.pack).rows_per_epoch()
+  steps = max(1, math.ceil(spec.epochs * rows / cfg.batch_size))
+  run_cfg = dataclasses.replace(cfg, steps=steps, eval_every=int(config.student.eval_every))
+
+  def eval_fn(step: int, params) -> dict[str, float]:
+    return dict(base_scores) if step == 0 else evaluate(step, params, prefix=spec.name.replace(" ", "_") + "_")
+
+  result = sft.train(examples, model.config, model.params, run_cfg, run_dir, eval_fn=eval_fn,
+                     show_progress=bool(config.show_progress), model_id=getattr(model, "source", ""))
+  evals = {}
+  for t in tasks(config):
+    m = student_lib.metric_key(t)
+    scored = student_lib.results_from_metrics(result.metrics, m)
+    evals[t] = ([] if scored and scored[0]["step"] == 0 else [dict(step=0, **{m: base_scores[m]})]) + scored
+  summary = dict(identity=identity, name=spec.name, records=len(spec.records), epochs=spec.epochs, steps=steps,
+                 rows_per_epoch=rows, tokens=int(sum(len(e.ids) for e in examples)), evals=evals)
+  io.write_json(os.path.join(run_dir, "result.json"), summary)
+  return summary
+
+
+def run_students(config, out_dir: str, x_train: Sequence[Record], synthetic: Mapping[str, Sequence[Record]], *,
+                 model=None) -> dict[str, Any]:
+  """Train and score the baselines and one mixture per synthetic set; writes the table and the plots."""
+  cfg = validate(config)
+  specs = run_specs(config, x_train, synthetic)
+  sets = eval_sets(config)
+  if model is None:
+    from datasynth.models import load_model
+    model = load_model(config.student.model)
+  s = config.student
+  specs_by_task = {t: student_lib.EvalSpec(mode=s.mode, max_new_tokens=s.max_new_tokens[t], batch_size=s.batch_size,
+                                           template=cfg.template) for t in sets}
+  os.makedirs(out_dir, exist_ok=True)
+
+  def evaluate(step: int, params, prefix: str = "") -> dict[str, float]:
+    return student_lib.multi_task_eval_fn(model, sets, specs_by_task, out_dir, prefix=prefix, verbose=False)(
+        step, params)
+
+  base_path = os.path.join(out_dir, "base_scores.json")
+  base = io.read_json(base_path)
+  base_id = json.dumps(dict(model=s.model, sets={t: [r.uid for r in rs] for t, rs in sets.items()},
+                            specs={t: dataclasses.asdict(v) for t, v in specs_by_task.items()}), sort_keys=True)
+  if not base or base.get("identity") != base_id:
+    base = dict(identity=base_id, scores=evaluate(0, model.params, prefix="base_"))
+    io.write_json(base_path, base)
+  runs = [_train_one(config, spec, model, cfg, evaluate, base["scores"], out_dir) for spec in specs]
+  table = dict(tasks={t: dict(metric=student_lib.TASK_METRIC[t], num_examples=len(rs)) for t, rs in sets.items()},
+               base=base["scores"], runs=runs)
+  for t in sets:
+    m = student_lib.metric_key(t)
+    student_lib.plot_runs({r["name"]: r["evals"][t] for r in runs}, m, f"NOMAD student: {t}",
+                          os.path.join(out_dir, f"metric_vs_steps_{t}.png"))
+  io.write_json(os.path.join(out_dir, "results.json"), table)
+  io.write_text(os.path.join(out_dir, "results.md"), markdown(table))
+  return table
+
+
+def final_scores(run: Mapping[str, Any]) -> dict[str, float]:
+  return {t: evals[-1][student_lib.metric_key(t)] for t, evals in run["evals"].items()}
+
+
+def markdown(table: Mapping[str, Any]) -> str:
+  tasks_ = list(table["tasks"])
+  head = " | ".join(f"{t} {table['tasks'][t]['metric']} (n={table['tasks'][t]['num_examples']})" for t in tasks_)
+  lines = ["# NOMAD student: X_train + X_synthesis vs X_train", "",
+           f"| run | records | epochs | steps | {head} |", "|---|---:|---:|---:|" + "---:|" * len(tasks_)]
+  se = lambda p, t: student_lib.standard_error(p, table["tasks"][t]["num_examples"])
+  lines.append("| untrained student | - | - | 0 | " + " | ".join(
+      f"{table['base'][student_lib.metric_key(t)]:.3f} +- {se(table['base'][student_lib.metric_key(t)], t):.3f}"
+      for t in tasks_) + " |")
+  for r in table["runs"]:
+    scores = final_scores(r)
+    lines.append(f"| {r['name']} | {r['records']} | {r['epochs']:g} | {r['steps']} | " + " | ".join(
+        f"{scores[t]:.3f} +- {se(scores[t], t):.3f}" for t in tasks_) + " |")
+  lines += ["", "train: X_train at equal epochs; train_2x: X_train for twice the epochs (equal compute, the paper's "
+            "setting); the other rows: X_train + that synthetic set. +- is the binomial standard error.", ""]
+  lines += [f"![{t}](metric_vs_steps_{t}.png)" for t in tasks_] + [""]
+  return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""NOMAD's student stage (nomad/student.py) and the evaluation pieces it shares with launch/evaluate.py
+(datasynth/student.py): the runs (equal epochs, equal compute, one mixture per synthetic set), their steps, the
+shared untrained score, the table with standard errors, resume without retraining, and bad settings."""
+import json
+import math
+import os
+
+import pytest
+
+from datasynth import sft
+from datasynth import student as student_lib
+from datasynth.data import Record
+from datasynth.errors import UserError
+from nomad import config as config_lib
+from nomad import pipeline
+from nomad import student
+from tests.softsrv.conftest import tiny_model
+
+X_TRAIN = [Record(f"x/{i}", "chat", f"Name a colour number {i}.", f"Colour {i} is blue.") for i in range(6)]
+SYNTH = [Record(f"s/{i}", "chat", f"Give me a fruit {i}.", f"A pear, {i}.") for i in range(3)]
+
+
+def _config(data_dir):
+  c = config_lib.get_config("tiny")
+  c.data.data_dir = str(data_dir)
+  s = c.student
+  s.num_examples.update(gsm8k=2, triviaqa=3)
+  s.max_new_tokens.update(gsm8k=4, triviaqa=3)
+  s.batch_size = 4
+  s.sft.update(seq_len=64, batch_size=2, warmup_steps=0, log_every=1)
+  return c
+
+
+@pytest.fixture(scope="module")
+def tiny_student(smollm2):
+  return tiny_model(smollm2, 3, max_len=2048)  # GSM8K's 5-shot prompt is ~1K tokens.
+
+
+def test_standard_error_and_the_run_list():
+  assert student_lib.standard_error(0.5, 100) == pytest.approx(0.05)
+  assert student_lib.standard_error(0.0, 10) == 0.0 and math.isnan(student_lib.standard_error(0.3, 0))
+  c = config_lib.get_config("tiny")
+  c.student.epochs = 1.5
+  specs = student.run_specs(c, X_TRAIN, {"unmasked filtered": SYNTH, "masked filtered": SYNTH[:1]})
+  assert [(s.name, len(s.records), s.epochs) for s in specs] == [
+      ("train", 6, 1.5), ("train_2x", 6, 3.0), ("unmasked filtered", 9, 1.5), ("masked filtered", 7, 1.5)]
+  with pytest.raises(UserError, match="X_train is empty"):
+    student.run_specs(c, [], {})
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("epochs", 0.0, "student.epochs=0.0"), ("tasks", "gsm8k,squad", "student.tasks='gsm8k,squad'"),
+    ("tasks", "", "student.tasks=''"), ("mode", "zero", "student.mode='zero'"), ("batch_size", 0, "student.batch_size"),
+])
+def test_bad_student_settings_are_named(field, value, match):
+  c = config_lib.get_config("tiny")
+  c.student[field] = value
+  with pytest.raises(UserError, match=match):
+    student.validate(c)
+
+
+def test_bad_student_sft_and_sizes_are_named():
+  c = config_lib.get_config("tiny")
+  c.student.num_examples.triviaqa = 0
+  with pytest.raises(UserError, match="student.num_examples.triviaqa=0"):
+    student.validate(c)
+  c = config_lib.get_config("tiny")
+  c.student.sft.lr = -1.0
+  with pytest.raises(UserError, match="student.sft: SFT lr=-1.0"):
+    student.validate(c)
+  c = config_lib.get_config("tiny")
+  c.pipeline.student = True
+  c.student.epochs = -1.0  # The pipeline refuses before the teacher trains.
+  with pytest.raises(UserError, match="student.epochs"):
+    pipeline.build_stages(c, "/tmp/unused-nomad-workdir", pipeline.Models(c, encoder=object()))
+
+
+def test_students_train_score_each_task_and_resume(tiny_student, data_dir, tmp_path, monkeypatch):
+  c = _config(data_dir)
+  out = str(tmp_path / "student")
+  table = student.run_students(c, out, X_TRAIN, {"unmasked filtered": SYNTH}, model=tiny_student)
+  runs = {r["name"]: r for r in table["runs"]}
+  assert list(runs) == ["train", "train_2x", "unmasked filtered"]
+  assert (runs["train"]["records"], runs["unmasked filtered"]["records"]) == (6, 9)
+  # steps = ceil(epochs * packed rows / batch): twice the epochs is twice the rows.
+  rows = runs["train"]["rows_per_epoch"]
+  assert runs["train"]["steps"] == math.ceil(rows / 2) and runs["train_2x"]["steps"] == math.ceil(2 * rows / 2)
+  assert runs["unmasked filtered"]["rows_per_epoch"] >= rows
+  assert table["tasks"] == {"gsm8k": dict(metric="accuracy", num_examples=2),
+                            "triviaqa": dict(metric="exact_match", num_examples=3)}
+  for r in runs.values():  # Step 0 is the untrained student, scored once and shared; then the end of training.
+    for task, key in (("gsm8k", "gsm8k/accuracy"), ("triviaqa", "triviaqa/exact_match")):
+      assert [e["step"] for e in r["evals"][task]] == [0, r["steps"]]
+      assert r["evals"][task][0][key] == table["base"][key] and 0.0 <= r["evals"][task][-1][key] <= 1.0
+  outputs = sorted(os.listdir(os.path.join(out, "eval")))
+  assert "base_gsm8k_step_000000.jsonl" in outputs and "unmasked_filtered_triviaqa_step_%06d.jsonl" % runs[
+      "unmasked filtered"]["steps"] in outputs
+  md = open(os.path.join(out, "results.md")).read()
+  assert "| untrained student | - | - | 0 |" in md and "| train_2x | 6 | 2 |" in md and " +- " in md
+  assert all(os.path.getsize(os.path.join(out, f"metric_vs_steps_{t}.png")) > 1000 for t in ("gsm8k", "triviaqa"))
+  # A rerun reads every finished run back instead of training it again.
+  monkeypatch.setattr(sft, "train", lambda *a, **k: pytest.fail("a finished student run was retrained"))
+  again = student.run_students(c, out, X_TRAIN, {"unmasked filtered": SYNTH}, model=tiny_student)
+  assert again["runs"] == table["runs"]
+  assert json.load(open(os.path.join(out, "results.json")))["runs"] == table["runs"]
