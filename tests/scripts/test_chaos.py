@@ -1,4 +1,5 @@
-"""scripts/chaos.py: its checks catch what they should, and 2 killed trials per job end bitwise equal (~5 min)."""
+"""scripts/chaos.py: its checks catch what they should, and a trial with 2 kills per job ends bitwise equal (~3 min;
+the full runs, `python scripts/chaos.py`, take the trial counts of the closing notes)."""
 import importlib.util
 import json
 import os
@@ -50,9 +51,9 @@ def test_the_table_has_one_row_per_job():
 
 @pytest.mark.skipif(os.environ.get("DATASYNTH_CHAOS") == "0", reason="DATASYNTH_CHAOS=0: the real-subprocess "
                     "kill trials are switched off")
-def test_two_killed_trials_per_job_end_bitwise_equal_to_an_uninterrupted_run(data_dir, tmp_path):
+def test_a_twice_killed_trial_per_job_ends_bitwise_equal_to_an_uninterrupted_run(data_dir, tmp_path):
   chaos = _chaos()
-  tallies = chaos.chaos(["softsrv", "sft", "generate"], trials=2, kills=1, seed=1, root=str(tmp_path),
+  tallies = chaos.chaos(["softsrv", "sft", "generate"], trials=1, kills=2, seed=1, root=str(tmp_path),
                         data_dir=str(data_dir), log=lambda *_: None)
   print(chaos.table(tallies))
   ran = [t for t in tallies if t.trials]
