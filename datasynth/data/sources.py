@@ -270,16 +270,23 @@ _NORMALISE = {"mbpp": _mbpp_row, "boolq": _boolq_row, "triviaqa": _triviaqa_row,
               "alpaca": _instruct_row}
 
 
-def read_rows(task: str, split: str, data_dir: str) -> tuple[Rows, str]:
-  """(rows of `task` / `split` in the official schema, the path they came from) from the first layout found."""
+def locate(task: str, split: str, data_dir: str) -> tuple[Layout, str, list[str]]:
+  """(layout, format, paths) of the first layout of `task` / `split` on disk; none is the missing-data UserError.
+
+  Cheap (existence checks only): configs call it in validation, before anything heavy loads.
+  """
   for layout in layouts(task, split):
     found = find(layout, data_dir)
-    if found is None:
-      continue
-    fmt, paths = found
-    rows = _read(fmt, paths)
-    if layout.cut is not None:
-      rows = layout.cut(rows)
-    normalise = _NORMALISE.get(task)
-    return ([normalise(r) for r in rows] if normalise else rows), paths[0]
+    if found is not None:
+      return (layout, *found)
   raise UserError(missing_data_message(task, split, data_dir))
+
+
+def read_rows(task: str, split: str, data_dir: str) -> tuple[Rows, str]:
+  """(rows of `task` / `split` in the official schema, the path they came from) from the first layout found."""
+  layout, fmt, paths = locate(task, split, data_dir)
+  rows = _read(fmt, paths)
+  if layout.cut is not None:
+    rows = layout.cut(rows)
+  normalise = _NORMALISE.get(task)
+  return ([normalise(r) for r in rows] if normalise else rows), paths[0]
