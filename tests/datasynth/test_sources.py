@@ -97,6 +97,17 @@ def test_triviaqa_hf_columns_and_lima_conversations_map_to_the_official_fields(t
   assert [(r.prompt, r.response, r.meta["history"]) for r in lima] == [("hi", "hello", []), ("c", "d", [["a", "b"]])]
 
 
+def test_triviaqa_hub_parquet_reads_only_the_columns_it_needs(tmp_path):
+  (tmp_path / "triviaqa" / "unfiltered").mkdir(parents=True)
+  hf = [dict(question=f"Q{i}?", question_id=f"id{i}", answer=dict(aliases=["Rome"], normalized_aliases=["rome"]),
+             search_results=dict(search_context=["a long evidence page"])) for i in range(6)]
+  datasets.Dataset.from_list(hf).to_parquet(str(tmp_path / "triviaqa" / "unfiltered" /
+                                                "validation-00000-of-00001.parquet"))
+  rows, path = sources.read_rows("triviaqa", "dev", str(tmp_path))
+  assert path.endswith("validation-00000-of-00001.parquet") and len(rows) == 6
+  assert set(rows[0]) == {"id", "question", "question_id", "answers"} and rows[0]["answers"] == ["Rome", "rome"]
+
+
 def test_missing_data_is_one_line_naming_every_layout_the_source_and_the_setting(tmp_path):
   with pytest.raises(UserError) as e:
     load_task("mbpp", "train", str(tmp_path))
