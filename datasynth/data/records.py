@@ -3,6 +3,9 @@
 A `Record` is a (prompt, response) pair plus the task-specific fields evaluators need (`meta`). SoftSRV learns to
 generate the `prompt` side (an MBPP question, a GSM8K problem, a BoolQ passage + question); a student is fine-tuned on
 prompt -> response; NOMAD's teacher sees both as one "User: ... Assistant: ..." conversation.
+
+The rows come from `datasynth.data.sources`, which finds a split in whichever layout is on disk (the shared folder,
+the official file names, a Hugging Face `datasets` copy) and maps its columns to the official fields.
 """
 from __future__ import annotations
 

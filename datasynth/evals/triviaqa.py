@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import os
 import re
 import string
 from typing import Any, Callable, Sequence
@@ -34,7 +33,6 @@ from datasynth.errors import UserError
 
 NUM_SHOTS = 5
 STOP = ("\n",)
-FILE = os.path.join("triviaqa", "triviaqa_test_1000.jsonl")
 SPLITS = ("test", "shots")
 _PUNCT = set(string.punctuation + "‘’´`")
 
