@@ -319,7 +319,9 @@ def _check_data(config: ml_collections.ConfigDict) -> None:
     raise UserError(f"data.split={d.split!r} is not a split of {config.task} ({', '.join(_SPLITS[config.task])}).")
   if d.data_dir and not os.path.isdir(d.data_dir):
     raise UserError(f"data.data_dir={d.data_dir!r} is not a folder; point --config.data.data_dir at the benchmark "
-                    "data (../shared/data).")
+                    "data (../shared/data; README \"Data\" lists the layouts read).")
+  from datasynth.data import default_data_dir, sources
+  sources.locate(config.task, d.split, d.data_dir or default_data_dir())  # Missing data: the one-line error, now.
 
 
 def validate(config: ml_collections.ConfigDict, workdir: str | None = None) -> None:

@@ -1,3 +1,6 @@
-"""Task data sets (MBPP, GSM8K, BoolQ, instruction data) as one record type, and atomic JSONL output."""
+"""Task data sets (MBPP, GSM8K, BoolQ, TriviaQA, instruction data) as one record type, read from any layout a user
+has on disk (`datasynth.data.sources`: the shared folder, official file names, Hugging Face copies), and atomic
+JSONL output."""
 from datasynth.io import write_jsonl  # Re-exported: records are written the crash-safe way.
-from datasynth.data.records import Record, default_data_dir, load_records_jsonl, load_task, read_jsonl
+from datasynth.data.records import (Record, default_data_dir, load_records_jsonl, load_task, read_jsonl,
+                                    read_split_rows)

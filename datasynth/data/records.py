@@ -3,6 +3,9 @@
 A `Record` is a (prompt, response) pair plus the task-specific fields evaluators need (`meta`). SoftSRV learns to
 generate the `prompt` side (an MBPP question, a GSM8K problem, a BoolQ passage + question); a student is fine-tuned on
 prompt -> response; NOMAD's teacher sees both as one "User: ... Assistant: ..." conversation.
+
+The rows come from `datasynth.data.sources`, which finds a split in whichever layout is on disk (the shared folder,
+the official file names, a Hugging Face `datasets` copy) and maps its columns to the official fields.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import os
 import pathlib
 from typing import Any, Iterable
 
+from datasynth.data import sources
 from datasynth.errors import UserError
 
 TASKS = ("mbpp", "gsm8k", "boolq", "lima", "alpaca", "triviaqa")
@@ -37,7 +41,8 @@ def default_data_dir() -> str:
 
 def _require_file(path: str) -> None:
   if not os.path.exists(path):
-    raise UserError(f"Data file not found: {path}. Check the data directory (config field data_dir).")
+    raise UserError(f"Data file not found: {path}. Check the path (or the data directory: --config.data.data_dir "
+                    "or $DATASYNTH_DATA).")
 
 
 def read_text(path: str) -> str:
@@ -70,17 +75,6 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
       raise UserError(f"{path}:{n}: expected a JSON object per line, got {type(obj).__name__}.")
     rows.append(obj)
   return rows
-
-
-def _read_json_list(path: str) -> list[dict[str, Any]]:
-  text = read_text(path)
-  try:
-    data = json.loads(text)
-  except json.JSONDecodeError as e:
-    raise UserError(f"{path}: malformed JSON at line {e.lineno} ({e.msg}).") from e
-  if not isinstance(data, list):
-    raise UserError(f"{path}: expected a JSON list of objects.")
-  return data
 
 
 def _need(row: dict[str, Any], fields: Iterable[str], path: str, n: int) -> None:
@@ -134,44 +128,41 @@ def _instruct(rows, path, task):
   return out
 
 
-_MBPP_SPLITS = ("train", "validation", "test", "prompt")
+_SPLITS = {"mbpp": ("train", "validation", "test", "prompt"), "gsm8k": ("train", "test"),
+           "boolq": ("train", "test", "dev"), "lima": ("train",), "alpaca": ("train",)}
+_READERS = {"mbpp": _mbpp, "gsm8k": _gsm8k, "boolq": _boolq, "lima": _instruct, "alpaca": _instruct}
+
+
+def read_split_rows(task: str, split: str, data_dir: str | None = None) -> tuple[list[dict[str, Any]], str]:
+  """(rows in the official release's schema, the path read) of `task` / `split`, from any layout on disk.
+
+  The layouts and their lookup order are in `datasynth.data.sources`: the shared folder's files, the official file
+  names, and Hugging Face `datasets` copies (a `save_to_disk` folder, parquet, JSON Lines). A split with no layout
+  on disk is one error naming every accepted layout and the public source.
+  """
+  if task not in _SPLITS and task != "triviaqa":
+    raise UserError(f"Unknown task {task!r}; expected one of {TASKS}.")
+  if task in _SPLITS and split not in _SPLITS[task]:
+    raise UserError(f"Unknown {task} split {split!r}; expected one of {_SPLITS[task]}.")
+  return sources.read_rows(task, split, data_dir or default_data_dir())
 
 
 def load_task(task: str, split: str, data_dir: str | None = None) -> list[Record]:
-  """Records of `task` / `split` from the benchmark data folder.
+  """Records of `task` / `split` from the data folder (any layout of `datasynth.data.sources`).
 
   mbpp: train | validation | test | prompt (standard task-id splits); gsm8k: train | test;
-  boolq: train | test | dev (dev is the official dev set; train/test are a deterministic split of it, see the data
-  README; the official train.jsonl is accepted in its place); lima, alpaca: train; triviaqa: test | shots.
+  boolq: train | test | dev (dev is the official dev set; test is 1,000 rows of it, train the other 2,270 in the
+  shared folder (see the data README); the official train.jsonl is accepted in its place); lima, alpaca: train;
+  triviaqa: test | shots.
   """
-  data_dir = data_dir or default_data_dir()
-  if task == "mbpp":
-    if split not in _MBPP_SPLITS:
-      raise UserError(f"Unknown MBPP split {split!r}; expected one of {_MBPP_SPLITS}.")
-    path = os.path.join(data_dir, "mbpp", "splits_derived", f"mbpp_{split}.jsonl")
-    records = _mbpp(read_jsonl(path), path, split)
-  elif task == "gsm8k":
-    if split not in ("train", "test"):
-      raise UserError(f"Unknown GSM8K split {split!r}; expected train or test.")
-    path = os.path.join(data_dir, "gsm8k", f"{split}.jsonl")
-    records = _gsm8k(read_jsonl(path), path, split)
-  elif task == "boolq":
-    if split not in ("train", "test", "dev"):
-      raise UserError(f"Unknown BoolQ split {split!r}; expected train, test or dev.")
-    path = os.path.join(data_dir, "boolq", f"{split}.jsonl")
-    records = _boolq(read_jsonl(path), path, split)
-  elif task == "triviaqa":  # Evaluation only: test (995 questions) | shots (the 5 held-out prompt shots).
+  if task == "triviaqa":  # Evaluation only: test (995 questions) | shots (the 5 held-out prompt shots).
     from datasynth.evals import triviaqa
-    path, records = os.path.join(data_dir, triviaqa.FILE), triviaqa.records(split, data_dir)
-  elif task in ("lima", "alpaca"):
-    if split != "train":
-      raise UserError(f"{task} has only a train split, got {split!r}.")
-    path = os.path.join(data_dir, "instruct", "lima.json" if task == "lima" else "alpaca_en_demo.json")
-    records = _instruct(_read_json_list(path), path, task)
+    path, records = "triviaqa", triviaqa.records(split, data_dir)
   else:
-    raise UserError(f"Unknown task {task!r}; expected one of {TASKS}.")
+    rows, path = read_split_rows(task, split, data_dir)
+    records = _READERS[task](rows, path, task if task in ("lima", "alpaca") else split)
   if not records:
-    raise UserError(f"{path} holds no records; an empty data set cannot be used.")
+    raise UserError(f"{path} holds no {task} {split} records; an empty data set cannot be used.")
   return records
 
 

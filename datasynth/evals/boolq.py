@@ -9,10 +9,9 @@ passage/question/label or answer (`datasynth.data.Record`).
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, Callable, Sequence
 
-from datasynth.data.records import default_data_dir, read_jsonl
+from datasynth.data.records import read_split_rows
 from datasynth.errors import UserError
 
 CHOICES = {"true_false": (" True", " False"), "yes_no": (" yes", " no")}
@@ -30,8 +29,8 @@ def _get(r: Any, key: str) -> Any:
 
 
 def read_split(split: str, data_dir: str | None = None) -> list[dict[str, Any]]:
-  """Rows of boolq/{split}.jsonl (train, test, dev)."""
-  return read_jsonl(os.path.join(data_dir or default_data_dir(), "boolq", f"{split}.jsonl"))
+  """Rows of boolq/{split}.jsonl (train, test, dev), or the same split from any layout of `datasynth.data.sources`."""
+  return read_split_rows("boolq", split, data_dir)[0]
 
 
 def label(r: Any) -> bool:

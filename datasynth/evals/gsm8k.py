@@ -12,11 +12,10 @@ Records are dicts with the data file's fields (question, answer) or objects with
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from typing import Any, Callable, Sequence
 
-from datasynth.data.records import default_data_dir, read_jsonl
+from datasynth.data.records import read_split_rows
 from datasynth.errors import UserError
 
 NUM_SHOTS = 5
@@ -32,8 +31,8 @@ def _get(r: Any, key: str) -> Any:
 
 
 def read_split(split: str, data_dir: str | None = None) -> list[dict[str, Any]]:
-  """Rows of gsm8k/{split}.jsonl (train, test)."""
-  return read_jsonl(os.path.join(data_dir or default_data_dir(), "gsm8k", f"{split}.jsonl"))
+  """Rows of gsm8k/{split}.jsonl (train, test), or the same split from any layout of `datasynth.data.sources`."""
+  return read_split_rows("gsm8k", split, data_dir)[0]
 
 
 def prompt_shots(data_dir: str | None = None) -> list[dict[str, Any]]:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import os
 from typing import Any, Callable, Sequence
 
-from datasynth.data.records import default_data_dir, read_jsonl
+from datasynth.data.records import read_split_rows
 from datasynth.errors import UserError
 from datasynth.evals import sandbox
 
@@ -54,8 +53,9 @@ def task_fields(r: Any) -> dict[str, Any]:
 
 
 def read_split(split: str, data_dir: str | None = None) -> list[dict[str, Any]]:
-  """Rows of mbpp/splits_derived/mbpp_{split}.jsonl (prompt, train, validation, test)."""
-  return read_jsonl(os.path.join(data_dir or default_data_dir(), "mbpp", "splits_derived", f"mbpp_{split}.jsonl"))
+  """Rows of mbpp/splits_derived/mbpp_{split}.jsonl (prompt, train, validation, test), or the same split from any
+  layout of `datasynth.data.sources`."""
+  return read_split_rows("mbpp", split, data_dir)[0]
 
 
 def prompt_shots(data_dir: str | None = None) -> list[dict[str, Any]]:

@@ -1,9 +1,10 @@
 """TriviaQA harness: 5-shot short-answer prompt, greedy answer up to the newline, exact match over the aliases.
 
 Data: `triviaqa/triviaqa_test_1000.jsonl` in the shared data folder (1,000 questions of the unfiltered dev set, each
-with its answer aliases; see the data README). It is the only TriviaQA file here, so the shots come from it: the
-first `NUM_SHOTS` rows are a fixed held-out slice used only as shots (`read_split("shots")`) and the other 995 are
-the evaluation set (`read_split("test")`); no question is both a shot and evaluated.
+with its answer aliases; see the data README), or the official / Hugging Face dev set (`datasynth.data.sources`).
+It is the only TriviaQA file here, so the shots come from it: the first `NUM_SHOTS` rows are a fixed held-out slice
+used only as shots (`read_split("shots")`) and the other 995 are the evaluation set (`read_split("test")`); no
+question is both a shot and evaluated.
 
 Prompt: each shot "Question: {question}\\nAnswer: {answer}", separated by a blank line, then "Question: {question}\\n
 Answer:". A shot's answer is its most frequent alias after normalisation (ties: the shorter), spelled as its first
@@ -23,17 +24,15 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import os
 import re
 import string
 from typing import Any, Callable, Sequence
 
-from datasynth.data.records import default_data_dir, read_jsonl
+from datasynth.data.records import read_split_rows
 from datasynth.errors import UserError
 
 NUM_SHOTS = 5
 STOP = ("\n",)
-FILE = os.path.join("triviaqa", "triviaqa_test_1000.jsonl")
 SPLITS = ("test", "shots")
 _PUNCT = set(string.punctuation + "‘’´`")
 
@@ -66,7 +65,7 @@ def read_split(split: str = "test", data_dir: str | None = None) -> list[dict[st
   """"test": the evaluation questions (all but the first NUM_SHOTS rows); "shots": the first NUM_SHOTS rows."""
   if split not in SPLITS:
     raise UserError(f"Unknown TriviaQA split {split!r}; expected one of {SPLITS}.")
-  rows = read_jsonl(os.path.join(data_dir or default_data_dir(), FILE))
+  rows = read_split_rows("triviaqa", "dev", data_dir)[0]  # The file (any layout of datasynth.data.sources).
   return rows[:NUM_SHOTS] if split == "shots" else rows[NUM_SHOTS:]
 
 

@@ -169,6 +169,21 @@ def test_train_refuses_a_config_file_that_does_not_parse(tmp_path, capsys):
   assert "broken.py:1" in line
 
 
+@pytest.mark.parametrize("how", ["config", "env"])
+def test_train_without_the_data_names_every_layout_the_source_and_the_setting(how, tmp_path, capsys, monkeypatch):
+  empty = tmp_path / "data"
+  empty.mkdir()
+  if how == "env":  # A new user: no ../shared, $DATASYNTH_DATA (or the default) names a folder without the data.
+    monkeypatch.setenv("DATASYNTH_DATA", str(empty))
+  flags = [f"--config.data.data_dir={empty}"] if how == "config" else []
+  line = _run("train", ["--config=configs/mbpp.py", f"--workdir={tmp_path / 'wd'}", *flags], capsys)
+  assert line.startswith(f"error: No mbpp train data under {empty}.")
+  for part in ("mbpp/splits_derived/mbpp_train.jsonl", "mbpp/mbpp.jsonl", "HF copy in mbpp/full/",
+               "google-research-datasets/mbpp", "--config.data.data_dir", "$DATASYNTH_DATA"):
+    assert part in line, part
+  _assert_no_complete_output(tmp_path / "wd")
+
+
 def test_train_refuses_a_missing_model(data_dir, tmp_path, capsys):
   line = _run("train", ["--config=configs/mbpp.py", f"--workdir={tmp_path / 'wd'}",
                         f"--config.data.data_dir={data_dir}", f"--config.model.name={tmp_path / 'no-model'}"], capsys)

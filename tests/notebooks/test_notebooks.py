@@ -1,0 +1,122 @@
+"""Every notebook in notebooks/ runs headless (nbclient) at tiny sizes, so none can rot, and is committed clean.
+
+A notebook's cell tagged `parameters` holds its sizes; `execute` inserts a cell tagged `injected-parameters` after it
+with the test's values, as papermill does (so `papermill -p NAME VALUE` works on the same notebooks). A new notebook
+must add its tiny parameters to `TINY`. The models are the embedded checkpoints, loaded from the local cache.
+"""
+import math
+import os
+import pathlib
+import re
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+# The toy sizes of tests/softsrv/test_pipeline.py (train -> generate -> postprocess -> answer -> MAUVE in ~1 min).
+_TOY_PIPELINE = {
+    "show_progress": False, "data.limit": 24, "data.heldout": 4, "data.max_len": 40, "soft_prompt.t": 4,
+    "soft_prompt.hidden": 16, "context.max_len": 32, "context.batch_size": 16, "train.batch_size": 4,
+    "train.log_every": 1, "train.eval_every": 2, "train.warmup_steps": 1, "train.num_devices": 1,
+    "train.loss_chunk": 8, "checkpoint.save_every": 2, "generate.batch_size": 4, "generate.chunk": 4,
+    "generate.max_new_tokens": 12, "postprocess.svd_components": 4, "postprocess.clusters": 2,
+    "answer.max_new_tokens": 8, "answer.batch_size": 4, "answer.chunk": 4, "mauve.batch_size": 6,
+    "mauve.max_tokens": 32, "baseline.max_new_tokens": 64, "baseline.batch_size": 2,
+    "model.scan_layers": True,  # H's training step as one layer scan: compiles several times faster at 2 steps.
+}
+TINY = {
+    "softsrv_pipeline.ipynb": dict(TRAIN_STEPS=2, NUM_SAMPLES=8, PT_CALLS=2, NUM_SUBSAMPLE=4, MAUVE_EXAMPLES=6,
+                                   OVERRIDES=_TOY_PIPELINE),
+}
+
+
+def parameters_cell(nb) -> int:
+  """Index of the cell tagged `parameters`."""
+  tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+  assert len(tagged) == 1, "a notebook needs exactly one cell tagged 'parameters'"
+  return tagged[0]
+
+
+def inject_parameters(nb, parameters: dict) -> None:
+  """Insert, after the `parameters` cell, a code cell assigning `parameters` (papermill's injected-parameters)."""
+  source = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
+  cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+  nb.cells.insert(parameters_cell(nb) + 1, cell)
+
+
+def execute(path: pathlib.Path, parameters: dict, cwd: pathlib.Path):
+  """The notebook at `path` executed with `parameters` injected, in a fresh kernel started in `cwd`."""
+  nb = nbformat.read(str(path), as_version=4)
+  inject_parameters(nb, parameters)
+  # A generous per-cell limit: a stuck cell still fails, a machine shared with other jobs does not.
+  client = nbclient.NotebookClient(nb, timeout=1800, kernel_name="python3",
+                                   resources={"metadata": {"path": str(cwd)}})
+  client.execute()
+  return nb
+
+
+def outputs(nb) -> list[dict]:
+  return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+def text_of(nb) -> str:
+  parts = []
+  for o in outputs(nb):
+    if o.get("output_type") == "stream":
+      parts.append(o.get("text", ""))
+    elif "data" in o:
+      parts.append(o["data"].get("text/plain", ""))
+  return "".join(parts)
+
+
+def test_every_notebook_has_tiny_parameters():
+  assert NOTEBOOKS, "notebooks/ holds no notebook"
+  assert sorted(p.name for p in NOTEBOOKS) == sorted(TINY)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_notebooks_have_no_outputs_and_no_execution_counts(path):
+  nb = nbformat.read(str(path), as_version=4)
+  nbformat.validate(nb)
+  code = [c for c in nb.cells if c.cell_type == "code"]
+  assert all(not c.outputs and c.execution_count is None for c in code), f"strip {path.name}: python scripts/strip_notebooks.py"
+  assert "google.colab" in code[0].source, "the first code cell sets up Colab (guarded: nothing locally)"
+  parameters_cell(nb)
+  assert sum(c.cell_type == "markdown" for c in nb.cells) >= len(code) // 2, "explain each step in markdown"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_executes_at_tiny_settings_and_shows_a_finite_mauve_and_plots(path, data_dir, tmp_path,
+                                                                                monkeypatch):
+  monkeypatch.delenv("XLA_FLAGS", raising=False)  # The kernel sees the one real CPU device, not 8 fake ones.
+  monkeypatch.setenv("DATASYNTH_DATA", str(data_dir))
+  monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+  nb = execute(path, dict(TINY[path.name], WORKDIR=str(tmp_path / "work")), tmp_path)
+  pngs = [o for o in outputs(nb) if "image/png" in o.get("data", {})]
+  assert len(pngs) >= 4, f"{len(pngs)} PNG outputs (loss, two MAUVE curves, the comparison expected)"
+  found = re.findall(r"final: MAUVE\(.*\) = ([-+0-9.eE]+|nan|inf)", text_of(nb))
+  assert found, "the last cell prints the final MAUVE"
+  value = float(found[-1])
+  assert math.isfinite(value) and 0.0 <= value <= 1.0
+
+
+def test_the_strip_script_leaves_an_executed_notebook_clean(tmp_path):
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("strip_notebooks", REPO / "scripts" / "strip_notebooks.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  nb = nbformat.read(str(NOTEBOOKS[0]), as_version=4)
+  cell = next(c for c in nb.cells if c.cell_type == "code")
+  cell.outputs = [nbformat.v4.new_output("stream", text="hi\n")]
+  cell.execution_count, cell.metadata["execution"] = 3, {"shell.execute_reply": "x"}
+  path = tmp_path / "nb.ipynb"
+  nbformat.write(nb, str(path))
+  assert module.main([str(path)]) == 0
+  again = nbformat.read(str(path), as_version=4)
+  assert all(not c.get("outputs") and c.get("execution_count") is None and "execution" not in c.metadata
+             for c in again.cells if c.cell_type == "code")
+  assert not module.strip(again)
