@@ -149,8 +149,8 @@ def test_per_row_cache_index_equals_the_shared_index():
   np.testing.assert_array_equal(got["index"], jnp.full((3,), ref["index"]))
   moved = dict(cache, index=jnp.array([5, 6, 8], jnp.int32))
   _, out = sampling.decode_step(dec, params, nxt, live, moved)
-  for r, slot in enumerate((5, 6, 8)):
-    np.testing.assert_array_equal(out["k"][:, r, :, slot], ref["k"][:, r, :, 5])
+  for r, slot in enumerate((5, 6, 8)):  # (Keys in another slot order: attention sums round differently.)
+    np.testing.assert_allclose(out["k"][:, r, :, slot], ref["k"][:, r, :, 5], atol=1e-5)
     assert bool(out["valid"][r, slot]) and int(out["pos"][r, slot]) == 5
     assert int(out["valid"][r].sum()) == 6
 
