@@ -102,6 +102,15 @@ def init_state(spec: _Spec, slots: int, cache_len: int, key_shape: tuple[int, ..
               keys=jnp.zeros((slots, *key_shape), jnp.uint32))
 
 
+_unstack = jax.jit(unstack_layers)
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def _prefill_shared(params, prefix: Array, *, spec: _Spec):
+  """The shared prefix [1, t, width] run once: (its next-token logits, its batch-1 cache)."""
+  return prefill_shared_prefix(_decoder(spec), params, prefix, jnp.ones(prefix.shape[:2], bool), spec.cache_dtype)
+
+
 @functools.partial(jax.jit, static_argnames=("spec",), donate_argnames=("state",))
 def _refill(params, state: dict, slots: Array, rows: dict, prefix_logits, *, spec: _Spec) -> dict:
   """Prefill R items and put them into `slots` ([R]; an index >= S is padding and writes nowhere): each slot's cache
@@ -170,7 +179,7 @@ class Engine:
       raise ValueError("Stop strings need a tokenizer.")
     self.refill_rows = min(self.refill_rows, self.slots)
     if not self.spec.scan_layers:
-      self.params = jax.jit(unstack_layers)(self.params)  # Once per engine, not once per block.
+      self.params = _unstack(self.params)  # Once per engine, not once per block.
 
   def run(self, items: Items, on_done: Callable[[list[Finished]], None] | None = None) -> list[Finished]:
     """Every item's sample, in item order; `on_done(samples)` after each block with the samples it ended."""
@@ -197,10 +206,7 @@ class Engine:
   def _shared(self, items: Items):
     if items.shared_prefix is None:
       return None
-    prefix = jnp.asarray(items.shared_prefix)[None]
-    fn = jax.jit(lambda p, x: prefill_shared_prefix(_decoder(self.spec), p, x, jnp.ones(x.shape[:2], bool),
-                                                    self.spec.cache_dtype))
-    return fn(self.params, prefix)
+    return _prefill_shared(self.params, jnp.asarray(items.shared_prefix)[None], spec=self.spec)
 
   def _fill(self, state, items: Items, shared, held: list[int], queued: int):
     """Refill empty slots with the next items, R at a time; returns (state, items queued so far)."""
