@@ -22,7 +22,22 @@ exactly static's tokens, and two roofline fractions measured in the same run: mo
 peak, and generated tokens/s over the decode bandwidth bound (`--batch` rows per step, each step reading every
 weight and the filled KV cache once, at the measured copy bandwidth).
 
-Measured (see the report table below): the machine is shared, so the load average is printed beside each figure.
+Measured with `--quick` on the shared 2-core machine (2026-12-02; a copy of a 150-step configs/mbpp.py SS_MC run,
+18.9 tokens per item of the 32-token budget; float32 matmul peak 171 GFLOP/s, copy bandwidth 4.1 GB/s; other
+sessions' jobs kept the 1-minute load average at 9.6-14 on 2 cores, `uptime` 01:46: 11.06, 12.36, 12.02):
+
+  dtype   | method     | items | items/s | tok/s | tok/item | x static | x hf | % FLOP/s | % decode BW | same ids | load
+  float32 | static     |    64 |  0.403  |  7.61 |   18.9   |   1      | 4.75 |   4.41   |    6.52     |          |  9.6
+  float32 | continuous |    64 |  0.455  |  8.58 |   18.9   |   1.13   | 5.36 |   4.98   |    7.36     |   True   | 12.6
+  float32 | hf         |    32 |  0.0849 |  1.55 |   18.3   |   0.211  | 1    |   0.91   |    1.33     |          | 14.0
+
+Continuous batching gave every item static batching's exact tokens and beat `transformers` 5.4x, but only 1.13x
+static here, far from the 2x target. Why (estimated from FLOPs, not yet profiled): at 64 items = 2 x 32 slots the
+tail (the last items' slots idle) is half the run; each item's prefill ([P (16)] + BOS padded to 16 = 32 positions,
+~6.7 GFLOP) costs about as much as 12 of its ~18 decode tokens, and continuous batching prefills in groups of 4
+(smaller, slower matmuls, padded groups); rows that end inside a block of 8 steps idle until it ends. Static's rows
+average 18.9 of 32 steps, so the decode-only bound is 32 / 18.9 = 1.7x. The default size (512 items, float32 and
+bfloat16) was not run in this session: the machine's load left no time for it.
 """
 from __future__ import annotations
 
