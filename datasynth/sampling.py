@@ -282,7 +282,11 @@ def choose_tokens(logits: Array, key: Array, *, temperature: float, top_k: int =
 
 
 def _ends_row(tokens: Array, i: Array, spec: _Spec) -> Array:
-  """[B] bool: the token just written at column i is an EOS id or completes a stop sequence."""
+  """[B] bool: the token just written at column i is an EOS id or completes a stop sequence.
+
+  i: one column for every row, or [B] columns, one per row (`datasynth.continuous`: rows at different steps)."""
+  if jnp.ndim(i) == 1:
+    return jax.vmap(lambda row, j: _ends_row(row[None], j, spec)[0])(tokens, i)
   tok = tokens[:, i] if isinstance(i, int) else jax.lax.dynamic_index_in_dim(tokens, i, axis=1, keepdims=False)
   hit = jnp.zeros(tok.shape, bool)
   for e in spec.eos_ids:
@@ -322,6 +326,30 @@ def prefill(dec: Decoder, params, tokens, prefix, input_mask, cache_len: int, ca
   return dec.apply({"params": params}, h_last, method=Decoder.unembed)[:, 0], constrain(out.cache)
 
 
+def prefill_rows(dec: Decoder, params, tokens, token_mask, prefix, prefix_mask, n_new: int, cache_dtype,
+                 constrain=lambda c: c):
+  """`prefill` of each row's own `[prefix; prompt]` (either may be None) into a cache with `n_new` slots after them."""
+  masks = [m for m in (prefix_mask, token_mask) if m is not None]
+  input_mask = jnp.concatenate(masks, axis=1) if len(masks) > 1 else masks[0]
+  return prefill(dec, params, tokens, prefix, input_mask, input_mask.shape[1] + n_new, cache_dtype, constrain)
+
+
+def prefill_shared_prefix(dec: Decoder, params, prefix, prefix_mask, cache_dtype):
+  """A prefix shared by every row ([1, t, width]) run once: (its next-token logits [1, V], its batch-1 cache)."""
+  return prefill(dec, params, None, prefix, prefix_mask, prefix.shape[1], cache_dtype)
+
+
+def prefill_after_shared_prefix(dec: Decoder, params, tokens, token_mask, shared, n_new: int, cache_dtype,
+                                constrain=lambda c: c):
+  """`prefill` of the rows' prompts after a shared prefix (`prefill_shared_prefix`'s output), which every row attends
+  to (stored and read once, `attach_prefix`). Rows with an empty prompt take the prefix's own next-token logits."""
+  prefix_logits, prefix_cache = shared
+  b, length = token_mask.shape
+  cache = attach_prefix(init_cache(dec.config, b, length + n_new, cache_dtype), prefix_cache)
+  logits, cache = prefill(dec, params, tokens, None, token_mask, 0, constrain=constrain, cache=constrain(cache))
+  return jnp.where(jnp.any(token_mask, axis=1)[:, None], logits, prefix_logits), cache
+
+
 def decode_step(dec: Decoder, params, token, live, cache, constrain=lambda c: c):
   """Feed one token per row ([B] ids; rows with live=False are written as invalid). Returns (logits [B, V], cache)."""
   o = dec.apply({"params": params}, token[:, None], input_mask=live[:, None], cache=cache)
@@ -337,20 +365,14 @@ def _sample_core(params, tokens, token_mask, prefix, prefix_mask, rng, *, spec: 
     params = unstack_layers(params)  # Sliced once per call, not once per decode step.
   constrain = functools.partial(_constrain_cache, spec=spec)
   b = (tokens if tokens is not None else prefix).shape[0]
-  t_in = sum(m.shape[1] for m in (prefix_mask, token_mask) if m is not None)
   # 1. Prefill: all inputs at once; next-token logits at each row's last real input.
   if prefix is not None and prefix.shape[0] == 1 and b > 1:
-    # One prefix shared by every row: run it once into its own cache, which every row attends to (stored and read
-    # once), then prefill the rows' prompts into their own slots after it.
-    t = prefix.shape[1]
-    prefix_logits, prefix_cache = prefill(dec, params, None, prefix, prefix_mask, t, spec.cache_dtype)
-    cache = attach_prefix(init_cache(dec.config, b, t_in - t + n_new, spec.cache_dtype), prefix_cache)
-    logits, cache = prefill(dec, params, tokens, None, token_mask, 0, constrain=constrain, cache=constrain(cache))
-    logits = jnp.where(jnp.any(token_mask, axis=1)[:, None], logits, prefix_logits)  # Rows with an empty prompt.
+    shared = prefill_shared_prefix(dec, params, prefix, prefix_mask, spec.cache_dtype)
+    logits, cache = prefill_after_shared_prefix(dec, params, tokens, token_mask, shared, n_new, spec.cache_dtype,
+                                                constrain)
   else:
-    masks = [m for m in (prefix_mask, token_mask) if m is not None]
-    input_mask = jnp.concatenate(masks, axis=1) if len(masks) > 1 else masks[0]
-    logits, cache = prefill(dec, params, tokens, prefix, input_mask, t_in + n_new, spec.cache_dtype, constrain)
+    logits, cache = prefill_rows(dec, params, tokens, token_mask, prefix, prefix_mask, n_new, spec.cache_dtype,
+                                 constrain)
 
   keys = row_keys(rng, b)  # Row r's stream: its token i is drawn with fold_in(keys[r], i).
 
@@ -460,15 +482,12 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
     bfloat16 cache update as a float32 round trip of the whole cache (per layer, per step).
   """
   dec = model if isinstance(model, Decoder) else Decoder(model)
-  cfg = dec.config
-  if cache_dtype is None:
-    cache_dtype = jnp.float32 if jax.default_backend() == "cpu" else dec.dtype
   if prompt_tokens is None and prefix is None:
     raise ValueError("sample needs prompt_tokens, a prefix, or both.")
-  if max_new_tokens < 1:
-    raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
-  if temperature < 0 or not 0.0 < top_p <= 1.0 or top_k < 0:
-    raise ValueError(f"Need temperature >= 0, 0 < top_p <= 1, top_k >= 0; got {temperature}, {top_p}, {top_k}.")
+  spec, stop_strings = make_spec(dec, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                                 top_p=top_p, eos_id=eos_id, stop_sequences=stop_sequences, tokenizer=tokenizer,
+                                 return_logprobs=return_logprobs, pad_id=pad_id, mesh=mesh, rules=rules,
+                                 cache_dtype=cache_dtype)
   if prompt_tokens is not None:
     prompt_tokens = jnp.asarray(prompt_tokens, jnp.int32)
     if prompt_tokens.ndim != 2:
@@ -491,6 +510,25 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
     raise ValueError("A row has no real input (empty prompt and no prefix); give every row at least one token.")
   if isinstance(rng, (int, np.integer)):
     rng = jax.random.key(int(rng))
+  tokens, lengths, finished, logprobs = _sample_core(params, prompt_tokens, prompt_mask, prefix, prefix_mask, rng,
+                                                     spec=spec)
+  if stop_strings:
+    tokens, lengths, finished, logprobs = _trim_stop_strings(tokenizer, stop_strings, tokens, lengths, finished,
+                                                             logprobs, spec.pad_id)
+  return SampleOutput(tokens=tokens, lengths=lengths, finished=finished, logprobs=logprobs)
+
+
+def make_spec(dec: Decoder, *, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+              eos_id="config", stop_sequences=(), tokenizer=None, return_logprobs: bool = False, pad_id=None,
+              mesh=None, rules=None, cache_dtype=None) -> tuple[_Spec, tuple[str, ...]]:
+  """The compiled sampler's static settings (checked) and the stop strings left to the host; see `sample`."""
+  cfg = dec.config
+  if cache_dtype is None:
+    cache_dtype = jnp.float32 if jax.default_backend() == "cpu" else dec.dtype
+  if max_new_tokens < 1:
+    raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
+  if temperature < 0 or not 0.0 < top_p <= 1.0 or top_k < 0:
+    raise ValueError(f"Need temperature >= 0, 0 < top_p <= 1, top_k >= 0; got {temperature}, {top_p}, {top_k}.")
   stop_ids, stop_strings = _stop_tuples(stop_sequences, tokenizer)
   if pad_id is None:
     pad_id = cfg.pad_id if cfg.pad_id is not None else 0
@@ -501,12 +539,7 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
                max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_k=int(top_k),
                top_p=float(top_p), eos_ids=_eos_tuple(eos_id, cfg), stop_ids=stop_ids, pad_id=int(pad_id),
                return_logprobs=bool(return_logprobs), mesh=mesh, rules=tuple(rules) if rules else ())
-  tokens, lengths, finished, logprobs = _sample_core(params, prompt_tokens, prompt_mask, prefix, prefix_mask, rng,
-                                                     spec=spec)
-  if stop_strings:
-    tokens, lengths, finished, logprobs = _trim_stop_strings(tokenizer, stop_strings, tokens, lengths, finished,
-                                                             logprobs, pad_id)
-  return SampleOutput(tokens=tokens, lengths=lengths, finished=finished, logprobs=logprobs)
+  return spec, stop_strings
 
 
 def _trim_stop_strings(tokenizer, stops, tokens, lengths, finished, logprobs, pad_id):
@@ -535,22 +568,32 @@ def _round_up(n: int, multiple: int) -> int:
   return max(multiple, int(math.ceil(n / multiple)) * multiple)
 
 
+BATCHING = ("continuous", "static")  # sample_text's engines (`datasynth.continuous`; one `sample` call per batch).
+
+
 def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, batch_size: int = 32,
                 max_new_tokens: int = 128, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                 stop: Sequence[str] = (), eos_id: int | Sequence[int] | None | str = "config", seed: int = 0,
                 add_bos: bool | None = None, dtype=jnp.float32, progress: bool = True, return_details: bool = False,
                 mesh=None, rules=None, length_multiple: int = 16, scan_layers: bool = False,
-                item_ids: Sequence[int] | None = None) -> list[str] | list[TextSample]:
-  """Continue many prompts (and / or embedded prefixes) in fixed-size batches; returns decoded strings.
+                item_ids: Sequence[int] | None = None, batching: str = "continuous",
+                block_steps: int = 8) -> list[str] | list[TextSample]:
+  """Continue many prompts (and / or embedded prefixes), `batch_size` rows at a time; returns decoded strings.
 
   model: anything with `.config`, `.params`, `.tokenizer` (a `LoadedModel`). prefixes: [N, t, width] array (one
-  embedded prefix per item), [t, width] (one prefix shared by every prompt: prefilled once per batch) or None. Prompt
-  lengths are padded to one multiple of `length_multiple` and the last batch is padded with repeats, so the whole
-  list compiles once. Item j draws from its own key stream fold_in(key(seed), item_ids[j]) (item_ids default 0..n-1),
-  so its sample does not depend on batch_size or on the other items in the list.
+  embedded prefix per item), [t, width] (one prefix shared by every prompt: prefilled once) or None. Prompt
+  lengths are padded to one multiple of `length_multiple`, so the whole list compiles once. Item j draws from its
+  own key stream fold_in(key(seed), item_ids[j]) (item_ids default 0..n-1), so its sample does not depend on
+  batch_size, batching or the other items in the list.
+  batching: "continuous" (`datasynth.continuous`: batch_size slots, each refilled with the next item as soon as its
+    row ends; decoding runs in compiled blocks of `block_steps` steps) or "static" (one compiled `sample` call per
+    batch of batch_size items, which runs until its longest row ends; the last batch is padded with repeats). Both
+    give every item the same tokens.
   dtype: compute dtype; the weights are cast to it once (bfloat16 halves the bytes each decode step reads).
   scan_layers: run the layers as a scan (faster compile) instead of unrolled (faster decode); see `sample`.
   """
+  if batching not in BATCHING:
+    raise ValueError(f"batching must be one of {BATCHING}, got {batching!r}.")
   tok = model.tokenizer
   shared = prefixes is not None and np.ndim(prefixes) == 2
   if shared and prompts is None:
@@ -560,49 +603,85 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
     raise ValueError("sample_text needs a non-empty list of prompts or prefixes.")
   if prompts is not None and prefixes is not None and not shared and len(prefixes) != len(prompts):
     raise ValueError(f"Got {len(prompts)} prompts but {len(prefixes)} prefixes; give one prefix per prompt.")
-  ids = None
+  ids = tokens = mask = None
   if prompts is not None:
     ids = [tok.encode(p, add_bos=add_bos) for p in prompts]
     if prefixes is None and any(len(x) == 0 for x in ids):
       raise ValueError(f"Prompt {next(i for i, x in enumerate(ids) if not x)} is empty and there is no prefix.")
-    length = _round_up(max(len(x) for x in ids), length_multiple)
+    tokens, mask = tok.pad_batch(ids, length=_round_up(max(len(x) for x in ids), length_multiple))
   dtype = jnp.dtype(dtype)
   dec = Decoder(model.config, dtype=dtype, scan_layers=scan_layers)
   params = jax.device_put(model.params) if mesh is None else _place(model, mesh, rules)
   if dtype != jnp.float32:
     params = cast_params(params, dtype)
-  key = jax.random.key(seed)
   item_ids = np.arange(n) if item_ids is None else np.asarray(item_ids, np.int64)
   if item_ids.shape != (n,):
     raise ValueError(f"item_ids has shape {item_ids.shape}; give one id per prompt / prefix ({n}).")
-  results: list[TextSample] = []
+  key = jax.random.key(seed)
+  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(item_ids, jnp.uint32))
+  inputs = dict(tokens=tokens, mask=mask, prefixes=None if prefixes is None else np.asarray(prefixes), shared=shared)
+  settings = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, eos_id=eos_id,
+                  stop_sequences=tuple(stop), tokenizer=tok, mesh=mesh, rules=rules)
   bar = _progress(n, progress)
-  start, generated = time.perf_counter(), 0
+  if batching == "continuous":
+    samples = _continuous(dec, params, inputs, keys, batch_size, block_steps, settings, bar)
+  else:
+    samples = _static(dec, params, inputs, keys, batch_size, settings, bar)
+  if bar is not None:
+    bar.close()
+  eos = set(_eos_tuple(eos_id, model.config))
+  results = [_text_sample(tok, gen, fin, eos, stop) for gen, fin in samples]
+  return results if return_details else [r.text for r in results]
+
+
+def _text_sample(tok, gen: list[int], finished: bool, eos: set[int], stop: Sequence[str]) -> TextSample:
+  """A row's generated ids as text: the ending EOS removed, cut before the first stop string."""
+  body = gen[:-1] if gen and gen[-1] in eos else gen
+  return TextSample(text=_cut(tok.decode(body), stop), token_ids=gen, finished=finished)
+
+
+def _static(dec, params, inputs, keys, batch_size, settings, bar) -> list[tuple[list[int], bool]]:
+  """(ids, finished) per item: one `sample` call per batch of batch_size items (the last padded with repeats)."""
+  n, out, start, generated = len(keys), [], time.perf_counter(), 0
   for lo in range(0, n, batch_size):
     rows = list(range(lo, min(lo + batch_size, n)))
     rows_padded = rows + [rows[0]] * (batch_size - len(rows))
     kw = {}
-    if ids is not None:
-      kw["prompt_tokens"], kw["prompt_mask"] = tok.pad_batch([ids[r] for r in rows_padded], length=length)
-    if prefixes is not None:
-      kw["prefix"] = np.asarray(prefixes)[None] if shared else np.asarray(prefixes)[rows_padded]
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(item_ids[rows_padded], jnp.uint32))
-    out = sample(dec, params, rng=keys, max_new_tokens=max_new_tokens,
-                 temperature=temperature, top_k=top_k, top_p=top_p, eos_id=eos_id, stop_sequences=tuple(stop),
-                 tokenizer=tok, mesh=mesh, rules=rules, **kw)
-    toks, lens, fin = np.asarray(out.tokens), np.asarray(out.lengths), np.asarray(out.finished)
-    eos = set(_eos_tuple(eos_id, model.config))
-    for r in range(len(rows)):
-      gen = toks[r, :lens[r]].tolist()
-      body = gen[:-1] if gen and gen[-1] in eos else gen
-      results.append(TextSample(text=_cut(tok.decode(body), stop), token_ids=gen, finished=bool(fin[r])))
-      generated += int(lens[r])
-    if bar is not None:
-      bar.update(len(rows))
-      bar.set_postfix(tok_per_s=f"{generated / (time.perf_counter() - start):.0f}")
+    if inputs["tokens"] is not None:
+      kw["prompt_tokens"], kw["prompt_mask"] = inputs["tokens"][rows_padded], inputs["mask"][rows_padded]
+    if inputs["prefixes"] is not None:
+      kw["prefix"] = inputs["prefixes"][None] if inputs["shared"] else inputs["prefixes"][rows_padded]
+    res = sample(dec, params, rng=keys[np.asarray(rows_padded)], **settings, **kw)
+    toks, lens, fin = np.asarray(res.tokens), np.asarray(res.lengths), np.asarray(res.finished)
+    out += [(toks[r, :lens[r]].tolist(), bool(fin[r])) for r in range(len(rows))]
+    generated += int(lens[:len(rows)].sum())
+    _advance(bar, len(rows), generated, start)
+  return out
+
+
+def _continuous(dec, params, inputs, keys, slots, block_steps, settings, bar) -> list[tuple[list[int], bool]]:
+  """(ids, finished) per item from `datasynth.continuous.Engine` with `slots` slots."""
+  from datasynth import continuous  # Local import: continuous builds on this module.
+  spec, stop_strings = make_spec(dec, **settings)
+  shared = inputs["shared"]
+  items = continuous.Items(keys=np.asarray(jax.random.key_data(keys)), tokens=inputs["tokens"], mask=inputs["mask"],
+                           prefixes=None if shared else inputs["prefixes"],
+                           shared_prefix=inputs["prefixes"] if shared else None)
+  engine = continuous.Engine(spec, params, slots=slots, block_steps=block_steps, tokenizer=settings["tokenizer"],
+                             stop_strings=stop_strings)
+  start, generated = time.perf_counter(), [0]
+
+  def on_done(finished: list):
+    generated[0] += sum(len(f.token_ids) for f in finished)
+    _advance(bar, len(finished), generated[0], start)
+
+  return [(f.token_ids, f.finished) for f in engine.run(items, on_done=on_done)]
+
+
+def _advance(bar, items: int, generated: int, start: float) -> None:
   if bar is not None:
-    bar.close()
-  return results if return_details else [r.text for r in results]
+    bar.update(items)
+    bar.set_postfix(tok_per_s=f"{generated / (time.perf_counter() - start):.0f}")
 
 
 def _cut(text: str, stops: Sequence[str]) -> str:

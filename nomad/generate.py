@@ -37,6 +37,7 @@ class GenerateConfig:
   num_samples: int = 256  # Conversations generated.
   chunk_size: int = 32  # Items per chunk file.
   batch_size: int = 16  # Rows per sampling batch.
+  batching: str = "continuous"  # continuous | static (`datasynth.sampling.sample_text`; the same samples).
   max_new_tokens: int = 256  # Token budget per conversation.
   temperature: float = 1.0  # Paper: 1.
   top_p: float = 0.9  # Paper: 0.9.
@@ -54,6 +55,8 @@ class GenerateConfig:
     g = cls(**d)
     if g.num_samples < 1 or g.chunk_size < 1 or g.batch_size < 1 or g.max_new_tokens < 1:
       raise UserError(f"generate.num_samples, chunk_size, batch_size and max_new_tokens must be positive; got {g}.")
+    if g.batching not in ("continuous", "static"):
+      raise UserError(f"generate.batching must be 'continuous' or 'static'; got {g.batching!r}.")
     if g.temperature <= 0 or not 0 < g.top_p <= 1:
       raise UserError(f"generate.temperature must be > 0 and top_p in (0, 1]; got {g.temperature}, {g.top_p}.")
     return g
@@ -74,7 +77,7 @@ def prompt_and_stops(fmt: chat.ChatFormat, g: GenerateConfig) -> tuple[str, tupl
 
 def fingerprint(g: GenerateConfig, fmt: chat.ChatFormat, provenance: Mapping[str, Any]) -> dict[str, Any]:
   """What every generated row depends on (batch size and chunking do not change a sample)."""
-  settings = {k: v for k, v in dataclasses.asdict(g).items() if k not in ("batch_size", "chunk_size")}
+  settings = {k: v for k, v in dataclasses.asdict(g).items() if k not in ("batch_size", "batching", "chunk_size")}
   return dict(stage="nomad-generate", teacher=dict(provenance), format=dataclasses.asdict(fmt), settings=settings)
 
 
@@ -87,6 +90,7 @@ def make_rows_fn(teacher, g: GenerateConfig, fmt: chat.ChatFormat, provenance: M
 
   def make_rows(items: range) -> list[dict[str, Any]]:
     outs = sample_text(teacher, [prompt] * len(items), item_ids=list(items), seed=g.seed, batch_size=g.batch_size,
+                       batching=g.batching,
                        max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
                        stop=stops, return_details=True, progress=False)
     return [dict(text=_continuation(o.text, lead), item=j, finished=bool(o.finished), num_tokens=len(o.token_ids),

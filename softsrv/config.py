@@ -107,6 +107,8 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.generate = ml_collections.ConfigDict()  # launch/generate.py: x ~ H(P_theta(E(x_i))), i cycling over train.
   c.generate.num_samples = 384  # Sequences generated in all (split over processes). Paper: 100K.
   c.generate.batch_size = 32  # Sequences per compiled sampling batch (does not change any item).
+  c.generate.batching = "continuous"  # continuous: batch_size slots, each refilled with the next item when its row
+  # ends (datasynth.continuous) | static: each batch runs until its longest row ends. The same samples either way.
   c.generate.chunk = 1024  # Items per output chunk file (the unit of resume); host memory holds one chunk.
   c.generate.max_new_tokens = CPU_DEFAULTS[task]["max_len"]  # Tokens generated after BOS (x's budget in training).
   c.generate.temperature = 1.0  # Sampling temperature (0 = greedy).
@@ -235,6 +237,7 @@ ENUMS = {
     "soft_prompt.init": ("vocab", "normal"),
     "train.decay": ("constant", "cosine", "linear"),
     "train.optimizer": ("adam", "adamw"),
+    "generate.batching": ("continuous", "static"),
 }
 _SPLITS = {"mbpp": ("train", "validation", "test", "prompt"), "gsm8k": ("train", "test"),
            "boolq": ("train", "test", "dev")}

@@ -111,19 +111,21 @@ class Generator:
                 step=self.step, seed=self.config.seed, **{k: g[k] for k in SAMPLE_FIELDS})
 
   def make_rows(self, items: range) -> list[dict[str, Any]]:
-    """One row per item j of `items`, sampled from context i = j mod n; batches of `generate.batch_size`."""
-    g, rows = self.config.generate, []
-    for lo in range(items.start, items.stop, g.batch_size):
-      batch = range(lo, min(lo + g.batch_size, items.stop))
-      source = self.source_indices(batch)
-      prefixes = self.prompts(source[:1] if self.context_free else source)
-      samples = sample_text(
-          self.model, [""] * len(batch), prefixes=prefixes[0] if self.context_free else prefixes, add_bos=True,
-          batch_size=g.batch_size, max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_k=g.top_k,
-          top_p=g.top_p, seed=self.config.seed, item_ids=list(batch), dtype=workdir_lib.DTYPES[self.config.model.dtype], progress=False,
-          return_details=True)
-      rows += [self._row(j, int(i), s) for j, i, s in zip(batch, source, samples)]
-    return rows
+    """One row per item j of `items`, sampled from context i = j mod n in one `sample_text` call (`generate.batching`
+    with `generate.batch_size` rows); the prompts are made `batch_size` at a time."""
+    g = self.config.generate
+    source = self.source_indices(items)
+    if self.context_free:
+      prefixes = self.prompts(source[:1])[0]
+    else:
+      prefixes = np.concatenate([self.prompts(source[lo:lo + g.batch_size]) for lo in range(0, len(items),
+                                                                                          g.batch_size)])
+    samples = sample_text(
+        self.model, [""] * len(items), prefixes=prefixes, add_bos=True, batch_size=g.batch_size,
+        max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_k=g.top_k, top_p=g.top_p,
+        seed=self.config.seed, item_ids=list(items), dtype=workdir_lib.DTYPES[self.config.model.dtype],
+        progress=False, return_details=True, batching=g.batching)
+    return [self._row(j, int(i), s) for j, i, s in zip(items, source, samples)]
 
   def _row(self, item: int, source_index: int, sample) -> dict[str, Any]:
     return dict(text=sample.text, item=item, source_index=source_index, method=f"softsrv-{self.variant}",

@@ -42,13 +42,23 @@ def init_cache(config: DecoderConfig, batch: int, length: int, dtype=jnp.float32
 
   k, v: [layers, batch, kv_heads, length, head_dim] (slots next to head_dim: the layout the attention dots read
   without a transpose); pos: each slot's position; valid: slot holds a real token;
-  index: next slot to write (shared by all rows, ragged rows are handled by `valid` and `pos`).
+  index: next slot to write (shared by all rows, ragged rows are handled by `valid` and `pos`). It may also be set to
+  [batch] int32, one index per row (`datasynth.continuous`: each row holds another sequence at another length).
   """
   shape = (config.num_layers, batch, config.num_kv_heads, length, config.head_dim)
   return dict(
       k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype),
       pos=jnp.zeros((batch, length), jnp.int32), valid=jnp.zeros((batch, length), bool),
       index=jnp.zeros((), jnp.int32))
+
+
+def write_slots(buf: Array, update: Array, index: Array) -> Array:
+  """`buf` [B, S] with `update` [B, l] written from slot `index`: one index for every row (a scalar), or [B], one
+  per row (a scatter)."""
+  if jnp.ndim(index) == 0:
+    return jax.lax.dynamic_update_slice_in_dim(buf, update, index, axis=1)
+  b, l = update.shape
+  return buf.at[jnp.arange(b)[:, None], index[:, None] + jnp.arange(l)].set(update)
 
 
 def cast_params(params, dtype) -> Any:
@@ -183,11 +193,8 @@ class Attention(nn.Module):
       # The cache holds every layer ([layers, B, S, ...]) and is threaded through the layer scan as carry, so the
       # write is an in-place update of one layer's slots rather than a copy of the whole cache per step.
       index, layer = kv_cache["index"], kv_cache["layer"]
-      zero = jnp.zeros((), jnp.int32)
-      at = (layer, zero, zero, index, zero)
       new_kv = {name: a for name, a in kv_cache.items() if name not in ("index", "layer")}  # Keeps prefix_k / v.
-      new_kv.update(k=jax.lax.dynamic_update_slice(kv_cache["k"], k[None].astype(kv_cache["k"].dtype), at),
-                    v=jax.lax.dynamic_update_slice(kv_cache["v"], v[None].astype(kv_cache["v"].dtype), at))
+      new_kv.update(k=_write_layer(kv_cache["k"], k, layer, index), v=_write_layer(kv_cache["v"], v, layer, index))
       # Attention runs in the cache's dtype: a float32 cache under bfloat16 weights (the sampler's choice on CPU) is
       # read as is, not converted to bfloat16 layer by layer on every step.
       att_dt = kv_cache["k"].dtype
@@ -222,6 +229,18 @@ class Attention(nn.Module):
       out = out + prefix_out.reshape(c.num_kv_heads, b, groups, l, c.head_dim).transpose(1, 0, 2, 3, 4)
     out = out.astype(dt).transpose(0, 3, 1, 2, 4).reshape(b, l, c.num_heads, c.head_dim)
     return _mm("blhk,hkd->bld", out, wo, dt), new_kv
+
+
+def _write_layer(buf: Array, new: Array, layer: Array, index: Array) -> Array:
+  """The cache `buf` [layers, B, kv_heads, S, head_dim] with `new` [B, kv_heads, l, head_dim] written into `layer` at
+  slot `index` (a scalar, or [B]: one slot per row, a scatter)."""
+  new = new.astype(buf.dtype)
+  if jnp.ndim(index) == 0:
+    zero = jnp.zeros((), jnp.int32)
+    return jax.lax.dynamic_update_slice(buf, new[None], (layer, zero, zero, index, zero))
+  b, _, l, _ = new.shape
+  slots = index[:, None] + jnp.arange(l)  # [B, l]
+  return buf.at[layer, jnp.arange(b)[:, None], :, slots, :].set(new.transpose(0, 2, 1, 3))
 
 
 class MLP(nn.Module):
@@ -385,8 +404,8 @@ class Decoder(nn.Module):
       key_pos, key_valid, cache_index = positions, input_mask, None
     else:
       cache_index = cache["index"]
-      key_pos = jax.lax.dynamic_update_slice_in_dim(cache["pos"], positions, cache_index, axis=1)
-      key_valid = jax.lax.dynamic_update_slice_in_dim(cache["valid"], input_mask, cache_index, axis=1)
+      key_pos = write_slots(cache["pos"], positions, cache_index)
+      key_valid = write_slots(cache["valid"], input_mask, cache_index)
     all_pos, all_valid = key_pos, key_valid  # Every key slot the queries see: a shared prefix's, then the rows'.
     if prefix_cache is not None:
       t = prefix_cache["valid"].shape[1]
