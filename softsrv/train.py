@@ -1,19 +1,13 @@
 """SoftSRV training: learn theta so that the frozen decoder H reconstructs x from the soft prompt P_theta(E(x)).
 
-Sequence layout fed to H (defined in `softsrv.workdir`, shared with generation):
-[P_theta(z) (t soft tokens)] [BOS x_1 .. x_n EOS] [pad].
-BOS follows the prompt so x starts the way H's pretraining documents start; the loss is the next-token
-cross-entropy of x_1 .. x_n, EOS given the prompt and the tokens before (no loss on prompt, BOS or padding
-positions). Generation therefore feeds the prompt then BOS and samples.
+The sequence layout `[P_theta(z)] [BOS x EOS]` is `softsrv.layout.Layout` (shared with generation); the loss, its
+equation and its fast paths (shared-prefix forward, chunked NLL with the direct cross-entropy gradient) are
+`softsrv.loss`. Only theta is differentiated (H's weights are a non-differentiated argument, so no weight gradients
+exist).
 
-Cost structure (what the step skips): only theta is differentiated (H's weights are a non-differentiated argument,
-so no weight gradients exist); logits are computed only at the positions that predict x (H runs with logits=False
-and `Decoder.unembed` is applied to that slice), in chunks of `train.loss_chunk` positions under `jax.checkpoint`
-so a [batch, length, vocab] tensor never exists (Gemma 3's vocabulary is 262,144).
-
-`train(config, workdir)` is the whole job: data -> E (cached) -> theta init -> jitted, sharded, donated step with
-Orbax checkpoints (exact resume: params, optimizer, data order, RNG), metrics (JSON Lines + TensorBoard), a progress
-bar and a loss-curve PNG.
+`train(config, workdir)` is the whole job: data -> E (cached) -> theta init -> jitted, sharded, donated step, run by
+`datasynth.loop` (Orbax checkpoints with exact resume: params, optimizer, data order, RNG; metrics as JSON Lines +
+TensorBoard; a progress bar and a loss-curve PNG).
 """
 from __future__ import annotations
 
@@ -32,11 +26,13 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from datasynth import sharding, training
 from datasynth.errors import UserError
-from datasynth.models.decoder import Decoder, attach_prefix, cast_params, init_cache
+from datasynth.models.decoder import Decoder, cast_params
 from datasynth.models.loaders import LoadedModel, load_model
 from softsrv import embeddings
+from softsrv import loss as loss_lib
 from softsrv import config as config_lib
 from softsrv import workdir as workdir_lib
+from softsrv.layout import Layout
 
 _DTYPES = workdir_lib.DTYPES
 
@@ -53,113 +49,6 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
   return out
 
 
-# ------------------------------------------------------------------------------------------------------------ loss
-def _chunks(h, targets, weights, chunk):
-  """Split [B, L, ...] along L into [n, B, chunk, ...] (zero-weight padding); the batch axis stays sharded."""
-  b, l = targets.shape
-  chunk = l if not chunk or chunk >= l else chunk
-  n = -(-l // chunk)
-  pad = n * chunk - l
-  padded = [jnp.pad(a, ((0, 0), (0, pad)) + ((0, 0),) * (a.ndim - 2)) for a in (h, targets, weights)]
-  return [jnp.moveaxis(a.reshape(b, n, chunk, *a.shape[2:]), 1, 0) for a in padded]
-
-
-def chunked_nll(h: jax.Array, targets: jax.Array, weights: jax.Array, unembed, chunk: int) -> jax.Array:
-  """Sum over positions of weights * -log p(target | h) (forward only); logits `chunk` positions at a time.
-
-  h: [B, L, d], targets/weights: [B, L]; at most [B, chunk, vocab] logits are live.
-  """
-  def body(total, xs):
-    hc, tc, wc = xs
-    logits = unembed(hc)
-    gold = jnp.take_along_axis(logits, tc[..., None], axis=-1)[..., 0]
-    return total + jnp.sum((jax.nn.logsumexp(logits, axis=-1) - gold) * wc), None
-
-  total, _ = jax.lax.scan(body, jnp.zeros((), jnp.float32), _chunks(h, targets, weights, chunk))
-  return total
-
-
-def chunked_nll_and_grad(h: jax.Array, targets: jax.Array, weights: jax.Array, unembed, chunk: int):
-  """`chunked_nll` and its gradient w.r.t. h, in one pass over the chunks.
-
-  The cross-entropy gradient is formed directly, d nll / d logits = w * (softmax - onehot), and pulled back through
-  the unembedding of that chunk only; no logits are stored for a backward pass or recomputed (what autodiff of
-  `chunked_nll` under jax.checkpoint would do: one extra vocab matmul).
-  """
-  def body(total, xs):
-    hc, tc, wc = xs
-    logits, pull = jax.vjp(unembed, hc)  # [B, c, V]
-    lse = jax.nn.logsumexp(logits, axis=-1)
-    gold = jnp.take_along_axis(logits, tc[..., None], axis=-1)[..., 0]
-    dlogits = (jnp.exp(logits - lse[..., None]) - jax.nn.one_hot(tc, logits.shape[-1], dtype=logits.dtype))
-    (dh,) = pull((dlogits * wc[..., None]).astype(logits.dtype))
-    return total + jnp.sum((lse - gold) * wc), dh
-
-  b, l, _ = h.shape
-  total, dh = jax.lax.scan(body, jnp.zeros((), jnp.float32), _chunks(h, targets, weights, chunk))
-  dh = jnp.moveaxis(dh, 0, 1).reshape(b, -1, h.shape[-1])[:, :l]
-  return total, dh.astype(h.dtype)
-
-
-def make_forward(module, dec: Decoder, t: int):
-  """(theta, frozen, batch) -> hidden states that predict x [B, L-1, d].
-
-  A context-free prompt (SS_NP: the same P for every row) is run through H once, at batch 1, and its keys and values
-  are a shared prefix cache every row's tokens attend to (`attach_prefix`); its gradient sums the rows'
-  contributions. Causal attention makes this exact: prompt positions never see the tokens, so their activations are
-  the same in every row. It does (t + B L) / (B (t + L)) of the per-row work (0.42 at t=128, B=8, L=64), which
-  prompt tuning in PEFT repeats per row. Contextual prompts (SS_MPk, SS_MC) differ per row and run [P; x] per row.
-  """
-  def forward(theta, frozen, batch):
-    ids, mask, z = batch["ids"], batch["mask"], batch["z"]
-    b, l = ids.shape
-    if getattr(module, "context_free", False):
-      prompt = module.apply({"params": theta}, z[:1])  # [1, t, d]
-      prompt_cache = init_cache(dec.config, 1, t, dec.dtype)
-      prompt_cache = dec.apply({"params": frozen}, prefix=prompt, cache=prompt_cache, logits=False).cache
-      cache = attach_prefix(init_cache(dec.config, b, l, dec.dtype), prompt_cache)
-      out = dec.apply({"params": frozen}, ids, input_mask=mask, cache=cache, logits=False)
-      return out.final_hidden[:, :l - 1]
-    prompt = module.apply({"params": theta}, z)  # [B, t, d]: P_theta(E(x))
-    input_mask = jnp.concatenate([jnp.ones((b, t), bool), mask], axis=1)
-    out = dec.apply({"params": frozen}, ids, prefix=prompt, input_mask=input_mask, logits=False)
-    # Hidden states at BOS .. x_{n-1} predict x_1 .. EOS; prompt positions produce no logits at all.
-    return out.final_hidden[:, t:t + l - 1]
-  return forward
-
-
-def make_loss_fn(module, dec: Decoder, t: int, chunk: int):
-  """(theta, frozen, batch) -> (sum of NLL over x tokens, number of x tokens)."""
-  forward = make_forward(module, dec, t)
-
-  def loss_fn(theta, frozen, batch):
-    h = forward(theta, frozen, batch)
-    unembed = lambda hc: dec.apply({"params": frozen}, hc, method=Decoder.unembed)
-    weights = batch["mask"][:, 1:].astype(jnp.float32)
-    return chunked_nll(h, batch["ids"][:, 1:], weights, unembed, chunk), jnp.sum(weights)
-  return loss_fn
-
-
-def make_loss_and_grad(module, dec: Decoder, t: int, chunk: int):
-  """(theta, frozen, batch) -> ((mean NLL per x token, tokens), d loss / d theta).
-
-  Chain rule split at the loss head: a VJP of the body w.r.t. theta only (H's weights are a non-differentiated
-  argument, so no weight gradients exist), fed the head's gradient w.r.t. the hidden states.
-  """
-  forward = make_forward(module, dec, t)
-
-  def loss_and_grad(theta, frozen, batch):
-    h, pull = jax.vjp(lambda th: forward(th, frozen, batch), theta)
-    unembed = lambda hc: dec.apply({"params": frozen}, hc, method=Decoder.unembed)
-    weights = batch["mask"][:, 1:].astype(jnp.float32)
-    tokens = jnp.sum(weights)
-    scale = 1.0 / jnp.maximum(tokens, 1.0)
-    nll, dh = chunked_nll_and_grad(h, batch["ids"][:, 1:], weights * scale, unembed, chunk)
-    (grads,) = pull(dh)
-    return (nll, tokens), grads
-  return loss_and_grad
-
-
 # ------------------------------------------------------------------------------------------------------------ setup
 def make_mesh(config: ml_collections.ConfigDict) -> Mesh:
   """The training mesh (`train.mesh` axes) over the first `train.num_devices` JAX devices (0 = all)."""
@@ -173,7 +62,7 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh:
 def validate(config: ml_collections.ConfigDict, model: LoadedModel) -> None:
   """The config against the loaded H (every config-only check is `softsrv.config.validate`, run before loading)."""
   sp, mc = config.soft_prompt, model.config
-  if sp.t + config.data.max_len > mc.max_len:
+  if Layout.from_config(config).positions(config.data.max_len) > mc.max_len:
     raise UserError(f"soft_prompt.t + data.max_len = {sp.t} + {config.data.max_len} exceeds the context of "
                     f"{config.model.name} ({mc.max_len} positions); lower t or data.max_len.")
 
@@ -281,8 +170,8 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
 
 
 def make_step_fns(module, dec: Decoder, tx, t: int, chunk: int, mesh: Mesh):
-  loss_fn = make_loss_fn(module, dec, t, chunk)
-  loss_and_grad = make_loss_and_grad(module, dec, t, chunk)
+  loss_fn = loss_lib.make_loss_fn(module, dec, t, chunk)
+  loss_and_grad = loss_lib.make_loss_and_grad(module, dec, t, chunk)
 
   def train_step(state: training.TrainState, frozen, batch):
     (loss, tokens), grads = loss_and_grad(state.params, frozen, batch)
@@ -334,7 +223,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel
         f"work dir {workdir}", flush=True)
   bar = training.progress(end, initial=start, desc="softsrv train") if config.show_progress else None
   window_tokens, window_positions, t0 = 0.0, 0, time.perf_counter()
-  positions_per_step = tc.batch_size * (config.soft_prompt.t + config.data.max_len)
+  positions_per_step = tc.batch_size * Layout.from_config(config).positions(config.data.max_len)
   if start == 0:
     metrics.write(0, dict(heldout_loss=run.heldout_loss(state.params)))
   hint = (f"lower --config.train.lr (now {tc.lr:g}) or keep --config.train.clip_norm on (now {tc.clip_norm:g}), "
