@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from typing import Any
 
 import flax.linen as nn
@@ -22,9 +21,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
-from datasynth import sharding, training
+from datasynth import loop, sharding, training
 from datasynth.errors import UserError
 from datasynth.models.decoder import Decoder, cast_params
 from datasynth.models.loaders import LoadedModel, load_model
@@ -109,7 +108,7 @@ class Run:
     z0 = jnp.zeros((1, self.train["z"].shape[-1]), jnp.float32)
     theta = nn.meta.unbox(self.module.init(k_init, z0)["params"])
     state = training.TrainState.create(theta, self.tx, jax.random.key_data(k_state))
-    return jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
+    return jax.device_put(state, sharding.replicated(self.mesh))
 
   def batch(self, step: int) -> dict[str, jax.Array]:
     idx = batch_indices(step, self.config.train.batch_size, len(self.train["ids"]), self.config.seed)
@@ -182,7 +181,7 @@ def make_step_fns(module, dec: Decoder, tx, t: int, chunk: int, mesh: Mesh):
     return new, dict(loss=loss, grad_norm=optax.global_norm(grads), tokens=tokens)
 
   # theta and Adam are small: replicated. The frozen weights keep the shardings they were placed with.
-  replicated = NamedSharding(mesh, PartitionSpec())
+  replicated = sharding.replicated(mesh)
   data = sharding.batch_sharding(mesh, 1)
   step_fn = jax.jit(train_step, in_shardings=(replicated, None, data), out_shardings=(replicated, replicated),
                     donate_argnums=(0,))
@@ -207,58 +206,37 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel
   os.makedirs(workdir, exist_ok=True)
   run = prepare(config, workdir, model=model, context_model=context_model)
   tc = config.train
-  ckpt = training.Checkpointer(workdir, run.identity, save_every=config.checkpoint.save_every,
-                               keep=config.checkpoint.keep)
-  metrics = training.MetricsWriter(workdir)
-  state = run.init_state()
-  start = 0
-  if ckpt.latest_step() is not None:
-    state = ckpt.restore(state)
-    start = int(state.step)
-  metrics.truncate_after(start if start else -1)  # Rows after the checkpoint are logged again.
   end = min(tc.steps, tc.stop_after) if tc.stop_after else tc.steps
-  n_params = embeddings.num_params(state.params)
-  print(f"SoftSRV {config.soft_prompt.variant}: {n_params:,} trained parameters, {len(run.train['ids'])} train / "
-        f"{len(run.heldout['ids'])} held-out examples, {run.mesh.size} device(s), steps {start} -> {end}, "
-        f"work dir {workdir}", flush=True)
-  bar = training.progress(end, initial=start, desc="softsrv train") if config.show_progress else None
-  window_tokens, window_positions, t0 = 0.0, 0, time.perf_counter()
+  state = run.init_state()
+  schedule = _lr(config)
   positions_per_step = tc.batch_size * Layout.from_config(config).positions(config.data.max_len)
-  if start == 0:
-    metrics.write(0, dict(heldout_loss=run.heldout_loss(state.params)))
-  hint = (f"lower --config.train.lr (now {tc.lr:g}) or keep --config.train.clip_norm on (now {tc.clip_norm:g}), "
-          "then rerun to resume")
-  for step in range(start, end):
-    state, m = run.step_fn(state, run.frozen, run.batch(step))
-    done = step + 1
-    m = jax.device_get(m)  # One host sync per step (the token count was fetched per step anyway).
-    training.check_finite(done, float(m["loss"]), float(m["grad_norm"]), hint, ckpt)
-    window_tokens += float(m["tokens"])
-    window_positions += positions_per_step
-    row = {}
-    if done % tc.log_every == 0 or done == end:
-      dt = time.perf_counter() - t0
-      row.update(loss=float(m["loss"]), grad_norm=float(m["grad_norm"]), tokens_per_s=window_tokens / dt,
-                 positions_per_s=window_positions / dt, lr=float(_lr(config)(step)))
-      window_tokens, window_positions, t0 = 0.0, 0, time.perf_counter()
-    if done % tc.eval_every == 0 or done == end:
-      row["heldout_loss"] = run.heldout_loss(state.params)
-      t0 = time.perf_counter()  # Evaluation time does not count against training throughput.
-    if row:
-      metrics.write(done, row)
-    ckpt.save(done, state, force=done == end)
-    if bar is not None:
-      bar.update(1)
-      if "loss" in row:
-        bar.set_postfix(loss=f"{row['loss']:.3f}")
-  if bar is not None:
-    bar.close()
-  ckpt.close()
-  rows = metrics.read()
-  metrics.plot(["loss", "heldout_loss"], os.path.join(workdir, "loss.png"),
-               title=f"SoftSRV {config.soft_prompt.variant} on {config.task}: next-token loss of x")
-  metrics.close()
-  return Result(state=state, metrics=rows, workdir=workdir, run=run)
+
+  def summarize(window, done, seconds):  # The window's last step; throughput over the whole window.
+    last = window[-1]
+    return dict(loss=float(last["loss"]), grad_norm=float(last["grad_norm"]),
+                tokens_per_s=sum(float(m["tokens"]) for m in window) / seconds,
+                positions_per_s=len(window) * positions_per_step / seconds, lr=float(schedule(done - 1)))
+
+  banner = (f"SoftSRV {config.soft_prompt.variant}: {embeddings.num_params(state.params):,} trained parameters, "
+            f"{len(run.train['ids'])} train / {len(run.heldout['ids'])} held-out examples, {run.mesh.size} device(s)")
+  out = loop.run(
+      workdir=workdir, identity=run.identity, cadence=cadence(config), state=state,
+      step_fn=lambda state, step: run.step_fn(state, run.frozen, run.batch(step)), summarize=summarize, end=end,
+      total=end, eval_fn=lambda step, state: dict(heldout_loss=run.heldout_loss(state.params)),
+      hint=(f"lower --config.train.lr (now {tc.lr:g}) or keep --config.train.clip_norm on (now {tc.clip_norm:g}), "
+            "then rerun to resume"),
+      desc="softsrv train", show_progress=config.show_progress, banner=banner, plot_keys=("loss", "heldout_loss"),
+      plot_title=f"SoftSRV {config.soft_prompt.variant} on {config.task}: next-token loss of x")
+  return Result(state=out.state, metrics=out.metrics, workdir=workdir, run=run)
+
+
+def cadence(config: ml_collections.ConfigDict) -> loop.Cadence:
+  """The loop's restart-safe fields, read from where this config keeps them (`config_lib.CADENCE_FIELDS`)."""
+  fields = {}
+  for name, path in config_lib.CADENCE_FIELDS.items():
+    section, field = path.split(".")
+    fields[name] = config[section][field]
+  return loop.Cadence(**fields)
 
 
 def _lr(config):

@@ -9,14 +9,7 @@ from softsrv import embeddings
 from softsrv import loss as loss_lib
 from softsrv import train as train_lib
 from softsrv.layout import Layout
-
-
-def _assert_trees_equal(a, b, **tol):
-  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-    if tol:
-      np.testing.assert_allclose(x, y, **tol)
-    else:
-      np.testing.assert_array_equal(x, y)
+from tree_asserts import assert_trees_equal
 
 
 def test_loss_head_gradient_matches_autodiff():
@@ -51,7 +44,7 @@ def test_step_gradient_matches_autodiff_of_the_loss(tiny, tiny_config, tmp_path)
   (got, _), got_grad = loss_lib.make_loss_and_grad(run.module, run.dec, run.config.soft_prompt.t, 8)(
       theta, run.frozen, batch)
   np.testing.assert_allclose(got, want, rtol=1e-5)
-  _assert_trees_equal(got_grad, want_grad, rtol=1e-3, atol=1e-6)
+  assert_trees_equal(got_grad, want_grad, rtol=1e-3, atol=1e-6)
 
 
 @pytest.mark.parametrize("variant", ["mc", "np"])  # np: the shared prompt's cache segment (`attach_prefix`).
@@ -98,7 +91,7 @@ def test_context_free_prompt_runs_once_per_batch_with_the_per_row_gradient(tiny,
   (shared_loss, _), shared = jax.jit(loss_lib.make_loss_and_grad(m, run.dec, t, 8))(theta, run.frozen, batch)
   (loss, _), want = jax.jit(loss_lib.make_loss_and_grad(per_row, run.dec, t, 8))(theta, run.frozen, batch)
   np.testing.assert_allclose(shared_loss, loss, rtol=1e-5)
-  _assert_trees_equal(shared, want, rtol=1e-3, atol=1e-6)
+  assert_trees_equal(shared, want, rtol=1e-3, atol=1e-6)
 
 
 def test_layout_tokens_loss_slice_and_generation_agree(tiny):

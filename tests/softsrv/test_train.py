@@ -1,4 +1,5 @@
-"""SoftSRV training (the loss: test_loss.py): frozen weights, exact resume, sharded == 1 device, clear errors, launcher, overfit."""
+"""SoftSRV training (the loss: test_loss.py): frozen weights, exact resume, sharded == 1 device, clear errors,
+launcher, overfit."""
 import json
 import os
 import subprocess
@@ -11,18 +12,11 @@ import pytest
 
 from datasynth.models.loaders import save_orbax
 from softsrv import train as train_lib
+from tree_asserts import assert_trees_equal
 
 
 def _theta(result):
   return jax.tree.map(np.asarray, result.state.params)
-
-
-def _assert_trees_equal(a, b, **tol):
-  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-    if tol:
-      np.testing.assert_allclose(x, y, **tol)
-    else:
-      np.testing.assert_array_equal(x, y)
 
 
 def test_frozen_weights_bitwise_unchanged_and_only_theta_moves(tiny, tiny_config, tmp_path):
@@ -37,8 +31,8 @@ def test_frozen_weights_bitwise_unchanged_and_only_theta_moves(tiny, tiny_config
   for step in range(3):
     state, m = run.step_fn(state, run.frozen, run.batch(step))
     assert np.isfinite(float(m["loss"]))
-  _assert_trees_equal(jax.tree.map(np.asarray, run.frozen), frozen_before)
-  _assert_trees_equal(jax.tree.map(np.asarray, run.frozen), h_model.params)
+  assert_trees_equal(jax.tree.map(np.asarray, run.frozen), frozen_before)
+  assert_trees_equal(jax.tree.map(np.asarray, run.frozen), h_model.params)
   moved = [not np.array_equal(a, np.asarray(b)) for a, b in zip(jax.tree.leaves(theta0), jax.tree.leaves(state.params))]
   assert all(moved)
   assert int(state.step) == 3
@@ -53,8 +47,8 @@ def test_interrupted_run_resumes_to_the_same_parameters(tiny, tiny_config, tmp_p
   assert int(first.state.step) == 3
   resumed = train_lib.train(tiny_config(), part, model=h_model, context_model=e_model)
   assert int(resumed.state.step) == 6
-  _assert_trees_equal(_theta(resumed), _theta(full))
-  _assert_trees_equal(jax.tree.map(np.asarray, resumed.state.opt_state), jax.tree.map(np.asarray,
+  assert_trees_equal(_theta(resumed), _theta(full))
+  assert_trees_equal(jax.tree.map(np.asarray, resumed.state.opt_state), jax.tree.map(np.asarray,
                                                                                        full.state.opt_state))
   np.testing.assert_array_equal(resumed.state.rng, full.state.rng)
   # Metrics of the resumed run continue, without duplicated steps, and outputs exist.
@@ -85,7 +79,7 @@ def test_sharded_on_8_devices_matches_1_device(tiny, tiny_config, tmp_path, mesh
                                                                      "tensor": mesh["tensor"]}
   if mesh["tensor"] > 1:  # H's weights are really split, not replicated.
     assert not eight.run.frozen["embedding"].sharding.is_fully_replicated
-  _assert_trees_equal(_theta(eight), _theta(one), rtol=2e-5, atol=1e-6)
+  assert_trees_equal(_theta(eight), _theta(one), rtol=2e-5, atol=1e-6)
   np.testing.assert_allclose([r["loss"] for r in eight.metrics if "loss" in r],
                              [r["loss"] for r in one.metrics if "loss" in r], rtol=1e-5)
 
