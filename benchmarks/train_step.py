@@ -13,7 +13,7 @@ SS_MC (the default variant) and SS_NP with H's layers as one `lax.scan` (`model.
 `--dtype bfloat16` runs H in bfloat16 on both sides (our matmuls accumulate in float32; PEFT's prompt stays float32).
 Not a test: figures depend on the machine's load.
 
-Our SS_NP runs H over its prompt once per batch (the prompt is the same in every row; `softsrv.train.make_forward`)
+Our SS_NP runs H over its prompt once per batch (the prompt is the same in every row; `softsrv.loss.make_forward`)
 into one cache segment the rows attend to (`datasynth.models.attach_prefix`), which PEFT repeats per row: it does 0.42 of the model FLOPs above at these settings, so its GFLOP/s column is an
 effective rate (work PEFT does per second) and can exceed the peak. SS_MC's prompts differ per row: no such saving.
 

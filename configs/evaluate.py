@@ -14,8 +14,11 @@ metrics.jsonl + TensorBoard events (loss, lr, eval/<metric>), loss.png, eval/ste
 checkpoints/ (a rerun with the same work dir resumes). With --mauve: MAUVE of the records' prompts against the train
 and test folds' prompts, and mauve.png (the divergence curves).
 """
+import dataclasses
+
 import ml_collections
 
+from datasynth import sft
 from datasynth.errors import UserError
 
 
@@ -29,33 +32,20 @@ def get_config(arg: str = "cpu") -> ml_collections.ConfigDict:
   c.mbpp_tests_in_prompt = True  # MBPP: append a record's test asserts (when it has them) to its prompt, so the
   # student sees the function name it must define, in training and evaluation alike.
 
-  c.sft = ml_collections.ConfigDict()  # datasynth.sft.SFTConfig fields.
-  c.sft.steps = 20  # Optimizer steps.
-  c.sft.batch_size = 2  # Rows per step.
-  c.sft.seq_len = 256  # Tokens per packed row.
-  c.sft.pack = True  # Pack several examples per row (attention kept inside each example).
-  c.sft.prompt_masking = True  # A student learns the response only.
-  c.sft.template = "plain"  # "{prompt}\n{response}" + EOS; "chat" or any "...{prompt}...{response}..." string.
-  c.sft.add_eos = True  # The student learns to stop.
-  c.sft.truncate = True  # Cut records longer than seq_len.
-  c.sft.lr = 2e-5  # Peak learning rate (AdamW).
-  c.sft.warmup_steps = 2  # Linear warmup steps.
-  c.sft.decay = "cosine"  # Decay after warmup.
-  c.sft.end_factor = 0.1  # Final lr = end_factor * lr.
-  c.sft.weight_decay = 0.0  # AdamW weight decay.
-  c.sft.b1 = 0.9  # Adam beta1.
-  c.sft.b2 = 0.999  # Adam beta2.
-  c.sft.clip_norm = 1.0  # Global gradient-norm clip.
-  c.sft.bf16 = False  # bfloat16 compute (float32 master weights).
-  c.sft.remat = False  # Rematerialise blocks in the backward pass.
-  c.sft.lora_rank = 0  # 0: full fine-tuning; r > 0: LoRA of rank r (memory saver).
-  c.sft.lora_alpha = 16.0  # LoRA scale numerator.
-  c.sft.lora_targets = ("q", "v")  # LoRA projections.
-  c.sft.seed = 0  # Data order.
-  c.sft.log_every = 5  # Metrics cadence.
-  c.sft.save_every = 10  # Checkpoint cadence.
-  c.sft.keep = 1  # Checkpoints kept (full fine-tuning state of SmolLM2: ~1.6 GB each).
-  c.sft.eval_every = 10  # Evaluate every this many steps (and at step 0 and the end).
+  # datasynth.sft.SFTConfig: the dataclass's defaults (each field is commented there), then what a student run here
+  # changes. Defaults kept: pack, prompt masking on (a student learns the response only), the "plain" template +
+  # EOS, truncation, cosine decay, AdamW without weight decay, clip 1.0, float32, no LoRA, seed 0.
+  c.sft = ml_collections.ConfigDict(dataclasses.asdict(sft.SFTConfig()))
+  c.sft.steps = 20
+  c.sft.batch_size = 2
+  c.sft.seq_len = 256
+  c.sft.lr = 2e-5
+  c.sft.warmup_steps = 2
+  c.sft.end_factor = 0.1  # Final lr = 0.1 lr.
+  c.sft.log_every = 5
+  c.sft.save_every = 10
+  c.sft.keep = 1  # Full fine-tuning state of SmolLM2: ~1.6 GB per checkpoint.
+  c.sft.eval_every = 10  # Evaluate at step 0, every 10 steps and at the end.
 
   c.eval = ml_collections.ConfigDict()
   c.eval.split = "test"  # Split evaluated (mbpp: test | validation; gsm8k: test; boolq: test | dev; triviaqa: test).

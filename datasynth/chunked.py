@@ -27,6 +27,7 @@ import time
 from typing import Any, Callable, Iterator, Sequence
 
 from datasynth import io
+from datasynth import progress as progress_lib
 from datasynth.errors import UserError
 
 MANIFEST = "manifest.json"
@@ -118,10 +119,7 @@ def run(out_dir: str, plan: Plan, make_rows: Callable[[range], Rows], *, process
       pass
   total = sum(len(plan.items(c)) for c in mine)
   done_before = total - sum(len(plan.items(c)) for c in todo)
-  bar = None
-  if progress:
-    from tqdm.auto import tqdm
-    bar = tqdm(total=total, initial=done_before, desc=desc, unit="item", dynamic_ncols=True, mininterval=1.0)
+  bar = progress_lib.bar(total, initial=done_before, desc=desc, unit="item", enabled=progress)
   stats = Stats(items=0, rows=0, tokens=0, seconds=0.0, skipped_chunks=len(mine) - len(todo))
   start = time.perf_counter()
   for c in todo:
@@ -132,11 +130,9 @@ def run(out_dir: str, plan: Plan, make_rows: Callable[[range], Rows], *, process
     stats.rows += len(rows)
     stats.tokens += sum(int(r.get("num_tokens", 0)) for r in rows)
     stats.seconds = time.perf_counter() - start
-    if bar is not None:
-      bar.update(len(items))
-      bar.set_postfix(tok_per_s=f"{stats.tokens / max(stats.seconds, 1e-9):.0f}")
-  if bar is not None:
-    bar.close()
+    bar.update(len(items))
+    bar.set_postfix(tok_per_s=f"{stats.tokens / max(stats.seconds, 1e-9):.0f}")
+  bar.close()
   return stats
 
 

@@ -2,13 +2,15 @@
 
 Every writer goes through `atomic_write`: the bytes go to a temporary file in the same folder, are flushed and
 fsynced, then renamed over the final name (`os.replace` is atomic on POSIX). A kill -9 at any moment leaves either the
-old file, the new file, or a stray `*.tmp-*` file that no reader looks at.
+old file, the new file, or a stray `*.tmp-*` file that no reader looks at. A folder written as one piece (a model
+saved as Orbax + config + tokenizer) goes through `atomic_dir` the same way: built under `<folder>.tmp`, renamed.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from typing import Any, Iterable, Iterator
 
@@ -31,6 +33,23 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
   except BaseException:
     with contextlib.suppress(FileNotFoundError):
       os.remove(tmp)
+    raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[str]:
+  """`with atomic_dir(folder) as tmp: <write files under tmp>`: `folder` appears, whole, once the block has finished
+  without error (the temporary `<folder>.tmp` a killed run left is cleared first)."""
+  path = os.path.abspath(os.fspath(path))
+  tmp = path + ".tmp"
+  if os.path.exists(tmp):
+    shutil.rmtree(tmp)
+  os.makedirs(tmp)
+  try:
+    yield tmp
+    os.replace(tmp, path)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
     raise
 
 

@@ -49,7 +49,7 @@ from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder, attach_prefix, cast_params, init_cache, unstack_layers
 
 Array = jax.Array
-_NEG_INF = -1e30  # Masked logits (finite, so an all-masked row never produces NaN).
+from datasynth.models.decoder import MASK_VALUE as _NEG_INF  # Masked logits: the decoder's one constant.
 
 
 @flax.struct.dataclass

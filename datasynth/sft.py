@@ -7,11 +7,24 @@ crosses examples and positions restart per example, and the loss is the mean nex
 
   L(theta) = - sum_i m_i log p_theta(x_i | x_<i, same example) / sum_i m_i
 
+(per-token NLL from `datasynth.losses.token_nll`). Loss mask m, worked example: the record {prompt "2 + 2 ?",
+response "4"} in the "plain" template "{prompt}\n{response}" with EOS, through a toy whitespace tokenizer that adds
+BOS (the prompt side "2 + 2 ?\n" and the response side "4" are tokenised separately, so no token straddles them):
+
+  token                      <bos>  2  +  2  ?  \n  4  <eos>
+  m, prompt_masking=True       0    0  0  0  0   0  1    1     a student: the response and EOS only
+  m, prompt_masking=False      0    1  1  1  1   1  1    1     NOMAD's teacher: every token
+
+m at <bos> is 0 either way (nothing predicts the first token). In a packed row a target also needs the token before
+it in the same example (segment ids), so each example's first token is never predicted from the previous example.
+`tests/datasynth/test_sft.py::test_tokenize_masks_prompt_or_not` checks these masks on a real tokenizer.
+
 Optimisation is optax AdamW with linear warmup and cosine decay (`datasynth.training.make_optimizer`); compute may be
-bfloat16 over float32 master weights; the step is one jit, data-parallel over a mesh's "data" axis when a mesh is
-given. Full fine-tuning trains every parameter; with `lora_rank > 0` only LoRA factors train (`datasynth.lora`) and
-the base weights stay a frozen, non-differentiated argument. Runs resume from the latest Orbax checkpoint in the work
-dir with the same data order (batches are a pure function of the step).
+bfloat16 over float32 master weights; the step is one jit, data-parallel over a mesh's batch axes (data, fsdp:
+`datasynth.sharding`) when a mesh is given. Full fine-tuning trains every parameter; with `lora_rank > 0` only LoRA
+factors train (`datasynth.lora`) and the base weights stay a frozen, non-differentiated argument. The steps run in
+the shared train loop (`datasynth.loop`): runs resume from the latest Orbax checkpoint in the work dir with the same
+data order (batches are a pure function of the step).
 """
 from __future__ import annotations
 
@@ -21,8 +34,6 @@ import hashlib
 import json
 import logging
 import math
-import os
-import time
 from typing import Any, Callable, Sequence
 
 import jax
@@ -31,9 +42,10 @@ import numpy as np
 import optax
 
 from datasynth import lora as lora_lib
-from datasynth import training
+from datasynth import loop, sharding, training
 from datasynth.data import Record
 from datasynth.errors import UserError
+from datasynth import losses
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder, cast_params
 
@@ -79,8 +91,8 @@ class SFTConfig:
   keep: int = 2  # Checkpoints kept.
   eval_every: int = 0  # Call eval_fn every this many steps (and at step 0 and the end); 0: only at the end.
 
-  # Fields that may change between restarts without invalidating a checkpoint.
-  RUN_CONTROL = ("log_every", "save_every", "keep", "eval_every")
+  # Fields that may change between restarts without invalidating a checkpoint: the loop's cadence.
+  RUN_CONTROL = loop.RESTART_SAFE
 
   @classmethod
   def from_dict(cls, d: dict[str, Any]) -> "SFTConfig":
@@ -119,7 +131,7 @@ class SFTConfig:
     return self
 
   def identity(self) -> dict[str, Any]:
-    return {k: v for k, v in dataclasses.asdict(self).items() if k not in self.RUN_CONTROL}
+    return loop.without_fields(dataclasses.asdict(self), self.RUN_CONTROL)
 
 
 # --------------------------------------------------------------------------------------------------- formatting
@@ -267,10 +279,7 @@ def token_nll(model: Decoder, params, batch: dict[str, jax.Array]) -> tuple[jax.
   seg = batch["segment_ids"]
   out = model.apply({"params": params}, batch["tokens"], input_mask=seg > 0, positions=batch["positions"],
                     segment_ids=seg)
-  logits = out.logits[:, :-1]
-  targets = batch["tokens"][:, 1:]
-  # -log softmax(logits)[target] = logsumexp(logits) - logits[target].
-  nll = jax.nn.logsumexp(logits, axis=-1) - jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+  nll = losses.token_nll(out.logits[:, :-1], batch["tokens"][:, 1:])
   weights = batch["loss_mask"][:, 1:] & (seg[:, 1:] == seg[:, :-1]) & (seg[:, 1:] > 0)
   return nll, weights.astype(jnp.float32)
 
@@ -352,34 +361,27 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
           mesh: jax.sharding.Mesh | None = None, param_shardings=None,
           eval_fn: Callable[[int, Any], dict[str, float]] | None = None, stop_at: int | None = None,
           show_progress: bool = True, model_id: str = "") -> SFTResult:
-  """Fine-tune `params` on tokenized examples; resumes from `workdir` when it holds a checkpoint.
+  """Fine-tune `params` on tokenized examples; resumes from `workdir` when it holds a checkpoint (`datasynth.loop`).
 
-  mesh: optional; batches are split over its "data" axis, params replicated unless `param_shardings` (a pytree of
-  NamedShardings matching params) says otherwise. eval_fn(step, params) -> scalars, logged as "eval/<name>" at step 0,
-  every cfg.eval_every steps and at the end. stop_at: stop (after checkpointing) at this step, as a preemption would.
+  mesh: optional; batches are split over its batch axes (`datasynth.sharding`: data and fsdp), params replicated
+  unless `param_shardings` (a pytree of NamedShardings matching params) says otherwise. eval_fn(step, params) ->
+  scalars, logged as "eval/<name>" at step 0, every cfg.eval_every steps and at the last step. stop_at: stop (after
+  checkpointing) at this step, as a preemption would.
   """
   cfg.validate()
   if cfg.seq_len > decoder_config.max_len:
     raise UserError(f"seq_len={cfg.seq_len} exceeds the model's context of {decoder_config.max_len}.")
-  if mesh is not None and cfg.batch_size % mesh.shape["data"]:
-    raise UserError(f"batch_size={cfg.batch_size} is not divisible by the mesh's data axis ({mesh.shape['data']}).")
+  if mesh is not None and cfg.batch_size % sharding.batch_shards(mesh):
+    raise UserError(f"batch_size={cfg.batch_size} is not divisible by the mesh's batch axes "
+                    f"({sharding.batch_shards(mesh)} shards).")
   identity = json.dumps(dict(sft=cfg.identity(), model=json.loads(decoder_config.to_json()), model_id=model_id,
                              data=_examples_hash(examples), num_examples=len(examples)), sort_keys=True)
-  ckpt = training.Checkpointer(workdir, identity, save_every=cfg.save_every, keep=cfg.keep)
-  writer = training.MetricsWriter(workdir)
   fns = _compiled(decoder_config, dataclasses.replace(cfg, seed=0, **_RUN_CONTROL_DEFAULTS))
   stream = BatchStream(examples, seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=cfg.seed, packed=cfg.pack)
 
-  # Placement: replicated (or given) params, batch split over "data".
-  if mesh is not None:
-    from jax.sharding import NamedSharding, PartitionSpec as P
-    replicated = NamedSharding(mesh, P())
-    batch_sharding = NamedSharding(mesh, P("data"))
-    put_params = lambda t, sh=None: jax.device_put(t, sh if sh is not None else replicated)
-  else:
-    batch_sharding = None
-    put_params = lambda t, sh=None: jax.device_put(t)
-
+  # Placement: replicated (or given) params; batches split over the mesh's batch axes.
+  replicated = None if mesh is None else sharding.replicated(mesh)
+  put_params = lambda t, sh=None: jax.device_put(t, sh if sh is not None else replicated)
   rng = put_params(jax.random.key(cfg.seed))
   if cfg.lora_rank > 0:  # theta = LoRA factors; the base is frozen (bfloat16 when computing in bfloat16).
     frozen = put_params(cast_params(params, fns.dtype), param_shardings)
@@ -387,63 +389,30 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
   else:
     frozen = None
     theta = put_params(cast_params(params, jnp.float32), param_shardings)
-  state = fns.create(theta, rng)
-  train_step, eval_params, schedule = fns.step, fns.effective, fns.schedule
 
-  start = ckpt.latest_step() or 0
-  if start:
-    state = ckpt.restore(state)
-    logging.info("SFT: resumed from step %d in %s", start, workdir)
-  writer.truncate_after(start if start else -1)
-
-  def run_eval(step: int):
-    if eval_fn is None:
-      return
-    scalars = eval_fn(step, eval_params(state.params, frozen))
-    writer.write(step, {f"eval/{k}": v for k, v in scalars.items()})
-
-  end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
-  if start == 0 and cfg.eval_every > 0:
-    run_eval(0)
-  bar = training.progress(cfg.steps, initial=start, desc="sft") if show_progress else None
-  window, t0, tokens = [], time.perf_counter(), 0
-  hint = f"lower the SFT lr (now {cfg.lr:g}) or keep clip_norm on (now {cfg.clip_norm:g}), then rerun to resume"
-  for step in range(start, end):
+  def step_fn(state, step):
     batch = stream.batch(step)
-    tokens += int(np.sum(batch["segment_ids"] > 0))
-    if batch_sharding is not None:
-      batch = jax.device_put(batch, batch_sharding)
-    state, m = train_step(state, frozen, batch)
-    window.append(m)
-    done = step + 1
-    if done % cfg.log_every == 0 or done == end:
-      ms = jax.device_get(window)
-      for i, x in enumerate(ms):  # The window's metrics are fetched anyway: check each step's.
-        training.check_finite(done - len(ms) + i + 1, float(x["loss"]), float(x["grad_norm"]), hint, ckpt)
-      dt = time.perf_counter() - t0
-      row = dict(loss=float(np.mean([x["loss"] for x in ms])), grad_norm=float(ms[-1]["grad_norm"]),
-                 loss_tokens=float(np.mean([x["loss_tokens"] for x in ms])), lr=float(schedule(done - 1)),
-                 tokens_per_s=tokens / dt, steps_per_s=len(ms) / dt)
-      writer.write(done, row)
-      if bar is not None:
-        bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}")
-      window, t0, tokens = [], time.perf_counter(), 0
-    if done % cfg.save_every == 0 or done == end:  # (Orbax alone would also save the first step.)
-      ckpt.save(done, state, force=True)
-    if bar is not None:
-      bar.update(1)
-    if cfg.eval_every > 0 and done % cfg.eval_every == 0 and done != cfg.steps:
-      run_eval(done)
-  if bar is not None:
-    bar.close()
-  ckpt.close()
-  evaluated = {r["step"] for r in writer.read() if any(k.startswith("eval/") for k in r)}
-  if end == cfg.steps and end not in evaluated:
-    run_eval(end)
-  if any("loss" in r for r in writer.read()):
-    writer.plot(["loss"], os.path.join(workdir, "loss.png"), title="SFT loss")
-  writer.close()
-  return SFTResult(params=eval_params(state.params, frozen), state=state, metrics=writer.read(), workdir=workdir)
+    tokens = int(np.sum(batch["segment_ids"] > 0))
+    state, m = fns.step(state, frozen, batch if mesh is None else sharding.shard_batch(batch, mesh))
+    return state, dict(m, tokens=tokens)
+
+  def summarize(window, done, seconds):  # Means over the window; the last gradient norm.
+    return dict(loss=float(np.mean([x["loss"] for x in window])), grad_norm=float(window[-1]["grad_norm"]),
+                loss_tokens=float(np.mean([x["loss_tokens"] for x in window])), lr=float(fns.schedule(done - 1)),
+                tokens_per_s=sum(x["tokens"] for x in window) / seconds, steps_per_s=len(window) / seconds)
+
+  def evaluate(step, state):
+    return {f"eval/{k}": v for k, v in eval_fn(step, fns.effective(state.params, frozen)).items()}
+
+  out = loop.run(
+      workdir=workdir, identity=identity, cadence=loop.Cadence(cfg.log_every, cfg.eval_every, cfg.save_every, cfg.keep),
+      state=fns.create(theta, rng), step_fn=step_fn, summarize=summarize,
+      end=cfg.steps if stop_at is None else min(stop_at, cfg.steps), total=cfg.steps,
+      hint=f"lower the SFT lr (now {cfg.lr:g}) or keep clip_norm on (now {cfg.clip_norm:g}), then rerun to resume",
+      eval_fn=None if eval_fn is None else evaluate, desc="sft", show_progress=show_progress, plot_keys=("loss",),
+      plot_title="SFT loss")
+  return SFTResult(params=fns.effective(out.state.params, frozen), state=out.state, metrics=out.metrics,
+                   workdir=workdir)
 
 
 def train_sft(records: Sequence[Record], model, cfg: SFTConfig, workdir: str, **kw) -> SFTResult:

@@ -9,12 +9,14 @@ replicated), so the same module shards on any mesh shape:
 - `tensor`: Megatron-style sharding of heads, MLP hidden units and the vocabulary.
 
 A dimension that the mesh axis does not divide (e.g. SmolLM2's 9 heads on tensor=2) is left replicated rather than
-failing, so any checkpoint places on any mesh. Multi-host: call `maybe_initialize_distributed(True)` first on each
-host, build the mesh over `jax.devices()` (all hosts), and split generation work with `shard_for_process`.
+failing, so any checkpoint places on any mesh; each such rule is logged once (INFO, as big_vision logs "Failed to
+apply"). Multi-host: call `maybe_initialize_distributed(True)` first on each host, build the mesh over
+`jax.devices()` (all hosts), and split generation work with `shard_for_process`.
 """
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from typing import Any, Sequence
 
@@ -74,21 +76,49 @@ def _mesh_axes(logical: Sequence[str | None], rules: Rules) -> tuple:
   return tuple(table.get(name) if name is not None else None for name in logical)
 
 
-def _fit(spec: tuple, shape: Sequence[int], mesh: Mesh) -> P:
-  """Drop mesh axes that are absent from the mesh or do not divide their dimension (replicate it instead)."""
+def _fit(spec: tuple, shape: Sequence[int], mesh: Mesh, logical: Sequence[str | None] = ()) -> P:
+  """Drop mesh axes that are absent from the mesh or do not divide their dimension (replicate it instead, and log
+  that the rule could not apply)."""
   out = []
-  for axis, dim in zip(spec, shape):
+  for i, (axis, dim) in enumerate(zip(spec, shape)):
     names = (axis,) if isinstance(axis, str) else tuple(axis or ())
     names = tuple(a for a in names if a in mesh.shape)
     size = math.prod(mesh.shape[a] for a in names)
+    if names and dim % size:
+      name = logical[i] if i < len(logical) else None
+      _log_replicated(name, names, size, dim)
     out.append(None if not names or dim % size else (names[0] if len(names) == 1 else names))
   return P(*out)
+
+
+_LOGGED: set[tuple] = set()
+
+
+def _log_replicated(logical: str | None, mesh_axes: tuple[str, ...], size: int, dim: int) -> None:
+  """Once per (rule, mesh axes, dimension) and process: the rule could not apply, the dimension is replicated."""
+  key = (logical, mesh_axes, size, dim)
+  if key not in _LOGGED:
+    _LOGGED.add(key)
+    logging.info("sharding: failed to apply rule %s -> %s (%d shards) to a dimension of %d; replicated instead.",
+                 logical or "?", "+".join(mesh_axes), size, dim)
 
 
 def logical_sharding(logical: Sequence[str | None], shape: Sequence[int], mesh: Mesh,
                      rules: Rules = DEFAULT_RULES) -> NamedSharding:
   """The NamedSharding of one array with the given logical axis names (non-dividing axes replicated)."""
-  return NamedSharding(mesh, _fit(_mesh_axes(logical, rules), shape, mesh))
+  return NamedSharding(mesh, _fit(_mesh_axes(logical, rules), shape, mesh, tuple(logical)))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  """The same whole array on every device of the mesh (small trained params, optimizer state, scalars)."""
+  return NamedSharding(mesh, P())
+
+
+def batch_shards(mesh: Mesh, rules: Rules = DEFAULT_RULES) -> int:
+  """How many ways the `batch` rule splits a batch on this mesh (the product of its mesh axes present)."""
+  axes = dict(rules).get("batch")
+  names = (axes,) if isinstance(axes, str) else tuple(axes or ())
+  return math.prod(mesh.shape[a] for a in names if a in mesh.shape)
 
 
 @functools.lru_cache(maxsize=16)

@@ -8,7 +8,6 @@
   last line (kill -9 mid-write) is dropped on read and the file rewritten cleanly on resume; on resume the
   TensorBoard events are rebuilt from the kept rows, so no step appears twice or goes missing.
 - `check_finite`: a non-finite loss, gradient norm or state stops the run (`NonFiniteError`) and is never saved.
-- `progress`: a tqdm bar with rate and ETA.
 """
 from __future__ import annotations
 
@@ -294,12 +293,6 @@ def check_finite(step: int, loss: float, grad_norm: float, hint: str, checkpoint
   if checkpointer is not None:
     checkpointer.wait()
   raise NonFiniteError(f"non-finite loss at step {step} (loss {loss}, grad norm {grad_norm}); {hint}. {kept}")
-
-
-def progress(total: int, initial: int = 0, desc: str = "", unit: str = "step"):
-  """A progress bar with rate and ETA (tqdm)."""
-  from tqdm.auto import tqdm
-  return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, mininterval=1.0)
 
 
 # ------------------------------------------------------------------------------------------ reading a trained run

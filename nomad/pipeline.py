@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from datasynth import chunked, io, sft, stages
+from datasynth import chunked, io, loop, sft, stages
 from datasynth.data import Record, load_records_jsonl
 from datasynth.errors import UserError
 from datasynth.student import standard_error
@@ -74,7 +74,7 @@ def label(config) -> str:
 
 def teacher_identity(config) -> dict[str, Any]:
   """What the trained teacher depends on (restart-safe SFT fields left out)."""
-  s = {k: v for k, v in config.sft.to_dict().items() if k not in sft.SFTConfig.RUN_CONTROL}
+  s = loop.without_fields(config.sft.to_dict(), sft.SFTConfig.RUN_CONTROL)
   return dict(model=config.model, data=config.data.to_dict(), format=config.format.to_dict(),
               teacher=config.teacher.to_dict(), sft=s)
 

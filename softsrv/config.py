@@ -17,6 +17,7 @@ import ml_collections
 
 from datasynth.errors import UserError
 from datasynth.io import check_workdir
+from datasynth.loop import without_fields
 
 
 # Per-task CPU default sizes: max token length of x (H's tokens incl. BOS and EOS), steps, examples read.
@@ -26,21 +27,18 @@ CPU_DEFAULTS = {
     "boolq": dict(max_len=96, steps=30, limit=0),
 }
 
-# Fields that may change between restarts of one run (they do not change what is trained).
-MUTABLE_FIELDS = ("train.steps", "train.stop_after", "train.log_every", "train.eval_every", "checkpoint.save_every",
-                  "checkpoint.keep", "data.data_dir", "show_progress", "generate", "model.scan_layers", "pipeline",
-                  "baseline", "postprocess", "answer", "mauve")
+# Where this config keeps the train loop's restart-safe fields (`datasynth.loop.Cadence`).
+CADENCE_FIELDS = {"log_every": "train.log_every", "eval_every": "train.eval_every",
+                  "save_every": "checkpoint.save_every", "keep": "checkpoint.keep"}
+# Fields that may change between restarts of one run (they do not change what is trained): the loop's cadence, the
+# step budget, and the settings of the stages after training.
+MUTABLE_FIELDS = ("train.steps", "train.stop_after", *CADENCE_FIELDS.values(), "data.data_dir", "show_progress",
+                  "generate", "model.scan_layers", "pipeline", "baseline", "postprocess", "answer", "mauve")
 
 
 def without_mutable_fields(d: dict) -> dict:
   """A config dict (`config.to_dict()`) minus MUTABLE_FIELDS, in place and returned: what a run's identity hashes."""
-  for path in MUTABLE_FIELDS:
-    node = d
-    *parents, leaf = path.split(".")
-    for p in parents:
-      node = node.get(p, {})
-    node.pop(leaf, None)
-  return d
+  return without_fields(d, MUTABLE_FIELDS)
 
 
 def base_config(task: str) -> ml_collections.ConfigDict:

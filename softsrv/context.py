@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datasynth import io
+from datasynth import io, progress
+from datasynth.buckets import round_up
 from datasynth.errors import UserError
 from datasynth.models.decoder import Decoder
 from datasynth.models.loaders import LoadedModel
@@ -84,21 +85,16 @@ def embed_texts(model: LoadedModel, texts: Sequence[str], *, layer: int = 0, max
   # Length-sorted batches padded to a multiple of `bucket` tokens: little padding, few compilations.
   order = np.argsort([len(s) for s in seqs], kind="stable")
   z = np.zeros((len(seqs), model.config.width), np.float32)
-  bar = None
-  if show_progress:
-    from datasynth.training import progress
-    bar = progress(len(seqs), desc="context E(x)", unit="ex")
+  bar = progress.bar(len(seqs), desc="context E(x)", unit="ex", enabled=show_progress)
   for s in range(0, len(seqs), batch_size):
     rows = order[s:s + batch_size]
     chunk = [seqs[i] for i in rows]
     chunk = chunk + [chunk[-1]] * (batch_size - len(chunk))  # Fixed batch size.
-    length = min(max_len, -(-max(len(c) for c in chunk) // bucket) * bucket)
+    length = min(max_len, round_up(max(len(c) for c in chunk), bucket))
     ids, mask = tok.pad_batch(chunk, length=length)
     z[rows] = np.asarray(fn(params, ids, mask))[:len(rows)]
-    if bar is not None:
-      bar.update(len(rows))
-  if bar is not None:
-    bar.close()
+    bar.update(len(rows))
+  bar.close()
   if projection_dim:
     z = z @ projection_matrix(z.shape[-1], projection_dim, projection_seed)
   if normalize:  # Per-example RMS normalisation: unit-scale inputs for the embedding MLPs.

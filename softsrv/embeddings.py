@@ -62,7 +62,7 @@ def _replicated(init, axes):
 
 class SoftPromptNP(nn.Module):
   """SS_NP (Eq. 1): P_theta(z) = P, a free [t, d] prompt; the context is ignored."""
-  # Every row gets the same prompt, so H's forward over it is shared by the batch (`softsrv.train.make_forward`).
+  # Every row gets the same prompt, so H's forward over it is shared by the batch (`softsrv.loss.make_forward`).
   context_free = True
   t: int
   d: int

@@ -2,7 +2,7 @@
 
 SoftSRV's step 2 (DeSalvo et al., Sec. 3.3; App. A.2): for item j = 0..N-1 take the training example i = j mod n
 (round robin over the n train-fold examples), feed the frozen decoder H the soft prompt P_theta(z_i), z_i = E(x_i),
-then BOS (the layout training fitted, `softsrv.workdir`), and sample x'_j with temperature 1 until EOS.
+then BOS (the layout training fitted, `softsrv.layout`), and sample x'_j with temperature 1 until EOS.
 
 `Generator.load(config, workdir)` reads what training wrote, and nothing else: theta and its step from the latest
 Orbax checkpoint (without the optimizer state), E's cached z of the train fold, H, and the pinned identity (a work
@@ -31,6 +31,7 @@ from datasynth.sampling import sample_text
 from softsrv import config as config_lib
 from softsrv import context as context_lib
 from softsrv import workdir as workdir_lib
+from softsrv.layout import Layout
 
 # generate.* fields that change the samples (batch_size, chunk and num_samples do not: chunk and N are pinned by the
 # output's plan).
@@ -120,8 +121,9 @@ class Generator:
     else:
       prefixes = np.concatenate([self.prompts(source[lo:lo + g.batch_size]) for lo in range(0, len(items),
                                                                                           g.batch_size)])
+    texts, add_bos = Layout.from_config(self.config).generation_prompts(len(items))
     samples = sample_text(
-        self.model, [""] * len(items), prefixes=prefixes, add_bos=True, batch_size=g.batch_size,
+        self.model, texts, prefixes=prefixes, add_bos=add_bos, batch_size=g.batch_size,
         max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_k=g.top_k, top_p=g.top_p,
         seed=self.config.seed, item_ids=list(items), dtype=workdir_lib.DTYPES[self.config.model.dtype],
         progress=False, return_details=True, batching=g.batching)
@@ -135,7 +137,7 @@ class Generator:
 
 def check_fits(config: ml_collections.ConfigDict, model: LoadedModel) -> None:
   """The layout [P (t)] [BOS] [max_new_tokens] must fit H's context."""
-  need = config.soft_prompt.t + 1 + config.generate.max_new_tokens
+  need = Layout.from_config(config).generation_positions(config.generate.max_new_tokens)
   if need > model.config.max_len:
     raise UserError(f"soft_prompt.t + 1 + generate.max_new_tokens = {need} exceeds the context of "
                     f"{config.model.name} ({model.config.max_len} positions); lower --config.generate.max_new_tokens.")

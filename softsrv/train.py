@@ -1,25 +1,18 @@
 """SoftSRV training: learn theta so that the frozen decoder H reconstructs x from the soft prompt P_theta(E(x)).
 
-Sequence layout fed to H (defined in `softsrv.workdir`, shared with generation):
-[P_theta(z) (t soft tokens)] [BOS x_1 .. x_n EOS] [pad].
-BOS follows the prompt so x starts the way H's pretraining documents start; the loss is the next-token
-cross-entropy of x_1 .. x_n, EOS given the prompt and the tokens before (no loss on prompt, BOS or padding
-positions). Generation therefore feeds the prompt then BOS and samples.
+The sequence layout `[P_theta(z)] [BOS x EOS]` is `softsrv.layout.Layout` (shared with generation); the loss, its
+equation and its fast paths (shared-prefix forward, chunked NLL with the direct cross-entropy gradient) are
+`softsrv.loss`. Only theta is differentiated (H's weights are a non-differentiated argument, so no weight gradients
+exist).
 
-Cost structure (what the step skips): only theta is differentiated (H's weights are a non-differentiated argument,
-so no weight gradients exist); logits are computed only at the positions that predict x (H runs with logits=False
-and `Decoder.unembed` is applied to that slice), in chunks of `train.loss_chunk` positions under `jax.checkpoint`
-so a [batch, length, vocab] tensor never exists (Gemma 3's vocabulary is 262,144).
-
-`train(config, workdir)` is the whole job: data -> E (cached) -> theta init -> jitted, sharded, donated step with
-Orbax checkpoints (exact resume: params, optimizer, data order, RNG), metrics (JSON Lines + TensorBoard), a progress
-bar and a loss-curve PNG.
+`train(config, workdir)` is the whole job: data -> E (cached) -> theta init -> jitted, sharded, donated step, run by
+`datasynth.loop` (Orbax checkpoints with exact resume: params, optimizer, data order, RNG; metrics as JSON Lines +
+TensorBoard; a progress bar and a loss-curve PNG).
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from typing import Any
 
 import flax.linen as nn
@@ -28,15 +21,17 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
-from datasynth import sharding, training
+from datasynth import loop, sharding, training
 from datasynth.errors import UserError
-from datasynth.models.decoder import Decoder, attach_prefix, cast_params, init_cache
+from datasynth.models.decoder import Decoder, cast_params
 from datasynth.models.loaders import LoadedModel, load_model
 from softsrv import embeddings
+from softsrv import loss as loss_lib
 from softsrv import config as config_lib
 from softsrv import workdir as workdir_lib
+from softsrv.layout import Layout
 
 _DTYPES = workdir_lib.DTYPES
 
@@ -53,113 +48,6 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
   return out
 
 
-# ------------------------------------------------------------------------------------------------------------ loss
-def _chunks(h, targets, weights, chunk):
-  """Split [B, L, ...] along L into [n, B, chunk, ...] (zero-weight padding); the batch axis stays sharded."""
-  b, l = targets.shape
-  chunk = l if not chunk or chunk >= l else chunk
-  n = -(-l // chunk)
-  pad = n * chunk - l
-  padded = [jnp.pad(a, ((0, 0), (0, pad)) + ((0, 0),) * (a.ndim - 2)) for a in (h, targets, weights)]
-  return [jnp.moveaxis(a.reshape(b, n, chunk, *a.shape[2:]), 1, 0) for a in padded]
-
-
-def chunked_nll(h: jax.Array, targets: jax.Array, weights: jax.Array, unembed, chunk: int) -> jax.Array:
-  """Sum over positions of weights * -log p(target | h) (forward only); logits `chunk` positions at a time.
-
-  h: [B, L, d], targets/weights: [B, L]; at most [B, chunk, vocab] logits are live.
-  """
-  def body(total, xs):
-    hc, tc, wc = xs
-    logits = unembed(hc)
-    gold = jnp.take_along_axis(logits, tc[..., None], axis=-1)[..., 0]
-    return total + jnp.sum((jax.nn.logsumexp(logits, axis=-1) - gold) * wc), None
-
-  total, _ = jax.lax.scan(body, jnp.zeros((), jnp.float32), _chunks(h, targets, weights, chunk))
-  return total
-
-
-def chunked_nll_and_grad(h: jax.Array, targets: jax.Array, weights: jax.Array, unembed, chunk: int):
-  """`chunked_nll` and its gradient w.r.t. h, in one pass over the chunks.
-
-  The cross-entropy gradient is formed directly, d nll / d logits = w * (softmax - onehot), and pulled back through
-  the unembedding of that chunk only; no logits are stored for a backward pass or recomputed (what autodiff of
-  `chunked_nll` under jax.checkpoint would do: one extra vocab matmul).
-  """
-  def body(total, xs):
-    hc, tc, wc = xs
-    logits, pull = jax.vjp(unembed, hc)  # [B, c, V]
-    lse = jax.nn.logsumexp(logits, axis=-1)
-    gold = jnp.take_along_axis(logits, tc[..., None], axis=-1)[..., 0]
-    dlogits = (jnp.exp(logits - lse[..., None]) - jax.nn.one_hot(tc, logits.shape[-1], dtype=logits.dtype))
-    (dh,) = pull((dlogits * wc[..., None]).astype(logits.dtype))
-    return total + jnp.sum((lse - gold) * wc), dh
-
-  b, l, _ = h.shape
-  total, dh = jax.lax.scan(body, jnp.zeros((), jnp.float32), _chunks(h, targets, weights, chunk))
-  dh = jnp.moveaxis(dh, 0, 1).reshape(b, -1, h.shape[-1])[:, :l]
-  return total, dh.astype(h.dtype)
-
-
-def make_forward(module, dec: Decoder, t: int):
-  """(theta, frozen, batch) -> hidden states that predict x [B, L-1, d].
-
-  A context-free prompt (SS_NP: the same P for every row) is run through H once, at batch 1, and its keys and values
-  are a shared prefix cache every row's tokens attend to (`attach_prefix`); its gradient sums the rows'
-  contributions. Causal attention makes this exact: prompt positions never see the tokens, so their activations are
-  the same in every row. It does (t + B L) / (B (t + L)) of the per-row work (0.42 at t=128, B=8, L=64), which
-  prompt tuning in PEFT repeats per row. Contextual prompts (SS_MPk, SS_MC) differ per row and run [P; x] per row.
-  """
-  def forward(theta, frozen, batch):
-    ids, mask, z = batch["ids"], batch["mask"], batch["z"]
-    b, l = ids.shape
-    if getattr(module, "context_free", False):
-      prompt = module.apply({"params": theta}, z[:1])  # [1, t, d]
-      prompt_cache = init_cache(dec.config, 1, t, dec.dtype)
-      prompt_cache = dec.apply({"params": frozen}, prefix=prompt, cache=prompt_cache, logits=False).cache
-      cache = attach_prefix(init_cache(dec.config, b, l, dec.dtype), prompt_cache)
-      out = dec.apply({"params": frozen}, ids, input_mask=mask, cache=cache, logits=False)
-      return out.final_hidden[:, :l - 1]
-    prompt = module.apply({"params": theta}, z)  # [B, t, d]: P_theta(E(x))
-    input_mask = jnp.concatenate([jnp.ones((b, t), bool), mask], axis=1)
-    out = dec.apply({"params": frozen}, ids, prefix=prompt, input_mask=input_mask, logits=False)
-    # Hidden states at BOS .. x_{n-1} predict x_1 .. EOS; prompt positions produce no logits at all.
-    return out.final_hidden[:, t:t + l - 1]
-  return forward
-
-
-def make_loss_fn(module, dec: Decoder, t: int, chunk: int):
-  """(theta, frozen, batch) -> (sum of NLL over x tokens, number of x tokens)."""
-  forward = make_forward(module, dec, t)
-
-  def loss_fn(theta, frozen, batch):
-    h = forward(theta, frozen, batch)
-    unembed = lambda hc: dec.apply({"params": frozen}, hc, method=Decoder.unembed)
-    weights = batch["mask"][:, 1:].astype(jnp.float32)
-    return chunked_nll(h, batch["ids"][:, 1:], weights, unembed, chunk), jnp.sum(weights)
-  return loss_fn
-
-
-def make_loss_and_grad(module, dec: Decoder, t: int, chunk: int):
-  """(theta, frozen, batch) -> ((mean NLL per x token, tokens), d loss / d theta).
-
-  Chain rule split at the loss head: a VJP of the body w.r.t. theta only (H's weights are a non-differentiated
-  argument, so no weight gradients exist), fed the head's gradient w.r.t. the hidden states.
-  """
-  forward = make_forward(module, dec, t)
-
-  def loss_and_grad(theta, frozen, batch):
-    h, pull = jax.vjp(lambda th: forward(th, frozen, batch), theta)
-    unembed = lambda hc: dec.apply({"params": frozen}, hc, method=Decoder.unembed)
-    weights = batch["mask"][:, 1:].astype(jnp.float32)
-    tokens = jnp.sum(weights)
-    scale = 1.0 / jnp.maximum(tokens, 1.0)
-    nll, dh = chunked_nll_and_grad(h, batch["ids"][:, 1:], weights * scale, unembed, chunk)
-    (grads,) = pull(dh)
-    return (nll, tokens), grads
-  return loss_and_grad
-
-
 # ------------------------------------------------------------------------------------------------------------ setup
 def make_mesh(config: ml_collections.ConfigDict) -> Mesh:
   """The training mesh (`train.mesh` axes) over the first `train.num_devices` JAX devices (0 = all)."""
@@ -173,7 +61,7 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh:
 def validate(config: ml_collections.ConfigDict, model: LoadedModel) -> None:
   """The config against the loaded H (every config-only check is `softsrv.config.validate`, run before loading)."""
   sp, mc = config.soft_prompt, model.config
-  if sp.t + config.data.max_len > mc.max_len:
+  if Layout.from_config(config).positions(config.data.max_len) > mc.max_len:
     raise UserError(f"soft_prompt.t + data.max_len = {sp.t} + {config.data.max_len} exceeds the context of "
                     f"{config.model.name} ({mc.max_len} positions); lower t or data.max_len.")
 
@@ -220,7 +108,7 @@ class Run:
     z0 = jnp.zeros((1, self.train["z"].shape[-1]), jnp.float32)
     theta = nn.meta.unbox(self.module.init(k_init, z0)["params"])
     state = training.TrainState.create(theta, self.tx, jax.random.key_data(k_state))
-    return jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
+    return jax.device_put(state, sharding.replicated(self.mesh))
 
   def batch(self, step: int) -> dict[str, jax.Array]:
     idx = batch_indices(step, self.config.train.batch_size, len(self.train["ids"]), self.config.seed)
@@ -281,8 +169,8 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
 
 
 def make_step_fns(module, dec: Decoder, tx, t: int, chunk: int, mesh: Mesh):
-  loss_fn = make_loss_fn(module, dec, t, chunk)
-  loss_and_grad = make_loss_and_grad(module, dec, t, chunk)
+  loss_fn = loss_lib.make_loss_fn(module, dec, t, chunk)
+  loss_and_grad = loss_lib.make_loss_and_grad(module, dec, t, chunk)
 
   def train_step(state: training.TrainState, frozen, batch):
     (loss, tokens), grads = loss_and_grad(state.params, frozen, batch)
@@ -293,7 +181,7 @@ def make_step_fns(module, dec: Decoder, tx, t: int, chunk: int, mesh: Mesh):
     return new, dict(loss=loss, grad_norm=optax.global_norm(grads), tokens=tokens)
 
   # theta and Adam are small: replicated. The frozen weights keep the shardings they were placed with.
-  replicated = NamedSharding(mesh, PartitionSpec())
+  replicated = sharding.replicated(mesh)
   data = sharding.batch_sharding(mesh, 1)
   step_fn = jax.jit(train_step, in_shardings=(replicated, None, data), out_shardings=(replicated, replicated),
                     donate_argnums=(0,))
@@ -318,58 +206,37 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel
   os.makedirs(workdir, exist_ok=True)
   run = prepare(config, workdir, model=model, context_model=context_model)
   tc = config.train
-  ckpt = training.Checkpointer(workdir, run.identity, save_every=config.checkpoint.save_every,
-                               keep=config.checkpoint.keep)
-  metrics = training.MetricsWriter(workdir)
-  state = run.init_state()
-  start = 0
-  if ckpt.latest_step() is not None:
-    state = ckpt.restore(state)
-    start = int(state.step)
-  metrics.truncate_after(start if start else -1)  # Rows after the checkpoint are logged again.
   end = min(tc.steps, tc.stop_after) if tc.stop_after else tc.steps
-  n_params = embeddings.num_params(state.params)
-  print(f"SoftSRV {config.soft_prompt.variant}: {n_params:,} trained parameters, {len(run.train['ids'])} train / "
-        f"{len(run.heldout['ids'])} held-out examples, {run.mesh.size} device(s), steps {start} -> {end}, "
-        f"work dir {workdir}", flush=True)
-  bar = training.progress(end, initial=start, desc="softsrv train") if config.show_progress else None
-  window_tokens, window_positions, t0 = 0.0, 0, time.perf_counter()
-  positions_per_step = tc.batch_size * (config.soft_prompt.t + config.data.max_len)
-  if start == 0:
-    metrics.write(0, dict(heldout_loss=run.heldout_loss(state.params)))
-  hint = (f"lower --config.train.lr (now {tc.lr:g}) or keep --config.train.clip_norm on (now {tc.clip_norm:g}), "
-          "then rerun to resume")
-  for step in range(start, end):
-    state, m = run.step_fn(state, run.frozen, run.batch(step))
-    done = step + 1
-    m = jax.device_get(m)  # One host sync per step (the token count was fetched per step anyway).
-    training.check_finite(done, float(m["loss"]), float(m["grad_norm"]), hint, ckpt)
-    window_tokens += float(m["tokens"])
-    window_positions += positions_per_step
-    row = {}
-    if done % tc.log_every == 0 or done == end:
-      dt = time.perf_counter() - t0
-      row.update(loss=float(m["loss"]), grad_norm=float(m["grad_norm"]), tokens_per_s=window_tokens / dt,
-                 positions_per_s=window_positions / dt, lr=float(_lr(config)(step)))
-      window_tokens, window_positions, t0 = 0.0, 0, time.perf_counter()
-    if done % tc.eval_every == 0 or done == end:
-      row["heldout_loss"] = run.heldout_loss(state.params)
-      t0 = time.perf_counter()  # Evaluation time does not count against training throughput.
-    if row:
-      metrics.write(done, row)
-    ckpt.save(done, state, force=done == end)
-    if bar is not None:
-      bar.update(1)
-      if "loss" in row:
-        bar.set_postfix(loss=f"{row['loss']:.3f}")
-  if bar is not None:
-    bar.close()
-  ckpt.close()
-  rows = metrics.read()
-  metrics.plot(["loss", "heldout_loss"], os.path.join(workdir, "loss.png"),
-               title=f"SoftSRV {config.soft_prompt.variant} on {config.task}: next-token loss of x")
-  metrics.close()
-  return Result(state=state, metrics=rows, workdir=workdir, run=run)
+  state = run.init_state()
+  schedule = _lr(config)
+  positions_per_step = tc.batch_size * Layout.from_config(config).positions(config.data.max_len)
+
+  def summarize(window, done, seconds):  # The window's last step; throughput over the whole window.
+    last = window[-1]
+    return dict(loss=float(last["loss"]), grad_norm=float(last["grad_norm"]),
+                tokens_per_s=sum(float(m["tokens"]) for m in window) / seconds,
+                positions_per_s=len(window) * positions_per_step / seconds, lr=float(schedule(done - 1)))
+
+  banner = (f"SoftSRV {config.soft_prompt.variant}: {embeddings.num_params(state.params):,} trained parameters, "
+            f"{len(run.train['ids'])} train / {len(run.heldout['ids'])} held-out examples, {run.mesh.size} device(s)")
+  out = loop.run(
+      workdir=workdir, identity=run.identity, cadence=cadence(config), state=state,
+      step_fn=lambda state, step: run.step_fn(state, run.frozen, run.batch(step)), summarize=summarize, end=end,
+      total=end, eval_fn=lambda step, state: dict(heldout_loss=run.heldout_loss(state.params)),
+      hint=(f"lower --config.train.lr (now {tc.lr:g}) or keep --config.train.clip_norm on (now {tc.clip_norm:g}), "
+            "then rerun to resume"),
+      desc="softsrv train", show_progress=config.show_progress, banner=banner, plot_keys=("loss", "heldout_loss"),
+      plot_title=f"SoftSRV {config.soft_prompt.variant} on {config.task}: next-token loss of x")
+  return Result(state=out.state, metrics=out.metrics, workdir=workdir, run=run)
+
+
+def cadence(config: ml_collections.ConfigDict) -> loop.Cadence:
+  """The loop's restart-safe fields, read from where this config keeps them (`config_lib.CADENCE_FIELDS`)."""
+  fields = {}
+  for name, path in config_lib.CADENCE_FIELDS.items():
+    section, field = path.split(".")
+    fields[name] = config[section][field]
+  return loop.Cadence(**fields)
 
 
 def _lr(config):

@@ -5,14 +5,10 @@ fields, plus the configs of H and E), `context/z-<key>.npy` (E's cached contexts
 `checkpoints/` (theta). Both `softsrv.train` (writes them) and `softsrv.generator` (reads them) build their inputs
 with the functions here, so the data flow runs one way: train -> workdir <- generator.
 
-- `load_texts`, `tokenize`: the examples x and H's token ids of the layout `[BOS x EOS]`, right-padded.
+- `load_texts`, `tokenize`: the examples x and H's token ids of `softsrv.layout.Layout` (`BOS x EOS`), right-padded.
 - `load_examples`: x -> (ids, mask, z) for the train fold and the held-out tail; z from the cache (E runs once).
 - `make_module`: P_theta from the config (SS_NP, SS_MPk, SS_MC); training passes its initialisers.
-- `identity_json`: what a resume and a generator must match.
-
-Sequence layout of H (the one training fits and generation samples): `[P_theta(z) (t soft tokens)] [BOS x EOS]`;
-generation feeds `[P_theta(z_i)] [BOS]` and samples x until EOS.
-"""
+- `identity_json`: what a resume and a generator must match."""
 from __future__ import annotations
 
 import dataclasses
@@ -29,6 +25,7 @@ from datasynth.models.loaders import LoadedModel
 from softsrv import context as context_lib
 from softsrv import embeddings
 from softsrv.config import without_mutable_fields
+from softsrv.layout import Layout
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -45,14 +42,14 @@ def load_texts(config: ml_collections.ConfigDict) -> list[str]:
   return texts
 
 
-def tokenize(texts: list[str], tokenizer, *, max_len: int, too_long: str, add_eos: bool
+def tokenize(texts: list[str], tokenizer, *, max_len: int, too_long: str, layout: Layout
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """BOS + x (+ EOS) right-padded to max_len. Returns ids [N, L], mask [N, L] and the kept example indices."""
+  """`layout.encode` (BOS x EOS) right-padded to max_len. Returns ids [N, L], mask [N, L] and the kept indices."""
   if too_long not in ("error", "skip", "truncate"):
     raise UserError(f"data.too_long={too_long!r}; expected error, skip or truncate.")
   seqs, kept = [], []
   for i, text in enumerate(texts):
-    ids = tokenizer.encode(text, add_bos=True, add_eos=add_eos)
+    ids = layout.encode(tokenizer, text)
     if len(ids) > max_len:
       if too_long == "error":
         raise UserError(f"Example {i} has {len(ids)} tokens, more than data.max_len={max_len}; raise "
@@ -82,7 +79,7 @@ def load_examples(config: ml_collections.ConfigDict, workdir: str, model: Loaded
   `data.heldout` examples are held out."""
   texts = load_texts(config) if texts is None else texts
   ids, mask, kept = tokenize(texts, model.tokenizer, max_len=config.data.max_len, too_long=config.data.too_long,
-                             add_eos=config.data.add_eos)
+                             layout=Layout.from_config(config))
   texts = [texts[i] for i in kept]
   c = config.context
   z = context_lib.cached_context(

@@ -1,9 +1,9 @@
 """The two model callables the harnesses take, implemented with our Decoder.
 
-- `greedy_generator(model, ...)`: `list[str] -> list[str]`, greedy continuations cut at stop strings, through
-  `datasynth.sampling.sample_text` (KV-cached, compiled).
+- `greedy_generator(model, ...)`: `list[str] -> list[str]`, greedy continuations cut before the first stop string,
+  through `datasynth.sampling.sample_text` (KV-cached, compiled; it does the cut).
 - `loglik_scorer(model, ...)`: `list[(context, continuation)] -> list[float]`, the sum of log p(continuation tokens
-  | context), batched and jitted with padding masks; only the continuation positions are unembedded, so a 262K
+  | context) = -sum of `datasynth.losses.token_nll`, batched and jitted with padding masks; only the continuation positions are unembedded, so a 262K
   vocabulary costs [batch, continuation, vocab], not [batch, length, vocab].
 
 `model` is a `datasynth.models.LoadedModel` (config, params, tokenizer).
@@ -15,24 +15,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from datasynth import progress as progress_lib
+from datasynth.buckets import round_up
 from datasynth.errors import UserError
 
 GenerateFn = Callable[[list[str]], list[str]]
 LoglikFn = Callable[[list[tuple[str, str]]], list[float]]
-
-
-def _round_up(n: int, multiple: int) -> int:
-  return max(multiple, -(-n // multiple) * multiple)
-
-
-def _cut(text: str, stop: Sequence[str]) -> str:
-  cut = min((text.find(s) for s in stop if s in text), default=-1)
-  return text if cut < 0 else text[:cut]
-
-
-def _tqdm(total: int, desc: str, enabled: bool):
-  from tqdm.auto import tqdm
-  return tqdm(total=total, desc=desc, unit="ex", disable=not enabled)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -46,9 +34,8 @@ def greedy_generator(model, *, max_new_tokens: int = 256, stop: Sequence[str] = 
   def generate(prompts: list[str]) -> list[str]:
     if not prompts:
       return []
-    texts = sample_text(model, list(prompts), batch_size=batch_size, max_new_tokens=max_new_tokens,
-                        temperature=0.0, stop=tuple(stop), progress=progress)
-    return [_cut(t, stop) for t in texts]
+    return sample_text(model, list(prompts), batch_size=batch_size, max_new_tokens=max_new_tokens,
+                       temperature=0.0, stop=tuple(stop), progress=progress)
   return generate
 
 
@@ -59,6 +46,7 @@ def greedy_generator(model, *, max_new_tokens: int = 256, stop: Sequence[str] = 
 def _loglik_program(cfg):
   import jax
   import jax.numpy as jnp
+  from datasynth.losses import token_nll
   from datasynth.models import Decoder
   dec = Decoder(cfg)
 
@@ -68,9 +56,7 @@ def _loglik_program(cfg):
     h = dec.apply({"params": params}, tokens, input_mask=mask, logits=False).final_hidden
     h = jnp.take_along_axis(h, gather[..., None], axis=1)  # [B, C, width]
     logits = dec.apply({"params": params}, h, method=Decoder.unembed)
-    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-    tok_logp = jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
-    return jnp.sum(jnp.where(target_mask, tok_logp, 0.0), axis=-1)
+    return -jnp.sum(jnp.where(target_mask, token_nll(logits.astype(jnp.float32), targets), 0.0), axis=-1)
 
   return score
 
@@ -95,12 +81,12 @@ def loglik_scorer(model, *, batch_size: int = 4, progress: bool = True, length_m
       enc.append((c, k))
     order = np.argsort([len(c) + len(k) for c, k in enc], kind="stable")  # Less padding per batch.
     out = np.zeros(len(pairs), np.float64)
-    bar = _tqdm(len(pairs), "loglik", progress)
+    bar = progress_lib.bar(len(pairs), desc="loglik", unit="ex", enabled=progress)
     for lo in range(0, len(order), batch_size):
       rows = list(order[lo:lo + batch_size])
       batch = [enc[r] for r in rows] + [enc[rows[0]]] * (batch_size - len(rows))
-      length = _round_up(max(len(c) + len(k) for c, k in batch), length_multiple)
-      width = _round_up(max(len(k) for _, k in batch), 8)
+      length = round_up(max(len(c) + len(k) for c, k in batch), length_multiple)
+      width = round_up(max(len(k) for _, k in batch), 8)
       tokens, mask = tok.pad_batch([c + k for c, k in batch], length=length)
       gather = np.zeros((batch_size, width), np.int32)
       targets = np.zeros((batch_size, width), np.int32)

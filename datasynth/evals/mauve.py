@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from datasynth import progress as progress_lib
+from datasynth.buckets import round_up
 from datasynth.errors import UserError
 from datasynth.io import save_figure
 
@@ -34,11 +36,6 @@ class MauveResult:
 # ----------------------------------------------------------------------------------------------------------------
 # Features: mean (or last-token) final hidden state of a decoder.
 
-def _bucket(n: int, multiple: int = 32) -> int:
-  """Pad lengths up to a multiple to bound the number of jit compilations."""
-  return max(multiple, -(-n // multiple) * multiple)
-
-
 def sequence_features(model, params, tokenizer, texts: Sequence[str], *, batch_size: int = 8,
                       max_tokens: int = 256, pooling: str = "mean", progress: bool = True) -> np.ndarray:
   """[N, width] float32 features of `texts`: the decoder's final hidden states pooled over real tokens.
@@ -50,8 +47,6 @@ def sequence_features(model, params, tokenizer, texts: Sequence[str], *, batch_s
   """
   import jax
   import jax.numpy as jnp
-  from tqdm.auto import tqdm
-
   if pooling not in ("mean", "last"):
     raise UserError(f"pooling must be 'mean' or 'last', got {pooling!r}.")
   if not texts:
@@ -72,11 +67,12 @@ def sequence_features(model, params, tokenizer, texts: Sequence[str], *, batch_s
 
   order = np.argsort([len(s) for s in ids], kind="stable")  # Similar lengths share a batch: less padding.
   out = np.zeros((len(texts), model.config.width), np.float32)
-  for start in tqdm(range(0, len(order), batch_size), desc="MAUVE features", unit="batch", disable=not progress):
+  for start in progress_lib.bar(iterable=range(0, len(order), batch_size), desc="MAUVE features", unit="batch",
+                                enabled=progress):
     rows = order[start:start + batch_size]
     batch = [ids[r] for r in rows]
     batch += [batch[-1]] * (batch_size - len(batch))  # Fixed batch shape; the copies are dropped below.
-    tokens, mask = tokenizer.pad_batch(batch, length=_bucket(max(len(s) for s in batch)))
+    tokens, mask = tokenizer.pad_batch(batch, length=round_up(max(len(s) for s in batch), 32))
     out[rows] = np.asarray(pooled(params, tokens, mask))[:len(rows)]
   return out
 

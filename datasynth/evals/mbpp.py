@@ -16,6 +16,7 @@ import concurrent.futures
 import dataclasses
 from typing import Any, Callable, Sequence
 
+from datasynth import progress as progress_lib
 from datasynth.data.records import read_split_rows
 from datasynth.errors import UserError
 from datasynth.evals import sandbox
@@ -94,14 +95,13 @@ def run_tests(records: Sequence[Any], codes: Sequence[str], *, workers: int = 2,
               limits: sandbox.Limits = LIMITS, progress: bool = True) -> list[sandbox.Verdict]:
   """Sandboxed verdict of codes[i] on records[i]'s tests, with a bounded pool of worker threads (each runs one
   sandboxed process at a time)."""
-  from tqdm.auto import tqdm
   if len(records) != len(codes):
     raise UserError(f"Got {len(records)} records but {len(codes)} codes; give one code per record.")
   programs = [program_for(c, r) for c, r in zip(codes, records)]
   verdicts: list[sandbox.Verdict | None] = [None] * len(programs)
   with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
     futures = {pool.submit(sandbox.run_program, p, limits): i for i, p in enumerate(programs)}
-    bar = tqdm(total=len(programs), desc="MBPP tests", unit="task", disable=not progress)
+    bar = progress_lib.bar(len(programs), desc="MBPP tests", unit="task", enabled=progress)
     for fut in concurrent.futures.as_completed(futures):
       verdicts[futures[fut]] = fut.result()
       bar.update(1)

@@ -12,6 +12,16 @@ parameters unrolled (training and decoding speed, see the field). A KV cache als
 (SoftSRV's SS_NP prompt, PEFT-style prompt tuning): run it once at batch 1 and `attach_prefix` its cache to the rows'
 cache; every row attends to it, and it is stored and read once, not per row. Parameters carry logical axis
 names (`vocab`, `embed`, `heads`, `kv_heads`, `head_dim`, `mlp`, `layers`) for `datasynth.sharding`.
+
+Einsum letters (one meaning each, in every einsum of this file):
+  b batch          l query positions of this call    s key slots (the cache's, or l)    t shared-prefix slots
+  d model width    f MLP hidden units                v vocabulary
+  n query heads    k key/value heads                 g query heads per kv head (n = k g)    h head dim
+  m the stacked queries of all rows meeting a shared prefix (b g l)
+
+Masks and caches are named helpers: `attention_masks` (causal + validity, packed segments, sliding window) and
+`mask_logits` with the one `MASK_VALUE`, `write_key_slots` (positions and validity of the cache slots) and
+`write_kv` (one layer's keys and values).
 """
 from __future__ import annotations
 
@@ -26,7 +36,11 @@ import jax.numpy as jnp
 from datasynth.models.config import DecoderConfig
 
 Array = jax.Array
-_NEG_INF = -2.3819763e38  # Large finite negative: masked logits, avoids NaN on fully masked (padding) rows.
+# Masked logits (attention here, the sampler's top-k / top-p truncation in `datasynth.sampling`): finite, so a fully
+# masked (padding) row stays a uniform softmax instead of NaN, and far enough below any real logit that exp underflows
+# to exactly 0 beside one; unlike float32's most negative value (-2.38e38) it leaves headroom where masked values
+# are scaled or summed. (The decoder used -2.38e38 before: its outputs are bitwise the same with either.)
+MASK_VALUE = -1e30
 
 
 @flax.struct.dataclass
@@ -90,6 +104,59 @@ def attach_prefix(cache: dict[str, Any], prefix_cache: dict[str, Any]) -> dict[s
   if prefix_cache["valid"].shape[0] != 1 or "prefix" in prefix_cache:
     raise ValueError("attach_prefix needs a batch-1 cache without a prefix of its own (the shared prefix run once).")
   return dict(cache, prefix={name: prefix_cache[name] for name in ("k", "v", "pos", "valid")})
+
+
+def write_key_slots(cache: dict[str, Any], positions: Array, input_mask: Array) -> tuple[Array, Array]:
+  """(pos, valid) [B, S] of the cache's slots with this call's L inputs written at slots index .. index + L - 1
+  (`cache["index"]`: a scalar, or [B], one start slot per row)."""
+  index = cache["index"]
+  return write_slots(cache["pos"], positions, index), write_slots(cache["valid"], input_mask, index)
+
+
+def write_kv(kv_cache: dict[str, Any], k: Array, v: Array) -> dict[str, Any]:
+  """The layer-stacked k, v [layers, B, K, S, H] with this call's k, v [B, K, L, H] written into layer
+  `kv_cache["layer"]` at slots `kv_cache["index"]` .. (a shared prefix's prefix_k / prefix_v are kept as they are).
+
+  The cache holds every layer and is threaded through the layer scan as carry, so the write is an in-place update of
+  one layer's slots rather than a copy of the whole cache per step.
+  """
+  layer, index = kv_cache["layer"], kv_cache["index"]
+  new_kv = {name: a for name, a in kv_cache.items() if name not in ("index", "layer")}
+  new_kv.update(k=_write_layer(kv_cache["k"], k, layer, index), v=_write_layer(kv_cache["v"], v, layer, index))
+  return new_kv
+
+
+def _write_layer(buf: Array, new: Array, layer: Array, index: Array) -> Array:
+  """The cache `buf` [layers, B, kv_heads, S, head_dim] with `new` [B, kv_heads, l, head_dim] written into `layer` at
+  slot `index` (a scalar, or [B]: one slot per row, a scatter)."""
+  new = new.astype(buf.dtype)
+  if jnp.ndim(index) == 0:
+    zero = jnp.zeros((), jnp.int32)
+    return jax.lax.dynamic_update_slice(buf, new[None], (layer, zero, zero, index, zero))
+  b, _, l, _ = new.shape
+  slots = index[:, None] + jnp.arange(l)  # [B, l]
+  return buf.at[layer, jnp.arange(b)[:, None], :, slots, :].set(new.transpose(0, 2, 1, 3))
+
+
+def attention_masks(positions: Array, key_pos: Array, key_valid: Array, *, segment_ids: Array | None = None,
+                    sliding_window: int | None = None) -> tuple[Array, Array]:
+  """(global, local) [B, L, S] masks: the query at position p sees valid keys at positions <= p (causal), of its own
+  segment when rows are packed (`segment_ids` [B, L], keys = queries), and in local layers only keys at positions
+  > p - sliding_window.
+
+  positions: [B, L] of the queries; key_pos / key_valid: [B, S] of every key slot they may meet.
+  """
+  causal = key_valid[:, None, :] & (key_pos[:, None, :] <= positions[:, :, None])
+  if segment_ids is not None:  # Packed rows: attention stays inside each example.
+    causal = causal & (segment_ids[:, None, :] == segment_ids[:, :, None])
+  if not sliding_window:
+    return causal, causal
+  return causal, causal & (positions[:, :, None] - key_pos[:, None, :] < sliding_window)
+
+
+def mask_logits(logits: Array, mask: Array) -> Array:
+  """Attention logits [B, K, G, L, S] with the keys a query may not see set to MASK_VALUE (mask: [B, L, S])."""
+  return jnp.where(mask[:, None, None, :, :], logits, MASK_VALUE)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 3))
@@ -166,9 +233,9 @@ class Attention(nn.Module):
     wv = _param(self, "v", init, (c.width, c.num_kv_heads, c.head_dim), ("embed", "kv_heads", "head_dim"),
                 self.param_dtype)
     wo = _param(self, "o", init, (c.num_heads, c.head_dim, c.width), ("heads", "head_dim", "embed"), self.param_dtype)
-    q = _mm("bld,dhk->blhk", x, wq, dt)
-    k = _mm("bld,dhk->blhk", x, wk, dt)
-    v = _mm("bld,dhk->blhk", x, wv, dt)
+    q = _mm("bld,dnh->blnh", x, wq, dt)
+    k = _mm("bld,dkh->blkh", x, wk, dt)
+    v = _mm("bld,dkh->blkh", x, wv, dt)
     if c.qkv_bias:
       zeros = nn.initializers.zeros
       q = q + _param(self, "q_bias", zeros, (c.num_heads, c.head_dim), ("heads", "head_dim"), self.param_dtype).astype(dt)
@@ -186,21 +253,18 @@ class Attention(nn.Module):
     q = apply_rope(q, positions, theta, scale)
     k = apply_rope(k, positions, theta, scale)
     q = q * jnp.asarray((c.query_pre_attn_scalar or c.head_dim) ** -0.5, dt)
-    k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, kv_heads, L, head_dim]
+    k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, K, L, H]
 
     prefix_k = prefix_v = None
     if kv_cache is not None:  # Write this call's keys/values at the cache index, attend over all slots.
-      # The cache holds every layer ([layers, B, S, ...]) and is threaded through the layer scan as carry, so the
-      # write is an in-place update of one layer's slots rather than a copy of the whole cache per step.
-      index, layer = kv_cache["index"], kv_cache["layer"]
-      new_kv = {name: a for name, a in kv_cache.items() if name not in ("index", "layer")}  # Keeps prefix_k / v.
-      new_kv.update(k=_write_layer(kv_cache["k"], k, layer, index), v=_write_layer(kv_cache["v"], v, layer, index))
+      layer = kv_cache["layer"]
+      new_kv = write_kv(kv_cache, k, v)
       # Attention runs in the cache's dtype: a float32 cache under bfloat16 weights (the sampler's choice on CPU) is
       # read as is, not converted to bfloat16 layer by layer on every step.
       att_dt = kv_cache["k"].dtype
       k = jax.lax.dynamic_index_in_dim(new_kv["k"], layer, axis=0, keepdims=False)
       v = jax.lax.dynamic_index_in_dim(new_kv["v"], layer, axis=0, keepdims=False)
-      if "prefix_k" in kv_cache:  # A shared prefix segment (`attach_prefix`): [kv_heads, t, head_dim].
+      if "prefix_k" in kv_cache:  # A shared prefix segment (`attach_prefix`): [K, T, H].
         prefix_k = jax.lax.dynamic_index_in_dim(kv_cache["prefix_k"], layer, axis=0, keepdims=False)[0]
         prefix_v = jax.lax.dynamic_index_in_dim(kv_cache["prefix_v"], layer, axis=0, keepdims=False)[0]
     else:
@@ -211,13 +275,13 @@ class Attention(nn.Module):
     q = q.reshape(b, l, c.num_kv_heads, groups, c.head_dim).astype(att_dt)
     logits = jnp.einsum("blkgh,bksh->bkgls", q, k, preferred_element_type=jnp.float32)
     if prefix_k is not None:  # Prefix slots first (the mask's key order): all rows' queries in one matmul per head.
-      rows = q.transpose(2, 0, 3, 1, 4).reshape(c.num_kv_heads, b * groups * l, c.head_dim)  # [kv_heads, M, head_dim]
-      prefix_logits = jnp.einsum("kmh,ksh->kms", rows, prefix_k.astype(att_dt), preferred_element_type=jnp.float32)
+      rows = q.transpose(2, 0, 3, 1, 4).reshape(c.num_kv_heads, b * groups * l, c.head_dim)  # [K, M, H]
+      prefix_logits = jnp.einsum("kmh,kth->kmt", rows, prefix_k.astype(att_dt), preferred_element_type=jnp.float32)
       prefix_logits = prefix_logits.reshape(c.num_kv_heads, b, groups, l, -1).transpose(1, 0, 2, 3, 4)
       logits = jnp.concatenate([prefix_logits, logits], axis=-1)
     if c.attn_logit_softcap:
       logits = jnp.tanh(logits / c.attn_logit_softcap) * c.attn_logit_softcap
-    logits = jnp.where(mask[:, None, None, :, :], logits, _NEG_INF)
+    logits = mask_logits(logits, mask)
     probs = jax.nn.softmax(logits, axis=-1).astype(att_dt)
     # Heads-major output, then one transpose: XLA CPU has no bf16 kernel for this dot with the transposed output
     # folded in ("bkgls,bksh->blkgh" fails on a KV cache with `BF16 x BF16 = F32` unimplemented).
@@ -225,22 +289,10 @@ class Attention(nn.Module):
     out = _mm("bkgls,bksh->bkglh", probs[..., t:], v, att_dt)
     if prefix_k is not None:
       prefix_probs = probs[..., :t].transpose(1, 0, 2, 3, 4).reshape(c.num_kv_heads, b * groups * l, t)
-      prefix_out = _mm("kms,ksh->kmh", prefix_probs, prefix_v.astype(att_dt), att_dt)
+      prefix_out = _mm("kmt,kth->kmh", prefix_probs, prefix_v.astype(att_dt), att_dt)
       out = out + prefix_out.reshape(c.num_kv_heads, b, groups, l, c.head_dim).transpose(1, 0, 2, 3, 4)
     out = out.astype(dt).transpose(0, 3, 1, 2, 4).reshape(b, l, c.num_heads, c.head_dim)
-    return _mm("blhk,hkd->bld", out, wo, dt), new_kv
-
-
-def _write_layer(buf: Array, new: Array, layer: Array, index: Array) -> Array:
-  """The cache `buf` [layers, B, kv_heads, S, head_dim] with `new` [B, kv_heads, l, head_dim] written into `layer` at
-  slot `index` (a scalar, or [B]: one slot per row, a scatter)."""
-  new = new.astype(buf.dtype)
-  if jnp.ndim(index) == 0:
-    zero = jnp.zeros((), jnp.int32)
-    return jax.lax.dynamic_update_slice(buf, new[None], (layer, zero, zero, index, zero))
-  b, _, l, _ = new.shape
-  slots = index[:, None] + jnp.arange(l)  # [B, l]
-  return buf.at[layer, jnp.arange(b)[:, None], :, slots, :].set(new.transpose(0, 2, 1, 3))
+    return _mm("blnh,nhd->bld", out, wo, dt), new_kv
 
 
 class MLP(nn.Module):
@@ -404,23 +456,17 @@ class Decoder(nn.Module):
       key_pos, key_valid, cache_index = positions, input_mask, None
     else:
       cache_index = cache["index"]
-      key_pos = write_slots(cache["pos"], positions, cache_index)
-      key_valid = write_slots(cache["valid"], input_mask, cache_index)
+      key_pos, key_valid = write_key_slots(cache, positions, input_mask)
     all_pos, all_valid = key_pos, key_valid  # Every key slot the queries see: a shared prefix's, then the rows'.
     if prefix_cache is not None:
       t = prefix_cache["valid"].shape[1]
       all_pos = jnp.concatenate([jnp.broadcast_to(prefix_cache["pos"], (b, t)), key_pos], axis=1)
       all_valid = jnp.concatenate([jnp.broadcast_to(prefix_cache["valid"], (b, t)), key_valid], axis=1)
-    causal = all_valid[:, None, :] & (all_pos[:, None, :] <= positions[:, :, None])  # [B, L, S]
-    if segment_ids is not None:  # Packed rows: attention stays inside each example.
-      if cache is not None or segment_ids.shape != (b, l):
-        raise ValueError(f"segment_ids must be [batch, length] = {(b, l)} and cannot be combined with a cache, "
-                         f"got shape {segment_ids.shape}.")
-      causal = causal & (segment_ids[:, None, :] == segment_ids[:, :, None])
-    if c.sliding_window:
-      local_mask = causal & (positions[:, :, None] - all_pos[:, None, :] < c.sliding_window)
-    else:
-      local_mask = causal
+    if segment_ids is not None and (cache is not None or segment_ids.shape != (b, l)):
+      raise ValueError(f"segment_ids must be [batch, length] = {(b, l)} and cannot be combined with a cache, "
+                       f"got shape {segment_ids.shape}.")
+    causal, local_mask = attention_masks(positions, all_pos, all_valid, segment_ids=segment_ids,
+                                         sliding_window=c.sliding_window)
 
     kv = None if cache is None else dict(k=cache["k"], v=cache["v"])
     if prefix_cache is not None:

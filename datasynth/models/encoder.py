@@ -34,6 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from datasynth import progress as progress_lib
+from datasynth.buckets import round_up
 from datasynth.errors import UserError
 
 Array = jax.Array
@@ -253,22 +255,17 @@ class SentenceEncoder:
     ids = self.token_ids(texts)
     order = np.argsort([len(x) for x in ids], kind="stable")
     out = np.zeros((len(ids), self.config.width), np.float32)
-    bar = None
-    if progress:
-      from datasynth import training
-      bar = training.progress(len(ids), desc="encode", unit="text")
+    bar = progress_lib.bar(len(ids), desc="encode", unit="text", enabled=progress)
     for s in range(0, len(ids), batch_size):
       rows = order[s:s + batch_size]
-      length = max(16, -(-max(len(ids[r]) for r in rows) // 16) * 16)
+      length = round_up(max(len(ids[r]) for r in rows), 16)
       batch = np.full((batch_size, length), self.config.pad_id, np.int32)
       mask = np.zeros((batch_size, length), bool)
       for j, r in enumerate(rows):
         batch[j, :len(ids[r])], mask[j, :len(ids[r])] = ids[r], True
       out[rows] = np.asarray(self._embed(self.params, batch, mask))[:len(rows)]
-      if bar is not None:
-        bar.update(len(rows))
-    if bar is not None:
-      bar.close()
+      bar.update(len(rows))
+    bar.close()
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from datasynth import io
 from datasynth.errors import UserError
 from datasynth.models import tokenizer as tok_lib
 from datasynth.models.config import DecoderConfig, gemma_layer_types, make_config
@@ -271,20 +272,14 @@ _CONFIG_FILE = "decoder_config.json"
 
 
 def save_orbax(model: LoadedModel, folder: str) -> None:
-  """Save params (Orbax), config and tokenizer in `folder` (written to a temp name, renamed when complete)."""
+  """Save params (Orbax), config and tokenizer in `folder` (`io.atomic_dir`: whole once complete, or absent)."""
   import orbax.checkpoint as ocp
-  folder = os.path.abspath(folder)
-  tmp = folder + ".tmp"
-  if os.path.exists(tmp):
-    import shutil
-    shutil.rmtree(tmp)
-  os.makedirs(tmp)
-  with ocp.StandardCheckpointer() as ckpt:
-    ckpt.save(os.path.join(tmp, _ORBAX_PARAMS), model.params)
-  with open(os.path.join(tmp, _CONFIG_FILE), "w") as f:
-    f.write(model.config.to_json())
-  model.tokenizer.save(tmp)
-  os.replace(tmp, folder)
+  with io.atomic_dir(folder) as tmp:
+    with ocp.StandardCheckpointer() as ckpt:
+      ckpt.save(os.path.join(tmp, _ORBAX_PARAMS), model.params)
+    with open(os.path.join(tmp, _CONFIG_FILE), "w") as f:
+      f.write(model.config.to_json())
+    model.tokenizer.save(tmp)
 
 
 def load_orbax(folder: str, dtype=np.float32) -> LoadedModel:

@@ -40,6 +40,7 @@ import shutil
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from datasynth import progress as progress_lib
 from datasynth.errors import UserError
 from datasynth.io import atomic_write, write_json, write_jsonl
 from datasynth.postprocess.decontaminate import Decontaminator
@@ -125,12 +126,11 @@ def _nothing_left(stage: str, n_in: int, reason: str) -> UserError:
 def _filter_stage(stage: str, items: Iterable[tuple[bytes, str]], keep: Callable[[str], bool], reason: str,
                   src: array.array | None, out_dir: pathlib.Path, progress: bool) -> tuple[dict, array.array]:
   """Stream `items` through `keep`, write the kept lines to <stage>.jsonl; returns the counts and kept source ids."""
-  from tqdm.auto import tqdm
   t0 = time.perf_counter()
   kept_src = array.array("q")
   n_in = 0
-  bar = tqdm(items, total=None if src is None else len(src), desc=stage, unit="row", mininterval=1.0,
-             dynamic_ncols=True, disable=not progress)
+  bar = progress_lib.bar(None if src is None else len(src), iterable=items, desc=stage, unit="row",
+                         enabled=progress)
 
   def kept_lines() -> Iterator[bytes]:
     nonlocal n_in

@@ -128,3 +128,14 @@ def test_shard_for_process_covers_items_once():
   with pytest.raises(ValueError, match="process_index"):
     sharding.shard_for_process(5, 2, 2)
   assert sharding.maybe_initialize_distributed(False) is False
+
+
+def test_a_rule_that_cannot_apply_is_logged_and_its_dimension_replicated(caplog):
+  """9 heads on tensor=8: the `heads` rule cannot split them, so they are replicated, and the log says so."""
+  import logging
+  mesh = sharding.make_mesh({"data": 1, "fsdp": 1, "tensor": 8})
+  with caplog.at_level(logging.INFO):
+    got = sharding.logical_sharding(("heads", "embed"), (9, 16), mesh)
+  assert got.spec == P(None, "fsdp")  # (embed -> fsdp of size 1 divides 16.)
+  assert "failed to apply rule heads -> tensor (8 shards) to a dimension of 9; replicated instead" in caplog.text
+  assert sharding.logical_sharding(("heads", "embed"), (16, 16), mesh).spec == P("tensor", "fsdp")

@@ -1,4 +1,5 @@
-"""SoftSRV training: loss head, frozen weights, exact resume, sharded == 1 device, clear errors, launcher, overfit."""
+"""SoftSRV training (the loss: test_loss.py): frozen weights, exact resume, sharded == 1 device, clear errors,
+launcher, overfit."""
 import json
 import os
 import subprocess
@@ -10,102 +11,12 @@ import numpy as np
 import pytest
 
 from datasynth.models.loaders import save_orbax
-from softsrv import embeddings
 from softsrv import train as train_lib
+from tree_asserts import assert_trees_equal
 
 
 def _theta(result):
   return jax.tree.map(np.asarray, result.state.params)
-
-
-def _assert_trees_equal(a, b, **tol):
-  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-    if tol:
-      np.testing.assert_allclose(x, y, **tol)
-    else:
-      np.testing.assert_array_equal(x, y)
-
-
-def test_loss_head_gradient_matches_autodiff():
-  rng = np.random.default_rng(0)
-  b, l, d, v = 2, 7, 6, 11
-  h = jnp.asarray(rng.normal(size=(b, l, d)), jnp.float32)
-  table = jnp.asarray(rng.normal(size=(v, d)), jnp.float32)
-  targets = jnp.asarray(rng.integers(0, v, (b, l)), jnp.int32)
-  weights = jnp.asarray(rng.random((b, l)) > 0.3, jnp.float32)
-  unembed = lambda x: x @ table.T
-
-  def reference(h):
-    logp = jax.nn.log_softmax(unembed(h))
-    return -jnp.sum(jnp.take_along_axis(logp, targets[..., None], -1)[..., 0] * weights)
-
-  want, want_grad = jax.value_and_grad(reference)(h)
-  for chunk in (0, 3, 7):
-    np.testing.assert_allclose(train_lib.chunked_nll(h, targets, weights, unembed, chunk), want, rtol=1e-5)
-    got, got_grad = train_lib.chunked_nll_and_grad(h, targets, weights, unembed, chunk)
-    np.testing.assert_allclose(got, want, rtol=1e-5)
-    np.testing.assert_allclose(got_grad, want_grad, rtol=1e-4, atol=1e-6)
-
-
-def test_step_gradient_matches_autodiff_of_the_loss(tiny, tiny_config, tmp_path):
-  h_model, e_model = tiny
-  run = train_lib.prepare(tiny_config(), str(tmp_path), model=h_model, context_model=e_model)
-  theta = run.init_state().params
-  batch = run.batch(0)
-  loss_fn = train_lib.make_loss_fn(run.module, run.dec, run.config.soft_prompt.t, 0)
-  mean = lambda th: (lambda nll, n: nll / n)(*loss_fn(th, run.frozen, batch))
-  want, want_grad = jax.value_and_grad(mean)(theta)
-  (got, _), got_grad = train_lib.make_loss_and_grad(run.module, run.dec, run.config.soft_prompt.t, 8)(
-      theta, run.frozen, batch)
-  np.testing.assert_allclose(got, want, rtol=1e-5)
-  _assert_trees_equal(got_grad, want_grad, rtol=1e-3, atol=1e-6)
-
-
-@pytest.mark.parametrize("variant", ["mc", "np"])  # np: the shared prompt's cache segment (`attach_prefix`).
-def test_layer_scan_and_bfloat16_give_the_same_step_gradient(tiny, tiny_config, tmp_path, variant):
-  """model.scan_layers only changes how H runs (same gradient); model.dtype=bfloat16 stores H in bf16, keeps theta
-  float32 and gives a gradient close to float32's."""
-  h_model, e_model = tiny
-
-  def grad(**model):
-    config = tiny_config(**{"soft_prompt.variant": variant})
-    config.model.update(model)
-    run = train_lib.prepare(config, str(tmp_path / str(sorted(model.items()))), model=h_model, context_model=e_model)
-    theta = run.init_state().params
-    (_, _), g = jax.jit(train_lib.make_loss_and_grad(run.module, run.dec, config.soft_prompt.t, 8))(
-        theta, run.frozen, run.batch(0))
-    return run, theta, np.concatenate([np.ravel(x) for x in jax.tree.leaves(g)])
-
-  _, _, unrolled = grad(scan_layers=False)
-  _, _, scanned = grad(scan_layers=True)
-  np.testing.assert_allclose(scanned, unrolled, rtol=1e-4, atol=1e-6)
-  run, theta, bf16 = grad(dtype="bfloat16")
-  assert {x.dtype for x in jax.tree.leaves(run.frozen)} == {jnp.dtype(jnp.bfloat16)}
-  assert {x.dtype for x in jax.tree.leaves(theta)} == {jnp.dtype(jnp.float32)}
-  cosine = bf16 @ unrolled / (np.linalg.norm(bf16) * np.linalg.norm(unrolled))
-  assert cosine > 0.98, cosine
-
-
-def test_context_free_prompt_runs_once_per_batch_with_the_per_row_gradient(tiny, tiny_config, tmp_path):
-  """SS_NP's prompt is the same in every row, so H runs over it once and the tokens attend to its shared cache;
-  loss and gradient equal running [P; x] in every row, with ragged rows."""
-  h_model, e_model = tiny
-  run = train_lib.prepare(tiny_config(**{"soft_prompt.variant": "np"}), str(tmp_path), model=h_model,
-                          context_model=e_model)
-  m = run.module
-  assert m.context_free
-
-  class PerRow(embeddings.SoftPromptNP):
-    context_free = False
-
-  per_row = PerRow(t=m.t, d=m.d, init_scale=m.init_scale, token_init=m.token_init)
-  theta, batch = run.init_state().params, run.batch(0)
-  assert len(set(np.asarray(batch["mask"]).sum(axis=1))) > 1  # Ragged.
-  t = run.config.soft_prompt.t
-  (shared_loss, _), shared = jax.jit(train_lib.make_loss_and_grad(m, run.dec, t, 8))(theta, run.frozen, batch)
-  (loss, _), want = jax.jit(train_lib.make_loss_and_grad(per_row, run.dec, t, 8))(theta, run.frozen, batch)
-  np.testing.assert_allclose(shared_loss, loss, rtol=1e-5)
-  _assert_trees_equal(shared, want, rtol=1e-3, atol=1e-6)
 
 
 def test_frozen_weights_bitwise_unchanged_and_only_theta_moves(tiny, tiny_config, tmp_path):
@@ -120,8 +31,8 @@ def test_frozen_weights_bitwise_unchanged_and_only_theta_moves(tiny, tiny_config
   for step in range(3):
     state, m = run.step_fn(state, run.frozen, run.batch(step))
     assert np.isfinite(float(m["loss"]))
-  _assert_trees_equal(jax.tree.map(np.asarray, run.frozen), frozen_before)
-  _assert_trees_equal(jax.tree.map(np.asarray, run.frozen), h_model.params)
+  assert_trees_equal(jax.tree.map(np.asarray, run.frozen), frozen_before)
+  assert_trees_equal(jax.tree.map(np.asarray, run.frozen), h_model.params)
   moved = [not np.array_equal(a, np.asarray(b)) for a, b in zip(jax.tree.leaves(theta0), jax.tree.leaves(state.params))]
   assert all(moved)
   assert int(state.step) == 3
@@ -136,8 +47,8 @@ def test_interrupted_run_resumes_to_the_same_parameters(tiny, tiny_config, tmp_p
   assert int(first.state.step) == 3
   resumed = train_lib.train(tiny_config(), part, model=h_model, context_model=e_model)
   assert int(resumed.state.step) == 6
-  _assert_trees_equal(_theta(resumed), _theta(full))
-  _assert_trees_equal(jax.tree.map(np.asarray, resumed.state.opt_state), jax.tree.map(np.asarray,
+  assert_trees_equal(_theta(resumed), _theta(full))
+  assert_trees_equal(jax.tree.map(np.asarray, resumed.state.opt_state), jax.tree.map(np.asarray,
                                                                                        full.state.opt_state))
   np.testing.assert_array_equal(resumed.state.rng, full.state.rng)
   # Metrics of the resumed run continue, without duplicated steps, and outputs exist.
@@ -168,7 +79,7 @@ def test_sharded_on_8_devices_matches_1_device(tiny, tiny_config, tmp_path, mesh
                                                                      "tensor": mesh["tensor"]}
   if mesh["tensor"] > 1:  # H's weights are really split, not replicated.
     assert not eight.run.frozen["embedding"].sharding.is_fully_replicated
-  _assert_trees_equal(_theta(eight), _theta(one), rtol=2e-5, atol=1e-6)
+  assert_trees_equal(_theta(eight), _theta(one), rtol=2e-5, atol=1e-6)
   np.testing.assert_allclose([r["loss"] for r in eight.metrics if "loss" in r],
                              [r["loss"] for r in one.metrics if "loss" in r], rtol=1e-5)
 
