@@ -5,6 +5,9 @@ evaluated at steps 0, 10 and 20; a few minutes on 2 free cores):
   python launch/evaluate.py --config=configs/evaluate.py --task=mbpp --baseline --workdir=/tmp/eval/mbpp_base
   python launch/evaluate.py --config=configs/evaluate.py --task=gsm8k --records=/tmp/gen/gsm8k.jsonl \\
       --workdir=/tmp/eval/gsm8k_softsrv --mauve
+SoftSRV Table 3's mixture (80% general instructions, here LIMA + Alpaca standing in for Gemma 2's post-training
+data, 20% the records):
+  python launch/evaluate.py --task=gsm8k --records=... --config.mix.general=lima,alpaca --workdir=...
 Paper scale (Gemma 2B from a local folder, bfloat16, on an accelerator mesh):
   python launch/evaluate.py --config=configs/evaluate.py:paper --config.model=/path/to/gemma-2b ...
 Any field can be overridden: --config.sft.steps=200 --config.eval.num_examples=100.
@@ -46,6 +49,14 @@ def get_config(arg: str = "cpu") -> ml_collections.ConfigDict:
   c.sft.save_every = 10
   c.sft.keep = 1  # Full fine-tuning state of SmolLM2: ~1.6 GB per checkpoint.
   c.sft.eval_every = 10  # Evaluate at step 0, every 10 steps and at the end.
+
+  # SoftSRV Table 3: the student trains on a fixed mixture of general instruction data and the task records
+  # (datasynth.data.mixture: exact quotas, seeded). Off when mix.general is empty.
+  c.mix = ml_collections.ConfigDict()
+  c.mix.general = ""  # Comma-separated general sources: lima, alpaca (../shared/data/instruct), e.g. "lima,alpaca".
+  c.mix.general_share = 0.8  # Share of general records in the mixture (Table 3: 80% general, 20% task data).
+  c.mix.num_records = 0  # Mixture size; 0: as many as keep every task record once at its share.
+  c.mix.seed = 0  # The draw.
 
   c.eval = ml_collections.ConfigDict()
   c.eval.split = "test"  # Split evaluated (mbpp: test | validation; gsm8k: test; boolq: test | dev; triviaqa: test).

@@ -27,7 +27,7 @@ _EVAL_SPLITS = {"mbpp": ("test", "validation", "train", "prompt"), "gsm8k": ("te
 # configs/evaluate.py sizes and counts: field -> smallest allowed value.
 _AT_LEAST = {"max_records": 0, "eval.num_examples": 0, "eval.seed": 0, "eval.max_new_tokens": 1,
              "eval.batch_size": 1, "eval.workers": 1, "mauve.num_examples": 2, "mauve.num_clusters": 0,
-             "mauve.max_tokens": 1, "mauve.batch_size": 1, "mauve.seed": 0}
+             "mauve.max_tokens": 1, "mauve.batch_size": 1, "mauve.seed": 0, "mix.num_records": 0, "mix.seed": 0}
 
 
 def validate(config, *, task: str, workdir: str, records_path: str | None, baseline: bool) -> None:
@@ -75,7 +75,28 @@ def load_train_records(config, *, task: str, records_path: str | None, baseline:
       logging.warning("Records in %s are of task(s) %s, evaluated as %s.", records_path, other, task)
   if config.max_records:
     records = records[:config.max_records]
-  return [with_tests(r, task, config.mbpp_tests_in_prompt) for r in records], source
+  records = [with_tests(r, task, config.mbpp_tests_in_prompt) for r in records]
+  if config.mix.general:
+    records, source = mix_general(config, records), f"{source} + {config.mix.general} (share " \
+        f"{config.mix.general_share:g})"
+  return records, source
+
+
+def mix_general(config, records: list) -> list:
+  """SoftSRV Table 3: the task records mixed with general instruction data at `mix.general_share` (exact quotas)."""
+  from datasynth.data import load_task
+  from datasynth.data.mixture import mix_records
+  m = config.mix
+  names = [n.strip() for n in m.general.split(",") if n.strip()]
+  unknown = sorted(set(names) - {"lima", "alpaca"})
+  if unknown:
+    raise UserError(f"mix.general={m.general!r}: unknown source(s) {unknown}; use lima and / or alpaca.")
+  if not (isinstance(m.general_share, (int, float)) and 0.0 <= m.general_share < 1.0):
+    raise UserError(f"mix.general_share={m.general_share!r} must be in [0, 1) (the task records keep the rest).")
+  general = [r for n in names for r in load_task(n, "train", config.data_dir or None)]
+  num = m.num_records or round(len(records) / (1.0 - m.general_share))
+  return mix_records({"general": general, "task": records}, {"general": m.general_share,
+                                                             "task": 1.0 - m.general_share}, num, m.seed)
 
 
 # -------------------------------------------------------------------------------------------------------- MAUVE

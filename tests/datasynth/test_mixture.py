@@ -51,3 +51,33 @@ def test_bad_mixtures_are_one_clear_error(weights, num, match):
 def test_an_empty_source_with_a_positive_weight_is_an_error():
   with pytest.raises(UserError, match=r"\['task'\] hold no records"):
     mix_records({"general": _records("general", 3), "task": []}, {"general": 0.5, "task": 0.5}, 4)
+
+
+def _evaluate_launcher():
+  import importlib.util
+  import pathlib
+  repo = pathlib.Path(__file__).resolve().parents[2]
+  spec = importlib.util.spec_from_file_location("launch_evaluate_mix", repo / "launch" / "evaluate.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  cfg = importlib.util.spec_from_file_location("configs_evaluate_mix", repo / "configs" / "evaluate.py")
+  configs = importlib.util.module_from_spec(cfg)
+  cfg.loader.exec_module(configs)
+  return module, configs
+
+
+def test_the_student_launcher_mixes_general_instructions_at_the_configured_share(data_dir):
+  launcher, configs = _evaluate_launcher()
+  config = configs.get_config("cpu")
+  config.data_dir = str(data_dir)
+  config.max_records = 20
+  plain, _ = launcher.load_train_records(config, task="gsm8k", records_path=None, baseline=True)
+  config.mix.general = "lima,alpaca"  # Table 3: 80% general instructions, 20% the task's records.
+  mixed, source = launcher.load_train_records(config, task="gsm8k", records_path=None, baseline=True)
+  counts = collections.Counter(r.meta["mixture_source"] for r in mixed)
+  assert counts == {"general": 80, "task": 20} and "lima,alpaca (share 0.8)" in source
+  assert {r.uid for r in mixed if r.meta["mixture_source"] == "task"} == {r.uid for r in plain}
+  assert {r.task for r in mixed if r.meta["mixture_source"] == "general"} <= {"lima", "alpaca"}
+  config.mix.general = "tulu"
+  with pytest.raises(UserError, match="mix.general='tulu'"):
+    launcher.load_train_records(config, task="gsm8k", records_path=None, baseline=True)
