@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import time
 from typing import Any, Sequence
 
@@ -45,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from datasynth import buckets, progress as progress_lib
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder, attach_prefix, cast_params, init_cache, unstack_layers
 
@@ -564,10 +564,6 @@ class TextSample:
   finished: bool  # Ended by EOS or a stop sequence (False: ran out of max_new_tokens).
 
 
-def _round_up(n: int, multiple: int) -> int:
-  return max(multiple, int(math.ceil(n / multiple)) * multiple)
-
-
 BATCHING = ("continuous", "static")  # sample_text's engines (`datasynth.continuous`; one `sample` call per batch).
 
 
@@ -608,7 +604,7 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
     ids = [tok.encode(p, add_bos=add_bos) for p in prompts]
     if prefixes is None and any(len(x) == 0 for x in ids):
       raise ValueError(f"Prompt {next(i for i, x in enumerate(ids) if not x)} is empty and there is no prefix.")
-    tokens, mask = tok.pad_batch(ids, length=_round_up(max(len(x) for x in ids), length_multiple))
+    tokens, mask = tok.pad_batch(ids, length=buckets.round_up(max(len(x) for x in ids), length_multiple))
   dtype = jnp.dtype(dtype)
   dec = Decoder(model.config, dtype=dtype, scan_layers=scan_layers)
   params = jax.device_put(model.params) if mesh is None else _place(model, mesh, rules)
@@ -622,13 +618,12 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   inputs = dict(tokens=tokens, mask=mask, prefixes=None if prefixes is None else np.asarray(prefixes), shared=shared)
   settings = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, eos_id=eos_id,
                   stop_sequences=tuple(stop), tokenizer=tok, mesh=mesh, rules=rules)
-  bar = _progress(n, progress)
+  bar = progress_lib.bar(n, desc="sampling", unit="seq", enabled=progress)
   if batching == "continuous":
     samples = _continuous(dec, params, inputs, keys, batch_size, block_steps, settings, bar)
   else:
     samples = _static(dec, params, inputs, keys, batch_size, settings, bar)
-  if bar is not None:
-    bar.close()
+  bar.close()
   eos = set(_eos_tuple(eos_id, model.config))
   results = [_text_sample(tok, gen, fin, eos, stop) for gen, fin in samples]
   return results if return_details else [r.text for r in results]
@@ -679,9 +674,8 @@ def _continuous(dec, params, inputs, keys, slots, block_steps, settings, bar) ->
 
 
 def _advance(bar, items: int, generated: int, start: float) -> None:
-  if bar is not None:
-    bar.update(items)
-    bar.set_postfix(tok_per_s=f"{generated / (time.perf_counter() - start):.0f}")
+  bar.update(items)
+  bar.set_postfix(tok_per_s=f"{generated / (time.perf_counter() - start):.0f}")
 
 
 def _cut(text: str, stops: Sequence[str]) -> str:
@@ -692,10 +686,3 @@ def _cut(text: str, stops: Sequence[str]) -> str:
 def _place(model, mesh, rules):
   from datasynth import sharding
   return sharding.shard_params(model.params, model.config, mesh, rules or sharding.DEFAULT_RULES)
-
-
-def _progress(total: int, enabled: bool):
-  if not enabled:
-    return None
-  from tqdm.auto import tqdm
-  return tqdm(total=total, unit="seq", desc="sampling", dynamic_ncols=True)

@@ -11,6 +11,7 @@ against the train and test folds' prompts (Tables 4 and 5). Outputs: see configs
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -148,16 +149,38 @@ def write_reports(workdir: str, summary: dict[str, Any]) -> None:
 def run(config, *, workdir: str, task: str | None = None, records_path: str | None = None, baseline: bool = False,
         mauve: bool = False, finetune: bool = True) -> dict[str, Any]:
   """The whole job; returns the summary written to results.json."""
+  task = task or config.task
+  validate(config, task=task, workdir=workdir, records_path=records_path, baseline=baseline)
+  os.makedirs(workdir, exist_ok=True)
+  with compilation_cache(os.path.join(os.path.abspath(workdir), "jax_cache") if config.compilation_cache else None):
+    return _run(config, workdir, task, records_path, baseline, mauve, finetune)
+
+
+@contextlib.contextmanager
+def compilation_cache(folder: str | None):
+  """JAX's persistent compilation cache in `folder` while the job runs (each evaluation builds a fresh generator,
+  whose programs then load from disk); afterwards the process's previous setting is back (and the cache object is
+  reset), so a later job in the same process (a notebook, the tests) does not keep writing into this work dir."""
+  import jax
+  if folder is None:
+    yield
+    return
+  from jax.experimental.compilation_cache import compilation_cache as cache_lib
+  previous = jax.config.jax_compilation_cache_dir
+  jax.config.update("jax_compilation_cache_dir", folder)
+  try:
+    yield
+  finally:
+    jax.config.update("jax_compilation_cache_dir", previous)
+    cache_lib.reset_cache()
+
+
+def _run(config, workdir, task, records_path, baseline, mauve, finetune) -> dict[str, Any]:
   import jax
   from datasynth import sft, sharding, student
   from datasynth.data import load_task
   from datasynth.models import load_model
 
-  task = task or config.task
-  validate(config, task=task, workdir=workdir, records_path=records_path, baseline=baseline)
-  os.makedirs(workdir, exist_ok=True)
-  if config.compilation_cache:  # Each evaluation builds a fresh generator; its programs then load from disk.
-    jax.config.update("jax_compilation_cache_dir", os.path.join(os.path.abspath(workdir), "jax_cache"))
   records, source = load_train_records(config, task=task, records_path=records_path, baseline=baseline)
   eval_records = eval_subset(load_task(task, config.eval.split, config.data_dir or None), config.eval.num_examples,
                              config.eval.seed)
@@ -184,7 +207,7 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
     if evals:
       label = os.path.basename(source) if records_path else "baseline: original train set"
       student.plot_metric(evals, metric, f"{task} {metric} vs fine-tuning steps ({label})",
-                  os.path.join(workdir, "metric_vs_steps.png"))
+                          os.path.join(workdir, "metric_vs_steps.png"))
   write_reports(workdir, summary)
   return summary
 

@@ -165,3 +165,22 @@ def test_launch_train_dispatches_a_nomad_config_to_the_teacher(tmp_path):
   assert out.returncode == 0, out.stderr[-2000:]
   summary = json.loads((wd / "teacher_summary.json").read_text())
   assert summary["steps"] == 2 and summary["prompt_masking"] is False and "done: step 2" in out.stdout
+
+
+def test_the_student_stage_trains_on_the_downstream_set_and_reports_its_table(teacher, encoder, scripted_sampler,
+                                                                              smollm2, data_dir, tmp_path):
+  from tests.nomad.test_student import _config as student_config
+  c = student_config(data_dir)
+  c.pipeline.student = True
+  wd = str(tmp_path / "w")
+  student = tiny_model(smollm2, 3, max_len=2048)
+  summary = pipeline.run(c, wd, teacher=teacher, encoder=encoder, student=student)
+  assert [m["name"] for m in summary["stages"]][-1] == "student"
+  runs = summary["student"]["runs"]
+  assert list(runs) == ["train", "train_2x", "unmasked filtered"]  # The filtered set (4 first rounds) + X_train (8).
+  assert runs["unmasked filtered"]["records"] == 8 + 4 and runs["train"]["records"] == 8
+  assert all(0.0 <= r[t] <= 1.0 for r in runs.values() for t in ("gsm8k", "triviaqa"))
+  md = open(os.path.join(wd, "summary.md")).read()
+  assert "## Student" in md and "| untrained | 0 |" in md and "| unmasked filtered |" in md and " +- " in md
+  table = dict(rows=[], figure=None, student=summary["student"])  # Table 1's student section, from the same summary.
+  assert "| train_2x |" in pipeline.table1_markdown(table)
