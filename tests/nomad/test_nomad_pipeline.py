@@ -41,9 +41,11 @@ def encoder():
 def scripted_sampler(monkeypatch):
   """datasynth.sampling.sample_text replaced by SCRIPT[item] (finished unless the text is cut off)."""
   from datasynth import sampling
-  calls = []
+  calls, real = [], sampling.sample_text
 
-  def fake(model, prompts, *, item_ids, **kw):
+  def fake(model, prompts, *, item_ids=None, **kw):
+    if item_ids is None:  # Not the teacher's generation (the student's evaluation): the real sampler.
+      return real(model, prompts, **kw)
     calls.append((list(item_ids), prompts[0], kw["temperature"], kw["top_p"]))
     return [sampling.TextSample(SCRIPT[j % len(SCRIPT)], [1] * 5, j % len(SCRIPT) not in (2,)) for j in item_ids]
   monkeypatch.setattr(sampling, "sample_text", fake)
