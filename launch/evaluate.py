@@ -55,6 +55,7 @@ def validate(config, *, task: str, workdir: str, records_path: str | None, basel
   if task in _EVAL_SPLITS and config.eval.split not in _EVAL_SPLITS[task]:
     raise UserError(f"eval.split={config.eval.split!r} is not an evaluation split of {task} "
                     f"({', '.join(_EVAL_SPLITS[task])}).")
+  mix_sources(config)
   try:
     sft.SFTConfig.from_dict(config.sft.to_dict())
   except UserError as e:
@@ -83,10 +84,8 @@ def load_train_records(config, *, task: str, records_path: str | None, baseline:
   return records, source
 
 
-def mix_general(config, records: list) -> list:
-  """SoftSRV Table 3: the task records mixed with general instruction data at `mix.general_share` (exact quotas)."""
-  from datasynth.data import load_task
-  from datasynth.data.mixture import mix_records
+def mix_sources(config) -> list[str]:
+  """The general sources of `config.mix` (raises UserError for an unknown source or a share outside [0, 1))."""
   m = config.mix
   names = [n.strip() for n in m.general.split(",") if n.strip()]
   unknown = sorted(set(names) - {"lima", "alpaca"})
@@ -94,7 +93,15 @@ def mix_general(config, records: list) -> list:
     raise UserError(f"mix.general={m.general!r}: unknown source(s) {unknown}; use lima and / or alpaca.")
   if not (isinstance(m.general_share, (int, float)) and 0.0 <= m.general_share < 1.0):
     raise UserError(f"mix.general_share={m.general_share!r} must be in [0, 1) (the task records keep the rest).")
-  general = [r for n in names for r in load_task(n, "train", config.data_dir or None)]
+  return names
+
+
+def mix_general(config, records: list) -> list:
+  """SoftSRV Table 3: the task records mixed with general instruction data at `mix.general_share` (exact quotas)."""
+  from datasynth.data import load_task
+  from datasynth.data.mixture import mix_records
+  m = config.mix
+  general = [r for n in mix_sources(config) for r in load_task(n, "train", config.data_dir or None)]
   num = m.num_records or round(len(records) / (1.0 - m.general_share))
   return mix_records({"general": general, "task": records}, {"general": m.general_share,
                                                              "task": 1.0 - m.general_share}, num, m.seed)

@@ -81,3 +81,12 @@ def test_the_student_launcher_mixes_general_instructions_at_the_configured_share
   config.mix.general = "tulu"
   with pytest.raises(UserError, match="mix.general='tulu'"):
     launcher.load_train_records(config, task="gsm8k", records_path=None, baseline=True)
+
+
+def test_the_launcher_refuses_a_bad_mixture_before_anything_loads(data_dir, tmp_path):
+  launcher, configs = _evaluate_launcher()
+  config = configs.get_config("cpu")
+  config.data_dir = str(data_dir)
+  config.mix.general, config.mix.general_share = "lima", 1.0
+  with pytest.raises(UserError, match=r"mix.general_share=1.0 must be in \[0, 1\)"):
+    launcher.validate(config, task="gsm8k", workdir=str(tmp_path / "w"), records_path=None, baseline=True)
