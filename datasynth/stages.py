@@ -12,7 +12,7 @@ every stage before it, so
   no output of the old config survives next to the new one.
 
 Manifests are written atomically (`datasynth.io`): after a kill -9 a stage is either finished (manifest present) or
-not, never half.
+not, never half. Between stages the process's compiled programs are released (`datasynth.compiled`).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import shutil
 import time
 from typing import Any, Callable
 
-from datasynth import io
+from datasynth import compiled, io
 
 STAGES_DIR = "stages"
 
@@ -75,6 +75,7 @@ def run_stages(workdir: str, stages: list[Stage], *, log: Callable[[str], None] 
     os.makedirs(stage_dir, exist_ok=True)
     t0 = time.perf_counter()
     report = stage.run(stage_dir)
+    compiled.release()  # The next stage builds its own programs; a long pipeline must not pile up every stage's.
     manifest = dict(name=stage.name, key=key, config=stage.config, dir=stage_dir, resumed=resumed,
                     seconds=round(time.perf_counter() - t0, 2), finished=time.time(), **report)
     io.write_json(manifest_path(workdir, stage.name), manifest)

@@ -11,13 +11,12 @@ against the train and test folds' prompts (Tables 4 and 5). Outputs: see configs
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 from typing import Any, Sequence
 
-from datasynth import io
+from datasynth import compiled, io
 from datasynth.errors import UserError
 from datasynth.student import TASK_METRIC, EvalSpec, eval_subset, with_tests  # TASK_METRIC: the launchers' table.
 
@@ -159,27 +158,9 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
   task = task or config.task
   validate(config, task=task, workdir=workdir, records_path=records_path, baseline=baseline)
   os.makedirs(workdir, exist_ok=True)
-  with compilation_cache(os.path.join(os.path.abspath(workdir), "jax_cache") if config.compilation_cache else None):
+  cache = os.path.join(os.path.abspath(workdir), "jax_cache") if config.compilation_cache else None
+  with compiled.persistent_cache(cache):
     return _run(config, workdir, task, records_path, baseline, mauve, finetune)
-
-
-@contextlib.contextmanager
-def compilation_cache(folder: str | None):
-  """JAX's persistent compilation cache in `folder` while the job runs (each evaluation builds a fresh generator,
-  whose programs then load from disk); afterwards the process's previous setting is back (and the cache object is
-  reset), so a later job in the same process (a notebook, the tests) does not keep writing into this work dir."""
-  import jax
-  if folder is None:
-    yield
-    return
-  from jax.experimental.compilation_cache import compilation_cache as cache_lib
-  previous = jax.config.jax_compilation_cache_dir
-  jax.config.update("jax_compilation_cache_dir", folder)
-  try:
-    yield
-  finally:
-    jax.config.update("jax_compilation_cache_dir", previous)
-    cache_lib.reset_cache()
 
 
 def _run(config, workdir, task, records_path, baseline, mauve, finetune) -> dict[str, Any]:

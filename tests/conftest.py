@@ -10,8 +10,18 @@ import pathlib
 
 import pytest
 
+from datasynth import compiled
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA_DIR = pathlib.Path(os.environ.get("DATASYNTH_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+  """After each test module, drop its compiled programs: in one process the suite would otherwise pass Linux's cap
+  on memory maps (vm.max_map_count) and die inside XLA's compiler (see datasynth/compiled.py)."""
+  yield
+  compiled.release()
 
 
 @pytest.fixture(scope="session")

@@ -76,14 +76,3 @@ def test_records_with_mauve_on_boolq(smollm2, data_dir, tmp_path):
   assert (tmp_path / "run" / "mauve.png").exists() and "## MAUVE" in (tmp_path / "run" / "results.md").read_text()
   with pytest.raises(ValueError, match="exactly one"):
     launcher.run(config, workdir=str(tmp_path / "bad"), records_path=str(path), baseline=True)
-
-
-def test_the_compilation_cache_is_the_jobs_only_while_it_runs(tmp_path):
-  import jax
-  launcher = _load_launcher()
-  before = jax.config.jax_compilation_cache_dir
-  with launcher.compilation_cache(str(tmp_path / "jax_cache")):
-    assert jax.config.jax_compilation_cache_dir == str(tmp_path / "jax_cache")
-  assert jax.config.jax_compilation_cache_dir == before
-  with launcher.compilation_cache(None):  # compilation_cache=False: nothing is touched.
-    assert jax.config.jax_compilation_cache_dir == before
