@@ -1,6 +1,6 @@
 r"""Fault injection: kill -9 training (and generation) at random moments, restart until done, compare bitwise.
 
-  python scripts/chaos.py --trials=5 --kills=2 [--jobs=softsrv,sft,generate] [--seed=0] [--keep=DIR]
+  python scripts/chaos.py --trials=5 --kills=2 [--jobs=softsrv,sft,generate,student] [--seed=0] [--keep=DIR]
 
 Each job runs as a real subprocess on tiny settings (two tiny random Llamas with SmolLM2's tokenizer, saved as Orbax
 model folders and passed as model.name=<folder>, so nothing heavy loads). First one uninterrupted reference run; then
@@ -10,7 +10,9 @@ working time, counted from when the job pins its run (run_config.json appears: i
 where a kill tests nothing, are skipped), or over the whole run with --from_start.
 Checks per trial: the final checkpoint (parameters, optimizer state, RNG, step) is bitwise equal to the reference's;
 metrics.jsonl and the TensorBoard events hold each logged step exactly once, the same steps as the reference; and for
-generation, the items are 0..N-1 without duplicates or gaps and equal the reference's text.
+generation, the items are 0..N-1 without duplicates or gaps and equal the reference's text; for the student stage, every
+run's checkpoint and logged steps as for training, and its results table (every score, step count and run) equal to
+the reference's.
 Prints a table: job, trials, kills, resumes, mismatches. Exit status 1 when anything mismatched.
 
 Jobs:
@@ -19,6 +21,9 @@ Jobs:
             run through this script's own `--worker=sft` entry point.
   generate  `launch/generate.py` into chunk files + manifest.json, from a trained reference work dir; enabled when
             launch/generate.py writes chunked output (datasynth.chunked), else reported as skipped.
+  student   NOMAD's student stage (`nomad.student.run_students`): the tiny H as the student, 12 Alpaca first rounds
+            as X_train and 8 MBPP records as a synthetic set, so three SFT runs (train, train_2x, the mixture; save
+            every step), each scored zero-shot on 6 TriviaQA questions; run through `--worker=student`.
 """
 from __future__ import annotations
 
@@ -40,7 +45,8 @@ sys.path.insert(0, REPO)
 
 SOFTSRV_STEPS, SFT_STEPS = 12, 10
 # What a job writes once start-up is over (kill moments count from it): the pinned run config, the manifest.
-PIN = {"softsrv": "run_config.json", "sft": "run_config.json", "generate": "manifest.json"}
+PIN = {"softsrv": "run_config.json", "sft": "run_config.json", "generate": "manifest.json",
+       "student": "base_scores.json"}
 
 
 @dataclasses.dataclass
@@ -109,6 +115,40 @@ def sft_worker(workdir: str, model_path: str, data_dir: str) -> None:
   cfg = sft.SFTConfig(steps=SFT_STEPS, batch_size=4, seq_len=96, lr=1e-3, warmup_steps=1, log_every=1,
                       save_every=2, keep=2)
   sft.train_sft(records, load_model(model_path), cfg, workdir, show_progress=False)
+
+
+def student_command(workdir: str, models: tuple[str, str], data_dir: str) -> list[str]:
+  return [sys.executable, os.path.abspath(__file__), "--worker=student", f"--workdir={workdir}",
+          f"--model={models[0]}", f"--data_dir={data_dir}"]
+
+
+def student_worker(workdir: str, model_path: str, data_dir: str) -> None:
+  """The student job: NOMAD's student stage on the tiny H (three runs, each scored on 6 TriviaQA questions)."""
+  from datasynth.data import load_task
+  from nomad import config as nomad_config
+  from nomad import pipeline, student
+  c = nomad_config.get_config("tiny")
+  c.data.data_dir, c.data.subset_size = data_dir, 12
+  s = c.student
+  s.model, s.tasks, s.mode, s.batch_size = model_path, "triviaqa", "sft", 3
+  s.num_examples.triviaqa, s.max_new_tokens.triviaqa = 6, 3
+  s.sft.update(seq_len=64, batch_size=2, lr=1e-3, warmup_steps=0, log_every=1, save_every=1, keep=2)
+  student.run_students(c, workdir, pipeline.original_records(c),
+                       {"synthetic": load_task("mbpp", "train", data_dir)[:8]})
+
+
+def check_student(workdir: str, ref: str) -> list[str]:
+  problems = []
+  runs = sorted(os.listdir(os.path.join(ref, "runs")))
+  if sorted(os.listdir(os.path.join(workdir, "runs"))) != runs:
+    problems.append(f"run folders {sorted(os.listdir(os.path.join(workdir, 'runs')))} != reference {runs}")
+  for run in runs:
+    problems += [f"{run}: {p}" for p in check_training(os.path.join(workdir, "runs", run),
+                                                       os.path.join(ref, "runs", run))]
+  with open(os.path.join(workdir, "results.json")) as f, open(os.path.join(ref, "results.json")) as g:
+    if json.load(f) != json.load(g):
+      problems.append("results.json (scores, steps, runs) differs from the uninterrupted run's")
+  return problems
 
 
 def generation_is_chunked() -> bool:
@@ -278,13 +318,15 @@ def _job(job: str, models, data_dir: str, root: str):
     return (lambda wd: softsrv_command(wd, models, data_dir)), check_training
   if job == "sft":
     return (lambda wd: sft_command(wd, models, data_dir)), check_training
+  if job == "student":
+    return (lambda wd: student_command(wd, models, data_dir)), check_student
   if job == "generate":  # All trials generate from one trained work dir, each into its own out dir.
     trained = os.path.join(root, "generate", "trained")
     if not os.path.exists(os.path.join(trained, "checkpoints")):
       run_to_end(softsrv_command(trained, models, data_dir), job_env())
     return ((lambda out: generate_command(trained, models, data_dir, out)),
             lambda out, ref: check_generation(out, ref))
-  raise ValueError(f"Unknown job {job!r}; expected softsrv, sft or generate.")
+  raise ValueError(f"Unknown job {job!r}; expected softsrv, sft, generate or student.")
 
 
 def table(tallies: list[Tally]) -> str:
@@ -296,7 +338,8 @@ def table(tallies: list[Tally]) -> str:
 
 def main(argv=None) -> int:
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  ap.add_argument("--jobs", default="softsrv,sft,generate", help="comma-separated: softsrv, sft, generate")
+  ap.add_argument("--jobs", default="softsrv,sft,generate,student",
+                  help="comma-separated: softsrv, sft, generate, student")
   ap.add_argument("--trials", type=int, default=5, help="trials per job (K)")
   ap.add_argument("--kills", type=int, default=2, help="SIGKILLs per trial (restarted after each)")
   ap.add_argument("--seed", type=int, default=0, help="seeds the kill moments")
@@ -309,8 +352,8 @@ def main(argv=None) -> int:
   args = ap.parse_args(argv)
   from datasynth.data import default_data_dir
   data_dir = args.data_dir or default_data_dir()
-  if args.worker == "sft":
-    sft_worker(args.workdir, args.model, data_dir)
+  if args.worker in ("sft", "student"):
+    (sft_worker if args.worker == "sft" else student_worker)(args.workdir, args.model, data_dir)
     return 0
   root = args.keep or tempfile.mkdtemp(prefix="chaos-")
   try:
