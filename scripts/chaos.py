@@ -139,9 +139,9 @@ def student_worker(workdir: str, model_path: str, data_dir: str) -> None:
 
 def check_student(workdir: str, ref: str) -> list[str]:
   problems = []
-  runs = sorted(os.listdir(os.path.join(ref, "runs")))
-  if sorted(os.listdir(os.path.join(workdir, "runs"))) != runs:
-    problems.append(f"run folders {sorted(os.listdir(os.path.join(workdir, 'runs')))} != reference {runs}")
+  runs, got = (sorted(os.listdir(os.path.join(d, "runs"))) for d in (ref, workdir))
+  if got != runs:
+    return [f"run folders {got} != reference {runs}"]
   for run in runs:
     problems += [f"{run}: {p}" for p in check_training(os.path.join(workdir, "runs", run),
                                                        os.path.join(ref, "runs", run))]
