@@ -11,14 +11,39 @@ alone at equal epochs and equal compute, and scores GSM8K and TriviaQA; `--confi
 Table 1 at CPU scale (unmasked vs masked teacher x filtered vs not, one table + one NormSim figure + the students):
   python launch/nomad.py --config=configs/nomad.py:table1 --table1 --workdir=workdirs/nomad-table1
   -> workdirs/nomad-table1/table1.md, normsim.png, and a pipeline work dir per teacher (unmasked/, masked/).
-The table1 preset (LoRA r=8 on q, v; 64 Alpaca conversations; 8 steps of 4 x 128 tokens; 96 generations of <= 96
-tokens; NormSim with the embedded MiniLM), measured once end to end on the shared 2-core CPU under load (load
-average 5-7, other jobs running): 12 min in all. Per teacher: teacher 85 s (~9 s/step after compile, ~10 GB
-resident), generate 263 s / 223 s (unmasked / masked; ~28 tokens/s), parse_filter < 1 s, NormSim 33 s. Result: the
-8-step teachers have not learned the format: valid first rounds 2 of 96 (unmasked; 59 incomplete, 35 without an
-assistant turn) and 0 of 96 (masked; 83 incomplete, 13 missing_assistant), so the NormSim medians (unmasked
-prompts 0.250, responses 0.267, n=2; masked: none) say nothing about the paper's finding yet. A meaningful CPU table
-needs a longer teacher run (e.g. --config.sft.steps=50, ~8 min per teacher) and more generations.
+The table1 preset: LoRA r=8 (q, v) teachers on 64 Alpaca conversations, 32 steps of 4 x 128 tokens at lr 2e-3;
+96 generations of <= 96 tokens each; NormSim with the embedded MiniLM; LoRA r=8 SmolLM2 students (lr 1e-3, 1 epoch
+of packed 4 x 256 rows; train_2x twice that) scored 5-shot on 160 TriviaQA test questions. Measured on the idle
+2-core CPU (2026-12-02), in two invocations of the command above (the first was stopped in the student stage and
+the rerun skipped the four finished stages of each teacher): teacher 156 s / 154 s (unmasked / masked; 4.3 s/step),
+generate 128 s / 131 s, parse_filter < 1 s, NormSim 26 s / 0 s, so 10 min for both teachers; the student stage
+(untrained score + four runs + their scores) 11 min 37 s wall. About 21.6 minutes in all; 5.2 GB peak resident.
+
+| teacher | set | n | valid rate | prompt NormSim median | response NormSim median | removed by filters |
+|---|---|---:|---:|---:|---:|---|
+| unmasked | unfiltered | 42 | 43.8% | 0.301 | 0.273 | - |
+| unmasked | filtered | 36 | 43.8% | 0.301 | 0.280 | repetition 3, coding 3 |
+| masked | either | 0 | 0.0% | - | - | - |
+
+Parse outcomes: unmasked: 42 kept, 48 incomplete (hit the 96-token budget), 4 without an assistant turn, 1 role
+switch, 1 empty assistant turn; masked: 0 kept, 49 without an assistant turn, 47 incomplete.
+
+| student run | steps | TriviaQA EM (n=160) |
+|---|---:|---:|
+| untrained | 0 | 0.062 +- 0.019 |
+| train (X_train, 1 epoch) | 13 | 0.056 +- 0.018 |
+| train_2x (equal compute) | 25 | 0.056 +- 0.018 |
+| X_train + unmasked unfiltered | 15 | 0.056 +- 0.018 |
+| X_train + unmasked filtered | 15 | 0.056 +- 0.018 |
+
+What this says, against the paper. Agrees: a prompt-masked teacher never learns to write the user turn, and
+sampled from "User: " it writes one long assistant-style monologue without ever writing "Assistant:" (0 of 96 valid
+here), while the unmasked teacher writes parseable first rounds (42 of 96) that mostly survive the filters (36).
+Cannot be checked here: the paper's NormSim finding (the unmasked teacher's prompts sit closer to the original set
+than the masked teacher's) needs masked samples, and at this size there are none; and the student columns (every
+run within one standard error of the untrained 135M student's 0.062) cannot tell any setting apart. GSM8K is not
+scored in this preset: the untrained student scored 0 of 48, so it carries no signal at this size. A run worth
+comparing with the paper's numbers needs the `paper` preset's scale (15K conversations, a 7B student) on a GPU.
 
 Default (CPU) preset: teacher = the embedded Gemma 3 270M *base* (`gemma3-270m`), a seeded 128-conversation subset
 of Alpaca (`instruct/alpaca_en_demo.json`), rendered "User: {u}\n\nAssistant: {a}", loss on every token, 1 epoch of

@@ -192,7 +192,7 @@ def _student_summary(table: dict[str, Any]) -> dict[str, Any]:
   """{run: {task: final metric}} plus the untrained student's scores and the test-subset sizes."""
   return dict(base=table["base"], tasks=table["tasks"],
               runs={r["name"]: dict(steps=r["steps"], records=r["records"], **student_lib.final_scores(r))
-                    for r in table["runs"]})
+                    for r in table["runs"]}, empty_sets=table.get("empty_sets", []))
 
 
 def io_read_json(path: str) -> dict[str, Any]:
@@ -239,6 +239,8 @@ def student_table(s: dict[str, Any]) -> str:
            "| untrained | 0 | " + " | ".join(cell(s["base"][key(t)], t) for t in tasks) + " |"]
   lines += [f"| {name} | {r['steps']} | " + " | ".join(cell(r[t], t) for t in tasks) + " |"
             for name, r in s["runs"].items()]
+  lines += [f"| {name} | - | " + " | ".join("not trained: no records" for _ in tasks) + " |"
+            for name in s.get("empty_sets", [])]
   return "\n".join(lines)
 
 

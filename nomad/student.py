@@ -114,7 +114,8 @@ def run_specs(config, x_train: Sequence[Record], synthetic: Mapping[str, Sequenc
     raise UserError("The student's X_train is empty; the teacher's subset holds no conversations.")
   e = float(config.student.epochs)
   specs = [RunSpec("train", list(x_train), e), RunSpec("train_2x", list(x_train), 2 * e)]
-  return specs + [RunSpec(name, list(x_train) + list(records), e) for name, records in synthetic.items()]
+  # An empty set (a teacher that wrote no valid first round) would repeat the `train` run: it is listed, not trained.
+  return specs + [RunSpec(name, list(x_train) + list(records), e) for name, records in synthetic.items() if records]
 
 
 def _identity(config, spec: RunSpec, cfg: sft.SFTConfig) -> str:
@@ -183,7 +184,7 @@ def run_students(config, out_dir: str, x_train: Sequence[Record], synthetic: Map
     io.write_json(base_path, base)
   runs = [_train_one(config, spec, model, cfg, evaluate, base["scores"], out_dir) for spec in specs]
   table = dict(tasks={t: dict(metric=student_lib.TASK_METRIC[t], num_examples=len(rs)) for t, rs in sets.items()},
-               base=base["scores"], runs=runs)
+               base=base["scores"], runs=runs, empty_sets=[name for name, records in synthetic.items() if not records])
   for t in sets:
     m = student_lib.metric_key(t)
     student_lib.plot_runs({r["name"]: r["evals"][t] for r in runs}, m, f"NOMAD student: {t}",
@@ -212,5 +213,7 @@ def markdown(table: Mapping[str, Any]) -> str:
         f"{scores[t]:.3f} +- {se(scores[t], t):.3f}" for t in tasks_) + " |")
   lines += ["", "train: X_train at equal epochs; train_2x: X_train for twice the epochs (equal compute, the paper's "
             "setting); the other rows: X_train + that synthetic set. +- is the binomial standard error.", ""]
+  if table.get("empty_sets"):
+    lines += ["Not trained (the set holds no records): " + ", ".join(table["empty_sets"]) + ".", ""]
   lines += [f"![{t}](metric_vs_steps_{t}.png)" for t in tasks_] + [""]
   return "\n".join(lines)

@@ -44,6 +44,8 @@ def test_standard_error_and_the_run_list():
   specs = student.run_specs(c, X_TRAIN, {"unmasked filtered": SYNTH, "masked filtered": SYNTH[:1]})
   assert [(s.name, len(s.records), s.epochs) for s in specs] == [
       ("train", 6, 1.5), ("train_2x", 6, 3.0), ("unmasked filtered", 9, 1.5), ("masked filtered", 7, 1.5)]
+  # A teacher with no valid first round gives an empty set: it is not trained (it would repeat `train`).
+  assert [s.name for s in student.run_specs(c, X_TRAIN, {"masked filtered": []})] == ["train", "train_2x"]
   with pytest.raises(UserError, match="X_train is empty"):
     student.run_specs(c, [], {})
 
