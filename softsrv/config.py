@@ -4,6 +4,8 @@ A config file calls `get_config(task, arg)`; `arg` is the text after the colon o
 a comma-separated list of presets applied in order:
   (empty) / cpu  the small default that trains on a 2-core CPU in minutes (sizes in `CPU_DEFAULTS`).
   paper          the paper's settings: t=128, 20K steps, Adam lr 5e-6, SS_MC MLPs 3 x 128, k=2 for SS_MPk.
+  sweep          the papers' experiments at CPU scale (sweeps/): questions only (no answer stage), 256 generated,
+                 N_s = 128 kept, MAUVE on 128 texts a side, MBPP trained 60 steps (GSM8K and BoolQ keep theirs).
   np | mpK | mc  the parameterisation: SS_NP, SS_MPk (k basis prompts, e.g. mp2), SS_MC.
 e.g. `configs/gsm8k.py:paper,mp2`. Any field can then be overridden: `--config.train.steps=50`.
 """
@@ -197,12 +199,26 @@ def paper(c: ml_collections.ConfigDict) -> None:
   c.train.loss_chunk = 64  # [batch, 64, 262144] float32 logits per chunk instead of [batch, 512, ...].
 
 
+SWEEP_STEPS = {"mbpp": 60}  # `sweep` preset: fewer steps where the CPU default is long (MBPP 150 -> 60).
+
+
+def sweep_scale(c: ml_collections.ConfigDict) -> None:
+  """The `sweep` preset: one pipeline run in ~2-6 CPU minutes, so a paper table of several runs fits 30 minutes."""
+  c.train.steps = SWEEP_STEPS.get(c.task, c.train.steps)
+  c.generate.num_samples = 256
+  c.postprocess.num_subsample = 128
+  c.mauve.num_examples = 128
+  c.pipeline.answer = False  # Tables 5 / Figures 5, 7 compare questions; the answer stage is the student's input.
+
+
 def apply_presets(c: ml_collections.ConfigDict, arg: str) -> ml_collections.ConfigDict:
   for name in [p.strip() for p in (arg or "").split(",") if p.strip()]:
     if name == "cpu":
       continue
     if name == "paper":
       paper(c)
+    elif name == "sweep":
+      sweep_scale(c)
     elif name in ("np", "mc"):
       c.soft_prompt.variant = name
     elif re.fullmatch(r"mp\d*", name):
@@ -210,7 +226,7 @@ def apply_presets(c: ml_collections.ConfigDict, arg: str) -> ml_collections.Conf
       if len(name) > 2:
         c.soft_prompt.k = int(name[2:])
     else:
-      raise UserError(f"Unknown config preset {name!r}; expected cpu, paper, np, mpK (e.g. mp2) or mc, "
+      raise UserError(f"Unknown config preset {name!r}; expected cpu, paper, sweep, np, mpK (e.g. mp2) or mc, "
                        "comma-separated.")
   return c
 

@@ -1,0 +1,24 @@
+r"""SoftSRV Table 5 on GSM8K at CPU scale: MAUVE of SS_NP, SS_MP2, SS_MC, PT and PT_SR questions against the train
+and the test fold (and train vs test), 5 pipeline runs.
+
+Command:
+  python launch/sweep.py --sweep=sweeps/softsrv_table5_gsm8k.py
+  python launch/report.py --workdir=workdirs/sweeps/softsrv_table5_gsm8k
+
+Each run is `launch/pipeline.py --config=configs/gsm8k.py:sweep[,<variant>]` (the `sweep` preset: 40 training steps (the GSM8K CPU default),
+256 questions generated, N_s = 128 kept after dedup / subsampling / decontamination, MAUVE on 128 texts a side with
+SmolLM2-135M features, no answer stage); the PT runs set `pipeline.method`.
+Runtime: being measured (the queued run of this file on the 2-core CPU); the table follows when it finishes.
+"""
+from datasynth.sweep import chain, sweep
+
+LAUNCHER = "launch/pipeline.py"
+CONFIG = "configs/gsm8k.py:sweep"
+METRICS = ("mauve_train", "mauve_test")  # comparison.png: a bar pair per method.
+
+
+def get_sweep():
+  return chain(
+      sweep("preset", ["np", "mp2", "mc"]),  # SS_NP (Eq. 1), SS_MP2 (Eq. 2), SS_MC (Eq. 3).
+      sweep("pipeline.method", ["pt", "pt_sr"]),  # The prompt-template baselines (softsrv.baselines).
+  )
