@@ -15,6 +15,9 @@ Keys of an override dict:
   `preset`     presets appended after the config's colon (`configs/mbpp.py:mp2`);
   `launcher`, `config`, `kind`  per-run replacements of the module-level LAUNCHER / CONFIG / KIND;
   `name`       the run's name instead of the derived one.
+A string value may contain `{workdir:NAME}`: the work dir of run NAME of the same sweep, listed before it (e.g.
+`"--records": "{workdir:pipeline}/answer/records.jsonl"`). The run then waits for NAME: locally it starts once NAME
+has finished (and is `blocked` if NAME failed); on a cluster the runs go in waves, each after the one before.
 A run's name is derived from its overrides in order (`preset=mp2, soft_prompt.t=16, seed=0` ->
 `preset-mp2_t-16_seed-0`: the last part of each dotted key, characters outside [A-Za-z0-9.+-] as `_`); two runs of
 one name are refused. Its work dir is `<root>/<name>`.
@@ -27,6 +30,7 @@ and reruns the others with the same work dir, which the launchers resume (Orbax 
 | train    | launch/train.py      | metrics.jsonl's last step >= train.steps, or checkpoints/<train.steps>/     |
 | pipeline | launch/pipeline.py   | summary.json, and stages/<name>.json for every stage summary.json lists     |
 | evaluate | launch/evaluate.py   | results.json                                                                |
+| nomad    | launch/nomad.py      | with --table1: table1.json; else as pipeline (summary.json + manifests)     |
 
 `run_local` runs the pending runs as subprocesses, N at a time, each logging to `<run>/sweep.log`; `write_scripts`
 writes a job script per run, one array script (plain shell and Slurm) and, when `xmanager` is installed, an XManager
@@ -62,7 +66,8 @@ __all__ = ["sweep", "product", "zip_", "chain"]  # What a sweep file uses (`from
 
 Overrides = dict[str, Any]
 RESERVED = ("preset", "launcher", "config", "kind", "name")
-LAUNCHER_KINDS = {"launch/train.py": "train", "launch/pipeline.py": "pipeline", "launch/evaluate.py": "evaluate"}
+LAUNCHER_KINDS = {"launch/train.py": "train", "launch/pipeline.py": "pipeline", "launch/evaluate.py": "evaluate",
+                  "launch/nomad.py": "nomad"}
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_FILE = "sweep_run.json"  # Per run: its identity (launcher, config, overrides), command and attempts.
 LOG_FILE = "sweep.log"
@@ -156,6 +161,14 @@ def run_name(overrides: Overrides) -> str:
 
 # --------------------------------------------------------------------------------------------------------- runs
 
+_REF = re.compile(r"\{workdir:([^{}]*)\}")
+
+
+def references(overrides: Overrides) -> list[str]:
+  """Run names that the override values refer to as `{workdir:NAME}`, in order of first mention."""
+  return _unique(name for v in overrides.values() if isinstance(v, str) for name in _REF.findall(v))
+
+
 
 @dataclasses.dataclass(frozen=True)
 class Run:
@@ -168,8 +181,15 @@ class Run:
 
   @property
   def settings(self) -> Overrides:
-    """The overrides that become flags (config fields and launcher flags)."""
-    return {k: v for k, v in self.overrides.items() if k not in RESERVED}
+    """The overrides that become flags (config fields and launcher flags), `{workdir:NAME}` resolved."""
+    root = os.path.dirname(self.workdir)
+    return {k: _REF.sub(lambda m: os.path.join(root, m.group(1)), v) if isinstance(v, str) else v
+            for k, v in self.overrides.items() if k not in RESERVED}
+
+  @property
+  def after(self) -> list[str]:
+    """The runs this one waits for: those its values refer to as `{workdir:NAME}`."""
+    return references(self.overrides)
 
   def args(self) -> list[str]:
     """Launcher arguments: --config, --workdir, then one flag per override."""
@@ -267,6 +287,11 @@ def expand(grid: list[Overrides], *, root: str, repo: str = REPO, launcher: str 
     if name in seen:
       raise UserError(f"{where}: runs {seen[name]} and {overrides} are both named {name!r}; give them distinct "
                       "values or a 'name' key.")
+    for ref in references(overrides):
+      if ref not in seen:
+        raise UserError(f"{where}: run {name!r} refers to {{workdir:{ref}}}, which is not a run listed before it; "
+                        f"list run {ref!r} earlier in get_sweep() or fix the name (runs so far: "
+                        f"{', '.join(seen) or 'none'}).")
     seen[name] = overrides
     runs.append(Run(name=name, overrides=dict(overrides), launcher=run_launcher, config=run_config, kind=run_kind,
                     workdir=os.path.join(os.path.abspath(root), name)))
@@ -365,8 +390,14 @@ def _evaluate_finished(run: Run) -> bool:
   return isinstance(io.read_json(os.path.join(run.workdir, "results.json")), dict)
 
 
+def _nomad_finished(run: Run) -> bool:
+  if run.settings.get("--table1"):
+    return isinstance(io.read_json(os.path.join(run.workdir, "table1.json")), dict)
+  return _pipeline_finished(run)
+
+
 FINISHED: dict[str, Callable[[Run], bool]] = dict(train=_train_finished, pipeline=_pipeline_finished,
-                                                  evaluate=_evaluate_finished)
+                                                  evaluate=_evaluate_finished, nomad=_nomad_finished)
 
 
 def is_finished(run: Run) -> bool:
@@ -422,8 +453,41 @@ def _evaluate_metrics(run: Run) -> dict[str, float]:
   return out
 
 
+def _student_metrics(student: Any) -> dict[str, float]:
+  """NOMAD's student table -> {"student_<run>_<task>": final metric} and the untrained student's."""
+  if not isinstance(student, dict):
+    return {}
+  from datasynth.student import metric_key
+  tasks, base = student.get("tasks") or {}, student.get("base") or {}
+  out = {f"student_untrained_{t}": base[metric_key(t)] for t in tasks if _is_number(base.get(metric_key(t)))}
+  for name, scores in (student.get("runs") or {}).items():
+    for task in tasks:
+      if _is_number(scores.get(task)):
+        out[f"student_{_safe(name)}_{task}"] = scores[task]
+  return out
+
+
+def _nomad_metrics(run: Run) -> dict[str, float]:
+  """Table 1 (--table1): per teacher and set, n and the NormSim medians, then the students; else the pipeline's."""
+  if not run.settings.get("--table1"):
+    summary = io.read_json(os.path.join(run.workdir, "summary.json")) or {}
+    out = dict(valid_rate=summary.get("valid_rate"),
+               seconds=round(sum(m.get("seconds") or 0 for m in summary.get("stages") or []), 1))
+    return {**out, **_student_metrics(summary.get("student"))}
+  table = io.read_json(os.path.join(run.workdir, "table1.json")) or {}
+  out: dict[str, float] = {}
+  for row in table.get("rows") or []:
+    cell = f"{row['teacher']}_{row['set']}"
+    out[f"{cell}_n"] = row.get("n")
+    for part in ("prompt", "response"):  # NormSim medians (None for an empty set).
+      stats = row.get(part)
+      if isinstance(stats, dict) and _is_number(stats.get("median")):
+        out[f"{cell}_{part}_normsim"] = stats["median"]
+  return {**out, **_student_metrics(table.get("student"))}
+
+
 FINAL_METRICS: dict[str, Callable[[Run], dict[str, float]]] = dict(
-    train=_train_metrics, pipeline=_pipeline_metrics, evaluate=_evaluate_metrics)
+    train=_train_metrics, pipeline=_pipeline_metrics, evaluate=_evaluate_metrics, nomad=_nomad_metrics)
 
 
 def final_metrics(run: Run) -> dict[str, float]:
@@ -472,9 +536,21 @@ def _finish(run: Run, returncode: int, log: Callable[[str], None]) -> str:
   return status
 
 
+DONE = ("finished", "skipped")  # Statuses a dependent run may start after.
+
+
+def _readiness(run: Run, status: dict[str, str]) -> str:
+  """ready | wait (a run it refers to has not ended) | blocked (one ended without finishing)."""
+  states = [status.get(name) for name in run.after]
+  if any(s is not None and s not in DONE for s in states):
+    return "blocked"
+  return "ready" if all(s in DONE for s in states) else "wait"
+
+
 def run_local(sw: Sweep, parallel: int = 1, log: Callable[[str], None] = print, poll_s: float = 0.05
               ) -> dict[str, str]:
-  """Run every unfinished run, `parallel` at a time; returns {run name: finished | skipped | failed | incomplete}."""
+  """Run every unfinished run, `parallel` at a time, each after the runs it refers to; returns
+  {run name: finished | skipped | failed | incomplete | blocked (a run it refers to did not finish)}."""
   if parallel < 1:
     raise UserError(f"--parallel={parallel}; pass 1 or more.")
   status: dict[str, str] = {}
@@ -489,9 +565,16 @@ def run_local(sw: Sweep, parallel: int = 1, log: Callable[[str], None] = print, 
   running: dict[str, tuple[Run, subprocess.Popen]] = {}
   try:
     while pending or running:
-      while pending and len(running) < parallel:
-        run = pending.pop(0)
-        running[run.name] = (run, _start(run, sw.repo, log))
+      for run in list(pending):
+        readiness = _readiness(run, status)
+        if readiness == "blocked":
+          pending.remove(run)
+          status[run.name] = "blocked"
+          log(f"[{run.name}] blocked: {', '.join(n for n in run.after if status.get(n) not in DONE)} did not "
+              "finish; fix that run and rerun the sweep")
+        elif readiness == "ready" and len(running) < parallel:
+          pending.remove(run)
+          running[run.name] = (run, _start(run, sw.repo, log))
       for name, (run, proc) in list(running.items()):
         if proc.poll() is not None:
           status[name] = _finish(run, proc.returncode, log)
@@ -507,10 +590,21 @@ def run_local(sw: Sweep, parallel: int = 1, log: Callable[[str], None] = print, 
   return status
 
 
+def waves(runs: list[Run]) -> list[list[Run]]:
+  """Runs grouped so that every run comes one wave after the last of the runs it refers to (wave 0: none)."""
+  level: dict[str, int] = {}
+  for run in runs:  # Referenced runs are listed earlier (expand checks), so one pass suffices.
+    level[run.name] = 1 + max((level[name] for name in run.after), default=-1)
+  out: list[list[Run]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+  for run in runs:
+    out[level[run.name]].append(run)
+  return out
+
+
 def plan(sw: Sweep) -> list[dict[str, str]]:
   """What a local run would do with each run: skip, resume or start (for --dry_run)."""
   return [dict(name=r.name, action="skip" if is_finished(r) else "resume" if was_started(r) else "start",
-               command=shlex.join(r.command("python"))) for r in sw.runs]
+               after=", ".join(r.after), command=shlex.join(r.command("python"))) for r in sw.runs]
 
 
 # ------------------------------------------------------------------------------------------------------ scripts
@@ -566,37 +660,65 @@ def slurm_script(sw: Sweep, script_dir: str, time_limit: str = "24:00:00") -> st
       ""])
 
 
+def slurm_submit_script(sw: Sweep, script_dir: str) -> str:
+  """`bash slurm_submit.sh`: slurm.sbatch once per wave, each wave after the one before (afterok)."""
+  index = {r.name: i for i, r in enumerate(sw.runs)}
+  lines = ["#!/usr/bin/env bash",
+           f"# Sweep {sw.name}: submits slurm.sbatch once per wave of runs; a wave starts when every task of the one",
+           "# before it has finished successfully (runs that read another run's work dir come after it).",
+           "set -euo pipefail",
+           f"cd {shlex.quote(script_dir)}",
+           "jid="]
+  for k, wave in enumerate(waves(sw.runs)):
+    names = " ".join(r.name for r in wave)
+    lines.append(f"# wave {k}: {names}")
+    lines.append(f"jid=$(sbatch --parsable --array={','.join(str(index[r.name]) for r in wave)} "
+                 "${jid:+--dependency=afterok:$jid} slurm.sbatch)")
+    lines.append('echo "wave %d: job $jid"' % k)
+  return "\n".join(lines + [""])
+
+
 def xmanager_script(sw: Sweep) -> str:
   """An XManager launch script (text; xmanager is imported only when the script runs): one job per run."""
   launchers = sorted({r.launcher for r in sw.runs})
-  jobs = [dict(launcher=r.launcher, args=_xm_args(r)) for r in sw.runs]
+  jobs = [[dict(launcher=r.launcher, args=_xm_args(r)) for r in wave] for wave in waves(sw.runs)]
   return "\n".join([
       f'"""XManager launch script for sweep {sw.name} ({len(sw.runs)} runs), written by launch/sweep.py.',
       "",
       f"  xmanager launch {os.path.join(sw.root, 'scripts', 'xm_launch.py')}",
       "",
       "Runs each job with xm_local.Local (swap in xm_local.Vertex(requirements=xm.JobRequirements(A100=1)) for",
-      'Vertex AI). A job rerun with the same --workdir resumes from its checkpoints."""',
+      "Vertex AI). WAVES: the jobs of a wave start once every job of the wave before has completed (a run that",
+      'reads another run\'s work dir comes after it). A job rerun with the same --workdir resumes."""',
+      "import asyncio",
+      "",
       "from absl import app",
       "from xmanager import xm",
       "from xmanager import xm_local",
       "",
       f"REPO = {sw.repo!r}",
       f"LAUNCHERS = {launchers!r}",
-      f"JOBS = {pprint.pformat(jobs, indent=1, width=116, sort_dicts=False)}",
+      f"WAVES = {pprint.pformat(jobs, indent=1, width=116, sort_dicts=False)}",
       "",
       "",
-      "def main(_):",
-      f"  with xm_local.create_experiment(experiment_title={sw.name!r}) as experiment:",
+      "async def launch():",
+      f"  async with xm_local.create_experiment(experiment_title={sw.name!r}) as experiment:",
       "    packageables = [",
       "        xm.Packageable(",
       "            executable_spec=xm.PythonContainer(path=REPO, entrypoint=xm.CommandList([f'python3 {launcher}'])),",
       "            executor_spec=xm_local.Local.Spec())",
       "        for launcher in LAUNCHERS]",
       "    executables = dict(zip(LAUNCHERS, experiment.package(packageables)))",
-      "    for job in JOBS:",
-      "      experiment.add(xm.Job(executable=executables[job['launcher']], executor=xm_local.Local(),",
-      "                            args=job['args']))",
+      "    for k, wave in enumerate(WAVES):",
+      "      units = [await experiment.add(xm.Job(executable=executables[job['launcher']],",
+      "                                           executor=xm_local.Local(), args=job['args'])) for job in wave]",
+      "      if k + 1 < len(WAVES):",
+      "        for unit in units:",
+      "          await unit.wait_until_complete()",
+      "",
+      "",
+      "def main(_):",
+      "  asyncio.run(launch())",
       "",
       "",
       "if __name__ == '__main__':",
@@ -618,13 +740,15 @@ def xmanager_installed() -> bool:
 
 
 def write_scripts(sw: Sweep, xmanager: bool | None = None) -> list[str]:
-  """<root>/scripts/: <run>.sh per run, array.sh, slurm.sbatch, and xm_launch.py when xmanager is installed."""
+  """<root>/scripts/: <run>.sh per run, array.sh, slurm.sbatch + slurm_submit.sh (its waves), and xm_launch.py
+  when xmanager is installed."""
   script_dir = os.path.join(sw.root, "scripts")
   written = []
   for run in sw.runs:
     written.append(_write_executable(os.path.join(script_dir, f"{run.name}.sh"), job_script(run, sw.repo)))
   written.append(_write_executable(os.path.join(script_dir, "array.sh"), array_script(sw, script_dir)))
   written.append(_write_executable(os.path.join(script_dir, "slurm.sbatch"), slurm_script(sw, script_dir)))
+  written.append(_write_executable(os.path.join(script_dir, "slurm_submit.sh"), slurm_submit_script(sw, script_dir)))
   if xmanager_installed() if xmanager is None else xmanager:
     written.append(_write_executable(os.path.join(script_dir, "xm_launch.py"), xmanager_script(sw)))
   write_sweep_json(sw)

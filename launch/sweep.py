@@ -2,8 +2,9 @@ r"""Run a sweep: `python launch/sweep.py --sweep=sweeps/softsrv_variants.py [--m
 
   --mode=local    (default) runs every unfinished run as a subprocess, --parallel=N at a time, skipping finished
                   runs and resuming interrupted ones (each logs to <root>/<run>/sweep.log); then collects results.
-  --mode=scripts  writes <root>/scripts/: a job script per run, array.sh, slurm.sbatch (#SBATCH --array) and, when
-                  the xmanager package is installed, xm_launch.py; runs nothing.
+  --mode=scripts  writes <root>/scripts/: a job script per run, array.sh, slurm.sbatch (#SBATCH --array),
+                  slurm_submit.sh (slurm.sbatch per wave: runs that read another run's work dir go after it) and,
+                  when the xmanager package is installed, xm_launch.py; runs nothing.
   --mode=collect  only collects: <root>/results.md, results.csv, comparison.png (after a cluster run).
   --dry_run       prints each run's action (skip / resume / start) and command; runs and writes nothing.
 The root defaults to ./workdirs/sweeps/<sweep file name>. Thin entry point over `datasynth.sweep`; the sweep-file
@@ -36,18 +37,19 @@ def main(argv):
     sw.plot_axis = _PLOT_AXIS.value or sw.plot_axis
     if _DRY_RUN.value:
       for p in sweep_lib.plan(sw):
-        print(f"{p['action']:6s} {p['name']}: {p['command']}")
+        after = f" (after {p['after']})" if p["after"] else ""
+        print(f"{p['action']:6s} {p['name']}{after}: {p['command']}")
       print(f"{len(sw.runs)} runs under {sw.root}")
       return 0
     if _MODE.value == "scripts":
       written = sweep_lib.write_scripts(sw)
-      print(f"wrote {len(written)} scripts under {os.path.join(sw.root, 'scripts')}: sbatch "
-            f"{os.path.join(sw.root, 'scripts', 'slurm.sbatch')} (or bash array.sh I)")
+      print(f"wrote {len(written)} scripts under {os.path.join(sw.root, 'scripts')}: bash "
+            f"{os.path.join(sw.root, 'scripts', 'slurm_submit.sh')} (or bash array.sh [I])")
       return 0
     status = sweep_lib.run_local(sw, parallel=_PARALLEL.value) if _MODE.value == "local" else {}
     out = sweep_lib.write_results(sw)
     print(f"done: {out['md']} ({', '.join(f'{v} {s}' for s, v in _counts(status).items()) or 'collected'})")
-    return 1 if any(s in ("failed", "incomplete") for s in status.values()) else 0
+    return 1 if any(s in ("failed", "incomplete", "blocked") for s in status.values()) else 0
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

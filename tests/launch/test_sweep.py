@@ -59,18 +59,29 @@ def get_config(arg=None):
 '''
 
 
+FAKE_EVAL = r'''
+import json, os, sys
+args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if "=" in a)
+rows = [json.loads(l) for l in open(args["records"])]  # Fails (exit 1) while the run it reads has not written it.
+os.makedirs(args["workdir"], exist_ok=True)
+with open(os.path.join(args["workdir"], "results.json"), "w") as f:
+  json.dump(dict(final=dict(records=len(rows), last_loss=rows[-1]["loss"])), f)
+'''
+
+
 @pytest.fixture
 def fake_sweep(tmp_path):
   """Writes the fake trainer, its config and a sweep file; returns a function that writes a sweep body."""
   (tmp_path / "fake_train.py").write_text(FAKE_TRAIN)
   (tmp_path / "fake_config.py").write_text(FAKE_CONFIG)
+  (tmp_path / "fake_eval.py").write_text(FAKE_EVAL)
 
   def write(body: str, name: str = "tiny.py", header: str | None = None) -> str:
     header = header if header is not None else (
         f"LAUNCHER = {str(tmp_path / 'fake_train.py')!r}\nCONFIG = {str(tmp_path / 'fake_config.py')!r}\n"
         "KIND = 'train'\n")
     path = tmp_path / name
-    path.write_text("from datasynth.sweep import product, zip_, sweep\n" + header + textwrap.dedent(body))
+    path.write_text("from datasynth.sweep import product, zip_, sweep, chain\n" + header + textwrap.dedent(body))
     return str(path)
   return write
 
@@ -299,6 +310,95 @@ def test_an_evaluate_run_is_finished_by_results_json_and_reports_its_final_metri
   assert sw.is_finished(run) and sw.final_metrics(run) == dict(step=40, pass_at_1=0.25, mauve_test=0.8)
 
 
+# ------------------------------------------------------------------------------------------------ dependencies
+
+DEPENDENT = """
+def get_sweep():
+  evaluate = dict(launcher=LAUNCHER.replace("fake_train", "fake_eval"), kind="evaluate")
+  return chain(sweep("soft_prompt.t", [16, 64]),
+               [dict(evaluate, name="eval-t16", **{"--records": "{workdir:t-16}/metrics.jsonl"}),
+                dict(evaluate, name="eval-t64", **{"--records": "{workdir:t-64}/metrics.jsonl"})])
+"""
+
+
+def test_a_run_that_reads_another_runs_work_dir_gets_its_path_and_starts_after_it_finishes(fake_sweep, tmp_path):
+  grid = sw.load_sweep(fake_sweep(DEPENDENT), root=str(tmp_path / "root"))
+  ev16 = grid.runs[2]
+  assert [r.after for r in grid.runs] == [[], [], ["t-16"], ["t-64"]]
+  assert f"--records={tmp_path / 'root' / 't-16' / 'metrics.jsonl'}" in ev16.args()
+  assert ev16.identity()["overrides"]["--records"] == "{workdir:t-16}/metrics.jsonl"  # Root-independent.
+  assert [[r.name for r in w] for w in sw.waves(grid.runs)] == [["t-16", "t-64"], ["eval-t16", "eval-t64"]]
+  order = []
+  status = sw.run_local(grid, parallel=4, log=order.append)  # Four slots, yet the evals wait for their trainers.
+  assert status == {r.name: "finished" for r in grid.runs}
+  started = [line.split("]")[0][1:] for line in order if "starting" in line]
+  ended = [line.split("]")[0][1:] for line in order if "finished (exit" in line]
+  assert started.index("eval-t16") > ended.index("t-16") and started.index("eval-t64") > ended.index("t-64")
+  assert sw.final_metrics(ev16) == dict(records=3, last_loss=16.0)
+
+
+def test_a_run_whose_dependency_failed_is_blocked_not_started_and_the_rerun_finishes_both(
+    fake_sweep, tmp_path, monkeypatch):
+  grid = sw.load_sweep(fake_sweep(DEPENDENT), root=str(tmp_path / "root"))
+  monkeypatch.setenv("FAKE_CRASH_AT", "2")
+  lines = []
+  assert sw.run_local(grid, log=lines.append) == {"t-16": "failed", "t-64": "failed", "eval-t16": "blocked",
+                                                  "eval-t64": "blocked"}
+  assert not os.path.exists(grid.runs[2].workdir)
+  assert any(line.startswith("[eval-t16] blocked: t-16 did not finish") for line in lines)
+  monkeypatch.delenv("FAKE_CRASH_AT")
+  assert sw.run_local(grid, log=lambda _: None) == {r.name: "finished" for r in grid.runs}
+  assert _starts(grid.runs[0]) == [0, 1] and sw.final_metrics(grid.runs[3]) == dict(records=3, last_loss=64.0)
+
+
+def test_a_reference_to_a_run_not_listed_before_is_one_clear_error(fake_sweep):
+  body = """
+def get_sweep():
+  return [dict(name="eval", **{"--records": "{workdir:train}/m.jsonl"}), dict(name="train")]
+"""
+  with pytest.raises(UserError, match=r"run 'eval' refers to \{workdir:train\}, which is not a run listed before"):
+    sw.load_sweep(fake_sweep(body))
+
+
+def test_cluster_scripts_of_a_sweep_with_dependencies_submit_one_wave_after_the_other(fake_sweep, tmp_path):
+  grid = sw.load_sweep(fake_sweep(DEPENDENT), root=str(tmp_path / "root"))
+  sw.write_scripts(grid, xmanager=False)
+  scripts = tmp_path / "root" / "scripts"
+  submit = [line for line in (scripts / "slurm_submit.sh").read_text().splitlines() if line.startswith("jid=$(")]
+  assert submit == ["jid=$(sbatch --parsable --array=0,1 ${jid:+--dependency=afterok:$jid} slurm.sbatch)",
+                    "jid=$(sbatch --parsable --array=2,3 ${jid:+--dependency=afterok:$jid} slurm.sbatch)"]
+  assert f"--records={tmp_path / 'root' / 't-64' / 'metrics.jsonl'}" in (scripts / "eval-t64.sh").read_text()
+  subprocess.run(["bash", str(scripts / "array.sh")], check=True, env={**os.environ, "PYTHON": sys.executable})
+  assert all(sw.is_finished(r) for r in grid.runs)  # In list order, every run after the ones it reads.
+  namespace = {}
+  text = sw.xmanager_script(grid)
+  exec(text.split("from absl import app")[1].split("async def launch")[0].replace("from xmanager import xm\n", "")
+       .replace("from xmanager import xm_local\n", ""), namespace)
+  assert [[j["args"]["workdir"] for j in w] for w in namespace["WAVES"]] == [
+      [r.workdir for r in grid.runs[:2]], [r.workdir for r in grid.runs[2:]]]
+  assert "await unit.wait_until_complete()" in text
+
+
+def test_a_nomad_table1_run_is_finished_by_table1_json_and_reports_each_cell_and_student(tmp_path):
+  run = sw.Run(name="t1", overrides={"--table1": True}, launcher="launch/nomad.py", config="configs/nomad.py",
+               kind="nomad", workdir=str(tmp_path))
+  assert not sw.is_finished(run)
+  stats = lambda m: dict(n=10, median=m, q1=0.0, q3=1.0, mean=m)
+  (tmp_path / "table1.json").write_text(json.dumps(dict(
+      rows=[dict(teacher="unmasked", set="filtered", n=36, prompt=stats(0.3), response=stats(0.28)),
+            dict(teacher="masked", set="unfiltered", n=0, prompt=None, response=None)],
+      student=dict(tasks={"triviaqa": dict(metric="exact_match", num_examples=160)},
+                   base={"triviaqa/exact_match": 0.0625},
+                   runs={"train": dict(steps=13, records=100, triviaqa=0.05),
+                         "unmasked filtered": dict(steps=15, records=136, triviaqa=0.07)}))))
+  assert sw.is_finished(run) and sw.final_metrics(run) == {
+      "unmasked_filtered_n": 36, "unmasked_filtered_prompt_normsim": 0.3, "unmasked_filtered_response_normsim": 0.28,
+      "masked_unfiltered_n": 0, "student_untrained_triviaqa": 0.0625, "student_train_triviaqa": 0.05,
+      "student_unmasked_filtered_triviaqa": 0.07}
+  plain = sw.Run(**{**vars(run), "overrides": {}})  # Without --table1: one pipeline, finished as a pipeline is.
+  assert not sw.is_finished(plain)
+
+
 # ---------------------------------------------------------------------------------------------- cluster scripts
 
 
@@ -307,12 +407,15 @@ def test_cluster_scripts_have_one_array_line_per_run_a_slurm_header_and_resumabl
   written = sw.write_scripts(grid, xmanager=False)
   scripts = tmp_path / "root" / "scripts"
   assert sorted(os.path.basename(p) for p in written) == sorted([f"{r.name}.sh" for r in grid.runs] +
-                                                                ["array.sh", "slurm.sbatch"])
+                                                                ["array.sh", "slurm.sbatch", "slurm_submit.sh"])
   array, slurm = (scripts / "array.sh").read_text(), (scripts / "slurm.sbatch").read_text()
   for text in (array, slurm):
     assert [line.split()[0] for line in text.splitlines() if line.endswith(".sh'") or ".sh  #" in line] == [
         str(scripts / f"{r.name}.sh") for r in grid.runs]
   assert "#SBATCH --array=0-3" in slurm and "${RUNS[$SLURM_ARRAY_TASK_ID]}" in slurm
+  submit = (scripts / "slurm_submit.sh").read_text()  # No run reads another's: one wave of all four.
+  assert [line for line in submit.splitlines() if line.startswith("jid=$(")] == [
+      "jid=$(sbatch --parsable --array=0,1,2,3 ${jid:+--dependency=afterok:$jid} slurm.sbatch)"]
   job = (scripts / "t-64_seed-1.sh").read_text()
   assert "--config.soft_prompt.t=64 --config.seed=1" in job and f"--workdir={grid.runs[3].workdir}" in job
   assert os.access(scripts / "t-64_seed-1.sh", os.X_OK)
@@ -329,11 +432,12 @@ def test_the_xmanager_script_uses_its_api_and_adds_one_job_per_run_without_impor
                "xm.PythonContainer(", "experiment.package(", "experiment.add(xm.Job(", "xm_local.Local()"):
     assert call in text
   namespace = {}
-  exec(text.split("from absl import app")[1].split("def main")[0].replace("from xmanager import xm\n", "")
+  exec(text.split("from absl import app")[1].split("async def launch")[0].replace("from xmanager import xm\n", "")
        .replace("from xmanager import xm_local\n", ""), namespace)
-  assert len(namespace["JOBS"]) == 4 and namespace["JOBS"][2]["args"] == {
+  jobs = namespace["WAVES"][0]  # One wave: no run reads another's work dir.
+  assert len(namespace["WAVES"]) == 1 and len(jobs) == 4 and jobs[2]["args"] == {
       "config": grid.runs[2].config, "workdir": grid.runs[2].workdir, "config.soft_prompt.t": "64", "verbose": True}
-  assert namespace["JOBS"][3]["args"]["noverbose"] is True
+  assert jobs[3]["args"]["noverbose"] is True
   assert "xmanager" not in sys.modules
 
 
