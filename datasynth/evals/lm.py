@@ -3,8 +3,11 @@
 - `greedy_generator(model, ...)`: `list[str] -> list[str]`, greedy continuations cut before the first stop string,
   through `datasynth.sampling.sample_text` (KV-cached, compiled; it does the cut).
 - `loglik_scorer(model, ...)`: `list[(context, continuation)] -> list[float]`, the sum of log p(continuation tokens
-  | context) = -sum of `datasynth.losses.token_nll`, batched and jitted with padding masks; only the continuation positions are unembedded, so a 262K
-  vocabulary costs [batch, continuation, vocab], not [batch, length, vocab].
+  | context) = -sum of `datasynth.losses.token_nll`, batched and jitted with padding masks; only the continuation
+  positions are unembedded, so a 262K vocabulary costs [batch, continuation, vocab], not [batch, length, vocab].
+  Pairs that share a context and whose continuations are one token each (BoolQ's "True" / "False", "yes" / "no")
+  are scored by one forward of the context: every such continuation is read at its last position, the same
+  log-probability as a forward of context + continuation (causal attention), for half the work of a yes/no task.
 
 `model` is a `datasynth.models.LoadedModel` (config, params, tokenizer).
 """
@@ -42,6 +45,25 @@ def greedy_generator(model, *, max_new_tokens: int = 256, stop: Sequence[str] = 
 # ----------------------------------------------------------------------------------------------------------------
 # Log-likelihood of continuations.
 
+Segment = tuple[int, int, list[int]]  # (pair index, position predicting its first token, its continuation ids)
+
+
+def _rows(enc: list[tuple[list[int], list[int]]]) -> list[tuple[list[int], list[Segment]]]:
+  """(context, continuation) ids -> forward rows (ids, segments): context + continuation for a longer continuation;
+  one row of the bare context for every one-token continuation of that context (read at its last position)."""
+  rows: list[tuple[list[int], list[Segment]]] = []
+  shared: dict[tuple[int, ...], int] = {}
+  for i, (c, k) in enumerate(enc):
+    if len(k) == 1:
+      if tuple(c) not in shared:
+        shared[tuple(c)] = len(rows)
+        rows.append((c, []))
+      rows[shared[tuple(c)]][1].append((i, len(c) - 1, k))
+    else:
+      rows.append((c + k, [(i, len(c) - 1, k)]))
+  return rows
+
+
 @functools.lru_cache(maxsize=8)
 def _loglik_program(cfg):
   import jax
@@ -52,11 +74,12 @@ def _loglik_program(cfg):
 
   @jax.jit
   def score(params, tokens, mask, gather, targets, target_mask):
-    """tokens/mask: [B, L]; gather: [B, C] positions whose next-token prediction is scored; targets: [B, C]."""
+    """tokens/mask: [B, L]; gather: [B, C] positions whose next-token prediction is scored; targets: [B, C].
+    Returns [B, C]: log p(targets[b, c] | tokens[b, :gather[b, c] + 1]), 0 where target_mask is False."""
     h = dec.apply({"params": params}, tokens, input_mask=mask, logits=False).final_hidden
     h = jnp.take_along_axis(h, gather[..., None], axis=1)  # [B, C, width]
     logits = dec.apply({"params": params}, h, method=Decoder.unembed)
-    return -jnp.sum(jnp.where(target_mask, token_nll(logits.astype(jnp.float32), targets), 0.0), axis=-1)
+    return -jnp.where(target_mask, token_nll(logits.astype(jnp.float32), targets), 0.0)
 
   return score
 
@@ -79,24 +102,32 @@ def loglik_scorer(model, *, batch_size: int = 4, progress: bool = True, length_m
         raise UserError(f"Pair {i} has {len(c) + len(k)} tokens, more than the model's context of {cfg.max_len}; "
                         "shorten the passage.")
       enc.append((c, k))
-    order = np.argsort([len(c) + len(k) for c, k in enc], kind="stable")  # Less padding per batch.
+    rows = _rows(enc)
+    order = np.argsort([len(ids) for ids, _ in rows], kind="stable")  # Less padding per batch.
     out = np.zeros(len(pairs), np.float64)
     bar = progress_lib.bar(len(pairs), desc="loglik", unit="ex", enabled=progress)
     for lo in range(0, len(order), batch_size):
-      rows = list(order[lo:lo + batch_size])
-      batch = [enc[r] for r in rows] + [enc[rows[0]]] * (batch_size - len(rows))
-      length = round_up(max(len(c) + len(k) for c, k in batch), length_multiple)
-      width = round_up(max(len(k) for _, k in batch), 8)
-      tokens, mask = tok.pad_batch([c + k for c, k in batch], length=length)
+      picked = list(order[lo:lo + batch_size])
+      batch = [rows[r] for r in picked] + [rows[picked[0]]] * (batch_size - len(picked))
+      length = round_up(max(len(ids) for ids, _ in batch), length_multiple)
+      width = round_up(max(sum(len(k) for _, _, k in segs) for _, segs in batch), 8)
+      tokens, mask = tok.pad_batch([ids for ids, _ in batch], length=length)
       gather = np.zeros((batch_size, width), np.int32)
       targets = np.zeros((batch_size, width), np.int32)
       tmask = np.zeros((batch_size, width), bool)
-      for b, (c, k) in enumerate(batch):
-        gather[b, :len(k)] = np.arange(len(c) - 1, len(c) + len(k) - 1)  # Position j predicts token j + 1.
-        targets[b, :len(k)], tmask[b, :len(k)] = k, True
-      vals = np.asarray(score(model.params, tokens, mask, gather, targets, tmask))
-      out[rows] = vals[:len(rows)]
-      bar.update(len(rows))
+      for b, (_, segs) in enumerate(batch):
+        col = 0
+        for _, start, k in segs:  # Position start + j predicts continuation token j.
+          gather[b, col:col + len(k)] = np.arange(start, start + len(k))
+          targets[b, col:col + len(k)], tmask[b, col:col + len(k)] = k, True
+          col += len(k)
+      vals = np.asarray(score(model.params, tokens, mask, gather, targets, tmask), np.float64)
+      for b, r in enumerate(picked):
+        col = 0
+        for pair, _, k in rows[r][1]:
+          out[pair] = vals[b, col:col + len(k)].sum()
+          col += len(k)
+        bar.update(len(rows[r][1]))
     bar.close()
     return out.tolist()
 

@@ -57,6 +57,22 @@ def test_loglik_matches_full_forward(tiny):
     np.testing.assert_allclose(value, want, atol=1e-4, rtol=1e-5)
 
 
+def test_one_token_continuations_of_a_shared_context_are_read_from_one_forward_with_the_same_values(tiny):
+  tok = tiny.tokenizer
+  yes_no = [(ctx, cont) for ctx in ("Is the sky blue? Answer:", "Is fire cold?") for cont in (" yes", " no", "True")]
+  assert all(len(tok.encode(k, add_bos=False)) == 1 for _, k in yes_no)
+  pairs = yes_no + [("Is the sky blue? Answer:", " yes it is")]  # A longer continuation keeps its own row.
+  rows = lm._rows([(tok.encode(c), tok.encode(k, add_bos=False)) for c, k in pairs])
+  assert [[seg[0] for seg in segs] for _, segs in rows] == [[0, 1, 2], [3, 4, 5], [6]]
+  assert len(rows[0][0]) == len(tok.encode(pairs[0][0]))  # The bare context: no continuation token appended.
+  got = lm.loglik_scorer(tiny, batch_size=2, progress=False)(pairs)
+  dec = Decoder(tiny.config)
+  for (ctx, cont), value in zip(pairs, got):  # Reference: a full forward of context + continuation per pair.
+    c, k = tok.encode(ctx), tok.encode(cont, add_bos=False)
+    logp = np.asarray(jax.nn.log_softmax(dec.apply({"params": tiny.params}, np.array([c + k], np.int32)).logits[0]))
+    np.testing.assert_allclose(value, sum(logp[len(c) - 1 + j, k[j]] for j in range(len(k))), atol=1e-4, rtol=1e-5)
+
+
 def test_loglik_real_model_prefers_the_sensible_continuation(smollm2):
   score = lm.loglik_scorer(smollm2, batch_size=2, progress=False)
   good, bad = score([("The sky is", " blue"), ("The sky is", " potato")])
