@@ -449,6 +449,13 @@ def _evaluate_metrics(run: Run) -> dict[str, float]:
   results = io.read_json(os.path.join(run.workdir, "results.json")) or {}
   final = results.get("final") or {}
   out = {k: v for k, v in final.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+  metric, n = results.get("metric"), results.get("num_eval_examples")
+  if _is_number(out.get(metric)) and isinstance(n, int) and n > 0:  # The binomial SE, printed beside the figure.
+    from datasynth.student import standard_error
+    out[f"{metric}_se"] = standard_error(out[metric], n)
+  evals = results.get("evals") or []
+  if len(evals) > 1 and evals[0].get("step") == 0 and _is_number(evals[0].get(metric)):
+    out[f"{metric}_step0"] = evals[0][metric]  # The untrained student (when this run evaluated step 0).
   out.update(_mauve_metrics(results.get("mauve")))
   return out
 
@@ -853,12 +860,16 @@ def _bars(ax, rows: list[dict[str, Any]], metric: str) -> None:
 def line_groups(sw: Sweep, rows: list[dict[str, Any]], metric: str) -> dict[str, list[tuple[Any, float]]]:
   """{label of the other overrides: [(plot_axis value, metric)] sorted by the axis value}: one line each."""
   axis = sw.plot_axis
-  others = [k for k in _unique(k for r in sw.runs for k in r.overrides) if k not in (axis, "name")]
+  drawn = [row for row in rows if _is_number(row.get(metric)) and row.get(axis, "") != ""]
+  keys = [k for k in _unique(k for r in sw.runs for k in r.overrides) if k != axis and k not in RESERVED]
+  at = lambda a: [row for row in drawn if str(row[axis]) == a]
+  # Lines are told apart by the keys that differ between runs at one axis value (not those that follow the axis).
+  others = [k for k in keys if any(len({str(row.get(k, "")) for row in at(a)}) > 1
+                                   for a in {str(row[axis]) for row in drawn})]
   groups: dict[str, list[tuple[Any, float]]] = {}
-  for row in rows:
-    if _is_number(row.get(metric)) and row.get(axis, "") != "":
-      label = ", ".join(f"{_label(k)}={row.get(k)}" for k in others) or metric
-      groups.setdefault(label, []).append((row[axis], row[metric]))
+  for row in drawn:
+    label = ", ".join(f"{_label(k)}={row.get(k)}" for k in others if row.get(k, "") != "") or metric
+    groups.setdefault(label, []).append((row[axis], row[metric]))
   return {label: sorted(points, key=lambda p: (str(type(p[0])), p[0])) for label, points in groups.items()}
 
 

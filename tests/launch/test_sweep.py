@@ -308,6 +308,11 @@ def test_an_evaluate_run_is_finished_by_results_json_and_reports_its_final_metri
   (tmp_path / "results.json").write_text(json.dumps(dict(metric="pass_at_1", final=dict(step=40, pass_at_1=0.25),
                                                           mauve=dict(test=dict(mauve=0.8)))))
   assert sw.is_finished(run) and sw.final_metrics(run) == dict(step=40, pass_at_1=0.25, mauve_test=0.8)
+  (tmp_path / "results.json").write_text(json.dumps(dict(  # With its test-subset size: the SE; with step 0: it too.
+      metric="accuracy", num_eval_examples=200, final=dict(step=20, accuracy=0.6),
+      evals=[dict(step=0, accuracy=0.5), dict(step=20, accuracy=0.6)])))
+  got = sw.final_metrics(run)
+  assert got == dict(step=20, accuracy=0.6, accuracy_se=pytest.approx((0.6 * 0.4 / 200) ** 0.5), accuracy_step0=0.5)
 
 
 # ------------------------------------------------------------------------------------------------ dependencies
@@ -464,3 +469,16 @@ def test_the_comparison_plot_draws_a_line_over_the_plot_axis_per_group_of_the_ot
   assert sw.line_groups(grid, rows, "loss") == {"seed=0": [(16, 16.0), (64, 64.0)],
                                                 "seed=1": [(16, 16.1), (64, 64.1)]}
   assert sw.write_results(grid)["png"].endswith("comparison.png")
+
+
+def test_plot_lines_are_told_apart_only_by_keys_that_differ_at_one_axis_value(fake_sweep, tmp_path):
+  body = """
+PLOT_AXIS = "soft_prompt.t"
+def get_sweep():  # train.steps follows t, so it splits no line; seed does.
+  return product(zip_(sweep("soft_prompt.t", [16, 64]), sweep("train.steps", [2, 3])), sweep("seed", [0, 1]))
+"""
+  grid = sw.load_sweep(fake_sweep(body), root=str(tmp_path / "root"))
+  rows = [dict(run=r.name, **r.overrides, loss=float(i)) for i, r in enumerate(grid.runs)]
+  assert sw.line_groups(grid, rows, "loss") == {"seed=0": [(16, 0.0), (64, 2.0)], "seed=1": [(16, 1.0), (64, 3.0)]}
+  one = [row for row in rows if row["seed"] == 0]
+  assert sw.line_groups(grid, one, "loss") == {"loss": [(16, 0.0), (64, 2.0)]}
