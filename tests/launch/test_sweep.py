@@ -482,3 +482,60 @@ def get_sweep():  # train.steps follows t, so it splits no line; seed does.
   assert sw.line_groups(grid, rows, "loss") == {"seed=0": [(16, 0.0), (64, 2.0)], "seed=1": [(16, 1.0), (64, 3.0)]}
   one = [row for row in rows if row["seed"] == 0]
   assert sw.line_groups(grid, one, "loss") == {"loss": [(16, 0.0), (64, 2.0)]}
+
+
+# ------------------------------------------------------------------------------------------ the papers' sweeps
+
+
+def _paper(name):
+  return sw.load_sweep(os.path.join(REPO, "sweeps", f"{name}.py"), root=f"/tmp/{name}")
+
+
+def test_table5_sweeps_run_the_three_softsrv_variants_and_both_prompt_baselines_on_the_sweep_preset():
+  for task in ("mbpp", "gsm8k"):
+    grid = _paper(f"softsrv_table5_{task}")
+    assert [r.name for r in grid.runs] == ["preset-np", "preset-mp2", "preset-mc", "method-pt", "method-pt_sr"]
+    assert [r.config for r in grid.runs[:3]] == [f"configs/{task}.py:sweep,{v}" for v in ("np", "mp2", "mc")]
+    assert {r.kind for r in grid.runs} == {"pipeline"} and grid.metrics == ("mauve_train", "mauve_test")
+    configs = [sw.load_config(r) for r in grid.runs]
+    assert [c.pipeline.method for c in configs] == ["softsrv"] * 3 + ["pt", "pt_sr"]
+    assert all(c.generate.num_samples == 256 and c.postprocess.num_subsample == 128 and not c.pipeline.answer
+               for c in configs)
+
+
+def test_figure7_and_figure5_sweep_k_and_the_pt_diversification():
+  fig7 = _paper("softsrv_figure7")
+  assert [sw.load_config(r).soft_prompt.k for r in fig7.runs] == [1, 2, 4, 8] and fig7.plot_axis == "soft_prompt.k"
+  assert {sw.load_config(r).soft_prompt.variant for r in fig7.runs} == {"mp"}
+  fig5 = _paper("softsrv_figure5")
+  assert [sw.load_config(r).pipeline.method for r in fig5.runs] == ["pt", "pt_undiversified"]
+
+
+def test_figure4_trains_students_on_growing_prefixes_of_one_pipelines_records_after_it_finishes():
+  grid = _paper("softsrv_figure4")
+  assert [r.name for r in grid.runs] == ["ss_mc", "ns-32", "ns-64", "ns-128"]
+  assert [[r.name for r in w] for w in sw.waves(grid.runs)] == [["ss_mc"], ["ns-32", "ns-64", "ns-128"]]
+  assert sw.load_config(grid.runs[0]).pipeline.answer is True
+  students = [sw.load_config(r) for r in grid.runs[1:]]
+  assert [c.max_records for c in students] == [32, 64, 128] and {c.eval.num_examples for c in students} == {200}
+  assert [c.sft.eval_every for c in students] == [10, 0, 0]  # Only the first scores the untrained student too.
+  assert "--records=/tmp/softsrv_figure4/ss_mc/answer/records.jsonl" in grid.runs[2].args()
+  assert "--task=boolq" in grid.runs[1].args() and grid.runs[1].kind == "evaluate"
+
+
+def test_table3_mixes_80_percent_general_instructions_with_softsrv_or_train_records():
+  grid = _paper("softsrv_table3")
+  assert [r.name for r in grid.runs] == ["ss_mc", "mix-ss_mc", "mix-train"]
+  assert [r.after for r in grid.runs] == [[], ["ss_mc"], []]
+  for run in grid.runs[1:]:
+    c = sw.load_config(run)
+    assert (c.mix.general, c.mix.general_share, c.mix.num_records, c.max_records) == ("lima,alpaca", 0.8, 320, 64)
+  assert "--baseline" in grid.runs[2].args() and not any(a.startswith("--records") for a in grid.runs[2].args())
+
+
+def test_nomad_table1_is_one_nomad_run_of_the_table1_preset():
+  grid = _paper("nomad_table1")
+  (run,) = grid.runs
+  assert run.kind == "nomad" and run.command("python") == [
+      "python", "launch/nomad.py", "--config=configs/nomad.py:table1", "--workdir=/tmp/nomad_table1/table1",
+      "--table1"]
