@@ -7,18 +7,23 @@ Command:
 
 Each run is `launch/pipeline.py --config=configs/gsm8k.py:sweep[,<variant>]` (the `sweep` preset: 40 training steps (the GSM8K CPU default),
 256 questions generated, N_s = 128 kept after dedup / subsampling / decontamination, MAUVE on 128 texts a side with
-SmolLM2-135M features, no answer stage); the PT runs set `pipeline.method`.
-Runtime: being measured (the queued run of this file on the 2-core CPU); the table follows when it finishes.
+SmolLM2-135M features, no answer stage), and PT_SR with one critique -> refine round of at most 64 tokens each
+(LIGHTER: the MBPP sweep's PT_SR took 39 minutes alone with 2 rounds of 128); the PT runs set `pipeline.method`.
+Runtime: not measured yet (the MBPP table, 5 runs of the same shape, took 65 minutes before LIGHTER).
 """
-from datasynth.sweep import chain, sweep
+from datasynth.sweep import chain, run_name, sweep
 
 LAUNCHER = "launch/pipeline.py"
 CONFIG = "configs/gsm8k.py:sweep"
 METRICS = ("mauve_train", "mauve_test")  # comparison.png: a bar pair per method.
 
 
+LIGHTER = {"baseline.rounds": 1, "baseline.sr_max_new_tokens": 64}
+
+
 def get_sweep():
-  return chain(
+  runs = chain(
       sweep("preset", ["np", "mp2", "mc"]),  # SS_NP (Eq. 1), SS_MP2 (Eq. 2), SS_MC (Eq. 3).
       sweep("pipeline.method", ["pt", "pt_sr"]),  # The prompt-template baselines (softsrv.baselines).
   )
+  return [{"name": run_name(run), **run, **LIGHTER} for run in runs]  # Named by the method alone.

@@ -501,6 +501,8 @@ def test_table5_sweeps_run_the_three_softsrv_variants_and_both_prompt_baselines_
     assert [c.pipeline.method for c in configs] == ["softsrv"] * 3 + ["pt", "pt_sr"]
     assert all(c.generate.num_samples == 256 and c.postprocess.num_subsample == 128 and not c.pipeline.answer
                for c in configs)
+    assert (configs[4].baseline.rounds, configs[4].baseline.sr_max_new_tokens) == (1, 64)  # LIGHTER's PT_SR.
+  assert [sw.load_config(r).train.steps for r in _paper("softsrv_table5_mbpp").runs] == [40] * 5
 
 
 def test_figure7_and_figure5_sweep_k_and_the_pt_diversification():
