@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import os
 from typing import Any
 
@@ -32,7 +31,6 @@ import ml_collections
 from datasynth import chunked, io, loop, sft, stages
 from datasynth.data import Record, load_records_jsonl
 from datasynth.errors import UserError
-from datasynth.student import standard_error
 from nomad import chat, generate as generate_lib, student as student_lib, teacher as teacher_lib
 
 SETS = ("unfiltered", "filtered")  # parse_filter outputs: parsed.jsonl, filtered.jsonl.
@@ -110,7 +108,7 @@ def _teacher(config, stage_dir: str, models: Models) -> dict[str, Any]:
                                      show_progress=bool(config.show_progress))
   models.trained[stage_dir] = (dataclasses.replace(models.teacher, params=jax.device_get(result.params)),
                                teacher_lib.teacher_provenance(stage_dir))
-  summary = io_read_json(os.path.join(stage_dir, "teacher_summary.json"))
+  summary = _read_json(os.path.join(stage_dir, "teacher_summary.json"))
   return dict(counts={"in": summary["conversations"], "out": 1}, final=dict(
       step=summary["steps"], loss=summary["final_loss"]), outputs=[os.path.join(stage_dir, "loss.png")])
 
@@ -185,19 +183,15 @@ def _student(config, stage_dir: str, pf_dir: str, models: Models) -> dict[str, A
   synthetic = {f"{label(config)} {name}": _read_records(os.path.join(pf_dir, FILES[name]))}
   table = student_lib.run_students(config, stage_dir, original_records(config), synthetic, model=models.student)
   return dict(counts={"in": sum(len(v) for v in synthetic.values()), "out": len(table["runs"])},
-              student=_student_summary(table), outputs=[os.path.join(stage_dir, "results.md")])
+              student=student_lib.summary(table), outputs=[os.path.join(stage_dir, "results.md")])
 
 
-def _student_summary(table: dict[str, Any]) -> dict[str, Any]:
-  """{run: {task: final metric}} plus the untrained student's scores and the test-subset sizes."""
-  return dict(base=table["base"], tasks=table["tasks"],
-              runs={r["name"]: dict(steps=r["steps"], records=r["records"], **student_lib.final_scores(r))
-                    for r in table["runs"]}, empty_sets=table.get("empty_sets", []))
-
-
-def io_read_json(path: str) -> dict[str, Any]:
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
+def _read_json(path: str) -> dict[str, Any]:
+  """A JSON file an earlier stage wrote; its absence is a bug of the stage order, never a user's input."""
+  value = io.read_json(path)
+  if value is None:
+    raise FileNotFoundError(f"{path}: missing or not JSON; the stage that writes it has not finished.")
+  return value
 
 
 # ------------------------------------------------------------------------------------------------------------ main
@@ -224,23 +218,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     lines += ["## NormSim (Figure 2)", "", normsim_table(summary["normsim"]), "",
               "![NormSim](normsim/normsim.png)", ""]
   if summary.get("student"):
-    lines += ["## Student (X_train + X_synthesis vs X_train)", "", student_table(summary["student"]), "",
+    lines += ["## Student (X_train + X_synthesis vs X_train)", "", student_lib.score_table(summary["student"]), "",
               "Details and plots: student/results.md.", ""]
-  return "\n".join(lines)
-
-
-def student_table(s: dict[str, Any]) -> str:
-  """Final scores per student run, each with its binomial standard error."""
-  tasks = list(s["tasks"])
-  key = lambda t: f"{t}/{s['tasks'][t]['metric']}"
-  cell = lambda p, t: f"{p:.3f} +- {standard_error(p, s['tasks'][t]['num_examples']):.3f}"
-  lines = ["| student run | steps | " + " | ".join(f"{t} (n={s['tasks'][t]['num_examples']})" for t in tasks) + " |",
-           "|---|---:|" + "---:|" * len(tasks),
-           "| untrained | 0 | " + " | ".join(cell(s["base"][key(t)], t) for t in tasks) + " |"]
-  lines += [f"| {name} | {r['steps']} | " + " | ".join(cell(r[t], t) for t in tasks) + " |"
-            for name, r in s["runs"].items()]
-  lines += [f"| {name} | - | " + " | ".join("not trained: no records" for _ in tasks) + " |"
-            for name in s.get("empty_sets", [])]
   return "\n".join(lines)
 
 
@@ -266,9 +245,9 @@ def run_table1(config, workdir: str, **given) -> dict[str, Any]:
     c.pipeline.student = False  # The students of every (teacher, set) train below, with one pair of baselines.
     summary = run(c, os.path.join(workdir, label(c)), models=base)  # One base LM and encoder for both teachers.
     pf_dir = os.path.join(workdir, label(c), "parse_filter")
-    runs.update(io_read_json(os.path.join(workdir, label(c), "normsim", "normsim_values.json")))
+    runs.update(_read_json(os.path.join(workdir, label(c), "normsim", "normsim_values.json")))
     by_name = {m["name"]: m for m in summary["stages"]}
-    report = io_read_json(os.path.join(pf_dir, "report.json"))
+    report = _read_json(os.path.join(pf_dir, "report.json"))
     for name in SETS:
       s = (summary["normsim"] or {}).get(f"{label(c)} {name}")
       rows.append(dict(teacher=label(c), set=name, n=by_name["parse_filter"]["parsed" if name == "unfiltered"
@@ -284,7 +263,7 @@ def run_table1(config, workdir: str, **given) -> dict[str, Any]:
   if config.pipeline.student:  # Table 1's downstream columns: a student per (teacher, set) and the two baselines.
     synthetic = {f"{teacher} {name}": _read_records(os.path.join(workdir, teacher, "parse_filter", FILES[name]))
                  for teacher in ("unmasked", "masked") for name in SETS}
-    student = _student_summary(student_lib.run_students(config, os.path.join(workdir, "student"),
+    student = student_lib.summary(student_lib.run_students(config, os.path.join(workdir, "student"),
                                                         original_records(config), synthetic, model=base.student))
   table = dict(rows=rows, figure=figure, student=student)
   io.write_json(os.path.join(workdir, "table1.json"), table)
@@ -310,5 +289,5 @@ def table1_markdown(table: dict[str, Any]) -> str:
     lines += ["![NormSim](normsim.png)", ""]
   if table.get("student"):
     lines += ["## Students (X_train + each set vs X_train at equal epochs and equal compute)", "",
-              student_table(table["student"]), "", "Details and plots: student/results.md.", ""]
+              student_lib.score_table(table["student"]), "", "Details and plots: student/results.md.", ""]
   return "\n".join(lines)

@@ -198,22 +198,36 @@ def final_scores(run: Mapping[str, Any]) -> dict[str, float]:
   return {t: evals[-1][student_lib.metric_key(t)] for t, evals in run["evals"].items()}
 
 
+def summary(table: Mapping[str, Any]) -> dict[str, Any]:
+  """The results table as summaries keep it: {tasks, base, runs: {name: {records, epochs, steps, <task>: final
+  metric}}, empty_sets}; `score_table` renders it (results.md, the pipeline's summary.md and table1.md alike)."""
+  return dict(base=table["base"], tasks=table["tasks"],
+              runs={r["name"]: dict(steps=r["steps"], records=r["records"], epochs=r["epochs"], **final_scores(r))
+                    for r in table["runs"]}, empty_sets=list(table.get("empty_sets", [])))
+
+
+def score_table(s: Mapping[str, Any]) -> str:
+  """One row per student run (final score +- its binomial standard error), the untrained student first and the
+  empty synthetic sets (not trained) last."""
+  tasks_ = list(s["tasks"])
+  cell = lambda p, t: f"{p:.3f} +- {student_lib.standard_error(p, s['tasks'][t]['num_examples']):.3f}"
+  head = " | ".join(f"{t} {s['tasks'][t]['metric']} (n={s['tasks'][t]['num_examples']})" for t in tasks_)
+  lines = [f"| run | records | epochs | steps | {head} |", "|---|---:|---:|---:|" + "---:|" * len(tasks_),
+           "| untrained student | - | - | 0 | " + " | ".join(cell(s["base"][student_lib.metric_key(t)], t)
+                                                        for t in tasks_) + " |"]
+  for name, r in s["runs"].items():
+    epochs = f"{r['epochs']:g}" if isinstance(r.get("epochs"), (int, float)) else "-"
+    lines.append(f"| {name} | {r['records']} | {epochs} | {r['steps']} | " + " | ".join(cell(r[t], t)
+                                                                                    for t in tasks_) + " |")
+  lines += [f"| {name} | 0 | - | - | " + " | ".join("not trained: no records" for _ in tasks_) + " |"
+            for name in s.get("empty_sets", [])]
+  return "\n".join(lines)
+
+
 def markdown(table: Mapping[str, Any]) -> str:
   tasks_ = list(table["tasks"])
-  head = " | ".join(f"{t} {table['tasks'][t]['metric']} (n={table['tasks'][t]['num_examples']})" for t in tasks_)
-  lines = ["# NOMAD student: X_train + X_synthesis vs X_train", "",
-           f"| run | records | epochs | steps | {head} |", "|---|---:|---:|---:|" + "---:|" * len(tasks_)]
-  se = lambda p, t: student_lib.standard_error(p, table["tasks"][t]["num_examples"])
-  lines.append("| untrained student | - | - | 0 | " + " | ".join(
-      f"{table['base'][student_lib.metric_key(t)]:.3f} +- {se(table['base'][student_lib.metric_key(t)], t):.3f}"
-      for t in tasks_) + " |")
-  for r in table["runs"]:
-    scores = final_scores(r)
-    lines.append(f"| {r['name']} | {r['records']} | {r['epochs']:g} | {r['steps']} | " + " | ".join(
-        f"{scores[t]:.3f} +- {se(scores[t], t):.3f}" for t in tasks_) + " |")
-  lines += ["", "train: X_train at equal epochs; train_2x: X_train for twice the epochs (equal compute, the paper's "
-            "setting); the other rows: X_train + that synthetic set. +- is the binomial standard error.", ""]
-  if table.get("empty_sets"):
-    lines += ["Not trained (the set holds no records): " + ", ".join(table["empty_sets"]) + ".", ""]
+  lines = ["# NOMAD student: X_train + X_synthesis vs X_train", "", score_table(summary(table)), "",
+           "train: X_train at equal epochs; train_2x: X_train for twice the epochs (equal compute, the paper's "
+           "setting); the other rows: X_train + that synthetic set. +- is the binomial standard error.", ""]
   lines += [f"![{t}](metric_vs_steps_{t}.png)" for t in tasks_] + [""]
   return "\n".join(lines)

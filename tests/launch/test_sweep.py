@@ -509,6 +509,8 @@ def test_figure7_and_figure5_sweep_k_and_the_pt_diversification():
   fig7 = _paper("softsrv_figure7")
   assert [sw.load_config(r).soft_prompt.k for r in fig7.runs] == [1, 2, 4, 8] and fig7.plot_axis == "soft_prompt.k"
   assert {sw.load_config(r).soft_prompt.variant for r in fig7.runs} == {"mp"}
+  assert [r.name for r in fig7.runs] == ["k-1", "k-2", "k-4", "k-8"] and {sw.load_config(r).train.steps
+                                                                        for r in fig7.runs} == {50}
   fig5 = _paper("softsrv_figure5")
   assert [sw.load_config(r).pipeline.method for r in fig5.runs] == ["pt", "pt_undiversified"]
 

@@ -183,6 +183,6 @@ def test_the_student_stage_trains_on_the_downstream_set_and_reports_its_table(te
   assert runs["unmasked filtered"]["records"] == 8 + 4 and runs["train"]["records"] == 8
   assert all(0.0 <= r[t] <= 1.0 for r in runs.values() for t in ("gsm8k", "triviaqa"))
   md = open(os.path.join(wd, "summary.md")).read()
-  assert "## Student" in md and "| untrained | 0 |" in md and "| unmasked filtered |" in md and " +- " in md
+  assert "## Student" in md and "| untrained student | - | - | 0 |" in md and "| unmasked filtered |" in md and " +- " in md
   table = dict(rows=[], figure=None, student=summary["student"])  # Table 1's student section, from the same summary.
   assert "| train_2x |" in pipeline.table1_markdown(table)
