@@ -133,10 +133,13 @@ def write_reports(workdir: str, summary: dict[str, Any]) -> None:
            f"- evaluated on {summary['num_eval_examples']} `{summary['eval_split']}` examples, mode "
            f"`{summary['eval_mode']}`", ""]
   if evals:
-    lines += [f"| step | {metric} | train loss |", "|---:|---:|---:|"]
-    lines += [f"| {e['step']} | {e[metric]:.4f} | {'' if e['loss'] is None else format(e['loss'], '.4f')} |"
+    from datasynth.student import standard_error
+    n = summary["num_eval_examples"]
+    se = lambda p: f"{p:.4f} +- {standard_error(p, n):.4f}"  # The binomial standard error on n test examples.
+    lines += [f"| step | {metric} (+- SE, n={n}) | train loss |", "|---:|---:|---:|"]
+    lines += [f"| {e['step']} | {se(e[metric])} | {'' if e['loss'] is None else format(e['loss'], '.4f')} |"
               for e in evals]
-    lines += ["", f"Final {metric}: **{summary['final'][metric]:.4f}** (step {summary['final']['step']}); best "
+    lines += ["", f"Final {metric}: **{se(summary['final'][metric])}** (step {summary['final']['step']}); best "
               f"{summary['best'][metric]:.4f} (step {summary['best']['step']}).", ""]
   if summary.get("mauve"):
     lines += ["## MAUVE (records' prompts vs the task's folds)", "", "| reference fold | MAUVE | clusters | n_ref | "

@@ -48,7 +48,9 @@ def test_main_mbpp_baseline_writes_table_json_and_plot(smollm2, data_dir, tmp_pa
   assert summary["num_records"] == 12 and summary["num_eval_examples"] == 4
   assert summary["evals"][-1]["loss"] is not None
   md = (tmp_path / "results.md").read_text()
-  assert "| step | pass_at_1 | train loss |" in md and "\n| 2 |" in md
+  assert "| step | pass_at_1 (+- SE, n=4) | train loss |" in md and "\n| 2 |" in md
+  final = summary["final"]["pass_at_1"]  # Each figure with its binomial standard error on the 4 examples.
+  assert f"**{final:.4f} +- {(final * (1 - final) / 4) ** 0.5:.4f}**" in md
   assert (tmp_path / "metric_vs_steps.png").stat().st_size > 1000
   outputs = [json.loads(l) for l in (tmp_path / "eval" / "step_000002.jsonl").read_text().splitlines()]
   assert len(outputs) == 4 and all("completion" in o and "passed" in o for o in outputs)
