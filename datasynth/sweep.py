@@ -169,7 +169,6 @@ def references(overrides: Overrides) -> list[str]:
   return _unique(name for v in overrides.values() if isinstance(v, str) for name in _REF.findall(v))
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Run:
   name: str
