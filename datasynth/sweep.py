@@ -817,6 +817,7 @@ def results_markdown(sw: Sweep, columns: list[str], rows: list[dict[str, Any]]) 
 
 def metric_columns(sw: Sweep, columns: list[str], rows: list[dict[str, Any]]) -> list[str]:
   keys = {k for r in sw.runs for k in r.overrides} | {"run", "status", "step"}
+  keys |= {c for c in columns if c.endswith("_se") and c[:-3] in columns}  # Drawn as error bars, not panels.
   numeric = [c for c in columns if c not in keys and any(_is_number(r.get(c)) for r in rows)]
   return [c for c in numeric if c in sw.metrics] if sw.metrics else numeric
 
@@ -851,7 +852,8 @@ def plot_comparison(sw: Sweep, columns: list[str], rows: list[dict[str, Any]], p
 
 def _bars(ax, rows: list[dict[str, Any]], metric: str) -> None:
   values = [r[metric] if _is_number(r.get(metric)) else 0.0 for r in rows]
-  ax.barh(range(len(rows)), values, color="tab:blue")
+  errors = [r.get(f"{metric}_se") if _is_number(r.get(f"{metric}_se")) else 0.0 for r in rows]
+  ax.barh(range(len(rows)), values, xerr=errors if any(errors) else None, color="tab:blue")
   ax.set_yticks(range(len(rows)), [r["run"] for r in rows], fontsize=7)
   ax.invert_yaxis()  # The first run on top, as in the table.
 
@@ -874,8 +876,12 @@ def line_groups(sw: Sweep, rows: list[dict[str, Any]], metric: str) -> dict[str,
 
 def _lines(ax, sw: Sweep, rows: list[dict[str, Any]], metric: str) -> None:
   groups = line_groups(sw, rows, metric)
+  se = {(str(r.get(sw.plot_axis)), r.get(metric)): r.get(f"{metric}_se") for r in rows}  # +- 1 SE when reported.
   for label, points in groups.items():
-    ax.plot([str(p[0]) for p in points], [p[1] for p in points], marker="o", label=label)
+    errors = [se.get((str(x), y)) for x, y in points]
+    errors = [e if _is_number(e) else 0.0 for e in errors]
+    ax.errorbar([str(p[0]) for p in points], [p[1] for p in points], yerr=errors if any(errors) else None,
+                marker="o", capsize=3, label=label)
   ax.set_xlabel(_label(sw.plot_axis))
   if len(groups) <= 12:
     ax.legend(fontsize=6)

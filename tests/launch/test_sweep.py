@@ -543,3 +543,18 @@ def test_nomad_table1_is_one_nomad_run_of_the_table1_preset():
   assert run.kind == "nomad" and run.command("python") == [
       "python", "launch/nomad.py", "--config=configs/nomad.py:table1", "--workdir=/tmp/nomad_table1/table1",
       "--table1"]
+
+
+def test_a_metric_with_a_standard_error_is_drawn_with_error_bars_not_as_a_panel_of_its_own(fake_sweep, tmp_path):
+  grid = sw.load_sweep(fake_sweep("PLOT_AXIS = 'soft_prompt.t'\n" + GRID), root=str(tmp_path / "root"))
+  rows = [dict(run=r.name, **r.overrides, accuracy=0.5 + i / 10, accuracy_se=0.03) for i, r in enumerate(grid.runs)]
+  columns = ["run", "status", "soft_prompt.t", "seed", "accuracy", "accuracy_se"]
+  assert sw.metric_columns(grid, columns, rows) == ["accuracy"]
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots()
+  sw._lines(ax, grid, rows, "accuracy")
+  bars = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
+  assert len(bars) == 2 and all(c.has_yerr for c in bars)  # One line per seed, each with +- 1 SE.
+  plt.close(fig)
