@@ -858,8 +858,9 @@ def _bars(ax, rows: list[dict[str, Any]], metric: str) -> None:
   ax.invert_yaxis()  # The first run on top, as in the table.
 
 
-def line_groups(sw: Sweep, rows: list[dict[str, Any]], metric: str) -> dict[str, list[tuple[Any, float]]]:
-  """{label of the other overrides: [(plot_axis value, metric)] sorted by the axis value}: one line each."""
+def line_groups(sw: Sweep, rows: list[dict[str, Any]], metric: str) -> dict[str, list[tuple[Any, float, Any]]]:
+  """{label of the other overrides: [(plot_axis value, metric, its `<metric>_se` or None)] sorted by the axis
+  value}: one line each."""
   axis = sw.plot_axis
   drawn = [row for row in rows if _is_number(row.get(metric)) and row.get(axis, "") != ""]
   keys = [k for k in _unique(k for r in sw.runs for k in r.overrides) if k != axis and k not in RESERVED]
@@ -867,20 +868,19 @@ def line_groups(sw: Sweep, rows: list[dict[str, Any]], metric: str) -> dict[str,
   # Lines are told apart by the keys that differ between runs at one axis value (not those that follow the axis).
   others = [k for k in keys if any(len({str(row.get(k, "")) for row in at(a)}) > 1
                                    for a in {str(row[axis]) for row in drawn})]
-  groups: dict[str, list[tuple[Any, float]]] = {}
+  groups: dict[str, list[tuple[Any, float, Any]]] = {}
   for row in drawn:
     label = ", ".join(f"{_label(k)}={row.get(k)}" for k in others if row.get(k, "") != "") or metric
-    groups.setdefault(label, []).append((row[axis], row[metric]))
+    se = row.get(f"{metric}_se")
+    groups.setdefault(label, []).append((row[axis], row[metric], se if _is_number(se) else None))
   return {label: sorted(points, key=lambda p: (str(type(p[0])), p[0])) for label, points in groups.items()}
 
 
 def _lines(ax, sw: Sweep, rows: list[dict[str, Any]], metric: str) -> None:
   groups = line_groups(sw, rows, metric)
-  se = {(str(r.get(sw.plot_axis)), r.get(metric)): r.get(f"{metric}_se") for r in rows}  # +- 1 SE when reported.
   for label, points in groups.items():
-    errors = [se.get((str(x), y)) for x, y in points]
-    errors = [e if _is_number(e) else 0.0 for e in errors]
-    ax.errorbar([str(p[0]) for p in points], [p[1] for p in points], yerr=errors if any(errors) else None,
+    errors = [se or 0.0 for _, _, se in points]  # +- 1 SE where the run reported one.
+    ax.errorbar([str(x) for x, _, _ in points], [y for _, y, _ in points], yerr=errors if any(errors) else None,
                 marker="o", capsize=3, label=label)
   ax.set_xlabel(_label(sw.plot_axis))
   if len(groups) <= 12:

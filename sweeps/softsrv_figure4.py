@@ -36,6 +36,7 @@ Deviation from the paper: one task (BoolQ: a 135M student scores ~0 on MBPP and 
 135M student instead of Gemma 2B.
 """
 from datasynth.sweep import chain
+from sweeps._boolq_students import RECORDS, pipeline, student
 
 LAUNCHER = "launch/pipeline.py"
 CONFIG = "configs/boolq.py:sweep"
@@ -44,14 +45,7 @@ PLOT_AXIS = "max_records"
 SIZES = (32, 64, 128)  # N_s: the first N of the 128 kept and answered questions.
 
 
-def student(n: int, first: bool) -> dict:
-  return {"name": f"ns-{n}", "launcher": "launch/evaluate.py", "config": "configs/evaluate.py",
-          "--task": "boolq", "--records": "{workdir:ss_mc}/answer/records.jsonl", "max_records": n,
-          "sft.steps": max(1, n // 3), "sft.eval_every": max(1, n // 3) if first else 0,
-          "sft.save_every": max(1, n // 3), "eval.mode": "few_shot", "eval.num_examples": 200,
-          "eval.batch_size": 8}
-
-
 def get_sweep():
-  pipeline = {"name": "ss_mc", "pipeline.answer": True, "pipeline.mauve": False, "answer.max_new_tokens": 48}
-  return chain([pipeline], [student(n, first=i == 0) for i, n in enumerate(SIZES)])
+  # About two epochs each: N_s / 3 steps of 2 x 256 packed tokens.
+  return chain([pipeline()], [student(f"ns-{n}", max(1, n // 3), first=i == 0, **{"--records": RECORDS},
+                                      max_records=n) for i, n in enumerate(SIZES)])

@@ -21,6 +21,7 @@ Runtime: not measured yet on the idle 2-core CPU (estimated about 20 minutes: pi
 three evaluations of 200 questions ~2 each).
 """
 from datasynth.sweep import chain
+from sweeps._boolq_students import RECORDS, pipeline, student
 
 LAUNCHER = "launch/pipeline.py"
 CONFIG = "configs/boolq.py:sweep"
@@ -28,13 +29,6 @@ METRICS = ("accuracy",)
 MIXTURE = {"mix.general": "lima,alpaca", "mix.general_share": 0.8, "mix.num_records": 320, "max_records": 64}
 
 
-def student(name: str, source: dict, first: bool) -> dict:
-  return {"name": name, "launcher": "launch/evaluate.py", "config": "configs/evaluate.py", "--task": "boolq",
-          **source, **MIXTURE, "sft.steps": 40, "sft.eval_every": 40 if first else 0, "sft.save_every": 40,
-          "eval.mode": "few_shot", "eval.num_examples": 200, "eval.batch_size": 8}
-
-
 def get_sweep():
-  pipeline = {"name": "ss_mc", "pipeline.answer": True, "pipeline.mauve": False, "answer.max_new_tokens": 48}
-  return chain([pipeline], [student("mix-ss_mc", {"--records": "{workdir:ss_mc}/answer/records.jsonl"}, True),
-                            student("mix-train", {"--baseline": True}, False)])
+  return chain([pipeline()], [student("mix-ss_mc", 40, True, **{"--records": RECORDS}, **MIXTURE),
+                              student("mix-train", 40, False, **{"--baseline": True}, **MIXTURE)])

@@ -466,8 +466,8 @@ def test_the_comparison_plot_draws_a_line_over_the_plot_axis_per_group_of_the_ot
   sw.run_local(grid, log=lambda _: None)
   columns, rows = sw.collect(grid)
   assert sw.metric_columns(grid, columns, rows) == ["loss"]
-  assert sw.line_groups(grid, rows, "loss") == {"seed=0": [(16, 16.0), (64, 64.0)],
-                                                "seed=1": [(16, 16.1), (64, 64.1)]}
+  assert sw.line_groups(grid, rows, "loss") == {"seed=0": [(16, 16.0, None), (64, 64.0, None)],
+                                                "seed=1": [(16, 16.1, None), (64, 64.1, None)]}
   assert sw.write_results(grid)["png"].endswith("comparison.png")
 
 
@@ -479,9 +479,10 @@ def get_sweep():  # train.steps follows t, so it splits no line; seed does.
 """
   grid = sw.load_sweep(fake_sweep(body), root=str(tmp_path / "root"))
   rows = [dict(run=r.name, **r.overrides, loss=float(i)) for i, r in enumerate(grid.runs)]
-  assert sw.line_groups(grid, rows, "loss") == {"seed=0": [(16, 0.0), (64, 2.0)], "seed=1": [(16, 1.0), (64, 3.0)]}
+  assert sw.line_groups(grid, rows, "loss") == {"seed=0": [(16, 0.0, None), (64, 2.0, None)],
+                                                "seed=1": [(16, 1.0, None), (64, 3.0, None)]}
   one = [row for row in rows if row["seed"] == 0]
-  assert sw.line_groups(grid, one, "loss") == {"loss": [(16, 0.0), (64, 2.0)]}
+  assert sw.line_groups(grid, one, "loss") == {"loss": [(16, 0.0, None), (64, 2.0, None)]}
 
 
 # ------------------------------------------------------------------------------------------ the papers' sweeps
@@ -550,6 +551,7 @@ def test_a_metric_with_a_standard_error_is_drawn_with_error_bars_not_as_a_panel_
   rows = [dict(run=r.name, **r.overrides, accuracy=0.5 + i / 10, accuracy_se=0.03) for i, r in enumerate(grid.runs)]
   columns = ["run", "status", "soft_prompt.t", "seed", "accuracy", "accuracy_se"]
   assert sw.metric_columns(grid, columns, rows) == ["accuracy"]
+  assert [se for points in sw.line_groups(grid, rows, "accuracy").values() for _, _, se in points] == [0.03] * 4
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
