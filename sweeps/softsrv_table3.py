@@ -17,8 +17,26 @@ Runs (3, in two waves):
 
 Deviation from the paper: Gemma 2B students on the real post-training mixture there; SmolLM2-135M, 320 records and
 one task here.
-Runtime: not measured yet on the idle 2-core CPU (estimated about 20 minutes: pipeline ~9, two students ~3 each,
-three evaluations of 200 questions ~2 each).
+
+Measured on the idle 2-core CPU, the runs one after another: 2026-12-02 18:46-19:15, about 29 minutes for the sweep.
+`ss_mc` 16 minutes (train 532 s: E over 660 passages, then 30 steps at ~11 s/step; generate 256 s; postprocess 2.7 s:
+0 duplicates, 0 sharing a 13-gram with the test fold, 128 kept of 256; answer 159 s: 128 answered, 0 empty),
+`mix-ss_mc` about 9 minutes (40 SFT steps at ~6 s/step, two 200-question evaluations of ~90 s), `mix-train` about 5
+minutes. `mix-train` was rerun alone on 2026-12-03, when the machine ran the same SFT step at ~10 s: 556 s.
+
+| student trained on (320 records, 80% LIMA + Alpaca) | steps | train loss | BoolQ accuracy (n = 200) |
+|---|---:|---:|---|
+| nothing (untrained SmolLM2-135M) | 0 | - | 0.525 +- 0.035 |
+| + 20% SS_MC records (`mix-ss_mc`) | 40 | 1.826 | 0.595 +- 0.035 |
+| + 20% BoolQ train records (`mix-train`) | 40 | 2.484 | 0.455 +- 0.035 |
+
+Against the paper: its Table 3 asks whether SS_MC data can stand in for the task's real train data in a fixed
+mixture; its figures are not available offline here, so only the question is compared, not numbers. Here the SS_MC
+mixture gives the best student, +0.07 over the untrained one (1.4 SE of the difference, not distinguishable from
+noise) and +0.14 over the train-data mixture (2.8 SE). The train-data mixture scores below the untrained student:
+it answers False on 132 of the 200 test questions although 44 of its 64 BoolQ records answer True (and 125 of the
+200 test questions are True). Each record is a passage of up to ~250 tokens with a one-token answer, so 40 steps
+move the True / False prior more than they teach the decision; not investigated further.
 """
 from datasynth.sweep import chain
 from sweeps._boolq_students import RECORDS, pipeline, student

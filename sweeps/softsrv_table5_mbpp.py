@@ -5,15 +5,16 @@ Command:
   python launch/sweep.py --sweep=sweeps/softsrv_table5_mbpp.py
   python launch/report.py --workdir=workdirs/sweeps/softsrv_table5_mbpp
 
-Each run is `launch/pipeline.py --config=configs/mbpp.py:sweep[,<variant>]` (the `sweep` preset: 256 questions
-generated, N_s = 128 kept after dedup / subsampling / decontamination, MAUVE on 128 texts a side with SmolLM2-135M
-features, no answer stage), with what LIGHTER sets on top so five runs fit 30 minutes: 40 training steps instead of
-the preset's 60, and one critique -> refine round of at most 64 tokens each for PT_SR (the paper's R is larger);
-the PT runs set `pipeline.method`.
+Each run is `launch/pipeline.py --config=configs/mbpp.py:sweep[,<variant>]` (the `sweep` preset: questions only,
+no answer stage, MAUVE with SmolLM2-135M features) with what LIGHTER sets on top so five runs fit 30 minutes: 25
+training steps, 96 questions generated, N_s = 64 kept after dedup / subsampling / decontamination, MAUVE on 64 texts
+a side, and one critique -> refine round of at most 64 tokens each for PT_SR (the paper's R is larger); the PT runs
+set `pipeline.method`.
 
-Measured 2026-12-02 on the 2-core CPU **before LIGHTER** (60 steps; PT_SR with 2 rounds of 128 tokens), partly
-while other jobs ran: 3,890 s (65 minutes) in all, 2,354 s of it PT_SR's generation. Over the 30-minute budget,
-hence LIGHTER; the lighter sweep is not measured yet (estimated 25-30 minutes).
+Measured 2026-12-02 on the 2-core CPU **before LIGHTER** (60 steps, 256 generated, N_s = 128, MAUVE on 128 a side;
+PT_SR with 2 rounds of 128 tokens), partly while other jobs ran: 3,890 s (65 minutes) in all, 2,354 s of it PT_SR's
+generation; on 2026-12-03 the SS_NP run alone at 40 steps took 11.5 minutes (train 391 s: E pass 43 s, first step
+68 s with compilation, then 4.8 s/step; generate 188 s; MAUVE 106 s). Hence LIGHTER, measured below.
 
 | method | held-out loss | kept | MAUVE vs train | MAUVE vs test | seconds |
 |---|---:|---:|---:|---:|---:|
@@ -37,7 +38,11 @@ CONFIG = "configs/mbpp.py:sweep"
 METRICS = ("mauve_train", "mauve_test")  # comparison.png: a bar pair per method.
 
 
-LIGHTER = {"train.steps": 40, "baseline.rounds": 1, "baseline.sr_max_new_tokens": 64}
+# What brings five pipeline runs under 30 minutes on the 2 cores (the `sweep` preset's 60 steps, 256 generated,
+# N_s = 128 and MAUVE on 128 a side took 65 minutes; 40 steps alone still ~45): 25 steps, 96 generated, N_s = 64,
+# MAUVE on 64 a side, and one critique -> refine round of at most 64 tokens for PT_SR.
+LIGHTER = {"train.steps": 25, "generate.num_samples": 96, "postprocess.num_subsample": 64, "mauve.num_examples": 64,
+           "baseline.rounds": 1, "baseline.sr_max_new_tokens": 64}
 
 
 def get_sweep():
