@@ -18,6 +18,8 @@ Keys of an override dict:
 A string value may contain `{workdir:NAME}`: the work dir of run NAME of the same sweep, listed before it (e.g.
 `"--records": "{workdir:pipeline}/answer/records.jsonl"`). The run then waits for NAME: locally it starts once NAME
 has finished (and is `blocked` if NAME failed); on a cluster the runs go in waves, each after the one before.
+`{root}` is the sweep root, for what runs share without waiting for each other (`"context.cache_dir":
+"{root}/cache"`: E(x) and MAUVE features memoised once for all runs, `datasynth.memo`).
 A run's name is derived from its overrides in order (`preset=mp2, soft_prompt.t=16, seed=0` ->
 `preset-mp2_t-16_seed-0`: the last part of each dotted key, characters outside [A-Za-z0-9.+-] as `_`); two runs of
 one name are refused. Its work dir is `<root>/<name>`.
@@ -162,6 +164,7 @@ def run_name(overrides: Overrides) -> str:
 # --------------------------------------------------------------------------------------------------------- runs
 
 _REF = re.compile(r"\{workdir:([^{}]*)\}")
+ROOT = "{root}"  # In a string value: the sweep root (e.g. a cache folder its runs share; no ordering implied).
 
 
 def references(overrides: Overrides) -> list[str]:
@@ -182,7 +185,7 @@ class Run:
   def settings(self) -> Overrides:
     """The overrides that become flags (config fields and launcher flags), `{workdir:NAME}` resolved."""
     root = os.path.dirname(self.workdir)
-    return {k: _REF.sub(lambda m: os.path.join(root, m.group(1)), v) if isinstance(v, str) else v
+    return {k: _REF.sub(lambda m: os.path.join(root, m.group(1)), v).replace(ROOT, root) if isinstance(v, str) else v
             for k, v in self.overrides.items() if k not in RESERVED}
 
   @property

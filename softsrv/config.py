@@ -35,7 +35,7 @@ CADENCE_FIELDS = {"log_every": "train.log_every", "eval_every": "train.eval_ever
 # Fields that may change between restarts of one run (they do not change what is trained): the loop's cadence, the
 # step budget, and the settings of the stages after training.
 MUTABLE_FIELDS = ("train.steps", "train.stop_after", *CADENCE_FIELDS.values(), "data.data_dir", "show_progress",
-                  "generate", "model.scan_layers", "pipeline", "baseline", "postprocess", "answer", "mauve")
+                  "generate", "model.scan_layers", "context.cache_dir", "pipeline", "baseline", "postprocess", "answer", "mauve")
 
 
 def without_mutable_fields(d: dict) -> dict:
@@ -72,6 +72,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.context.normalize = True  # Per-example RMS normalisation of z.
   c.context.max_len = 256  # Tokens of x that E reads (longer x are embedded from their first tokens).
   c.context.batch_size = 32  # Batch size of the (jitted, cached) E pass.
+  c.context.cache_dir = ""  # Where E(x) is memoised (datasynth.memo); "" = <workdir>/context. Sweeps share one.
 
   c.soft_prompt = ml_collections.ConfigDict()
   c.soft_prompt.variant = "mc"  # np (SS_NP, Eq. 1) | mp (SS_MPk, Eq. 2) | mc (SS_MC, Eq. 3).
@@ -152,6 +153,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.mauve.max_tokens = 256  # Texts truncated to this many tokens for features.
   c.mauve.batch_size = 16  # Feature batch.
   c.mauve.seed = 0  # Subset choice.
+  c.mauve.cache_dir = ""  # Where features are memoised (datasynth.memo); "" = the stage's folder. Sweeps share one.
   c.mauve.train_vs_test = True  # Also score the train fold against the test fold (the reference row of Table 4).
   return c
 

@@ -7,20 +7,17 @@ inputs of unit scale whatever the layer). The BOS token the tokenizer may prepen
 hidden states are the attention sink and would dominate it).
 
 `embed_texts` runs E batched under jit with fixed shapes (one compile); `cached_context` stores the result per
-data set under the work dir, keyed by everything that decides it, and writes it atomically.
+data set (`datasynth.memo`: under the work dir, or a folder a sweep shares), keyed by everything that decides it.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datasynth import io, progress
+from datasynth import memo, progress
 from datasynth.buckets import round_up
 from datasynth.errors import UserError
 from datasynth.models.decoder import Decoder
@@ -102,25 +99,8 @@ def embed_texts(model: LoadedModel, texts: Sequence[str], *, layer: int = 0, max
   return z.astype(np.float32)
 
 
-def cache_key(model: LoadedModel, texts: Sequence[str], **options) -> str:
-  h = hashlib.sha256()
-  h.update(json.dumps(dict(model=model.source, config=model.config.to_json(), **options), sort_keys=True).encode())
-  for text in texts:
-    h.update(text.encode("utf-8"))
-    h.update(b"\0")
-  return h.hexdigest()[:16]
-
-
 def cached_context(model: LoadedModel, texts: Sequence[str], cache_dir: str, show_progress: bool = False,
                    **options) -> np.ndarray:
-  """`embed_texts` memoised as `<cache_dir>/z-<key>.npy` (atomic write: temp name, then rename)."""
-  os.makedirs(cache_dir, exist_ok=True)
-  path = os.path.join(cache_dir, f"z-{cache_key(model, texts, **options)}.npy")
-  if os.path.exists(path):
-    z = np.load(path)
-    if z.shape[0] == len(texts):
-      return z
-  z = embed_texts(model, texts, show_progress=show_progress, **options)
-  with io.atomic_write(path, "wb") as f:
-    np.save(f, z)
-  return z
+  """`embed_texts` memoised as `<cache_dir>/z-<key>.npy` (`datasynth.memo`: content-addressed, atomic)."""
+  return memo.cached(cache_dir, "z", model, texts,
+                     lambda: embed_texts(model, texts, show_progress=show_progress, **options), **options)

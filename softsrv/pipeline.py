@@ -21,6 +21,7 @@ import ml_collections
 
 from datasynth import io, stages
 from datasynth.errors import UserError
+from datasynth.loop import without_fields
 
 METHODS = ("softsrv", "pt", "pt_undiversified", "pt_sr")
 TRAIN_SECTIONS = ("task", "seed", "data", "model", "context", "soft_prompt", "train")
@@ -77,7 +78,8 @@ def build_stages(config: ml_collections.ConfigDict, workdir: str, models: Models
     out.append(stages.Stage("answer", dict(answer=config.answer.to_dict()),
                             lambda d: _answer(config, d, kept, models)))
   if config.pipeline.mauve:
-    out.append(stages.Stage("mauve", dict(mauve=config.mauve.to_dict()), lambda d: _mauve(config, d, kept, models)))
+    mauve_key = without_fields(config.mauve.to_dict(), ["cache_dir"])  # Where features are memoised is not a result.
+    out.append(stages.Stage("mauve", dict(mauve=mauve_key), lambda d: _mauve(config, d, kept, models)))
   return out
 
 
@@ -133,17 +135,18 @@ def _mauve(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
   questions = [r["text"] for r in read_jsonl(kept)]
   folds = {f: [r.prompt for r in load_task(config.task, f, config.data.data_dir or None)] for f in ("train", "test")}
   png = os.path.join(stage_dir, "mauve.png")
+  cache_dir = mc.cache_dir or os.path.join(stage_dir, "features")  # train_vs_test reuses both folds' features.
   scores = mauve.mauve_against(questions, folds, models["mauve"], num_examples=mc.num_examples, seed=mc.seed,
                                batch_size=mc.batch_size, max_tokens=mc.max_tokens,
                                num_clusters=mc.num_clusters or None, png=png,
                                title=f"MAUVE: {method_label(config)} questions vs {config.task} folds",
-                               progress=config.show_progress)
+                               progress=config.show_progress, cache_dir=cache_dir)
   if mc.train_vs_test:  # The reference row of Table 4: how close the train fold itself is to the test fold.
     scores["train_vs_test"] = mauve.mauve_against(folds["train"], {"test": folds["test"]}, models["mauve"],
                                                   num_examples=mc.num_examples, seed=mc.seed,
                                                   batch_size=mc.batch_size, max_tokens=mc.max_tokens,
                                                   num_clusters=mc.num_clusters or None,
-                                                  progress=config.show_progress)["test"]
+                                                  progress=config.show_progress, cache_dir=cache_dir)["test"]
   return dict(counts={"in": len(questions), "out": len(questions)}, mauve=scores, outputs=[png])
 
 

@@ -75,15 +75,15 @@ class Examples:
 
 def load_examples(config: ml_collections.ConfigDict, workdir: str, model: LoadedModel, context_model: LoadedModel,
                   texts: list[str] | None = None) -> Examples:
-  """x (default `load_texts(config)`) -> H's ids and E's z (cached under `<workdir>/context`); the last
-  `data.heldout` examples are held out."""
+  """x (default `load_texts(config)`) -> H's ids and E's z (memoised under `context.cache_dir`, default
+  `<workdir>/context`); the last `data.heldout` examples are held out."""
   texts = load_texts(config) if texts is None else texts
   ids, mask, kept = tokenize(texts, model.tokenizer, max_len=config.data.max_len, too_long=config.data.too_long,
                              layout=Layout.from_config(config))
   texts = [texts[i] for i in kept]
   c = config.context
   z = context_lib.cached_context(
-      context_model, texts, os.path.join(workdir, "context"), show_progress=config.show_progress, layer=c.layer,
+      context_model, texts, c.cache_dir or os.path.join(workdir, "context"), show_progress=config.show_progress, layer=c.layer,
       max_len=c.max_len, batch_size=c.batch_size, projection_dim=c.projection_dim or None,
       projection_seed=config.seed, normalize=c.normalize)
   n_train = len(ids) - min(config.data.heldout, len(ids) // 2)

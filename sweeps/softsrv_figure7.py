@@ -28,6 +28,7 @@ few steps at the same learning rate (tuned for SS_MC); a faithful Figure 7 needs
 or a learning rate tuned per variant.
 """
 from datasynth.sweep import run_name, sweep
+from sweeps._pipeline_runs import CACHES, LIGHT
 
 LAUNCHER = "launch/pipeline.py"
 CONFIG = "configs/mbpp.py:sweep,mp"
@@ -35,8 +36,5 @@ METRICS = ("heldout_loss", "mauve_train", "mauve_test")
 PLOT_AXIS = "soft_prompt.k"
 
 
-LIGHTER = {"train.steps": 50}
-
-
 def get_sweep():  # SS_MPk (Eq. 2): k basis prompts mixed by z.
-  return [{"name": run_name(run), **run, **LIGHTER} for run in sweep("soft_prompt.k", [1, 2, 4, 8])]
+  return [{"name": run_name(run), **run, **LIGHT, **CACHES} for run in sweep("soft_prompt.k", [1, 2, 4, 8])]

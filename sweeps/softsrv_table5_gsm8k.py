@@ -12,6 +12,7 @@ SmolLM2-135M features, no answer stage), and PT_SR with one critique -> refine r
 Runtime: not measured yet (the MBPP table, 5 runs of the same shape, took 65 minutes before LIGHTER).
 """
 from datasynth.sweep import chain, run_name, sweep
+from sweeps._pipeline_runs import CACHES
 
 LAUNCHER = "launch/pipeline.py"
 CONFIG = "configs/gsm8k.py:sweep"
@@ -26,4 +27,4 @@ def get_sweep():
       sweep("preset", ["np", "mp2", "mc"]),  # SS_NP (Eq. 1), SS_MP2 (Eq. 2), SS_MC (Eq. 3).
       sweep("pipeline.method", ["pt", "pt_sr"]),  # The prompt-template baselines (softsrv.baselines).
   )
-  return [{"name": run_name(run), **run, **LIGHTER} for run in runs]  # Named by the method alone.
+  return [{"name": run_name(run), **run, **LIGHTER, **CACHES} for run in runs]  # Named by the method alone.

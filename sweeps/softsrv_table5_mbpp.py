@@ -32,17 +32,15 @@ SS_MC's MAUVE here is close to train vs test, far above the paper's, because the
 and SmolLM2 features with about 13 clusters (the paper: thousands of texts, 32 clusters, a larger feature model).
 """
 from datasynth.sweep import chain, run_name, sweep
+from sweeps._pipeline_runs import CACHES, LIGHT
 
 LAUNCHER = "launch/pipeline.py"
 CONFIG = "configs/mbpp.py:sweep"
 METRICS = ("mauve_train", "mauve_test")  # comparison.png: a bar pair per method.
 
 
-# What brings five pipeline runs under 30 minutes on the 2 cores (the `sweep` preset's 60 steps, 256 generated,
-# N_s = 128 and MAUVE on 128 a side took 65 minutes; 40 steps alone still ~45): 25 steps, 96 generated, N_s = 64,
-# MAUVE on 64 a side, and one critique -> refine round of at most 64 tokens for PT_SR.
-LIGHTER = {"train.steps": 25, "generate.num_samples": 96, "postprocess.num_subsample": 64, "mauve.num_examples": 64,
-           "baseline.rounds": 1, "baseline.sr_max_new_tokens": 64}
+# PT_SR: one critique -> refine round of at most 64 tokens (2 rounds of 128 took 39 minutes alone).
+LIGHTER = {**LIGHT, "baseline.rounds": 1, "baseline.sr_max_new_tokens": 64}
 
 
 def get_sweep():
@@ -50,4 +48,4 @@ def get_sweep():
       sweep("preset", ["np", "mp2", "mc"]),  # SS_NP (Eq. 1), SS_MP2 (Eq. 2), SS_MC (Eq. 3).
       sweep("pipeline.method", ["pt", "pt_sr"]),  # The prompt-template baselines (softsrv.baselines).
   )
-  return [{"name": run_name(run), **run, **LIGHTER} for run in runs]  # Named by the method alone.
+  return [{"name": run_name(run), **run, **LIGHTER, **CACHES} for run in runs]  # Named by the method alone.

@@ -191,18 +191,23 @@ def random_subset(texts: Sequence[str], num: int, seed: int) -> list[str]:
 
 def mauve_against(texts: Sequence[str], references: dict[str, Sequence[str]], feature_model, *, num_examples: int,
                   seed: int = 0, batch_size: int = 8, max_tokens: int = 256, num_clusters: int | None = None,
-                  png: str | None = None, title: str = "MAUVE", progress: bool = True) -> dict[str, dict]:
+                  png: str | None = None, title: str = "MAUVE", progress: bool = True,
+                  cache_dir: str | None = None) -> dict[str, dict]:
   """MAUVE of `texts` (q) against each reference set (p), e.g. {"train": ..., "test": ...} (SoftSRV Tables 4, 5).
 
   Both sides are random subsets of `num_examples` (seeded); features are `sequence_features` of `feature_model` (a
-  `LoadedModel`). Returns {name: {mauve, num_clusters, num_p, num_q}}; writes the divergence curves to `png`.
+  `LoadedModel`), memoised under `cache_dir` when given (`datasynth.memo`: a reference fold's features are computed
+  once for every call, and every run, that shares the folder). Returns {name: {mauve, num_clusters, num_p, num_q}};
+  writes the divergence curves to `png`.
   """
+  from datasynth import memo
   from datasynth.models import Decoder
   decoder = Decoder(feature_model.config)
 
   def features(batch):
-    return sequence_features(decoder, feature_model.params, feature_model.tokenizer, batch, batch_size=batch_size,
-                             max_tokens=max_tokens, progress=progress)
+    return memo.cached(cache_dir, "features", feature_model, batch, lambda: sequence_features(
+        decoder, feature_model.params, feature_model.tokenizer, batch, batch_size=batch_size, max_tokens=max_tokens,
+        progress=progress), max_tokens=max_tokens)
   q_texts = random_subset(list(texts), num_examples, seed)
   q = features(q_texts)
   out, curves = {}, []

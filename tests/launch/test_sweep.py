@@ -342,6 +342,16 @@ def test_a_run_that_reads_another_runs_work_dir_gets_its_path_and_starts_after_i
   assert sw.final_metrics(ev16) == dict(records=3, last_loss=16.0)
 
 
+def test_root_in_a_value_is_the_sweep_root_and_implies_no_ordering(fake_sweep, tmp_path):
+  grid = sw.load_sweep(fake_sweep("""
+def get_sweep():
+  return [dict(run, **{"--cache_dir": "{root}/cache"}) for run in sweep("soft_prompt.t", [16, 64])]
+"""), root=str(tmp_path / "root"))
+  assert [r.after for r in grid.runs] == [[], []] and len(sw.waves(grid.runs)) == 1
+  assert all(f"--cache_dir={tmp_path / 'root'}/cache" in r.args() for r in grid.runs)
+  assert grid.runs[0].identity()["overrides"]["--cache_dir"] == "{root}/cache"  # Root-independent.
+
+
 def test_a_run_whose_dependency_failed_is_blocked_not_started_and_the_rerun_finishes_both(
     fake_sweep, tmp_path, monkeypatch):
   grid = sw.load_sweep(fake_sweep(DEPENDENT), root=str(tmp_path / "root"))

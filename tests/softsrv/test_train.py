@@ -120,6 +120,26 @@ def test_workdir_of_another_config_is_refused(tiny, tiny_config, tmp_path):
   assert int(more.state.step) == 3
 
 
+def test_runs_sharing_a_context_cache_compute_e_once_and_the_folder_is_not_part_of_the_run(tiny, tiny_config,
+                                                                                             tmp_path, monkeypatch):
+  h_model, e_model = tiny
+  shared = str(tmp_path / "cache")
+  first = train_lib.train(tiny_config(**{"train.steps": 1, "context.cache_dir": shared}), str(tmp_path / "a"),
+                          model=h_model, context_model=e_model)
+  assert [f.startswith("z-") for f in os.listdir(shared)] == [True]
+  assert not os.path.exists(tmp_path / "a" / "context")
+  from softsrv import context
+  monkeypatch.setattr(context, "embed_texts", lambda *a, **k: (_ for _ in ()).throw(AssertionError("E recomputed")))
+  second = train_lib.train(tiny_config(**{"train.steps": 1, "context.cache_dir": shared, "soft_prompt.variant": "np"}),
+                           str(tmp_path / "b"), model=h_model, context_model=e_model)  # Another variant, same E.
+  assert int(second.state.step) == 1
+  # Resuming run a with the default folder is a resume (its E is then computed again there), not another config.
+  monkeypatch.undo()
+  more = train_lib.train(tiny_config(**{"train.steps": 2}), str(tmp_path / "a"), model=h_model, context_model=e_model)
+  assert int(more.state.step) == 2 and int(first.state.step) == 1
+  assert len(os.listdir(tmp_path / "a" / "context")) == 1
+
+
 def test_launcher_trains_from_a_config_file(tiny, data_dir, repo, tmp_path):
   h_model, e_model = tiny
   save_orbax(h_model, str(tmp_path / "h"))

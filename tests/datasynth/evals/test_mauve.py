@@ -119,3 +119,19 @@ def test_smollm2_features_on_mbpp(smollm2, data_dir):
   # Different texts get different features, and MAUVE of a set with itself is 1.
   assert np.min(np.linalg.norm(feats[:, None] - feats[None], axis=-1) + np.eye(5) * 1e9) > 1e-3
   assert M.compute_mauve(feats, feats, num_clusters=2).mauve >= 0.99
+
+
+def test_mauve_against_memoises_features_so_a_shared_fold_is_computed_once(smollm2, data_dir, tmp_path, monkeypatch):
+  with open(data_dir / "mbpp" / "splits_derived" / "mbpp_prompt.jsonl") as f:
+    texts = [json.loads(line)["text"] for line in f][:12]
+  q, train, test = texts[:4], texts[4:8], texts[8:]
+  first = M.mauve_against(q, {"train": train, "test": test}, smollm2, num_examples=0, batch_size=4,
+                          num_clusters=2, progress=False, cache_dir=str(tmp_path))
+  assert len(list(tmp_path.glob("features-*.npy"))) == 3  # q, train, test.
+  uncached = M.mauve_against(q, {"train": train, "test": test}, smollm2, num_examples=0, batch_size=4,
+                             num_clusters=2, progress=False)
+  assert first == uncached
+  monkeypatch.setattr(M, "sequence_features", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+  again = M.mauve_against(train, {"test": test}, smollm2, num_examples=0, batch_size=4, num_clusters=2,
+                          progress=False, cache_dir=str(tmp_path))  # train vs test: both folds from the memo.
+  assert again["test"]["num_p"] == 4 and np.isfinite(again["test"]["mauve"])
