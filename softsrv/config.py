@@ -35,7 +35,8 @@ CADENCE_FIELDS = {"log_every": "train.log_every", "eval_every": "train.eval_ever
 # Fields that may change between restarts of one run (they do not change what is trained): the loop's cadence, the
 # step budget, and the settings of the stages after training.
 MUTABLE_FIELDS = ("train.steps", "train.stop_after", *CADENCE_FIELDS.values(), "data.data_dir", "show_progress",
-                  "generate", "model.scan_layers", "context.cache_dir", "pipeline", "baseline", "postprocess", "answer", "mauve")
+                  "generate", "model.scan_layers", "context.cache_dir", "pipeline", "baseline", "postprocess", "answer",
+                  "mauve")
 
 
 def without_mutable_fields(d: dict) -> dict:

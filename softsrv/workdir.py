@@ -83,8 +83,8 @@ def load_examples(config: ml_collections.ConfigDict, workdir: str, model: Loaded
   texts = [texts[i] for i in kept]
   c = config.context
   z = context_lib.cached_context(
-      context_model, texts, c.cache_dir or os.path.join(workdir, "context"), show_progress=config.show_progress, layer=c.layer,
-      max_len=c.max_len, batch_size=c.batch_size, projection_dim=c.projection_dim or None,
+      context_model, texts, c.cache_dir or os.path.join(workdir, "context"), show_progress=config.show_progress,
+      layer=c.layer, max_len=c.max_len, batch_size=c.batch_size, projection_dim=c.projection_dim or None,
       projection_seed=config.seed, normalize=c.normalize)
   n_train = len(ids) - min(config.data.heldout, len(ids) // 2)
   return Examples(train=dict(ids=ids[:n_train], mask=mask[:n_train], z=z[:n_train]),

@@ -32,15 +32,11 @@ SS_MC's MAUVE here is close to train vs test, far above the paper's, because the
 and SmolLM2 features with about 13 clusters (the paper: thousands of texts, 32 clusters, a larger feature model).
 """
 from datasynth.sweep import chain, run_name, sweep
-from sweeps._pipeline_runs import CACHES, LIGHT
+from sweeps._pipeline_runs import CACHES, LIGHT, LIGHT_PT_SR
 
 LAUNCHER = "launch/pipeline.py"
 CONFIG = "configs/mbpp.py:sweep"
 METRICS = ("mauve_train", "mauve_test")  # comparison.png: a bar pair per method.
-
-
-# PT_SR: one critique -> refine round of at most 64 tokens (2 rounds of 128 took 39 minutes alone).
-LIGHTER = {**LIGHT, "baseline.rounds": 1, "baseline.sr_max_new_tokens": 64}
 
 
 def get_sweep():
@@ -48,4 +44,4 @@ def get_sweep():
       sweep("preset", ["np", "mp2", "mc"]),  # SS_NP (Eq. 1), SS_MP2 (Eq. 2), SS_MC (Eq. 3).
       sweep("pipeline.method", ["pt", "pt_sr"]),  # The prompt-template baselines (softsrv.baselines).
   )
-  return [{"name": run_name(run), **run, **LIGHTER, **CACHES} for run in runs]  # Named by the method alone.
+  return [{"name": run_name(run), **run, **LIGHT, **LIGHT_PT_SR, **CACHES} for run in runs]  # Named by the method alone.

@@ -510,18 +510,22 @@ def test_table5_sweeps_run_the_three_softsrv_variants_and_both_prompt_baselines_
     assert {r.kind for r in grid.runs} == {"pipeline"} and grid.metrics == ("mauve_train", "mauve_test")
     configs = [sw.load_config(r) for r in grid.runs]
     assert [c.pipeline.method for c in configs] == ["softsrv"] * 3 + ["pt", "pt_sr"]
-    assert all(c.generate.num_samples == 256 and c.postprocess.num_subsample == 128 and not c.pipeline.answer
-               for c in configs)
-    assert (configs[4].baseline.rounds, configs[4].baseline.sr_max_new_tokens) == (1, 64)  # LIGHTER's PT_SR.
-  assert [sw.load_config(r).train.steps for r in _paper("softsrv_table5_mbpp").runs] == [40] * 5
+    assert all(c.generate.num_samples == 96 and c.postprocess.num_subsample == 64 and c.mauve.num_examples == 64
+               and not c.pipeline.answer for c in configs)
+    assert (configs[4].baseline.rounds, configs[4].baseline.sr_max_new_tokens) == (1, 64)  # LIGHT_PT_SR.
+    # Every run shares one memo folder under the sweep root for E(x) and the reference folds' MAUVE features.
+    assert {(c.context.cache_dir, c.mauve.cache_dir) for c in configs} == {(f"/tmp/softsrv_table5_{task}/cache",) * 2}
+  assert [sw.load_config(r).train.steps for r in _paper("softsrv_table5_mbpp").runs] == [25] * 5
+  assert [sw.load_config(r).train.steps for r in _paper("softsrv_table5_gsm8k").runs] == [20] * 5
 
 
 def test_figure7_and_figure5_sweep_k_and_the_pt_diversification():
   fig7 = _paper("softsrv_figure7")
   assert [sw.load_config(r).soft_prompt.k for r in fig7.runs] == [1, 2, 4, 8] and fig7.plot_axis == "soft_prompt.k"
   assert {sw.load_config(r).soft_prompt.variant for r in fig7.runs} == {"mp"}
-  assert [r.name for r in fig7.runs] == ["k-1", "k-2", "k-4", "k-8"] and {sw.load_config(r).train.steps
-                                                                        for r in fig7.runs} == {50}
+  assert [r.name for r in fig7.runs] == ["k-1", "k-2", "k-4", "k-8"]
+  assert {(c.train.steps, c.generate.num_samples, c.context.cache_dir) for c in map(sw.load_config, fig7.runs)} == {
+      (25, 96, "/tmp/softsrv_figure7/cache")}
   fig5 = _paper("softsrv_figure5")
   assert [sw.load_config(r).pipeline.method for r in fig5.runs] == ["pt", "pt_undiversified"]
 
