@@ -42,7 +42,7 @@ from typing import Any, Callable, Sequence
 import ml_collections
 import numpy as np
 
-from datasynth import chunked
+from datasynth import chunked, memo
 from datasynth.errors import UserError
 from softsrv import templates
 
@@ -69,6 +69,7 @@ def baseline_config() -> ml_collections.ConfigDict:
   c.batch_size = 8  # Prompts per sampler batch (does not change any row).
   c.chunk_size = 32  # Items per chunk file of datasynth.chunked.
   c.seed = 0  # Key streams: item j draws from fold_in(key(seed'), j); few-shot draws seeded by (seed, j).
+  c.cache_dir = ""  # Where sampled calls are memoised (datasynth.memo; "" = none): PT_SR's PT calls are PT's.
   return c
 
 
@@ -161,6 +162,27 @@ def sampler(model, *, batch_size: int, top_p: float = 1.0, progress: bool = Fals
                        return_details=True, progress=progress)
 
   return generate
+
+
+def memoised(generate: GenerateFn, cache_dir: str, model, **fixed) -> GenerateFn:
+  """`generate` with every call memoised under `cache_dir` (`datasynth.memo`), keyed by the model, the prompts, the
+  item ids, the seed and the sampling options (`fixed`: those `generate` holds itself, e.g. top_p).
+
+  A sampled row depends only on its prompt, its item's key stream and these options, never on the batch, so a call
+  another run has made is its answer: PT_SR's first phase is the PT run's calls (same seed, items and prompts), which
+  a sweep sharing `{root}/cache` then samples once, and PT_SR refines the very questions the PT run reports.
+  """
+  def call(prompts, *, seed, item_ids, temperature, max_new_tokens, stop=()):
+    def compute():
+      return [dict(text=o.text, token_ids=[int(t) for t in o.token_ids], finished=bool(o.finished))
+              for o in generate(prompts, seed=seed, item_ids=item_ids, temperature=temperature,
+                                max_new_tokens=max_new_tokens, stop=stop)]
+    outs = memo.cached_json(cache_dir, "samples", model, list(prompts), compute, seed=int(seed),
+                            item_ids=[int(i) for i in item_ids], temperature=float(temperature),
+                            max_new_tokens=int(max_new_tokens), stop=list(stop), **fixed)
+    return [Sample(**o) for o in outs]
+
+  return call
 
 
 def stream_seed(seed: int, phase: str, round_: int = 0) -> int:
@@ -324,9 +346,9 @@ def check_config(config: ml_collections.ConfigDict, task: str) -> None:
 
 
 def fingerprint(config: ml_collections.ConfigDict, task: str, train: Sequence[str], model_source: str) -> dict:
-  """What the rows depend on (batch size and chunk size excluded: they change no row)."""
+  """What the rows depend on (batch size, chunk size and the memo folder excluded: they change no row)."""
   digest = hashlib.sha256("\x00".join(train).encode("utf-8")).hexdigest()[:16]
-  fields = {k: v for k, v in config.to_dict().items() if k not in ("batch_size", "chunk_size")}
+  fields = {k: v for k, v in config.to_dict().items() if k not in ("batch_size", "chunk_size", "cache_dir")}
   names = {k: templates.get(kind, task).text for k, kind in
            (("pt", "pt"), ("one", "pt_undiversified"), ("critique", "pt_sr_critique"), ("refine", "pt_sr_refine"))}
   return dict(stage="baseline", task=task, config=fields, train=digest, model=model_source,
@@ -358,7 +380,8 @@ def generate_baseline(config: ml_collections.ConfigDict, out_dir: str, *, task: 
 
   config: the `baseline` section, or a whole run config (`from_run_config`). task: overrides `config.task`.
   model: a LoadedModel (else `load_model(config.model)`). train: the few-shot pool (else the task's train fold,
-  `Record.prompt`). generate: a GenerateFn (else the sampler on `model`). Rerunning the same call resumes; another
+  `Record.prompt`). generate: a GenerateFn (else the sampler on `model`); with `config.cache_dir` its calls are
+  memoised as `model`'s (`memoised`). Rerunning the same call resumes; another
   process of `process_count` makes the other chunks.
   """
   if "pipeline" in config:  # A whole run config (softsrv/config.py): its data dir and its baseline section.
@@ -379,5 +402,7 @@ def generate_baseline(config: ml_collections.ConfigDict, out_dir: str, *, task: 
   plan = chunked.Plan(int(config.num_items), int(config.chunk_size), fingerprint(config, task, train, source))
   setup = Setup(config, task, list(train), plan.fingerprint_hash)
   generate = generate or sampler(model, batch_size=int(config.batch_size), top_p=float(config.top_p))
+  if config.cache_dir and model is not None:  # Calls memoised as the model's (a given `generate` samples `model`).
+    generate = memoised(generate, config.cache_dir, model, top_p=float(config.top_p))
   return chunked.run(out_dir, plan, MAKERS[config.method](setup, generate), process_index=process_index,
                      process_count=process_count, progress=progress, desc=config.method)

@@ -67,7 +67,7 @@ def build_stages(config: ml_collections.ConfigDict, workdir: str, models: Models
     gen_config = dict(method=method, generate=config.generate.to_dict())
   else:
     gen_config = dict(method=method, task=config.task, seed=config.seed, data=config.data.to_dict(),
-                      model=config.model.name, baseline=config.baseline.to_dict(),
+                      model=config.model.name, baseline=without_fields(config.baseline.to_dict(), ["cache_dir"]),
                       num_samples=config.generate.num_samples, chunk=config.generate.chunk)
   out.append(stages.Stage("generate", gen_config, lambda d: _generate(config, d, train_dir, models)))
   gen_dir = os.path.join(workdir, "generate")

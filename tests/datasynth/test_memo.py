@@ -44,3 +44,20 @@ def test_a_stored_array_of_the_wrong_length_is_recomputed(tmp_path):
   got = memo.cached(str(tmp_path), "z", m, texts, lambda: np.ones((3, 3)))
   np.testing.assert_array_equal(got, np.ones((3, 3)))
   np.testing.assert_array_equal(np.load(tmp_path / f"z-{memo.key(m, texts)}.npy"), np.ones((3, 3)))
+
+
+def test_json_lists_are_memoised_and_a_list_of_the_wrong_length_is_recomputed(tmp_path):
+  calls = []
+
+  def compute():
+    calls.append(1)
+    return [dict(text="x", token_ids=[1, 2], finished=True), dict(text="y", token_ids=[], finished=False)]
+
+  first = memo.cached_json(str(tmp_path), "samples", _model(), ["a", "b"], compute, seed=3, stop=["\n"])
+  assert memo.cached_json(str(tmp_path), "samples", _model(), ["a", "b"], compute, seed=3, stop=["\n"]) == first
+  assert len(calls) == 1 and [p.suffix for p in tmp_path.iterdir()] == [".json"]
+  memo.cached_json(str(tmp_path), "samples", _model(), ["a", "b"], compute, seed=4, stop=["\n"])
+  assert len(calls) == 2
+  short = memo.cached_json(str(tmp_path), "samples", _model(), ["a", "b", "c"], lambda: [1], seed=3)
+  assert short == [1] and memo.cached_json(str(tmp_path), "samples", _model(), ["a", "b", "c"], lambda: [1, 2, 3],
+                                           seed=3) == [1, 2, 3]

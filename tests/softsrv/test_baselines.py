@@ -192,6 +192,29 @@ def test_pt_rows_on_a_tiny_model_are_the_same_across_batch_sizes_and_after_resum
   assert stats.items == 2 and _read(str(tmp_path / "b3")) == outs[1]
 
 
+def test_pt_sr_refines_the_pt_runs_questions_from_a_shared_memo_and_the_rows_do_not_depend_on_it(tiny, tmp_path):
+  h, _ = tiny
+  cache = str(tmp_path / "cache")
+  plain, memo_dir = str(tmp_path / "plain"), str(tmp_path / "pt")
+  baselines.generate_baseline(_config(), plain, model=h, train=TRAIN, progress=False,
+                              generate=_finished(baselines.sampler(h, batch_size=4)))
+  baselines.generate_baseline(_config(cache_dir=cache), memo_dir, model=h, train=TRAIN, progress=False,
+                              generate=_finished(baselines.sampler(h, batch_size=2)))
+  assert _read(memo_dir) == _read(plain)  # Same rows and config hash: the memo folder is not part of the result.
+  assert len(os.listdir(cache)) == 3  # One file per PT call: chunks of 2 + 2 + 1 items.
+
+  def offline(*a, **k):
+    raise AssertionError("a PT call was sampled again")
+
+  baselines.generate_baseline(_config(method="pt_sr", rounds=0, cache_dir=cache), str(tmp_path / "sr"), model=h,
+                              train=TRAIN, progress=False, generate=offline)
+  pt_rows, sr_rows = (list(chunked.read_rows(d)) for d in (memo_dir, str(tmp_path / "sr")))
+  assert [(r["item"], r["text"]) for r in sr_rows] == [(r["item"], r["text"]) for r in pt_rows] and pt_rows
+  with pytest.raises(AssertionError, match="sampled again"):  # Another seed is another key stream: not memoised.
+    baselines.generate_baseline(_config(method="pt_sr", rounds=0, cache_dir=cache, seed=1), str(tmp_path / "s1"),
+                                model=h, train=TRAIN, progress=False, generate=offline)
+
+
 def test_pt_sr_and_undiversified_run_the_real_sampler_path_on_a_tiny_model(tiny, tmp_path):
   h, _ = tiny
   gen = _finished(baselines.sampler(h, batch_size=4))
