@@ -206,7 +206,8 @@ SWEEP_STEPS = {"mbpp": 60}  # `sweep` preset: fewer steps where the CPU default 
 
 
 def sweep_scale(c: ml_collections.ConfigDict) -> None:
-  """The `sweep` preset: one pipeline run in ~2-6 CPU minutes, so a paper table of several runs fits 30 minutes."""
+  """The `sweep` preset: questions only, one MBPP pipeline run in ~7-13 CPU minutes (sweeps/_pipeline_runs.py
+  lightens it further so that the 4-5 runs of Table 5 or Figure 7 fit 30 minutes)."""
   c.train.steps = SWEEP_STEPS.get(c.task, c.train.steps)
   c.generate.num_samples = 256
   c.postprocess.num_subsample = 128

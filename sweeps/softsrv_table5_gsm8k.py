@@ -5,11 +5,13 @@ Command:
   python launch/sweep.py --sweep=sweeps/softsrv_table5_gsm8k.py
   python launch/report.py --workdir=workdirs/sweeps/softsrv_table5_gsm8k
 
-Each run is `launch/pipeline.py --config=configs/gsm8k.py:sweep[,<variant>]` (the `sweep` preset: 40 training steps (the GSM8K CPU default),
-256 questions generated, N_s = 128 kept after dedup / subsampling / decontamination, MAUVE on 128 texts a side with
-SmolLM2-135M features, no answer stage), and PT_SR with one critique -> refine round of at most 64 tokens each
-(LIGHTER: the MBPP sweep's PT_SR took 39 minutes alone with 2 rounds of 128); the PT runs set `pipeline.method`.
-Runtime: not measured yet (the MBPP table, 5 runs of the same shape, took 65 minutes before LIGHTER).
+Each run is `launch/pipeline.py --config=configs/gsm8k.py:sweep[,<variant>]` (the `sweep` preset: questions only,
+no answer stage, MAUVE with SmolLM2-135M features) with `sweeps._pipeline_runs` on top, as the MBPP table: LIGHT
+(96 questions generated, N_s = 64 kept, MAUVE on 64 texts a side) at 20 training steps instead of 25 (a GSM8K step
+costs ~8 s against MBPP's ~5: x is up to 64 tokens, not 32), LIGHT_PT_SR (one critique -> refine round of at most
+64 tokens) and CACHES (E(x), the reference folds' features and the PT calls computed once under `<root>/cache`).
+
+Runtime: not measured yet.
 """
 from datasynth.sweep import chain, run_name, sweep
 from sweeps._pipeline_runs import CACHES, LIGHT, LIGHT_PT_SR
@@ -19,7 +21,7 @@ CONFIG = "configs/gsm8k.py:sweep"
 METRICS = ("mauve_train", "mauve_test")  # comparison.png: a bar pair per method.
 
 
-# GSM8K steps cost ~8 s against MBPP's ~5 (x up to 64 tokens, not 32), hence 20 steps, not LIGHT's 25.
+# A GSM8K step costs ~8 s against MBPP's ~5 (x up to 64 tokens, not 32): 20 steps, not LIGHT's 25.
 LIGHTER = {**LIGHT, "train.steps": 20, **LIGHT_PT_SR}
 
 
