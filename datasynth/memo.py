@@ -4,8 +4,8 @@ JSON lists (the PT baseline's sampled calls) as `<prefix>-<key>.json`.
 The key hashes the model (its source and config), the options that change the result and every text, so one folder
 can serve many runs: the runs of a sweep point `context.cache_dir`, `mauve.cache_dir` and `baseline.cache_dir` at
 `{root}/cache` and compute E(x) over the train set, the reference folds' MAUVE features and the PT calls PT_SR
-refines, once. Files are written atomically
-(`io.atomic_write`), so a kill leaves a complete file or none, and two runs writing one key write the same bytes.
+refines, once. Files are written atomically (`io.atomic_write`), so a kill leaves a complete file or none, and two
+runs writing one key write the same bytes.
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ A string value may contain `{workdir:NAME}`: the work dir of run NAME of the sam
 `"--records": "{workdir:pipeline}/answer/records.jsonl"`). The run then waits for NAME: locally it starts once NAME
 has finished (and is `blocked` if NAME failed); on a cluster the runs go in waves, each after the one before.
 `{root}` is the sweep root, for what runs share without waiting for each other (`"context.cache_dir":
-"{root}/cache"`: E(x) and MAUVE features memoised once for all runs, `datasynth.memo`).
+"{root}/cache"`: E(x), MAUVE features and PT calls memoised once for all runs, `datasynth.memo`).
 A run's name is derived from its overrides in order (`preset=mp2, soft_prompt.t=16, seed=0` ->
 `preset-mp2_t-16_seed-0`: the last part of each dotted key, characters outside [A-Za-z0-9.+-] as `_`); two runs of
 one name are refused. Its work dir is `<root>/<name>`.

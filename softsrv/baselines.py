@@ -381,8 +381,8 @@ def generate_baseline(config: ml_collections.ConfigDict, out_dir: str, *, task: 
   config: the `baseline` section, or a whole run config (`from_run_config`). task: overrides `config.task`.
   model: a LoadedModel (else `load_model(config.model)`). train: the few-shot pool (else the task's train fold,
   `Record.prompt`). generate: a GenerateFn (else the sampler on `model`); with `config.cache_dir` its calls are
-  memoised as `model`'s (`memoised`). Rerunning the same call resumes; another
-  process of `process_count` makes the other chunks.
+  memoised as `model`'s (`memoised`). Rerunning the same call resumes; another process of `process_count` makes the
+  other chunks.
   """
   if "pipeline" in config:  # A whole run config (softsrv/config.py): its data dir and its baseline section.
     data_dir = data_dir or (config.data.data_dir or None)

@@ -1,4 +1,4 @@
-"""datasynth.memo: the content-addressed .npy memo behind E's cache and MAUVE's feature cache."""
+"""datasynth.memo: the content-addressed memo behind E's cache, MAUVE's feature cache and the PT call cache."""
 import types
 
 import numpy as np

@@ -513,8 +513,9 @@ def test_table5_sweeps_run_the_three_softsrv_variants_and_both_prompt_baselines_
     assert all(c.generate.num_samples == 96 and c.postprocess.num_subsample == 64 and c.mauve.num_examples == 64
                and not c.pipeline.answer for c in configs)
     assert (configs[4].baseline.rounds, configs[4].baseline.sr_max_new_tokens) == (1, 64)  # LIGHT_PT_SR.
-    # Every run shares one memo folder under the sweep root for E(x) and the reference folds' MAUVE features.
-    assert {(c.context.cache_dir, c.mauve.cache_dir) for c in configs} == {(f"/tmp/softsrv_table5_{task}/cache",) * 2}
+    # Every run shares one memo folder under the sweep root: E(x), the reference folds' MAUVE features, PT calls.
+    assert {(c.context.cache_dir, c.mauve.cache_dir, c.baseline.cache_dir) for c in configs} == {
+        (f"/tmp/softsrv_table5_{task}/cache",) * 3}
   assert [sw.load_config(r).train.steps for r in _paper("softsrv_table5_mbpp").runs] == [25] * 5
   assert [sw.load_config(r).train.steps for r in _paper("softsrv_table5_gsm8k").runs] == [20] * 5
 
