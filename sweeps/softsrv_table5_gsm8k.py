@@ -25,14 +25,14 @@ shared the machine during SS_NP, which also paid for E(x) over the 951 train que
 
 Paper: its MAUVE table's GSM8K figures are not reproduced here (not at hand offline); its claim is that SoftSRV's
 data matches the target distribution better than the hard-prompting baselines on each domain. Agrees: SS_MC is the
-best method here by a wide margin (about 2x PT and PT_SR against the test fold, 3-4x against the train fold). PT_SR is level with PT against the test fold
-(0.057 vs 0.055) and above it against the train fold (0.059 vs 0.041), but with 48 and 64 texts a side these MAUVE
-values are too small and too noisy to rank the two. Disagrees, as on MBPP: SS_NP and SS_MP2 score about as low as
-the baselines, because 20 CPU steps leave them far from the format (held-out loss 2.67-2.69 against SS_MC's 2.32).
-PT's 10 calls listed 69 questions; PT_SR refined 62 of them once (no critique said "Stop"), and the 270M model's
-refinements collapse to generic lines ("What is the correct answer?" 8 times, "What is the answer?" 7), so 21 are
-exact duplicates (48 kept). The absolute values are not comparable with the paper's: 64 texts a side, SmolLM2
-features (train vs test 0.985).
+best method here by a wide margin (about 2x PT and PT_SR against the test fold, 3-4x against the train fold). PT_SR
+is level with PT against the test fold (0.057 vs 0.055) and above it against the train fold (0.059 vs 0.041), but
+with 48 and 64 texts a side these MAUVE values are too small and too noisy to rank the two. Disagrees, as on MBPP:
+SS_NP and SS_MP2 score about as low as the baselines, because 20 CPU steps leave them far from the format (held-out
+loss 2.67-2.69 against SS_MC's 2.32). PT's 10 calls listed 69 questions; PT_SR refined 62 of them once (no critique
+said "Stop"), and the 270M model's refinements collapse to generic lines ("What is the correct answer?" 8 times,
+"What is the answer?" 7), so 21 are exact duplicates (48 kept). The absolute values are not comparable with the
+paper's: 64 texts a side, SmolLM2 features (train vs test 0.985).
 """
 from datasynth.sweep import chain, run_name, sweep
 from sweeps._pipeline_runs import CACHES, LIGHT, LIGHT_PT_SR
