@@ -10,8 +10,8 @@ in one process (the teachers share the base model and the encoder; the students 
 the four cells are one job rather than four. Its metrics in results.md: n and the NormSim medians per teacher and
 set, and each student's TriviaQA exact match (160 questions; `student_untrained_triviaqa` is the base student).
 
-Runtime: through `launch/sweep.py` on 2026-12-03 over 31.5 minutes (still in its student runs then; SFT steps at
-11.7 s against ~6 s on 12-02: a slow day), so it needs lighter student settings to be sure of 30 minutes. On 12-02,
+Runtime: through `launch/sweep.py` on 2026-12-03, 2,208 s (36.8 minutes; SFT steps at 11.7 s against ~6 s on
+12-02: a slow day), so it needs lighter student settings to be sure of 30 minutes. On 12-02,
 through `launch/nomad.py` directly (the same command), 21.6 minutes on the idle 2-core CPU; the
 table and what it says against the paper are in configs/nomad.py's docstring. In short, from that run:
 
