@@ -29,38 +29,46 @@ def key(model, texts: Sequence[str], **options) -> str:
   return h.hexdigest()[:16]
 
 
-def _path(cache_dir: str, prefix: str, model, texts: Sequence[str], ext: str, options: dict) -> str:
-  return os.path.join(cache_dir, f"{prefix}-{key(model, texts, **options)}.{ext}")
+def _memoised(cache_dir: str | None, name: str, count: int, compute: Callable, load: Callable, save: Callable,
+              length: Callable):
+  """`compute()` memoised as `<cache_dir>/<name>`: a stored value whose `length` is not `count` is recomputed."""
+  if not cache_dir:
+    return compute()
+  path = os.path.join(cache_dir, name)
+  if os.path.exists(path):
+    value = load(path)
+    if length(value) == count:
+      return value
+  value = compute()
+  save(path, value)
+  return value
+
+
+def _save_npy(path: str, value: np.ndarray) -> None:
+  with io.atomic_write(path, "wb") as f:
+    np.save(f, value)
+
+
+def _load_json(path: str):
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def _save_json(path: str, value: list) -> None:
+  with io.atomic_write(path, "w") as f:
+    json.dump(value, f)
 
 
 def cached(cache_dir: str | None, prefix: str, model, texts: Sequence[str], compute: Callable[[], np.ndarray],
            **options) -> np.ndarray:
   """`compute()` (an array with one row per text) memoised under `cache_dir` (None: no memo)."""
-  if not cache_dir:
-    return compute()
-  path = _path(cache_dir, prefix, model, texts, "npy", options)
-  if os.path.exists(path):
-    value = np.load(path)
-    if value.shape[0] == len(texts):
-      return value
-  value = compute()
-  with io.atomic_write(path, "wb") as f:
-    np.save(f, value)
-  return value
+  name = f"{prefix}-{key(model, texts, **options)}.npy" if cache_dir else ""
+  return _memoised(cache_dir, name, len(texts), compute, np.load, _save_npy, lambda v: v.shape[0])
 
 
 def cached_json(cache_dir: str | None, prefix: str, model, texts: Sequence[str], compute: Callable[[], list],
                 **options) -> list:
   """`compute()` (a JSON-serialisable list with one entry per text) memoised under `cache_dir` (None: no memo)."""
-  if not cache_dir:
-    return compute()
-  path = _path(cache_dir, prefix, model, texts, "json", options)
-  if os.path.exists(path):
-    with open(path, encoding="utf-8") as f:
-      value = json.load(f)
-    if isinstance(value, list) and len(value) == len(texts):
-      return value
-  value = compute()
-  with io.atomic_write(path, "w") as f:
-    json.dump(value, f)
-  return value
+  name = f"{prefix}-{key(model, texts, **options)}.json" if cache_dir else ""
+  return _memoised(cache_dir, name, len(texts), compute, _load_json, _save_json,
+                   lambda v: len(v) if isinstance(v, list) else -1)
