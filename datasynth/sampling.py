@@ -573,7 +573,7 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
                 add_bos: bool | None = None, dtype=jnp.float32, progress: bool = True, return_details: bool = False,
                 mesh=None, rules=None, length_multiple: int = 16, scan_layers: bool = False,
                 item_ids: Sequence[int] | None = None, batching: str = "continuous",
-                block_steps: int = 8) -> list[str] | list[TextSample]:
+                block_steps: int = 8, share_common_prefix: bool = False) -> list[str] | list[TextSample]:
   """Continue many prompts (and / or embedded prefixes), `batch_size` rows at a time; returns decoded strings.
 
   model: anything with `.config`, `.params`, `.tokenizer` (a `LoadedModel`). prefixes: [N, t, width] array (one
@@ -587,6 +587,10 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
     give every item the same tokens.
   dtype: compute dtype; the weights are cast to it once (bfloat16 halves the bytes each decode step reads).
   scan_layers: run the layers as a scan (faster compile) instead of unrolled (faster decode); see `sample`.
+  share_common_prefix: when the prompts' token ids all start with the same ids (a few-shot prompt's shots), embed
+    that common run once and pass it as a shared prefix (prefilled once, its cache read by every row) so each row
+    prefills only its own tail (`common_token_prefix`). The ids the model sees are the same as without it (the
+    split is on the whole prompts' tokenisation, not on text); only the order of float sums in attention differs.
   """
   if batching not in BATCHING:
     raise ValueError(f"batching must be one of {BATCHING}, got {batching!r}.")
@@ -604,12 +608,19 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
     ids = [tok.encode(p, add_bos=add_bos) for p in prompts]
     if prefixes is None and any(len(x) == 0 for x in ids):
       raise ValueError(f"Prompt {next(i for i, x in enumerate(ids) if not x)} is empty and there is no prefix.")
+  common = common_token_prefix(ids) if share_common_prefix and prefixes is None and n > 1 else 0
+  if common:
+    ids, head = [x[common:] for x in ids], ids[0][:common]
+  if ids is not None:
     tokens, mask = tok.pad_batch(ids, length=buckets.round_up(max(len(x) for x in ids), length_multiple))
   dtype = jnp.dtype(dtype)
   dec = Decoder(model.config, dtype=dtype, scan_layers=scan_layers)
   params = jax.device_put(model.params) if mesh is None else _place(model, mesh, rules)
   if dtype != jnp.float32:
     params = cast_params(params, dtype)
+  if common:
+    prefixes = np.asarray(dec.apply({"params": params}, jnp.asarray(head, jnp.int32)[None], method=Decoder.embed)[0])
+    shared = True
   item_ids = np.arange(n) if item_ids is None else np.asarray(item_ids, np.int64)
   if item_ids.shape != (n,):
     raise ValueError(f"item_ids has shape {item_ids.shape}; give one id per prompt / prefix ({n}).")
@@ -627,6 +638,17 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   eos = set(_eos_tuple(eos_id, model.config))
   results = [_text_sample(tok, gen, fin, eos, stop) for gen, fin in samples]
   return results if return_details else [r.text for r in results]
+
+
+def common_token_prefix(ids: Sequence[Sequence[int]], min_len: int = 16) -> int:
+  """How many leading ids every row shares, leaving each row at least one id of its own; 0 if fewer than min_len."""
+  if not ids:
+    return 0
+  limit = min(len(x) for x in ids) - 1
+  first, n = ids[0], 0
+  while n < limit and all(x[n] == first[n] for x in ids):
+    n += 1
+  return n if n >= min_len else 0
 
 
 def _text_sample(tok, gen: list[int], finished: bool, eos: set[int], stop: Sequence[str]) -> TextSample:

@@ -377,6 +377,29 @@ def test_sample_text_batches_and_pads_the_last_batch(smollm2):
   assert from_prefix == [texts[1], texts[1]]
 
 
+def test_common_token_prefix_leaves_every_row_a_token_and_ignores_short_runs():
+  assert sampling.common_token_prefix([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 3, 4, 6]], min_len=2) == 3
+  assert sampling.common_token_prefix([[1, 2, 3], [1, 2, 3, 4]], min_len=2) == 2  # Row 0 keeps its last id.
+  assert sampling.common_token_prefix([[1, 2, 3], [1, 2, 3, 4]], min_len=3) == 0  # Too short to be worth it.
+  assert sampling.common_token_prefix([[7, 2], [1, 2]], min_len=1) == 0
+  assert sampling.common_token_prefix([[5] * 40] * 3) == 39
+
+
+def test_shared_common_prefix_gives_the_few_shot_prompts_the_same_greedy_text(smollm2):
+  """share_common_prefix prefills the shots once; every row's greedy text is what the whole prompt gives."""
+  shots = "".join(f"Question: What is {a} + {b}?\nAnswer: {a + b}\n\n" for a, b in [(2, 3), (10, 7), (4, 4)])
+  prompts = [shots + f"Question: {q}\nAnswer:" for q in
+             ["What is 6 + 1?", "What is the capital of France?", "Who wrote Hamlet?", "What is 12 + 30?",
+              "What colour is the sky?"]]
+  ids = [smollm2.tokenizer.encode(p) for p in prompts]
+  assert sampling.common_token_prefix(ids) >= 30  # The shots are shared, so the test exercises the split.
+  kw = dict(batch_size=2, max_new_tokens=8, temperature=0.0, stop=("\n",), progress=False)
+  whole = sampling.sample_text(smollm2, prompts, **kw)
+  shared = sampling.sample_text(smollm2, prompts, share_common_prefix=True, **kw)
+  assert shared == whole
+  assert all(t.strip() for t in whole) and len(set(whole)) > 2  # Real, differing answers are compared.
+
+
 def test_bad_inputs_raise_clear_errors():
   dec, params = tiny_model()
   tokens, mask, _ = ragged_prompts()
