@@ -6,7 +6,20 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import atexit
 import pathlib
+import shutil
+import tempfile
+
+# One persistent XLA compilation cache for the session (and the jobs the tests start as subprocesses): the release
+# after every module (below) drops the compiled programs, and the embedded models' forward, training and sampling
+# programs recur in many modules, so a later module loads them from disk instead of compiling them again (only
+# programs that took over a second to compile are stored: JAX's default threshold). A fresh folder per session,
+# removed at exit, so no run reads another run's programs.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _XLA_CACHE = tempfile.mkdtemp(prefix="datasynth-tests-xla-")
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
+  atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
 
 import pytest
 
