@@ -12,12 +12,13 @@ Table 1 at CPU scale (unmasked vs masked teacher x filtered vs not, one table + 
   python launch/nomad.py --config=configs/nomad.py:table1 --table1 --workdir=workdirs/nomad-table1
   -> workdirs/nomad-table1/table1.md, normsim.png, and a pipeline work dir per teacher (unmasked/, masked/).
 The table1 preset: LoRA r=8 (q, v) teachers on 64 Alpaca conversations, 32 steps of 4 x 128 tokens at lr 2e-3;
-96 generations of <= 96 tokens each; NormSim with the embedded MiniLM; LoRA r=8 SmolLM2 students (lr 1e-3, 1 epoch
-of packed 4 x 256 rows; train_2x twice that) scored 5-shot on 160 TriviaQA test questions. Measured on the idle
-2-core CPU (2026-12-02), in two invocations of the command above (the first was stopped in the student stage and
-the rerun skipped the four finished stages of each teacher): teacher 156 s / 154 s (unmasked / masked; 4.3 s/step),
-generate 128 s / 131 s, parse_filter < 1 s, NormSim 26 s / 0 s, so 10 min for both teachers; the student stage
-(untrained score + four runs + their scores) 11 min 37 s wall. About 21.6 minutes in all; 5.2 GB peak resident.
+96 generations of <= 96 tokens each (sampled 32 at a time); NormSim with the embedded MiniLM; LoRA r=8 SmolLM2
+students (lr 1e-3, 1 epoch of packed 4 x 256 rows; train_2x twice that) scored 5-shot on 160 TriviaQA test
+questions (batch 16, the shots prefilled once). Measured on the idle 2-core CPU (2026-12-03, through
+`launch/sweep.py --sweep=sweeps/nomad_table1.py`, one invocation): teacher 231 s / 201 s (unmasked / masked; ~6.5
+s/step), generate 131 s / 124 s, parse_filter < 1 s, NormSim 28 s / 0 s; the student stage (untrained score + four
+runs + their scores) 712 s. 1,490 s (24.8 minutes) in all. (12-02, batch 8 evaluations of the whole prompts and
+teachers sampling 16 at a time: 21.6 minutes on a faster day; 12-03 the same settings took 36.8.)
 
 | teacher | set | n | valid rate | prompt NormSim median | response NormSim median | removed by filters |
 |---|---|---:|---:|---:|---:|---|
