@@ -278,6 +278,9 @@ def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, sp
 def job_env() -> dict:
   env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), JAX_PLATFORMS="cpu")
   env.pop("XLA_FLAGS", None)  # One CPU device, as an ordinary run.
+  # No persistent compilation cache (the test suite sets one): the reference run would fill it and the trials load
+  # from it, so they would finish in a fraction of the reference's time and every kill moment would miss.
+  env.pop("JAX_COMPILATION_CACHE_DIR", None)
   return env
 
 
