@@ -25,6 +25,21 @@ Measured on the idle 2-core machine (AMD EPYC with AVX512-BF16; SmolLM2-135M, ba
 SS_MC runs at PEFT's speed (0.98x float32, 1.09x bfloat16): both sides run the same matmuls at the same rate; ours
 skips the prefix-position logits PEFT computes (16% of its FLOPs) but loses as much in the memory-bound glue around
 attention (softmax, transposes, RoPE), which PyTorch runs as one fused SDPA kernel.
+
+Measured again on 2026-12-04 on another idle 2-core machine (AMD EPYC, AVX512-BF16; matmul peak 367-424 GFLOP/s;
+load average 1.1-1.7), same settings, step seconds (tokens/s, ratio vs PEFT):
+  float32:  ours SS_NP 1.88 s (818, 3.90x; layer scan 1.82); SS_MC 3.92 s (392, 1.87x) vs PEFT 7.33 s (210).
+  bfloat16: ours SS_NP 1.31 s (1,170, 1.82x; layer scan 2.11); SS_MC 2.76 s (556, 0.86x) vs PEFT 2.38 s (646).
+PyTorch's float32 step is 1.3x slower here than on the first machine and its bfloat16 step 1.5x faster (oneDNN's
+bfloat16 kernels), so the SS_MC ratio is 1.87x in float32 and 0.86x in bfloat16: the issue's 1.3x holds only in float32.
+Profile of our bfloat16 SS_MC step (jax.profiler, per-op times summed; ops overlap, so they exceed the wall time):
+3.3-3.4 s of ops, 2.0-2.2 s of them YNNPACK matmuls (the MLP's 1.0 s at about half the 720 GFLOP/s one such
+bfloat16 -> float32 dot reaches alone), the rest glue: the rotary rotations of q and k (~0.23 s; XLA recomputes sin
+and cos inside every layer's fusion), float32 -> bfloat16 converts of matmul outputs (~0.3 s), layout copies of the
+attention operands and of the frozen weights for the backward dots (~0.3 s), the softmax (~0.2 s). Tried and
+measured, A/B in alternating processes (run-to-run spread about 10%): rotary tables computed once per call (XLA fuses
+them back into each consumer; with `lax.optimization_barrier` to stop that, slower: 2.72-2.83 s vs 2.48-2.66 s) and the MLP's
+gate * up kept in the float32 accumulator (one rounding): neither beat the spread, so neither was kept.
 """
 from __future__ import annotations
 
