@@ -55,7 +55,7 @@ class Items:
     return len(self.keys)
 
   def rows(self, index: np.ndarray) -> dict[str, np.ndarray | None]:
-    """The refill inputs of items `index` (repeats of item 0 pad a group; their rows are dropped)."""
+    """The refill inputs of items `index`."""
     pick = lambda a: None if a is None else a[index]
     prefix = pick(self.prefixes)
     return dict(tokens=pick(self.tokens), mask=pick(self.mask), prefix=prefix,
@@ -113,7 +113,7 @@ def _prefill_shared(params, prefix: Array, *, spec: _Spec):
 
 @functools.partial(jax.jit, static_argnames=("spec",), donate_argnames=("state",))
 def _refill(params, state: dict, slots: Array, rows: dict, prefix_logits, *, spec: _Spec) -> dict:
-  """Prefill R items and put them into `slots` ([R]; an index >= S is padding and writes nowhere): each slot's cache
+  """Prefill R items and put them into `slots` ([R] distinct slot indices): each slot's cache
   row, write index, first token (drawn as static batching's token 0), step counter and key are replaced.
   prefix_logits: a shared prefix's next-token logits (its cache is the state's prefix segment), or None."""
   shared = None if prefix_logits is None else (prefix_logits, state["cache"]["prefix"])
@@ -160,6 +160,17 @@ def _decode_block(params, state: dict, release: Array, *, spec: _Spec, block_ste
   return jax.lax.while_loop(cond, body, (jnp.int32(0), state))[1]
 
 
+def group_sizes(n: int, largest: int) -> list[int]:
+  """n refills as prefill groups, largest first: `largest` while n allows, then the binary digits of the rest, so no
+  group carries padding rows and at most 1 + log2(largest) group shapes are ever compiled."""
+  sizes = []
+  while n > 0:
+    size = largest if n >= largest else 1 << (n.bit_length() - 1)
+    sizes.append(size)
+    n -= size
+  return sizes
+
+
 @dataclasses.dataclass
 class Engine:
   """S slots over one compiled decoder; `run(items)` samples every item (see the module docstring)."""
@@ -167,7 +178,7 @@ class Engine:
   params: dict  # H's weights (unstacked per layer once here when the decoder runs unrolled).
   slots: int  # S: rows decoding together.
   block_steps: int = 8  # K: decode steps per compiled block (one host round trip per block).
-  refill_rows: int = 4  # R: items prefilled per refill call (a group is padded up to R; R <= S).
+  refill_rows: int = 4  # R: the most items prefilled by one refill call (`group_sizes`; R <= S).
   tokenizer: object = None  # Needed for stop strings.
   stop_strings: Sequence[str] = ()
 
@@ -209,20 +220,16 @@ class Engine:
     return _prefill_shared(self.params, jnp.asarray(items.shared_prefix)[None], spec=self.spec)
 
   def _fill(self, state, items: Items, shared, held: list[int], queued: int):
-    """Refill empty slots with the next items, R at a time; returns (state, items queued so far)."""
+    """Refill empty slots with the next items in `group_sizes` groups; returns (state, items queued so far)."""
     empty = [s for s, j in enumerate(held) if j < 0]
-    take = min(len(empty), len(items) - queued)
-    r = self.refill_rows
-    for lo in range(0, take, r):
-      slots = empty[lo:min(lo + r, take)]
-      index = np.arange(queued, queued + len(slots))
+    lo = 0
+    for size in group_sizes(min(len(empty), len(items) - queued), self.refill_rows):
+      slots, index = empty[lo:lo + size], np.arange(queued, queued + size)
       for s, j in zip(slots, index):
         held[s] = int(j)
-      queued += len(slots)
-      pad = r - len(slots)
-      rows = items.rows(np.concatenate([index, np.full(pad, index[0])]))
-      slot_ids = jnp.asarray(slots + [self.slots] * pad, jnp.int32)
-      state = _refill(self.params, state, slot_ids, rows, None if shared is None else shared[0], spec=self.spec)
+      lo, queued = lo + size, queued + size
+      state = _refill(self.params, state, jnp.asarray(slots, jnp.int32), items.rows(index),
+                      None if shared is None else shared[0], spec=self.spec)
     return state, queued
 
   def _collect(self, state, held: list[int], results: list) -> tuple[list[int], list[int]]:

@@ -174,3 +174,17 @@ def test_bad_settings_raise_clear_errors():
     continuous.Engine(spec, model.params, slots=0)
   with pytest.raises(ValueError, match="tokenizer"):
     continuous.Engine(spec, model.params, slots=2, stop_strings=("a",))
+
+
+def test_refill_groups_carry_no_padding_and_few_shapes():
+  assert continuous.group_sizes(0, 4) == []
+  assert continuous.group_sizes(11, 4) == [4, 4, 2, 1]
+  assert continuous.group_sizes(5, 3) == [3, 2]
+  for largest in (1, 3, 4, 8):
+    shapes = set()
+    for n in range(40):
+      sizes = continuous.group_sizes(n, largest)
+      assert sum(sizes) == n and sizes == sorted(sizes, reverse=True)
+      assert all(s == largest or (s < largest and s & (s - 1) == 0) for s in sizes)
+      shapes |= set(sizes)
+    assert len(shapes) <= 1 + largest.bit_length()
