@@ -38,6 +38,27 @@ tail (the last items' slots idle) is half the run; each item's prefill ([P (16)]
 (smaller, slower matmuls, padded groups); rows that end inside a block of 8 steps idle until it ends. Static's rows
 average 18.9 of 32 steps, so the decode-only bound is 32 / 18.9 = 1.7x. The default size (512 items, float32 and
 bfloat16) was not run in this session: the machine's load left no time for it.
+
+Default run on the idle 2-core machine (2026-12-04, same 150-step run, 17.6 tokens per item; matmul peak 461
+GFLOP/s, copy bandwidth 25.3 GB/s, load 0.2-2.0):
+
+  dtype    | method     | items | items/s | tok/s | x static | x hf | % FLOP/s | % decode BW | same ids
+  float32  | static     |   512 |  8.13   |  143  |  1       | 2.72 |  31.8    |   19.9      |
+  float32  | continuous |   512 |  8.71   |  154  |  1.07    | 2.91 |  34.2    |   21.5      | 504/512
+  float32  | hf         |    64 |  2.99   |  54.4 |  0.368   | 1    |  11.9    |    7.6      |
+  bfloat16 | static     |   512 | 10.9    |  193  |  1       | 2.32 |  42.9    |   14.2      |
+  bfloat16 | continuous |   512 |  8.12   |  143  |  0.743   | 1.72 |  31.8    |   10.5      |  92/512
+  bfloat16 | hf         |    64 |  4.71   |  82.8 |  0.431   | 1    |  18.4    |    6.08     |
+
+Targets not met on an idle machine (the 5.4x over hf above was under load, which slowed torch more). Where the time
+goes (per-call timers, 128 items, float32): refills cost 4.5-5.5 s (35-45 ms per item: each item's prefill is 32
+positions, 15 of them the BOS's padding to length_multiple=16, in groups of <= R rows) and decode steps ~105 ms (vs
+~91 ms for a static step: the per-slot write indices); the warm-up above runs `--batch` items, so the refill group
+shapes 1 and 2 compile inside the timed run (~6 s at 128 items; a 64-item warm-up removes it). With those compiled:
+K=4 R=4 8.46 items/s, K=8 R=4 7.80, K=2 R=4 8.12, K=4 R=8 8.25 in float32, and 6.19 / 7.80 / 4.68 / 6.34 in
+bfloat16 (where the per-block round trip costs more). "same ids" below n is XLA CPU's YNNPACK dot fusion rounding
+a row differently for different row counts, not the engine: with `--batch_invariant` every item matched (64 items,
+float32, 8 and 32 slots, K = 1 and 8), as static batching's own items do between batch sizes 16 and 32.
 """
 from __future__ import annotations
 
@@ -51,6 +72,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from benchmarks.common import copy_bandwidth, load_torch_reference, machine_header, print_table  # noqa: E402
+
+# XLA CPU's YNNPACK dot fusion rounds a row differently when the batch has a different number of rows (measured:
+# the MBPP prefill of 16 vs 32 rows differs by ~3e-5 in the logits); without it the dots are batch-invariant.
+BATCH_INVARIANT_FLAG = "--xla_cpu_experimental_ynn_fusion_type="
 
 
 # ------------------------------------------------------------------------------------------------ workload
@@ -129,6 +154,11 @@ def _hf_length(row: list[int], eos: int, pad: int) -> int:
   return row.index(eos) + 1 if eos in row else len([x for x in row if x != pad])
 
 
+def same_ids(ids, reference) -> str:
+  """"k/n": how many items got exactly the reference's tokens."""
+  return f"{sum(a == b for a, b in zip(ids, reference))}/{len(reference)}"
+
+
 # ------------------------------------------------------------------------------------------------ rooflines
 def useful_flops(cfg, t: int, lengths) -> float:
   """Model FLOPs of the work every engine must do: each item's t + 1 real inputs, then one step per new token."""
@@ -154,7 +184,12 @@ def main(argv=None):
   ap.add_argument("--methods", default="static,continuous,hf")
   ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
   ap.add_argument("--quick", action="store_true", help="64 items, 32 for hf, float32 only")
+  ap.add_argument("--batch_invariant", action="store_true",
+                  help="XLA CPU without YNNPACK dot fusion, whose kernels round differently for different row counts "
+                       "(batch-invariant; slower): continuous then gives exactly static's tokens")
   args = ap.parse_args(argv)
+  if args.batch_invariant:  # Before JAX's backend starts (the first jax call is in machine_header).
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + BATCH_INVARIANT_FLAG).strip()
   if args.quick:
     args.items, args.hf_items, args.dtypes = 64, 32, "float32"
   args.hf_items = min(args.hf_items, args.items)
@@ -179,7 +214,7 @@ def main(argv=None):
         samples, seconds, warm = run_jax(gen, prefixes, args, m, dtype)
         lengths = [len(s.token_ids) for s in samples]
         results[m + "-ids"] = [s.token_ids for s in samples]
-        same = "" if m == "static" or "static-ids" not in results else str(results[m + "-ids"] == results["static-ids"])
+        same = "" if m == "static" or "static-ids" not in results else same_ids(results[m + "-ids"], results["static-ids"])
       n = len(lengths)
       results[m] = n / seconds
       context = t + 1 + gen.config.generate.max_new_tokens
@@ -199,8 +234,8 @@ def main(argv=None):
               [[r["dtype"], r["method"], r["items"], r["items_s"], r["tok_s"], r["tok_item"], r["x_static"], r["x_hf"],
                 100 * r["flops"], 100 * r["bw"], r["warm"], r["same"], r["load"]] for r in rows])
   print("x static / x hf: items/s over static's / hf's (same dtype); % FLOP/s: useful model FLOPs per second over the "
-        "float32 matmul peak; % decode BW: generated tok/s over the decode bandwidth bound; same ids: continuous gave "
-        "every item static's tokens; load: 1-minute load average when the row started.")
+        "float32 matmul peak; % decode BW: generated tok/s over the decode bandwidth bound; same ids: items for which continuous "
+        "gave exactly static's tokens; load: 1-minute load average when the row started.")
 
 
 if __name__ == "__main__":

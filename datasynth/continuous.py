@@ -13,7 +13,11 @@ t + L + max_new_tokens slots (or a shared prefix segment, `attach_prefix`, as st
 Each slot has its own write index (`init_cache`'s per-row `index`) and its own step counter, and draws its token i
 with fold_in(key_j, i) for the item j it holds: the item's key stream, whatever slot or neighbours it had. So an
 item's computation is static batching's row computation on the same inputs, and its tokens are the same (tested on
-tiny decoders in float32 across slot counts, with per-row prefixes, a shared prefix and token prompts).
+tiny decoders in float32 across slot counts, with per-row prefixes, a shared prefix and token prompts) wherever the
+backend's kernels give a row the same floats whatever the number of rows in the call. XLA CPU's default YNNPACK dot
+fusion does not (refills prefill fewer rows than a static batch): on the MBPP job 3 of 64 items part from static's
+tokens at some token, as static batching's own items do between batch sizes 16 and 32; without that fusion
+(`sampling.sample_text`'s docstring) all 64 were identical for 8 and 32 slots and block sizes 1 and 8.
 
 Stop strings are checked on the host between blocks with `sampling.first_stop_end` on the slot's tokens so far: the
 first token whose decoded text contains a stop string is found on any prefix that contains it (containment is

@@ -580,11 +580,16 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   embedded prefix per item), [t, width] (one prefix shared by every prompt: prefilled once) or None. Prompt
   lengths are padded to one multiple of `length_multiple`, so the whole list compiles once. Item j draws from its
   own key stream fold_in(key(seed), item_ids[j]) (item_ids default 0..n-1), so its sample does not depend on
-  batch_size, batching or the other items in the list.
+  batch_size, batching or the other items in the list, where the backend's kernels are batch-invariant (a row's
+  floats do not depend on how many rows share the call). XLA CPU's default YNNPACK dot fusion is not: on the MBPP
+  job (Gemma 3 270M, float32) a prefill of 16 rows rounds ~3e-5 away from one of 32, and 3 of 64 items' samples
+  part at some token (each still a sample of the same distribution); with
+  XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= (1.4-1.8x slower there) every item's tokens were identical
+  across batch sizes and batchings (`benchmarks/generation.py --batch_invariant`).
   batching: "continuous" (`datasynth.continuous`: batch_size slots, each refilled with the next item as soon as its
     row ends; decoding runs in compiled blocks of `block_steps` steps) or "static" (one compiled `sample` call per
     batch of batch_size items, which runs until its longest row ends; the last batch is padded with repeats). Both
-    give every item the same tokens.
+    give every item the same tokens (under batch-invariant kernels, as above).
   dtype: compute dtype; the weights are cast to it once (bfloat16 halves the bytes each decode step reads).
   scan_layers: run the layers as a scan (faster compile) instead of unrolled (faster decode); see `sample`.
   share_common_prefix: when the prompts' token ids all start with the same ids (a few-shot prompt's shots), embed
