@@ -15,8 +15,9 @@ prefixes go to:
 - continuous: `sample_text(batching="continuous")`, `--batch` slots refilled as rows end (`datasynth.continuous`);
 - hf: `transformers` `generate(inputs_embeds=[P; embed(BOS)])` on the same weights (dequantised from the same GGUF),
   batches of `--batch`, the first `--hf_items` items (it is the slowest), torch with `--threads` threads.
-Each JAX path gets one untimed warm-up call on `--batch` items (compilation, printed apart). The table gives items/s,
-generated tokens/s (tokens up to and including EOS), the ratios against static and hf, whether continuous gave
+Each JAX path gets one untimed warm-up call on 2 x `--batch` items (compilation, printed apart; past `--batch` items
+continuous also refills in smaller groups, each its own compiled shape). The table gives items/s,
+generated tokens/s (tokens up to and including EOS), the ratios against static and hf, for how many items continuous gave
 exactly static's tokens, and two roofline fractions measured in the same run: model FLOPs of the useful work
 (prefill of each item's real inputs, one token per generated token) per second over the machine's float32 matmul
 peak, and generated tokens/s over the decode bandwidth bound (`--batch` rows per step, each step reading every
@@ -54,11 +55,12 @@ Targets not met on an idle machine (the 5.4x over hf above was under load, which
 goes (per-call timers, 128 items, float32): refills cost 4.5-5.5 s (35-45 ms per item: each item's prefill is 32
 positions, 15 of them the BOS's padding to length_multiple=16, in groups of <= R rows) and decode steps ~105 ms (vs
 ~91 ms for a static step: the per-slot write indices); the warm-up above runs `--batch` items, so the refill group
-shapes 1 and 2 compile inside the timed run (~6 s at 128 items; a 64-item warm-up removes it). With those compiled:
+shapes 1 and 2 compiled inside the timed run (~6 s at 128 items; the table above was taken so; the warm-up is now
+2 x `--batch` items). With those compiled:
 K=4 R=4 8.46 items/s, K=8 R=4 7.80, K=2 R=4 8.12, K=4 R=8 8.25 in float32, and 6.19 / 7.80 / 4.68 / 6.34 in
-bfloat16 (where the per-block round trip costs more). "same ids" below n is XLA CPU's YNNPACK dot fusion rounding
-a row differently for different row counts, not the engine: with `--batch_invariant` every item matched (64 items,
-float32, 8 and 32 slots, K = 1 and 8), as static batching's own items do between batch sizes 16 and 32.
+bfloat16 (K=8 best there). "same ids" below n is XLA CPU's YNNPACK dot fusion rounding
+a row differently for different row counts, not the engine: with that fusion off every item matched (64 items,
+float32, 8 and 32 slots, K = 1 and 8), and static batching's own items matched between batch sizes 16 and 32.
 """
 from __future__ import annotations
 
@@ -74,7 +76,8 @@ import numpy as np  # noqa: E402
 from benchmarks.common import copy_bandwidth, load_torch_reference, machine_header, print_table  # noqa: E402
 
 # XLA CPU's YNNPACK dot fusion rounds a row differently when the batch has a different number of rows (measured:
-# the MBPP prefill of 16 vs 32 rows differs by ~3e-5 in the logits); without it the dots are batch-invariant.
+# the MBPP prefill of 16 vs 32 rows differs by ~3e-5 in the logits); without it prefills of 2 or more rows were
+# bitwise equal, while a 1-row prefill (a refill group of one) still differed by ~1e-5.
 BATCH_INVARIANT_FLAG = "--xla_cpu_experimental_ynn_fusion_type="
 
 
@@ -120,7 +123,7 @@ def run_jax(gen, prefixes, args, batching: str, dtype: str):
                                max_new_tokens=g.max_new_tokens, temperature=g.temperature, seed=gen.config.seed,
                                dtype=dtype, progress=False, return_details=True, batching=batching)
   t = time.perf_counter()
-  call(prefixes[:args.batch])
+  call(prefixes[:2 * args.batch])
   warm = time.perf_counter() - t
   t = time.perf_counter()
   samples = call(prefixes)
@@ -186,7 +189,7 @@ def main(argv=None):
   ap.add_argument("--quick", action="store_true", help="64 items, 32 for hf, float32 only")
   ap.add_argument("--batch_invariant", action="store_true",
                   help="XLA CPU without YNNPACK dot fusion, whose kernels round differently for different row counts "
-                       "(batch-invariant; slower): continuous then gives exactly static's tokens")
+                       "(slower; prefills of 2 or more rows are then batch-invariant)")
   args = ap.parse_args(argv)
   if args.batch_invariant:  # Before JAX's backend starts (the first jax call is in machine_header).
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + BATCH_INVARIANT_FLAG).strip()
@@ -214,7 +217,8 @@ def main(argv=None):
         samples, seconds, warm = run_jax(gen, prefixes, args, m, dtype)
         lengths = [len(s.token_ids) for s in samples]
         results[m + "-ids"] = [s.token_ids for s in samples]
-        same = "" if m == "static" or "static-ids" not in results else same_ids(results[m + "-ids"], results["static-ids"])
+        reference = results.get("static-ids")
+        same = "" if m == "static" or reference is None else same_ids(results[m + "-ids"], reference)
       n = len(lengths)
       results[m] = n / seconds
       context = t + 1 + gen.config.generate.max_new_tokens
@@ -234,8 +238,8 @@ def main(argv=None):
               [[r["dtype"], r["method"], r["items"], r["items_s"], r["tok_s"], r["tok_item"], r["x_static"], r["x_hf"],
                 100 * r["flops"], 100 * r["bw"], r["warm"], r["same"], r["load"]] for r in rows])
   print("x static / x hf: items/s over static's / hf's (same dtype); % FLOP/s: useful model FLOPs per second over the "
-        "float32 matmul peak; % decode BW: generated tok/s over the decode bandwidth bound; same ids: items for which continuous "
-        "gave exactly static's tokens; load: 1-minute load average when the row started.")
+        "float32 matmul peak; % decode BW: generated tok/s over the decode bandwidth bound; same ids: items for which "
+        "continuous gave exactly static's tokens; load: 1-minute load average when the row started.")
 
 
 if __name__ == "__main__":

@@ -584,8 +584,8 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   floats do not depend on how many rows share the call). XLA CPU's default YNNPACK dot fusion is not: on the MBPP
   job (Gemma 3 270M, float32) a prefill of 16 rows rounds ~3e-5 away from one of 32, and 3 of 64 items' samples
   part at some token (each still a sample of the same distribution); with
-  XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= (1.4-1.8x slower there) every item's tokens were identical
-  across batch sizes and batchings (`benchmarks/generation.py --batch_invariant`).
+  XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= (1.4-1.8x slower there) prefills of 2 or more rows were
+  bitwise equal (a 1-row one still ~1e-5 off) and those 64 items' tokens identical across batch sizes and batchings (`benchmarks/generation.py --batch_invariant`).
   batching: "continuous" (`datasynth.continuous`: batch_size slots, each refilled with the next item as soon as its
     row ends; decoding runs in compiled blocks of `block_steps` steps) or "static" (one compiled `sample` call per
     batch of batch_size items, which runs until its longest row ends; the last batch is padded with repeats). Both
