@@ -17,8 +17,8 @@ prefixes go to:
   batches of `--batch`, the first `--hf_items` items (it is the slowest), torch with `--threads` threads.
 Each JAX path gets one untimed warm-up call on 2 x `--batch` items (compilation, printed apart; past `--batch` items
 continuous also refills in smaller groups, each its own compiled shape). The table gives items/s,
-generated tokens/s (tokens up to and including EOS), the ratios against static and hf, for how many items continuous gave
-exactly static's tokens, and two roofline fractions measured in the same run: model FLOPs of the useful work
+generated tokens/s (tokens up to and including EOS), the ratios against static and hf, for how many items continuous
+gave exactly static's tokens, and two roofline fractions measured in the same run: model FLOPs of the useful work
 (prefill of each item's real inputs, one token per generated token) per second over the machine's float32 matmul
 peak, and generated tokens/s over the decode bandwidth bound (`--batch` rows per step, each step reading every
 weight and the filled KV cache once, at the measured copy bandwidth).
