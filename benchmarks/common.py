@@ -29,19 +29,50 @@ def matmul_peak_flops(sizes: tuple[int, ...] = (512, 1024, 2048), repeats: int =
   return best
 
 
+def on_gpu() -> bool:
+  """Whether JAX runs on a GPU: then PyTorch's side runs on it too (`torch_device`) and the ceilings are the GPU's."""
+  import jax
+  return jax.devices()[0].platform == "gpu"
+
+
+def gpu_matmul_peak_flops(dtype: str, n: int = 8192, repeats: int = 10) -> float:
+  """The GPU's measured dense matmul FLOP/s in `dtype` (XLA, n x n x n, random data): the MFU denominator there."""
+  import jax
+  import jax.numpy as jnp
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.dtype(dtype))
+  b = jax.random.normal(jax.random.key(1), (n, n), jnp.dtype(dtype))
+  dot = jax.jit(jnp.dot)
+  dot(a, b).block_until_ready()
+  return 2 * n ** 3 / best_time(lambda: dot(a, b).block_until_ready(), repeats)
+
+
 def copy_bandwidth(mb: int = 256, repeats: int = 5) -> float:
-  """Bytes/s moved by a large numpy copy (read + write): the denominator of 'fraction of bandwidth'."""
+  """Bytes/s moved by a large copy (read + write): the denominator of 'fraction of bandwidth'. On a GPU, a 2 GiB
+  device-to-device copy under XLA; else a numpy copy."""
+  if on_gpu():
+    import jax
+    import jax.numpy as jnp
+    x = jnp.ones(2 ** 29, jnp.float32)
+    copy = jax.jit(lambda v: v + 1)
+    copy(x).block_until_ready()
+    return 2 * x.nbytes / best_time(lambda: copy(x).block_until_ready(), repeats)
   src = np.ones(mb * 2 ** 20 // 4, np.float32)
   dst = np.empty_like(src)
   np.copyto(dst, src)
   return 2 * src.nbytes / best_time(lambda: np.copyto(dst, src), repeats)
 
 
-def machine_header(threads: int) -> float:
-  """Set torch's thread count, measure the matmul peak, print one line about the machine; returns the peak."""
+def machine_header(threads: int, dtype: str = "float32") -> float:
+  """Set torch's thread count, measure the matmul peak, print one line about the machine; returns the peak: on a
+  CPU the float32 peak whatever `dtype`, on a GPU the `dtype` one (its bfloat16 and float32 rates differ ~15x)."""
   import jax
   import torch
   torch.set_num_threads(threads)
+  if on_gpu():
+    peak = gpu_matmul_peak_flops(dtype)
+    print(f"machine: {jax.devices()[0].device_kind}, {dtype} matmul peak {peak / 1e12:.1f} TFLOP/s (XLA, 8192^3); "
+          f"jax {jax.__version__}; torch {torch.__version__} on {torch_device()}", flush=True)
+    return peak
   peak = matmul_peak_flops()
   print(f"machine: float32 matmul peak {peak / 1e9:.1f} GFLOP/s (best of numpy and XLA), {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}; jax {jax.__version__} on {jax.devices()[0].platform}; "
@@ -56,8 +87,22 @@ def load_torch_reference(name: str, dtype: str = "float32"):
 
   from datasynth.models.loaders import resolve
   path = resolve(name)
-  return AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
-                                              dtype=torch.float32).to(getattr(torch, dtype)).eval()
+  model = AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
+                                               dtype=torch.float32)
+  return model.to(device=torch_device(), dtype=getattr(torch, dtype)).eval()
+
+
+def torch_device() -> str:
+  """PyTorch's side runs where JAX's does: "cuda" when JAX is on a GPU (and torch sees one), else "cpu"."""
+  import torch
+  return "cuda" if on_gpu() and torch.cuda.is_available() else "cpu"
+
+
+def torch_sync() -> None:
+  """Wait for PyTorch's queued GPU work (timers around CUDA calls must), a no-op on CPU."""
+  import torch
+  if torch_device() == "cuda":
+    torch.cuda.synchronize()
 
 
 def peak_rss_gb() -> float:

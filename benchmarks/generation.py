@@ -73,7 +73,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import copy_bandwidth, load_torch_reference, machine_header, print_table  # noqa: E402
+from benchmarks.common import (copy_bandwidth, gpu_matmul_peak_flops, load_torch_reference, machine_header,  # noqa: E402
+                               on_gpu, print_table, torch_device)
 
 # XLA CPU's YNNPACK dot fusion rounds a row differently when the batch has a different number of rows (measured:
 # the MBPP prefill of 16 vs 32 rows differs by ~3e-5 in the logits); without it prefills of 2 or more rows were
@@ -83,7 +84,18 @@ BATCH_INVARIANT_FLAG = "--xla_cpu_experimental_ynn_fusion_type="
 
 # ------------------------------------------------------------------------------------------------ workload
 def load_workload(args):
-  """(generator, prefixes [N, t, d] float32) of the MBPP SS_MC job: a trained run in --workdir, or a random prompt."""
+  """(generator, prefixes [N, t, d] float32) of the MBPP SS_MC job: a trained run in --workdir, or a random prompt,
+  or the prefixes saved by `--save_prefixes` (`--prefixes`; then the generator is only the config and the model H,
+  all the runners use: a machine without E's checkpoint or the data can run the benchmark)."""
+  if args.prefixes:
+    import types
+    from configs import mbpp
+    from datasynth.models import load_model
+    config = mbpp.get_config()
+    prefixes = np.load(args.prefixes)[:args.items]
+    if len(prefixes) < args.items:
+      sys.exit(f"--prefixes {args.prefixes}: holds {len(prefixes)} items, fewer than --items {args.items}")
+    return types.SimpleNamespace(config=config, model=load_model(config.model.name)), prefixes
   import jax
   import jax.numpy as jnp
   import flax.linen as nn
@@ -111,6 +123,8 @@ def load_workload(args):
     gen = Generator(config=config, model=h, module=module, theta=theta, z=z, step=0, identity="random")
   source = gen.source_indices(range(args.items))
   prefixes = np.concatenate([gen.prompts(source[lo:lo + args.batch]) for lo in range(0, args.items, args.batch)])
+  if args.save_prefixes:
+    np.save(args.save_prefixes, prefixes)
   return gen, prefixes
 
 
@@ -140,9 +154,10 @@ def run_hf(model, gen, prefixes, args):
 
   def batch(p):
     with torch.no_grad():
-      bos = embed(torch.full((len(p), 1), cfg.bos_id, dtype=torch.long))
-      x = torch.cat([torch.from_numpy(np.array(p)).to(bos.dtype), bos], dim=1)
-      out = model.generate(inputs_embeds=x, attention_mask=torch.ones(x.shape[:2], dtype=torch.long), **kw)
+      bos = embed(torch.full((len(p), 1), cfg.bos_id, dtype=torch.long, device=torch_device()))
+      x = torch.cat([torch.from_numpy(np.array(p)).to(device=bos.device, dtype=bos.dtype), bos], dim=1)
+      out = model.generate(inputs_embeds=x, attention_mask=torch.ones(x.shape[:2], dtype=torch.long,
+                                                                      device=bos.device), **kw)
     return [_hf_length(row.tolist(), cfg.eos_id, cfg.pad_id) for row in out]
 
   batch(prefixes[:2])  # Warm-up (first-call allocations).
@@ -187,6 +202,8 @@ def main(argv=None):
   ap.add_argument("--methods", default="static,continuous,hf")
   ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
   ap.add_argument("--quick", action="store_true", help="64 items, 32 for hf, float32 only")
+  ap.add_argument("--save_prefixes", default="", help="also write the workload's prefixes to this .npy file")
+  ap.add_argument("--prefixes", default="", help="a --save_prefixes file: its first --items prefixes are the workload")
   ap.add_argument("--batch_invariant", action="store_true",
                   help="XLA CPU without YNNPACK dot fusion, whose kernels round differently for different row counts "
                        "(slower; prefills of 2 or more rows are then batch-invariant)")
@@ -199,6 +216,7 @@ def main(argv=None):
   methods = args.methods.split(",")
 
   peak, bandwidth = machine_header(args.threads), copy_bandwidth()
+  peaks = {d: gpu_matmul_peak_flops(d) if on_gpu() else peak for d in args.dtypes.split(",")}  # GPU: per dtype.
   gen, prefixes = load_workload(args)
   cfg, t = gen.model.config, prefixes.shape[1]
   print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s; {args.items} items, t={t}, batch / slots {args.batch}, "
@@ -224,7 +242,7 @@ def main(argv=None):
       context = t + 1 + gen.config.generate.max_new_tokens
       bound = decode_bound(cfg, args.batch, context, 2 if dtype == "bfloat16" else 4, bandwidth)
       rows.append(dict(dtype=dtype, method=m, items=n, items_s=n / seconds, tok_s=sum(lengths) / seconds,
-                       tok_item=sum(lengths) / n, flops=useful_flops(cfg, t, lengths) / seconds / peak,
+                       tok_item=sum(lengths) / n, flops=useful_flops(cfg, t, lengths) / seconds / peaks[dtype],
                        bw=sum(lengths) / seconds / bound, warm=warm, same=same, load=load))
       print(f"  {dtype} {m}: {n / seconds:.2f} items/s, {sum(lengths) / seconds:.1f} tok/s "
             f"({seconds:.1f} s, warm-up {warm:.1f} s, load {load:.1f})", flush=True)
@@ -238,7 +256,8 @@ def main(argv=None):
               [[r["dtype"], r["method"], r["items"], r["items_s"], r["tok_s"], r["tok_item"], r["x_static"], r["x_hf"],
                 100 * r["flops"], 100 * r["bw"], r["warm"], r["same"], r["load"]] for r in rows])
   print("x static / x hf: items/s over static's / hf's (same dtype); % FLOP/s: useful model FLOPs per second over the "
-        "float32 matmul peak; % decode BW: generated tok/s over the decode bandwidth bound; same ids: items for which "
+        "matmul peak (a CPU's float32 one, a GPU's in the row's dtype); % decode BW: generated tok/s over the decode "
+        "bandwidth bound; same ids: items for which "
         "continuous gave exactly static's tokens; load: 1-minute load average when the row started.")
 
 

@@ -53,7 +53,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
 
-from benchmarks.common import PeakRSS, copy_bandwidth, load_torch_reference, machine_header  # noqa: E402
+from benchmarks.common import (PeakRSS, copy_bandwidth, load_torch_reference, machine_header, torch_device,  # noqa: E402
+                               torch_sync)
 
 
 def model_flops(cfg, batch: int, prefix_len: int, new_tokens: int) -> float:
@@ -100,13 +101,14 @@ def _gen_kwargs(new_tokens: int) -> dict:
 
 def run_hf(model, prefix: np.ndarray, new_tokens: int):
   import torch
-  embeds = torch.from_numpy(np.array(prefix)).to(model.dtype)
-  mask = torch.ones(prefix.shape[:2], dtype=torch.long)
+  embeds = torch.from_numpy(np.array(prefix)).to(device=torch_device(), dtype=model.dtype)
+  mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=torch_device())
   with torch.no_grad():  # Warm-up (first-call allocations), as JAX gets its compile call.
     model.generate(inputs_embeds=embeds[:1, :4], attention_mask=mask[:1, :4], **_gen_kwargs(2))
   with torch.no_grad(), PeakRSS() as mem:
     t = time.perf_counter()
     out = model.generate(inputs_embeds=embeds, attention_mask=mask, **_gen_kwargs(new_tokens))
+    torch_sync()
     seconds = time.perf_counter() - t
   assert out.shape[-1] >= new_tokens
   return seconds, mem.peak
@@ -126,12 +128,13 @@ def run_peft(pm, prefix: np.ndarray, new_tokens: int):
   prefix = torch.from_numpy(np.array(prefix[0]))
   with torch.no_grad():  # The same prompt as the jax-shared row.
     pm.prompt_encoder["default"].embedding.weight.copy_(prefix)
-  ids = torch.ones((b, 1), dtype=torch.long)
+  ids = torch.ones((b, 1), dtype=torch.long, device=torch_device())
   with torch.no_grad():  # Warm-up, as above.
     pm.generate(input_ids=ids[:1], attention_mask=torch.ones_like(ids[:1]), **_gen_kwargs(2))
   with torch.no_grad(), PeakRSS() as mem:
     t = time.perf_counter()
     out = pm.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **_gen_kwargs(new_tokens))
+    torch_sync()
     seconds = time.perf_counter() - t
   assert out.shape[-1] >= new_tokens
   return seconds, mem.peak
@@ -153,7 +156,7 @@ def main(argv=None):
   methods = args.methods.split(",")
   from datasynth.models import Decoder, load_model
 
-  peak_flops, bandwidth = machine_header(args.threads), copy_bandwidth()
+  peak_flops, bandwidth = machine_header(args.threads, args.dtype), copy_bandwidth()
   print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s; prefix {args.prefix_len} embedded tokens, "
         f"{args.new_tokens} new tokens, temperature 1", flush=True)
   rows = []
@@ -163,7 +166,7 @@ def main(argv=None):
     torch_model = load_torch_reference(name, args.dtype) if {"hf", "peft"} & set(methods) else None
     pm = peft_model(torch_model, args.prefix_len) if "peft" in methods else None
     if pm is not None:
-      pm.to(torch_model.dtype)
+      pm.to(device=torch_device(), dtype=torch_model.dtype)
     for b in [int(x) for x in args.batches.split(",")]:
       ids = np.random.default_rng(b).integers(0, cfg.vocab_size, (b, args.prefix_len))
       prefix = np.asarray(Decoder(cfg).apply({"params": loaded.params}, ids, method=Decoder.embed), np.float32)

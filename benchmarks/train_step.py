@@ -49,7 +49,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import best_time, load_torch_reference, machine_header, print_table  # noqa: E402
+from benchmarks.common import (best_time, load_torch_reference, machine_header, on_gpu, print_table, torch_device,  # noqa: E402
+                               torch_sync)
 
 
 def model_flops(config, batch: int, length: int, t: int) -> float:
@@ -100,12 +101,12 @@ def peft(model_name: str, batch: int, length: int, t: int, repeats: int, dtype: 
 
   base = load_torch_reference(model_name, dtype)
   model = get_peft_model(base, PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=t,
-                                                  prompt_tuning_init=PromptTuningInit.RANDOM))
+                                                  prompt_tuning_init=PromptTuningInit.RANDOM)).to(torch_device())
   model.prompt_encoder.float()  # The trained prompt and Adam stay float32, as ours (theta is float32).
   model.train()
   opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
   rng = np.random.RandomState(0)
-  ids = torch.tensor(rng.randint(3, base.config.vocab_size, (batch, length)))
+  ids = torch.tensor(rng.randint(3, base.config.vocab_size, (batch, length)), device=torch_device())
   mask = torch.ones_like(ids)
 
   def run():
@@ -113,6 +114,7 @@ def peft(model_name: str, batch: int, length: int, t: int, repeats: int, dtype: 
     loss.backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
+    torch_sync()
 
   run()
   return best_time(run, repeats)
@@ -128,23 +130,25 @@ def main() -> None:
   ap.add_argument("--repeats", type=int, default=3)
   ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
                   help="frozen weights and compute on both sides (the prompt and Adam stay float32)")
+  ap.add_argument("--variants", default="np,np-scan,mc", help="which of our steps to time: subset of np,np-scan,mc")
   args = ap.parse_args()
 
   from datasynth.models import load_model
 
-  peak = machine_header(args.threads)
+  peak = machine_header(args.threads, args.dtype)
   model = load_model(args.model)
   flops = model_flops(model.config, args.batch, args.length, args.t)
   positions = args.batch * (args.t + args.length)
   run = lambda variant, scan: ours(model, args.batch, args.length, args.t, variant, args.repeats, args.dtype, scan)
-  times = {"jax SS_NP (ours)": run("np", False),
-           "jax SS_NP, layer scan": run("np", True),
-           "jax SS_MC (ours)": run("mc", False),
-           "torch+PEFT PromptTuning": peft(args.model, args.batch, args.length, args.t, args.repeats, args.dtype)}
+  names = {"np": ("jax SS_NP (ours)", "np", False), "np-scan": ("jax SS_NP, layer scan", "np", True),
+           "mc": ("jax SS_MC (ours)", "mc", False)}
+  times = {names[v][0]: run(*names[v][1:]) for v in args.variants.split(",")}
+  times["torch+PEFT PromptTuning"] = peft(args.model, args.batch, args.length, args.t, args.repeats, args.dtype)
   ref = times["torch+PEFT PromptTuning"]
   rows = [[args.model, who, f"{args.batch}x({args.t}+{args.length})", sec, positions / sec, ref / sec,
            flops / sec / 1e9, flops / sec / peak] for who, sec in times.items()]
-  print(f"model FLOPs per step: {flops / 1e9:.1f} GFLOP; {args.dtype} (fraction of the float32 peak)")
+  where = f"the GPU's {args.dtype}" if on_gpu() else "the float32"
+  print(f"model FLOPs per step: {flops / 1e9:.1f} GFLOP; {args.dtype} (fraction of {where} matmul peak = MFU)")
   print_table(["model", "impl", "batch x (t+len)", "step s", "tokens/s", "ratio vs PEFT", "GFLOP/s",
                "frac. of matmul peak"], rows)
 
