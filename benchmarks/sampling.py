@@ -35,6 +35,11 @@ at batch 32 is 32-row matmuls against every weight; XLA's (YNNPACK) run those at
 prefix segment took the step from ~70 ms to ~63 ms (the rows stop reading 32 copies of the prefix's keys and values),
 and the two-level categorical draw took ~3 ms off. Earlier: 456.9 tok/s (2.91x) with the prefix cache broadcast to
 the rows, 194.8 tok/s (1.46x) before the per-layer weights and the shared prefix.
+On a lent NVIDIA H200 (2026-12-04; JAX 0.11.2, torch 2.11 + transformers 4.57.6 + PEFT 0.21.2 on the GPU; bfloat16
+matmul peak 707 TFLOP/s, copy bandwidth 3.7 TB/s), Gemma 3 270M, bfloat16, batch 32, tokens/s (% FLOP/s, % BW):
+  jax 33,257 (5.1, 18.1), jax-shared 29,411 (4.5, 16.0); hf 545 (0.1, 0.3), peft 1,103 (0.2, 0.6): 61x hf, 26.7x
+  peft. One timed call each (ours 0.1 s, so the figure is rough); compile 20-22 s. On the GPU the shared prefix
+  does not pay at this size: the per-row decode is not bandwidth-bound there.
 Other batches, bfloat16 (one run, `--batches 1,8,64`), jax / jax-shared / hf / peft tok/s and ratios vs hf, peft:
 batch 1: 35.5 / 37.0 / 23.7 / 24.7 (1.50x, 1.50x); batch 8: 219.1 / 251.3 / 105.9 / 106.3 (2.07x, 2.36x);
 batch 64: 369.8 / 592.6 / 153.7 / 167.7 (2.41x, 3.53x). Batch 1 reads every weight per token (34% of the copy

@@ -40,10 +40,16 @@ attention operands and of the frozen weights for the backward dots (~0.3 s), the
 measured, A/B in alternating processes (run-to-run spread about 10%): rotary tables computed once per call (XLA fuses
 them back into each consumer; with `lax.optimization_barrier` to stop that, slower: 2.72-2.83 s vs 2.48-2.66 s) and the MLP's
 gate * up kept in the float32 accumulator (one rounding): neither beat the spread, so neither was kept.
+
+On a lent NVIDIA H200 (2026-12-04, `--model gemma3-270m --variants np,mc`, each dtype under an 85 s limit) neither
+run printed a step time before its limit: compiling our steps and loading PEFT's model took longer, and the
+session's device time (15 minutes) was spent. Each result now prints as it is timed, so a shorter run reports
+what it reached; a GPU figure is still owed.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 
@@ -142,8 +148,13 @@ def main() -> None:
   run = lambda variant, scan: ours(model, args.batch, args.length, args.t, variant, args.repeats, args.dtype, scan)
   names = {"np": ("jax SS_NP (ours)", "np", False), "np-scan": ("jax SS_NP, layer scan", "np", True),
            "mc": ("jax SS_MC (ours)", "mc", False)}
-  times = {names[v][0]: run(*names[v][1:]) for v in args.variants.split(",")}
-  times["torch+PEFT PromptTuning"] = peft(args.model, args.batch, args.length, args.t, args.repeats, args.dtype)
+  jobs = {names[v][0]: functools.partial(run, *names[v][1:]) for v in args.variants.split(",")}
+  jobs["torch+PEFT PromptTuning"] = functools.partial(peft, args.model, args.batch, args.length, args.t, args.repeats,
+                                                      args.dtype)
+  times = {}
+  for who, job in jobs.items():
+    times[who] = job()  # Printed as it comes: a run stopped early still reports what it timed.
+    print(f"  {who}: {times[who]:.4g} s per step, MFU {flops / times[who] / peak:.3g}", flush=True)
   ref = times["torch+PEFT PromptTuning"]
   rows = [[args.model, who, f"{args.batch}x({args.t}+{args.length})", sec, positions / sec, ref / sec,
            flops / sec / 1e9, flops / sec / peak] for who, sec in times.items()]

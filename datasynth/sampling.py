@@ -578,7 +578,8 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
 
   model: anything with `.config`, `.params`, `.tokenizer` (a `LoadedModel`). prefixes: [N, t, width] array (one
   embedded prefix per item), [t, width] (one prefix shared by every prompt: prefilled once) or None. Prompt
-  lengths are padded to one multiple of `length_multiple`, so the whole list compiles once. Item j draws from its
+  lengths are padded to one length (`buckets.prompt_length`: a power of two under `length_multiple`, else a
+  multiple of it), so the whole list compiles once. Item j draws from its
   own key stream fold_in(key(seed), item_ids[j]) (item_ids default 0..n-1), so its sample does not depend on
   batch_size, batching or the other items in the list, where the backend's kernels are batch-invariant (a row's
   floats do not depend on how many rows share the call). XLA CPU's default YNNPACK dot fusion is not: on the MBPP
@@ -617,7 +618,7 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   if common:
     ids, head = [x[common:] for x in ids], ids[0][:common]
   if ids is not None:
-    tokens, mask = tok.pad_batch(ids, length=buckets.round_up(max(len(x) for x in ids), length_multiple))
+    tokens, mask = tok.pad_batch(ids, length=buckets.prompt_length(max(len(x) for x in ids), length_multiple))
   dtype = jnp.dtype(dtype)
   dec = Decoder(model.config, dtype=dtype, scan_layers=scan_layers)
   params = jax.device_put(model.params) if mesh is None else _place(model, mesh, rules)

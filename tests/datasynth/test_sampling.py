@@ -413,3 +413,9 @@ def test_bad_inputs_raise_clear_errors():
     sampling.sample(dec, params, prompt_tokens=tokens, max_new_tokens=200)
   with pytest.raises(ValueError, match="one prefix per row"):
     sampling.sample(dec, params, prompt_tokens=tokens, prefix=jnp.zeros((2, 3, dec.config.width)), max_new_tokens=2)
+
+
+def test_prompt_length_pads_short_prompts_to_powers_of_two_and_long_ones_to_the_multiple():
+  from datasynth.buckets import prompt_length
+  assert [prompt_length(n, 16) for n in (1, 2, 3, 5, 9, 16, 17, 40)] == [1, 2, 4, 8, 16, 16, 32, 48]
+  assert all(prompt_length(n, 16) >= n for n in range(1, 100))
