@@ -62,6 +62,21 @@ bfloat16 (K=8 best there). "same ids" below n is XLA CPU's YNNPACK dot fusion ro
 a row differently for different row counts, not the engine: with that fusion off every item matched (64 items,
 float32, 8 and 32 slots, K = 1 and 8), and static batching's own items matched between batch sizes 16 and 32.
 
+After short prompts were padded to a power of two instead of 16 (`datasynth.buckets.prompt_length`: the BOS prompt
+prefills 1 position, each item's prefill 17 instead of 32), same run, idle machine (2026-12-04 18:13, matmul peak
+457 GFLOP/s, copy bandwidth 39.5 GB/s, load 1.5-2.1):
+
+  dtype    | method     | items | items/s | tok/s | x static | x hf | % FLOP/s | % decode BW | same ids
+  float32  | static     |   512 |  9.01   |  159  |  1       | 3.25 |  35.6    |   14.2      |
+  float32  | continuous |   512 | 10.6    |  187  |  1.18    | 3.84 |  42.0    |   16.8      | 511/512
+  float32  | hf         |    64 |  2.77   |  52.0 |  0.307   | 1    |  11.3    |    4.66     |
+  bfloat16 | static     |   512 | 11.6    |  203  |  1       | 2.14 |  45.7    |    9.53     |
+  bfloat16 | continuous |   512 |  9.34   |  162  |  0.804   | 1.72 |  36.7    |    7.62     | 128/512
+  bfloat16 | hf         |    64 |  5.43   |  96.3 |  0.468   | 1    |  21.5    |    4.53     |
+
+Continuous batching beats transformers 3.84x in float32 (the 3x target) but static batching only 1.18x, and in
+bfloat16 it loses to static (its per-slot cache writes and refill prefills cost more than the idle rows it saves).
+
 On a lent NVIDIA H200 (2026-12-04, `--prefixes` saved from the same 150-step run, 17.6 tokens per item; JAX 0.11.2,
 torch 2.11 + transformers 4.57.6 on the GPU; matmul peak 361 TFLOP/s "float32" (XLA's default precision runs TF32)
 and about 650 bfloat16; copy bandwidth 3.7 TB/s), 512 items, 32 slots:
