@@ -41,6 +41,12 @@ measured, A/B in alternating processes (run-to-run spread about 10%): rotary tab
 them back into each consumer; with `lax.optimization_barrier` to stop that, slower: 2.72-2.83 s vs 2.48-2.66 s) and the MLP's
 gate * up kept in the float32 accumulator (one rounding): neither beat the spread, so neither was kept.
 
+XLA CPU flags tried on the bfloat16 SS_MC step (2026-12-04, two alternating rounds, seconds per step): default
+2.63 / 2.17, --xla_cpu_use_onednn=true 2.35 / 2.11, oneDNN INDIVIDUAL_DOT fusion 2.32 / 2.21, the
+concurrency-optimized scheduler 2.35 / 2.16, YNNPACK +ELTWISE fusion 2.82 / 2.64: none beat the run-to-run spread
+(+ELTWISE is slower); the default is kept, and the 1.3x target is still missed in bfloat16 (it needs <= 1.83 s
+against PEFT's 2.38 s).
+
 On a lent NVIDIA H200 (2026-12-04, `--model gemma3-270m --variants np,mc`, each dtype under an 85 s limit) neither
 run printed a step time before its limit: compiling our steps and loading PEFT's model took longer, and the
 session's device time (15 minutes) was spent. Each result now prints as it is timed, so a shorter run reports
