@@ -138,16 +138,18 @@ def _refill(params, state: dict, slots: Array, rows: dict, prefix_logits, *, spe
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "block_steps"), donate_argnames=("state",))
-def _decode_block(params, state: dict, release: Array, *, spec: _Spec, block_steps: int) -> dict:
-  """Up to `block_steps` decode steps of every live slot (fewer when all are done); `release` [S] ends slots first
-  (a stop string found on the host with no item left to refill them)."""
+def _decode_block(params, state: dict, release: Array, want: Array, *, spec: _Spec, block_steps: int) -> dict:
+  """Up to `block_steps` decode steps of every live slot, fewer when all are done or when `want` (a scalar) slots
+  have ended in this block (the host then refills them: an ended row does not idle to the block's end);
+  `release` [S] ends slots first (a stop string found on the host with no item left to refill them)."""
   dec, constrain = _decoder(spec), functools.partial(_constrain_cache, spec=spec)
   n_new = spec.max_new_tokens
   rows = jnp.arange(state["buf"].shape[0])
 
   def cond(carry):
     j, st = carry
-    return (j < block_steps) & ~jnp.all(st["done"])
+    ended = jnp.sum(st["done"]) - done_before  # Slots ended in this block.
+    return (j < block_steps) & ~jnp.all(st["done"]) & (ended < want)
 
   def body(carry):
     j, st = carry
@@ -162,6 +164,7 @@ def _decode_block(params, state: dict, release: Array, *, spec: _Spec, block_ste
                        hit=st["hit"] | ends, done=st["done"] | ends | (steps >= n_new))
 
   state = dict(state, done=state["done"] | release)
+  done_before = jnp.sum(state["done"])
   return jax.lax.while_loop(cond, body, (jnp.int32(0), state))[1]
 
 
@@ -209,7 +212,10 @@ class Engine:
     state, queued = self._fill(state, items, shared, held, 0)
     release = np.zeros(self.slots, bool)
     while any(j >= 0 for j in held):
-      state = _decode_block(self.params, state, jnp.asarray(release), spec=self.spec, block_steps=self.block_steps)
+      left = len(items) - queued  # Items waiting for a slot: end the block once enough slots are free for them.
+      want = min(self.refill_rows, left) if left else self.slots + 1
+      state = _decode_block(self.params, state, jnp.asarray(release), jnp.int32(want), spec=self.spec,
+                            block_steps=self.block_steps)
       ended, ended_items = self._collect(state, held, results)
       release = np.zeros(self.slots, bool)
       release[ended] = True  # Slots ended on the host (stop strings) that no item refills stay ended on device.

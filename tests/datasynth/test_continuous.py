@@ -188,3 +188,31 @@ def test_refill_groups_carry_no_padding_and_few_shapes():
       assert all(s == largest or (s < largest and s & (s - 1) == 0) for s in sizes)
       shapes |= set(sizes)
     assert len(shapes) <= 1 + largest.bit_length()
+
+
+def test_a_block_ends_as_soon_as_want_slots_have_ended():
+  """`_decode_block` returns after the step at which the want-th slot ended (so the host refills it at once), and
+  runs to its block size (or until every slot is done) when want exceeds the slots."""
+  model = _model(tiny_model)
+  free = sampling.sample_text(model, _PROMPTS[:4], progress=False, return_details=True, max_new_tokens=10,
+                              eos_id=None, seed=3, batching="static", batch_size=4)
+  eos = [free[0].token_ids[3], free[1].token_ids[6], free[2].token_ids[8]]
+  spec, _ = sampling.make_spec(Decoder(model.config), max_new_tokens=10, eos_id=eos)
+  tokens, mask = model.tokenizer.encode_batch(_PROMPTS[:4], length=8)
+  keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(3), i))(jnp.arange(4, dtype=jnp.uint32))
+  items = continuous.Items(keys=np.asarray(jax.random.key_data(keys)), tokens=tokens, mask=mask)
+  engine = continuous.Engine(spec, model.params, slots=4, block_steps=12)
+  state = continuous.init_state(spec, 4, 8 + 10, items.keys.shape[1:])
+  state, _ = engine._fill(state, items, None, [-1] * 4, 0)
+  fresh = lambda: jax.tree.map(jnp.copy, state)
+  release = jnp.zeros((4,), bool)
+  full = continuous._decode_block(engine.params, fresh(), release, jnp.int32(5), spec=spec, block_steps=12)
+  assert bool(jnp.all(full["done"]))
+  ends = sorted(np.asarray(full["steps"])[~np.asarray(state["done"])].tolist())  # Tokens when each slot ended.
+  assert len(ends) >= 3 and len(set(ends)) >= 2, ends
+  for want in range(1, len(ends) + 1):
+    got = continuous._decode_block(engine.params, fresh(), release, jnp.int32(want), spec=spec, block_steps=12)
+    assert int(jnp.max(got["steps"])) == ends[want - 1]
+    assert int(jnp.sum(got["done"] & ~state["done"])) >= want
+  short = continuous._decode_block(engine.params, fresh(), release, jnp.int32(5), spec=spec, block_steps=2)
+  assert int(jnp.max(short["steps"])) == 3 and not bool(jnp.all(short["done"]))
