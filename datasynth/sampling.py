@@ -573,7 +573,7 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
                 add_bos: bool | None = None, dtype=jnp.float32, progress: bool = True, return_details: bool = False,
                 mesh=None, rules=None, length_multiple: int = 16, scan_layers: bool = False,
                 item_ids: Sequence[int] | None = None, batching: str = "continuous",
-                block_steps: int = 8, share_common_prefix: bool = False) -> list[str] | list[TextSample]:
+                block_steps: int = 32, share_common_prefix: bool = False) -> list[str] | list[TextSample]:
   """Continue many prompts (and / or embedded prefixes), `batch_size` rows at a time; returns decoded strings.
 
   model: anything with `.config`, `.params`, `.tokenizer` (a `LoadedModel`). prefixes: [N, t, width] array (one
@@ -588,7 +588,8 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= (1.4-1.8x slower there) prefills of 2 or more rows were
   bitwise equal (a 1-row one still ~1e-5 off) and those 64 items' tokens identical across batch sizes and batchings (`benchmarks/generation.py --batch_invariant`).
   batching: "continuous" (`datasynth.continuous`: batch_size slots, each refilled with the next item as soon as its
-    row ends; decoding runs in compiled blocks of `block_steps` steps) or "static" (one compiled `sample` call per
+    row ends; decoding runs in compiled blocks of at most `block_steps` steps, each ending as soon as enough slots
+    are free for the waiting items) or "static" (one compiled `sample` call per
     batch of batch_size items, which runs until its longest row ends; the last batch is padded with repeats). Both
     give every item the same tokens (under batch-invariant kernels, as above).
   dtype: compute dtype; the weights are cast to it once (bfloat16 halves the bytes each decode step reads).
@@ -620,10 +621,11 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   if ids is not None:
     tokens, mask = tok.pad_batch(ids, length=buckets.prompt_length(max(len(x) for x in ids), length_multiple))
   dtype = jnp.dtype(dtype)
-  dec = Decoder(model.config, dtype=dtype, scan_layers=scan_layers)
   params = jax.device_put(model.params) if mesh is None else _place(model, mesh, rules)
   if dtype != jnp.float32:
     params = cast_params(params, dtype)
+  config, params = decode_layout(model.config, params, dtype)
+  dec = Decoder(config, dtype=dtype, scan_layers=scan_layers)
   if common:
     prefixes = np.asarray(dec.apply({"params": params}, jnp.asarray(head, jnp.int32)[None], method=Decoder.embed)[0])
     shared = True
@@ -644,6 +646,23 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   eos = set(_eos_tuple(eos_id, model.config))
   results = [_text_sample(tok, gen, fin, eos, stop) for gen, fin in samples]
   return results if return_details else [r.text for r in results]
+
+
+def decode_layout(config: DecoderConfig, params, dtype) -> tuple[DecoderConfig, Any]:
+  """(config, params) to decode with: on the CPU backend, a 16-bit model with tied embeddings gets its output head as
+  a separate [width, vocab] copy of the table (`lm_head`, the layout XLA's 16-bit dot reads) and its lookup table
+  in float32; elsewhere `config, params` unchanged. The logits and embeddings are the same values.
+
+  Why: inside a compiled decode loop XLA CPU makes both from the bfloat16 table itself, once per call (a float32
+  copy for the gather, a transposed copy for the dot; hoisted out of the loop), ~0.2 s per call for Gemma 3 270M
+  on the 2-core machine: paid once per static batch, but once per block of continuous batching (measured, 8-step
+  blocks: 150 ms per step, 124 once the copies are made here, once). Costs the two copies' memory (3x the table's).
+  """
+  if jax.default_backend() != "cpu" or jnp.dtype(dtype).itemsize != 2 or not config.tie_embeddings:
+    return config, params
+  table = params["embedding"]
+  return config.replace(tie_embeddings=False), dict(params, embedding=jnp.asarray(table, jnp.float32),
+                                                    lm_head=jnp.asarray(table.T, dtype))
 
 
 def common_token_prefix(ids: Sequence[Sequence[int]], min_len: int = 16) -> int:

@@ -10,6 +10,7 @@ import pytest
 from datasynth import sampling
 from datasynth.models import Decoder, make_config
 from datasynth.models.config import gemma_layer_types
+from datasynth.models.decoder import cast_params
 
 TINY = dict(vocab_size=128, width=32, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8, mlp_dim=64, max_len=128)
 
@@ -419,3 +420,24 @@ def test_prompt_length_pads_short_prompts_to_powers_of_two_and_long_ones_to_the_
   from datasynth.buckets import prompt_length
   assert [prompt_length(n, 16) for n in (1, 2, 3, 5, 9, 16, 17, 40)] == [1, 2, 4, 8, 16, 16, 32, 48]
   assert all(prompt_length(n, 16) >= n for n in range(1, 100))
+
+
+def test_decode_layout_gives_the_tied_models_logits_and_samples():
+  """CPU, bfloat16: the untied copy (float32 lookup table, [width, vocab] head) gives the tied model's logits bit for
+  bit, inside a compiled decode too; float32 and untied models pass through unchanged."""
+  dec, params = gemma3_like()
+  p16 = cast_params(params, jnp.bfloat16)
+  config, prepared = sampling.decode_layout(dec.config, p16, jnp.bfloat16)
+  assert not config.tie_embeddings and prepared["embedding"].dtype == jnp.float32
+  assert prepared["lm_head"].shape == (config.width, config.vocab_size) and prepared["lm_head"].dtype == jnp.bfloat16
+  tokens = jax.random.randint(jax.random.key(0), (2, 7), 1, config.vocab_size, jnp.int32)
+  ref = Decoder(dec.config, dtype=jnp.bfloat16).apply({"params": p16}, tokens).logits
+  got = Decoder(config, dtype=jnp.bfloat16).apply({"params": prepared}, tokens).logits
+  np.testing.assert_array_equal(np.asarray(got), np.asarray(ref))
+  keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(1), i))(jnp.arange(2, dtype=jnp.uint32))
+  run = lambda d, p: sampling.sample(d, p, prompt_tokens=tokens, rng=keys, max_new_tokens=6, eos_id=None).tokens
+  np.testing.assert_array_equal(run(Decoder(config, dtype=jnp.bfloat16), prepared),
+                                run(Decoder(dec.config, dtype=jnp.bfloat16), p16))
+  assert sampling.decode_layout(dec.config, params, jnp.float32) == (dec.config, params)
+  untied = dec.config.replace(tie_embeddings=False)
+  assert sampling.decode_layout(untied, p16, jnp.bfloat16)[0] is untied
