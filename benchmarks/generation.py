@@ -77,6 +77,32 @@ prefills 1 position, each item's prefill 17 instead of 32), same run, idle machi
 Continuous batching beats transformers 3.84x in float32 (the 3x target) but static batching only 1.18x, and in
 bfloat16 it loses to static (its per-slot cache writes and refill prefills cost more than the idle rows it saves).
 
+After (a) blocks that end as soon as R slots have ended while items wait (`datasynth.continuous`; K up to 32, R = 4
+in float32 and 8 in bfloat16), and (b) `sampling.decode_layout` (bfloat16 on CPU: the tied embedding's float32
+lookup table and [width, vocab] head made once; inside a compiled decode loop XLA CPU had made both from the
+bfloat16 table on every call, ~0.2 s per call, paid once per static batch but once per continuous block and per
+refill), on a third idle 2-core machine (2026-12-04 22:06, `--prefixes` of a fresh 150-step run, 17.4-18 tokens per
+item; matmul peak 299 GFLOP/s, copy bandwidth 24.5 GB/s, load 1.4-2.2; JAX runs slower here than on the machine
+above, torch about as fast):
+
+  dtype    | method     | items | items/s | tok/s | x static | x hf | % FLOP/s | % decode BW | same ids
+  float32  | static     |   512 |  4.58   |  82.2 |  1       | 1.65 |  28.0    |   11.9      |
+  float32  | continuous |   512 |  6.56   |  118  |  1.43    | 2.37 |  40.1    |   17.0      | 512/512
+  float32  | hf         |    64 |  2.77   |  49.3 |  0.606   | 1    |  16.9    |    7.11     |
+  bfloat16 | static     |   512 |  8.46   |  147  |  1       | 2.15 |  50.9    |   11.2      |
+  bfloat16 | continuous |   512 |  9.37   |  163  |  1.11    | 2.39 |  56.4    |   12.4      | 114/512
+  bfloat16 | hf         |    64 |  3.93   |  65.1 |  0.465   | 1    |  23.0    |    4.94     |
+
+Continuous batching now beats static in both dtypes (1.43x, 1.11x; it lost in bfloat16 before), and gave every item
+static's exact tokens in float32. Why not 2x, measured with per-call timers (256 items): a static batch runs 32 steps
+for 32 items (some row nearly always reaches the 32-token budget) where continuous needs ~17.6 / 32 steps per item,
+so decode alone bounds the gain at 32 / 17.6 = 1.8x; each refill then reads every weight once more, like a decode
+step (a 1-row float32 prefill of 17 positions takes 107 ms, 4 rows 148 ms, 32 rows 620 ms, against ~170 ms for a
+32-row decode step: Gemma 3 270M's 262K x 640 tied table alone is 671 MB a pass), so refills take 30% of the run
+(12.1 of 40.6 s, R = 4). Beating that bound needs the refill's inputs folded into a decode step (one weight pass
+for both), which this engine does not do. The 3x over transformers held on the machine above (3.84x float32), not
+on this one (2.37x, 2.39x).
+
 On a lent NVIDIA H200 (2026-12-04, `--prefixes` saved from the same 150-step run, 17.6 tokens per item; JAX 0.11.2,
 torch 2.11 + transformers 4.57.6 on the GPU; matmul peak 361 TFLOP/s "float32" (XLA's default precision runs TF32)
 and about 650 bfloat16; copy bandwidth 3.7 TB/s), 512 items, 32 slots:

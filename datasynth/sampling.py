@@ -592,7 +592,8 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
     are free for the waiting items) or "static" (one compiled `sample` call per
     batch of batch_size items, which runs until its longest row ends; the last batch is padded with repeats). Both
     give every item the same tokens (under batch-invariant kernels, as above).
-  dtype: compute dtype; the weights are cast to it once (bfloat16 halves the bytes each decode step reads).
+  dtype: compute dtype; the weights are cast to it once (bfloat16 halves the bytes each decode step reads; on CPU
+    a tied table is also laid out for decoding once, `decode_layout`).
   scan_layers: run the layers as a scan (faster compile) instead of unrolled (faster decode); see `sample`.
   share_common_prefix: when the prompts' token ids all start with the same ids (a few-shot prompt's shots), embed
     that common run once and pass it as a shared prefix (prefilled once, its cache read by every row) so each row
