@@ -148,6 +148,8 @@ def _decode_block(params, state: dict, release: Array, want: Array, *, spec: _Sp
   dec, constrain = _decoder(spec), functools.partial(_constrain_cache, spec=spec)
   n_new = spec.max_new_tokens
   rows = jnp.arange(state["buf"].shape[0])
+  state = dict(state, done=state["done"] | release)
+  done_before = jnp.sum(state["done"])
 
   def cond(carry):
     j, st = carry
@@ -166,8 +168,6 @@ def _decode_block(params, state: dict, release: Array, want: Array, *, spec: _Sp
     return j + 1, dict(st, cache=cache, prev=jnp.where(live, tok, st["prev"]), steps=steps, buf=buf,
                        hit=st["hit"] | ends, done=st["done"] | ends | (steps >= n_new))
 
-  state = dict(state, done=state["done"] | release)
-  done_before = jnp.sum(state["done"])
   return jax.lax.while_loop(cond, body, (jnp.int32(0), state))[1]
 
 

@@ -438,6 +438,7 @@ def test_decode_layout_gives_the_tied_models_logits_and_samples():
   run = lambda d, p: sampling.sample(d, p, prompt_tokens=tokens, rng=keys, max_new_tokens=6, eos_id=None).tokens
   np.testing.assert_array_equal(run(Decoder(config, dtype=jnp.bfloat16), prepared),
                                 run(Decoder(dec.config, dtype=jnp.bfloat16), p16))
-  assert sampling.decode_layout(dec.config, params, jnp.float32) == (dec.config, params)
+  same_config, same_params = sampling.decode_layout(dec.config, params, jnp.float32)
+  assert same_config is dec.config and same_params is params
   untied = dec.config.replace(tie_embeddings=False)
   assert sampling.decode_layout(untied, p16, jnp.bfloat16)[0] is untied
