@@ -1,4 +1,9 @@
-"""One distribution for the learned synthetic-data generators (SoftSRV, NOMAD) and their shared machinery."""
+"""One distribution for the learned synthetic-data generators (SoftSRV, NOMAD) and their shared machinery.
+
+Package data: `datasynth/data/bundled/` (the permissively licensed benchmark sets, xz-compressed, each with its
+license and SOURCE.md; see scripts/bundle_data.py), so an installed package reads MBPP, GSM8K, BoolQ, MAWPS, BBH
+and TruthfulQA with no data folder. tests/test_packaging.py builds the wheel and checks every bundled file is in it.
+"""
 import setuptools
 
 setuptools.setup(
@@ -7,6 +12,7 @@ setuptools.setup(
     description="Learned synthetic data generation in JAX/Flax: SoftSRV and NOMAD.",
     python_requires=">=3.11,<3.12",
     packages=setuptools.find_packages(include=["datasynth", "datasynth.*", "softsrv", "softsrv.*", "nomad", "nomad.*"]),
+    package_data={"datasynth.data": ["bundled/*/*", "bundled/*/*/*"]},
     install_requires=[
         "jax>=0.10,<0.11",
         "jaxlib>=0.10,<0.11",

@@ -28,7 +28,7 @@ from datasynth.errors import UserError
 def get_config(arg: str = "cpu") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.task = "mbpp"  # mbpp | gsm8k | boolq | triviaqa; --task overrides.
-  c.data_dir = ""  # Benchmark data folder; "" -> $DATASYNTH_DATA or ../shared/data.
+  c.data_dir = ""  # Benchmark data folder; "" -> $DATASYNTH_DATA, else ../shared/data, then the bundled copy.
   c.model = "smollm2-135m"  # Student: a preset name (smollm2-135m, gemma3-270m) or a checkpoint folder.
   c.compilation_cache = True  # Persist compiled programs under <workdir>/jax_cache (evaluations recompile less).
   c.max_records = 0  # Fine-tune on at most this many records (first N); 0: all.

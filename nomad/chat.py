@@ -75,7 +75,7 @@ class Conversation:
 @dataclasses.dataclass(frozen=True)
 class ChatDataConfig:
   source: str = "lima"  # lima | alpaca (shared data folder) | a path to JSON Lines of {prompt, response}/{messages}.
-  data_dir: str = ""  # Shared data folder for lima/alpaca ("" = $DATASYNTH_DATA or ../shared/data).
+  data_dir: str = ""  # Data folder for lima/alpaca ("" = $DATASYNTH_DATA, else ../shared/data; not bundled).
   subset_size: int = 0  # Conversations kept, drawn without replacement (paper: 15K of 300K); 0 = all.
   seed: int = 0  # Seed of the subset draw.
   format: ChatFormat = ChatFormat()  # The unified template's separators.

@@ -36,7 +36,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.data = ml_collections.ConfigDict()  # nomad.chat.ChatDataConfig.
   c.data.source = "alpaca"  # lima | alpaca (shared data folder) | path to JSON Lines of {prompt, response}/{messages}.
-  c.data.data_dir = ""  # Shared data folder; "" -> $DATASYNTH_DATA or ../shared/data.
+  c.data.data_dir = ""  # Data folder for lima/alpaca; "" -> $DATASYNTH_DATA, else ../shared/data (not bundled).
   c.data.subset_size = 128  # Conversations drawn (seeded) for the teacher; 0 = all. Paper: 15K of TULU v2's 300K.
   c.data.seed = 0  # Seed of the subset draw.
 

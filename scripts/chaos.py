@@ -348,13 +348,13 @@ def main(argv=None) -> int:
   ap.add_argument("--seed", type=int, default=0, help="seeds the kill moments")
   ap.add_argument("--from_start", action="store_true", help="draw kill moments over the whole run, start-up too")
   ap.add_argument("--keep", default=None, help="work under this folder and keep it (default: a temp dir, removed)")
-  ap.add_argument("--data_dir", default=None, help="benchmark data (default: $DATASYNTH_DATA or ../shared/data)")
+  ap.add_argument("--data_dir", default=None,
+                  help="benchmark data (default: $DATASYNTH_DATA, ../shared/data, the bundled copy)")
   ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
   ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
   ap.add_argument("--model", default=None, help=argparse.SUPPRESS)
   args = ap.parse_args(argv)
-  from datasynth.data import default_data_dir
-  data_dir = args.data_dir or default_data_dir()
+  data_dir = args.data_dir or ""  # "": the default folders (datasynth.data.sources.data_dirs).
   if args.worker in ("sft", "student"):
     (sft_worker if args.worker == "sft" else student_worker)(args.workdir, args.model, data_dir)
     return 0

@@ -51,7 +51,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.show_progress = True  # Progress bars (tqdm).
 
   c.data = ml_collections.ConfigDict()
-  c.data.data_dir = ""  # Benchmark data folder; "" -> ../shared/data (or $DATASYNTH_DATA).
+  c.data.data_dir = ""  # Benchmark data folder; "" -> $DATASYNTH_DATA, else ../shared/data, then the bundled copy.
   c.data.split = "train"  # Split whose prompts are x.
   c.data.file = ""  # Optional JSON Lines of records ({"prompt": ..., "response": ...}) used instead of the task.
   c.data.limit = CPU_DEFAULTS[task]["limit"]  # Use only the first N examples (0 = all).
@@ -340,9 +340,10 @@ def _check_data(config: ml_collections.ConfigDict) -> None:
     raise UserError(f"data.split={d.split!r} is not a split of {config.task} ({', '.join(_SPLITS[config.task])}).")
   if d.data_dir and not os.path.isdir(d.data_dir):
     raise UserError(f"data.data_dir={d.data_dir!r} is not a folder; point --config.data.data_dir at the benchmark "
-                    "data (../shared/data; README \"Data\" lists the layouts read).")
-  from datasynth.data import default_data_dir, sources
-  sources.locate(config.task, d.split, d.data_dir or default_data_dir())  # Missing data: the one-line error, now.
+                    "data, or leave it empty for $DATASYNTH_DATA, ../shared/data or the bundled copy (README \"Data\" "
+                    "lists the layouts read).")
+  from datasynth.data import sources
+  sources.locate(config.task, d.split, d.data_dir or None)  # Missing data: the one-line error, now.
 
 
 def validate(config: ml_collections.ConfigDict, workdir: str | None = None) -> None:

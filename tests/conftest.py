@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: 8 fake CPU devices, the embedded checkpoints (loaded once), the data directory."""
+"""Shared pytest fixtures: 8 fake CPU devices, the embedded checkpoints (loaded once), the data directories."""
 import os
 
 # Before JAX is imported anywhere: 8 host devices so sharded == unsharded tests run on one CPU machine.
@@ -24,9 +24,14 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 import pytest
 
 from datasynth import compiled
+from datasynth.data import data_dirs, sources
+from datasynth.errors import UserError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-DATA_DIR = pathlib.Path(os.environ.get("DATASYNTH_DATA", REPO.parent / "shared" / "data"))
+# The folder the project reads by default: $DATASYNTH_DATA, else ../shared/data beside the checkout, else the copy
+# bundled with the package (a fresh clone: MBPP, GSM8K, BoolQ, MAWPS, BBH, TruthfulQA only).
+DATA_DIR = pathlib.Path(data_dirs()[0])
+UNBUNDLED = (("lima", "train"), ("alpaca", "train"), ("triviaqa", "dev"))  # Sets a clone does not carry.
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,9 +44,23 @@ def _release_compiled_programs():
 
 @pytest.fixture(scope="session")
 def data_dir() -> pathlib.Path:
+  """The benchmark data folder (the bundled copy when neither $DATASYNTH_DATA nor ../shared/data is there)."""
   if not DATA_DIR.exists():
-    pytest.fail(f"Benchmark data not found at {DATA_DIR}; set DATASYNTH_DATA to the shared data folder.")
+    pytest.fail(f"Benchmark data not found at {DATA_DIR}; $DATASYNTH_DATA names a folder that does not exist.")
   return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def full_data_dir(data_dir) -> pathlib.Path:
+  """The data folder, for tests that also need the sets the project does not bundle (the instruction sets LIMA and
+  Alpaca: non-commercial licenses; the TriviaQA subset: no stated license); skipped, with the reason, without them."""
+  try:
+    for task, split in UNBUNDLED:
+      sources.locate(task, split, str(data_dir))
+  except UserError as e:
+    pytest.skip(f"needs the instruction sets and TriviaQA, which are not bundled (put ../shared/data beside the "
+                f"checkout or set $DATASYNTH_DATA): {str(e)[:120]}")
+  return data_dir
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,11 @@ the official file names, a Hugging Face `datasets` copy) and maps its columns to
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import pathlib
 from typing import Any, Iterable
 
 from datasynth.data import sources
+from datasynth.data.files import read_jsonl, read_text  # noqa: F401  (re-exported)
 from datasynth.errors import UserError
 
 TASKS = ("mbpp", "gsm8k", "boolq", "lima", "alpaca", "triviaqa")
@@ -31,50 +30,6 @@ class Record:
 
   def to_json(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
-
-
-def default_data_dir() -> str:
-  """`$DATASYNTH_DATA`, else ../shared/data relative to the project root."""
-  root = pathlib.Path(__file__).resolve().parents[2]
-  return os.environ.get("DATASYNTH_DATA", str(root.parent / "shared" / "data"))
-
-
-def _require_file(path: str) -> None:
-  if not os.path.exists(path):
-    raise UserError(f"Data file not found: {path}. Check the path (or the data directory: --config.data.data_dir "
-                    "or $DATASYNTH_DATA).")
-
-
-def read_text(path: str) -> str:
-  """A UTF-8 file's text; another encoding is an error naming the file, the byte offset and line, and the fix."""
-  _require_file(path)
-  if os.path.isdir(path):
-    raise UserError(f"Data file {path} is a folder; pass a file.")
-  with open(path, "rb") as f:
-    data = f.read()
-  try:
-    return data.decode("utf-8")
-  except UnicodeDecodeError as e:
-    line = data.count(b"\n", 0, e.start) + 1
-    raise UserError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at byte offset {e.start}, line {line}); "
-                    "re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).") from e
-
-
-def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-  """All objects of a JSON Lines file; a malformed line is an error naming the file and line number."""
-  path = str(path)
-  rows = []
-  for n, line in enumerate(read_text(path).split("\n"), 1):
-    if not line.strip():
-      continue
-    try:
-      obj = json.loads(line)
-    except json.JSONDecodeError as e:
-      raise UserError(f"{path}:{n}: malformed JSON line ({e.msg}); fix or remove that line.") from e
-    if not isinstance(obj, dict):
-      raise UserError(f"{path}:{n}: expected a JSON object per line, got {type(obj).__name__}.")
-    rows.append(obj)
-  return rows
 
 
 def _need(row: dict[str, Any], fields: Iterable[str], path: str, n: int) -> None:
@@ -144,7 +99,7 @@ def read_split_rows(task: str, split: str, data_dir: str | None = None) -> tuple
     raise UserError(f"Unknown task {task!r}; expected one of {TASKS}.")
   if task in _SPLITS and split not in _SPLITS[task]:
     raise UserError(f"Unknown {task} split {split!r}; expected one of {_SPLITS[task]}.")
-  return sources.read_rows(task, split, data_dir or default_data_dir())
+  return sources.read_rows(task, split, data_dir or None)
 
 
 def load_task(task: str, split: str, data_dir: str | None = None) -> list[Record]:

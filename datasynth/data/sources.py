@@ -1,4 +1,13 @@
-"""Where a task's rows are on disk: the layouts a user may hold, detected in a fixed order, read to one schema.
+"""Where a task's rows are on disk: the folders searched, the layouts a user may hold in each, read to one schema.
+
+The folders (`data_dirs`): a data dir the config names is searched alone, else `$DATASYNTH_DATA` alone (an explicit
+setting that holds no data is an error, never a silent fallback past what the user asked for); with neither set,
+`../shared/data` beside the checkout, then the copy bundled with the package (`datasynth/data/bundled/`: MBPP, GSM8K,
+BoolQ, MAWPS, BBH and TruthfulQA, the permissively licensed sets, xz-compressed, each with its license and
+`SOURCE.md`; built by `scripts/bundle_data.py`). So a fresh clone or a `pip install` runs the main job and the
+evaluations with no data folder at all; the instruction sets (non-commercial licenses) and the TriviaQA subset (no
+stated license) are not bundled, and what needs them says where to put them. Any file below may also be present as
+`<name>.xz` (read decompressed).
 
 `read_rows(task, split, data_dir)` returns the rows of one split as dicts with the official release's field names
 (MBPP: task_id, text, code, test_list, test_setup_code, challenge_test_list; GSM8K: question, answer; BoolQ:
@@ -36,12 +45,18 @@ import dataclasses
 import glob
 import json
 import os
+import pathlib
 import random
 from typing import Any, Callable
 
+from datasynth.data.files import read_jsonl, read_text
 from datasynth.errors import UserError
 
 Rows = list[dict[str, Any]]
+
+BUNDLED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bundled")
+BUNDLED_SETS = ("mbpp", "gsm8k", "boolq", "mawps", "bbh", "truthfulqa")  # What `BUNDLED_DIR` holds.
+COMPRESSED = ".xz"  # A data file may be stored xz-compressed under its name plus this suffix.
 
 SOURCES = {
     "mbpp": "https://github.com/google-research/google-research/tree/master/mbpp or "
@@ -138,11 +153,20 @@ def _hf_split(root: str, split: str) -> tuple[str, list[str]] | None:
   return None
 
 
+def existing_file(path: str) -> str | None:
+  """`path` if it is a file, else `path + COMPRESSED` if that is one, else None."""
+  for p in (path, path + COMPRESSED):
+    if os.path.isfile(p):
+      return p
+  return None
+
+
 def find(layout: Layout, data_dir: str) -> tuple[str, list[str]] | None:
   """(format, paths) when `layout` exists under `data_dir`, else None."""
   path = os.path.join(data_dir, layout.rel)
   if layout.split is None:
-    return ("file", [path]) if os.path.isfile(path) else None
+    path = existing_file(path)
+    return None if path is None else ("file", [path])
   if not os.path.isdir(path):
     return None
   found = _hf_split(path, layout.split)
@@ -151,8 +175,35 @@ def find(layout: Layout, data_dir: str) -> tuple[str, list[str]] | None:
   return found
 
 
-def missing_data_message(task: str, split: str, data_dir: str) -> str:
-  """The one line a user without the data reads: every accepted layout, the public source, the setting."""
+def shared_data_dir() -> str:
+  """`../shared/data` beside the project checkout (absent in a user's clone and in an installed package)."""
+  return str(pathlib.Path(__file__).resolve().parents[3] / "shared" / "data")
+
+
+def data_dirs(data_dir: str | None = None) -> list[str]:
+  """The folders searched for data, in order: `data_dir` (the config's) alone when given, else `$DATASYNTH_DATA`
+  alone when set, else `../shared/data` (when it exists) and then the bundled copy."""
+  explicit = data_dir or os.environ.get("DATASYNTH_DATA")
+  if explicit:
+    return [explicit]
+  shared = shared_data_dir()
+  return ([shared] if os.path.isdir(shared) else []) + [BUNDLED_DIR]
+
+
+def _searched(data_dir: str | None) -> str:
+  """Where `data_dirs(data_dir)` looked, for an error line."""
+  if data_dir:
+    return data_dir
+  if os.environ.get("DATASYNTH_DATA"):
+    return f"{os.environ['DATASYNTH_DATA']} ($DATASYNTH_DATA)"
+  shared = shared_data_dir()
+  return (f"{shared}{'' if os.path.isdir(shared) else ' (absent)'} nor in the bundled copy (which holds "
+          f"{', '.join(BUNDLED_SETS)})")
+
+
+def missing_data_message(task: str, split: str, data_dir: str | None) -> str:
+  """The one line a user without the data reads: where it looked, every accepted layout, the public source, the
+  setting."""
   found = layouts(task, split)
   places = "; ".join(d.describe() for d in found)
   hf = sorted({d.split for d in found if d.split is not None})
@@ -161,16 +212,28 @@ def missing_data_message(task: str, split: str, data_dir: str) -> str:
     s = hf[0]
     hf_note = (f" (an HF copy in R/ is R saved by DatasetDict.save_to_disk with a split {s!r}, R/{s}/ saved by "
                f"Dataset.save_to_disk, R/data/{s}-*.parquet, R/{s}.parquet or R/{s}.jsonl)")
-  return (f"No {task} {split} data under {data_dir}. Put one of these there (paths relative to it, first found "
-          f"wins): {places}{hf_note}. Public source: {SOURCES[task]}. Point the project at the folder with "
-          f"--config.data.data_dir=DIR or $DATASYNTH_DATA=DIR.")
+  return (f"No {task} {split} data under {_searched(data_dir)}. Put one of these in a folder (paths relative to it, "
+          f"first found wins): {places}{hf_note}. Public source: {SOURCES[task]}. Point the project at the folder "
+          f"with --config.data.data_dir=DIR or $DATASYNTH_DATA=DIR.")
+
+
+def data_file(rel: str, data_dir: str | None = None) -> str:
+  """The path of data file `rel` (e.g. "bbh/bbh/navigate.json", maybe stored as `rel + COMPRESSED`) in the first of
+  `data_dirs(data_dir)` that holds it; none is a one-line UserError naming where it looked. Read it with
+  `datasynth.data.read_text`, which decompresses."""
+  for d in data_dirs(data_dir):
+    path = existing_file(os.path.join(d, rel))
+    if path is not None:
+      return path
+  raise UserError(f"Data file {rel} not found under {_searched(data_dir)}; put it there (relative to the data "
+                  "folder) and point the project at the folder with --config.data.data_dir=DIR or "
+                  "$DATASYNTH_DATA=DIR.")
 
 
 # ----------------------------------------------------------------------------------------------------- reading
 def _read_file(path: str) -> Rows:
-  """A JSON Lines file, a JSON list, or TriviaQA's official {"Data": [...]} file."""
-  from datasynth.data.records import read_jsonl, read_text
-  if path.endswith(".jsonl"):
+  """A JSON Lines file, a JSON list, or TriviaQA's official {"Data": [...]} file (any of them xz-compressed)."""
+  if path.removesuffix(COMPRESSED).endswith(".jsonl"):
     return read_jsonl(path)
   text = read_text(path)
   try:
@@ -277,19 +340,21 @@ _NORMALISE = {"mbpp": _mbpp_row, "boolq": _boolq_row, "triviaqa": _triviaqa_row,
               "alpaca": _instruct_row}
 
 
-def locate(task: str, split: str, data_dir: str) -> tuple[Layout, str, list[str]]:
-  """(layout, format, paths) of the first layout of `task` / `split` on disk; none is the missing-data UserError.
+def locate(task: str, split: str, data_dir: str | None = None) -> tuple[Layout, str, list[str]]:
+  """(layout, format, paths) of the first layout of `task` / `split` in the first of `data_dirs(data_dir)` that has
+  one; none is the missing-data UserError.
 
   Cheap (existence checks only): configs call it in validation, before anything heavy loads.
   """
-  for layout in layouts(task, split):
-    found = find(layout, data_dir)
-    if found is not None:
-      return (layout, *found)
+  for folder in data_dirs(data_dir):
+    for layout in layouts(task, split):
+      found = find(layout, folder)
+      if found is not None:
+        return (layout, *found)
   raise UserError(missing_data_message(task, split, data_dir))
 
 
-def read_rows(task: str, split: str, data_dir: str) -> tuple[Rows, str]:
+def read_rows(task: str, split: str, data_dir: str | None = None) -> tuple[Rows, str]:
   """(rows of `task` / `split` in the official schema, the path they came from) from the first layout found."""
   layout, fmt, paths = locate(task, split, data_dir)
   rows = _read(fmt, paths, COLUMNS.get(task))

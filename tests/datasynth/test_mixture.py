@@ -66,7 +66,8 @@ def _evaluate_launcher():
   return module, configs
 
 
-def test_the_student_launcher_mixes_general_instructions_at_the_configured_share(data_dir):
+def test_the_student_launcher_mixes_general_instructions_at_the_configured_share(full_data_dir):
+  data_dir = full_data_dir
   launcher, configs = _evaluate_launcher()
   config = configs.get_config("cpu")
   config.data_dir = str(data_dir)
@@ -83,7 +84,8 @@ def test_the_student_launcher_mixes_general_instructions_at_the_configured_share
     launcher.load_train_records(config, task="gsm8k", records_path=None, baseline=True)
 
 
-def test_the_launcher_refuses_a_bad_mixture_before_anything_loads(data_dir, tmp_path):
+def test_the_launcher_refuses_a_bad_mixture_before_anything_loads(full_data_dir, tmp_path):
+  data_dir = full_data_dir
   launcher, configs = _evaluate_launcher()
   config = configs.get_config("cpu")
   config.data_dir = str(data_dir)

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from datasynth.data import load_task, sources
+from datasynth.data import data_file, load_task, read_text, sources
 from datasynth.data.records import read_jsonl
 from datasynth.errors import UserError
 
@@ -14,7 +14,12 @@ datasets = pytest.importorskip("datasets")
 
 
 def _mbpp_rows(data_dir, split, n=3):
-  return read_jsonl(data_dir / "mbpp" / "splits_derived" / f"mbpp_{split}.jsonl")[:n]
+  return sources.read_rows("mbpp", split, str(data_dir))[0][:n]
+
+
+def _copy(data_dir, rel, dest):
+  """Data file `rel` of the data folder (stored plain or xz-compressed) written to `dest` as plain text."""
+  dest.write_text(read_text(data_file(rel, str(data_dir))))
 
 
 def _expected(data_dir, split, n=3):
@@ -49,14 +54,14 @@ def test_mbpp_json_lines_export_and_the_official_full_file_read_the_same(data_di
   assert load_task("mbpp", "train", str(tmp_path)) == _expected(data_dir, "train")
   official = tmp_path / "official" / "mbpp"
   official.mkdir(parents=True)
-  shutil.copy(data_dir / "mbpp" / "mbpp.jsonl", official / "mbpp.jsonl")
+  _copy(data_dir, "mbpp/mbpp.jsonl", official / "mbpp.jsonl")
   for split in ("train", "validation", "test", "prompt"):
     assert load_task("mbpp", split, str(tmp_path / "official")) == load_task("mbpp", split, str(data_dir))
 
 
 def test_mbpp_sanitized_release_maps_prompt_and_test_imports(data_dir, tmp_path):
   (tmp_path / "mbpp").mkdir()
-  shutil.copy(data_dir / "mbpp" / "sanitized-mbpp.json", tmp_path / "mbpp" / "sanitized-mbpp.json")
+  _copy(data_dir, "mbpp/sanitized-mbpp.json", tmp_path / "mbpp" / "sanitized-mbpp.json")
   test = load_task("mbpp", "test", str(tmp_path))
   assert len(test) == 257 and all(11 <= r.meta["task_id"] <= 510 for r in test)
   with_imports = [r for r in test if r.meta["test_setup_code"]]
@@ -64,11 +69,11 @@ def test_mbpp_sanitized_release_maps_prompt_and_test_imports(data_dir, tmp_path)
 
 
 def test_gsm8k_hf_main_config_parquet_and_boolq_super_glue_columns(data_dir, tmp_path):
-  gsm = read_jsonl(data_dir / "gsm8k" / "test.jsonl")[:4]
+  gsm = read_jsonl(data_file("gsm8k/test.jsonl", str(data_dir)))[:4]
   (tmp_path / "gsm8k" / "main").mkdir(parents=True)
   datasets.Dataset.from_list(gsm).to_parquet(str(tmp_path / "gsm8k" / "main" / "test-00000-of-00001.parquet"))
   assert load_task("gsm8k", "test", str(tmp_path)) == load_task("gsm8k", "test", str(data_dir))[:4]
-  rows = read_jsonl(data_dir / "boolq" / "train.jsonl")[:4]
+  rows = read_jsonl(data_file("boolq/train.jsonl", str(data_dir)))[:4]
   glue = [dict(question=r["question"], passage=r["passage"], idx=n, label=int(r["answer"])) for n, r in
           enumerate(rows)]
   datasets.DatasetDict(train=datasets.Dataset.from_list(glue)).save_to_disk(str(tmp_path / "boolq"))
@@ -79,7 +84,7 @@ def test_gsm8k_hf_main_config_parquet_and_boolq_super_glue_columns(data_dir, tmp
 
 def test_boolq_test_is_cut_from_the_official_dev_file_as_the_shared_folder_cut_it(data_dir, tmp_path):
   (tmp_path / "boolq").mkdir()
-  shutil.copy(data_dir / "boolq" / "dev.jsonl", tmp_path / "boolq" / "dev.jsonl")
+  _copy(data_dir, "boolq/dev.jsonl", tmp_path / "boolq" / "dev.jsonl")
   assert load_task("boolq", "test", str(tmp_path)) == load_task("boolq", "test", str(data_dir))
 
 
@@ -128,7 +133,8 @@ def test_missing_data_is_one_line_naming_every_layout_the_source_and_the_setting
 def test_the_layouts_are_tried_in_the_documented_order(data_dir, tmp_path):
   # The shared layout wins over an HF copy beside it: one file's rows, not both.
   (tmp_path / "mbpp" / "splits_derived").mkdir(parents=True)
-  shutil.copy(data_dir / "mbpp" / "splits_derived" / "mbpp_train.jsonl", tmp_path / "mbpp" / "splits_derived")
+  train = sources.read_rows("mbpp", "train", str(data_dir))[0]
+  (tmp_path / "mbpp" / "splits_derived" / "mbpp_train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
   datasets.Dataset.from_list(_mbpp_rows(data_dir, "train")).to_json(str(tmp_path / "mbpp" / "train.jsonl"))
   rows, path = sources.read_rows("mbpp", "train", str(tmp_path))
   assert len(rows) == 374 and path.endswith("splits_derived/mbpp_train.jsonl")

@@ -65,7 +65,8 @@ def test_truncation_keeps_the_head_and_drops_examples_without_targets(toy_tokeni
     chat.to_examples([long], toy_tokenizer, max_len=8, truncate=False)
 
 
-def test_lima_keeps_its_multi_turn_history(data_dir):
+def test_lima_keeps_its_multi_turn_history(full_data_dir):
+  data_dir = full_data_dir
   convs = chat.load_conversations("lima", str(data_dir))
   assert len(convs) == 1029
   multi = [c for c in convs if len(c.turns) > 1]
@@ -75,7 +76,8 @@ def test_lima_keeps_its_multi_turn_history(data_dir):
   assert text.endswith(multi[0].turns[-1][1])
 
 
-def test_alpaca_folds_the_input_into_the_user_turn(data_dir):
+def test_alpaca_folds_the_input_into_the_user_turn(full_data_dir):
+  data_dir = full_data_dir
   convs = chat.load_conversations("alpaca", str(data_dir))
   assert len(convs) == 999 and all(len(c.turns) == 1 for c in convs)
   rec = next(r for r in load_task("alpaca", "train", str(data_dir)) if "\n" in r.prompt)
@@ -139,7 +141,8 @@ def test_unknown_source_says_what_to_pass():
     chat.load_conversations("tulu-v2")
 
 
-def test_config_selects_the_subset(data_dir):
+def test_config_selects_the_subset(full_data_dir):
+  data_dir = full_data_dir
   cfg = chat.ChatDataConfig(source="alpaca", data_dir=str(data_dir), subset_size=100, seed=1)
   convs = chat.load_chat_data(cfg)
   assert len(convs) == 100 and len({c.uid for c in convs}) == 100

@@ -170,7 +170,8 @@ def test_launch_train_dispatches_a_nomad_config_to_the_teacher(tmp_path):
 
 
 def test_the_student_stage_trains_on_the_downstream_set_and_reports_its_table(teacher, encoder, scripted_sampler,
-                                                                              smollm2, data_dir, tmp_path):
+                                                                              smollm2, full_data_dir, tmp_path):
+  data_dir = full_data_dir
   from tests.nomad.test_student import _config as student_config
   c = student_config(data_dir)
   c.pipeline.student = True

@@ -77,7 +77,8 @@ def test_bad_student_sft_and_sizes_are_named():
     pipeline.build_stages(c, "/tmp/unused-nomad-workdir", pipeline.Models(c, encoder=object()))
 
 
-def test_students_train_score_each_task_and_resume(tiny_student, data_dir, tmp_path, monkeypatch):
+def test_students_train_score_each_task_and_resume(tiny_student, full_data_dir, tmp_path, monkeypatch):
+  data_dir = full_data_dir
   c = _config(data_dir)
   out = str(tmp_path / "student")
   table = student.run_students(c, out, X_TRAIN, {"unmasked filtered": SYNTH}, model=tiny_student)

@@ -67,7 +67,8 @@ def test_the_table_has_one_row_per_job():
 
 @pytest.mark.skipif(os.environ.get("DATASYNTH_CHAOS") == "0", reason="DATASYNTH_CHAOS=0: the real-subprocess "
                     "kill trials are switched off")
-def test_a_twice_killed_trial_per_job_ends_bitwise_equal_to_an_uninterrupted_run(data_dir, tmp_path):
+def test_a_twice_killed_trial_per_job_ends_bitwise_equal_to_an_uninterrupted_run(full_data_dir, tmp_path):
+  data_dir = full_data_dir  # The NOMAD student job reads Alpaca and TriviaQA.
   chaos = _chaos()
   # The generation job's kill is covered by tests/softsrv/test_generate.py (a SIGKILLed generation resumes to the
   # same bytes), and the sft job's by the student job, whose three runs are `datasynth.sft.train` runs saving every

@@ -6,13 +6,13 @@ from datasynth.evals import triviaqa
 
 
 @pytest.fixture(scope="module")
-def test_set(data_dir):
-  return triviaqa.read_split("test", str(data_dir))
+def test_set(full_data_dir):
+  return triviaqa.read_split("test", str(full_data_dir))
 
 
 @pytest.fixture(scope="module")
-def shots(data_dir):
-  return triviaqa.prompt_shots(str(data_dir))
+def shots(full_data_dir):
+  return triviaqa.prompt_shots(str(full_data_dir))
 
 
 @pytest.mark.parametrize("text,want", [
@@ -75,7 +75,8 @@ def test_records_and_bad_input(data_dir):
     triviaqa.read_split("train", str(data_dir))
 
 
-def test_load_task_gives_records_the_harness_scores(data_dir):
+def test_load_task_gives_records_the_harness_scores(full_data_dir):
+  data_dir = full_data_dir
   from datasynth.data import load_task
   test, shots = load_task("triviaqa", "test", str(data_dir)), load_task("triviaqa", "shots", str(data_dir))
   assert (len(test), len(shots)) == (995, 5) and test[0].uid.startswith("triviaqa/test/")
