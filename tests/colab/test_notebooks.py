@@ -21,12 +21,13 @@ nbclient = pytest.importorskip("nbclient")
 REPO = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "colab").glob("*.ipynb"))
 REPO_URL = "https://github.com/google-research/datasynth"  # The project's public repository (the notebooks' REPO_URL).
-COLAB_URL = "https://colab.research.google.com/github/google-research/datasynth/blob/main/colab/{name}"
+COLAB_URL = (REPO_URL.replace("https://github.com/", "https://colab.research.google.com/github/")
+             + "/blob/main/colab/{name}")
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 # What a notebook must not say: the shared folder beside a checkout (a Colab user has none) or a data download.
 NO_SHARED = re.compile(r"\.\./shared|shared/data")
-NO_DOWNLOAD = re.compile(r"\burllib\b|urlretrieve|\bwget\b|\bcurl\b|\brequests\.get\b|hf_hub_download|snapshot_download|"
-                         r"load_dataset\(|raw\.githubusercontent")
+NO_DOWNLOAD = re.compile(r"\burllib\b|urlretrieve|\bwget\b|\bcurl\b|\brequests\.get\b|hf_hub_download|"
+                         r"snapshot_download|load_dataset\(|raw\.githubusercontent")
 
 # The toy sizes of tests/softsrv/test_pipeline.py (train -> generate -> postprocess -> answer -> MAUVE in ~1 min).
 _TOY_PIPELINE = {
