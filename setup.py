@@ -40,7 +40,7 @@ setuptools.setup(
         # this version is what the setup script installs. datasets: the SFT output is tested with
         # datasets.load_dataset("json"); 4.8.5 is the newest that keeps huggingface_hub < 1 (transformers 4.57); it
         # also writes the HF copies (save_to_disk, parquet) the data readers are tested on. nbclient, nbformat and
-        # ipykernel execute notebooks/ headless (tests/notebooks).
+        # ipykernel execute colab/ headless (tests/colab).
         "test": ["pytest>=8", "torch==2.13.0", "peft>=0.17", "mauve-text>=0.4", "faiss-cpu>=1.8", "datasets==4.8.5",
                  "nbclient==0.11.0", "nbformat==5.11.1", "ipykernel==7.4.0"],
         # Benchmark-only competitors. lm-eval provides the 13-gram Janitor (benchmarks/postprocess.py); install it

@@ -1,9 +1,9 @@
 """Strip outputs, execution counts and run metadata from notebooks, in place, so they are committed clean.
 
-  python scripts/strip_notebooks.py                 # every notebook under notebooks/
+  python scripts/strip_notebooks.py                 # every notebook under colab/
   python scripts/strip_notebooks.py path.ipynb ...  # the given ones
 
-tests/notebooks/test_notebooks.py refuses a committed notebook with outputs; this makes it pass. Cell sources, tags
+tests/colab/test_notebooks.py refuses a committed notebook with outputs; this makes it pass. Cell sources, tags
 (the `parameters` cell) and the notebook's kernel metadata are kept.
 """
 import pathlib
@@ -27,7 +27,7 @@ def strip(nb) -> bool:
 
 
 def main(argv: list[str]) -> int:
-  paths = [pathlib.Path(a) for a in argv] or sorted((REPO / "notebooks").glob("*.ipynb"))
+  paths = [pathlib.Path(a) for a in argv] or sorted((REPO / "colab").glob("*.ipynb"))
   for path in paths:
     nb = nbformat.read(str(path), as_version=4)
     if strip(nb):

