@@ -206,7 +206,8 @@ def main() -> None:
   ap.add_argument("--near_dup", action="store_true", help="also time the MinHash LSH near-duplicate pass")
   ap.add_argument("--skip_janitor", action="store_true")
   ap.add_argument("--skip_driver", action="store_true")
-  ap.add_argument("--data_dir", default=None, help="benchmark data (default: $DATASYNTH_DATA, ../shared/data, the bundled copy)")
+  ap.add_argument("--data_dir", default=None,
+                  help="benchmark data (default: $DATASYNTH_DATA, ../shared/data, the bundled copy)")
   ap.add_argument("--seed", type=int, default=0)
   args = ap.parse_args()
 
