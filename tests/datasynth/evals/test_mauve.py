@@ -1,10 +1,10 @@
 """MAUVE: limits (identical -> 1, disjoint -> ~0), monotone in a shift, agreement with the `mauve-text` package, and
 features from the embedded SmolLM2."""
-import json
 
 import numpy as np
 import pytest
 
+from datasynth.data import load_task
 from datasynth.evals import mauve as M
 
 
@@ -104,8 +104,7 @@ def test_plot_writes_png(tmp_path):
 
 def test_smollm2_features_on_mbpp(smollm2, data_dir):
   from datasynth.models import Decoder
-  with open(data_dir / "mbpp" / "splits_derived" / "mbpp_prompt.jsonl") as f:
-    texts = [json.loads(line)["text"] for line in f][:5]
+  texts = [r.prompt for r in load_task("mbpp", "prompt", str(data_dir))][:5]
   model = Decoder(smollm2.config)
   feats = M.sequence_features(model, smollm2.params, smollm2.tokenizer, texts, batch_size=4, progress=False)
   assert feats.shape == (5, smollm2.config.width) and np.all(np.isfinite(feats))
@@ -122,8 +121,7 @@ def test_smollm2_features_on_mbpp(smollm2, data_dir):
 
 
 def test_mauve_against_memoises_features_so_a_shared_fold_is_computed_once(smollm2, data_dir, tmp_path, monkeypatch):
-  with open(data_dir / "mbpp" / "splits_derived" / "mbpp_prompt.jsonl") as f:
-    texts = [json.loads(line)["text"] for line in f]
+  texts = [r.prompt for r in load_task("mbpp", "prompt", str(data_dir))]
   q, train, test = texts[:4], texts[4:7], texts[7:10]
   first = M.mauve_against(q, {"train": train, "test": test}, smollm2, num_examples=0, batch_size=4,
                           num_clusters=2, progress=False, cache_dir=str(tmp_path))
