@@ -72,6 +72,7 @@ def test_the_pipeline_runs_every_stage_counts_each_reason_and_resumes(teacher, e
   assert "| parse_filter | 8 | 4 |" in md and "Valid first rounds: 75.0%" in md
   rows = [json.loads(l) for l in open(os.path.join(wd, "parse_filter", "filtered.jsonl"))]
   assert rows[0]["prompt"] == SCRIPT[0].split("\n")[0].strip() and rows[0]["meta"]["teacher_step"] == 2
+  _check_dataset(wd, rows, summary, tmp_path)
   scripted_sampler.clear()
   again = pipeline.run(c, wd, teacher=teacher, encoder=encoder)  # Everything finished: nothing runs again.
   assert scripted_sampler == [] and [m["seconds"] for m in again["stages"]] == [m["seconds"] for m in
@@ -79,7 +80,33 @@ def test_the_pipeline_runs_every_stage_counts_each_reason_and_resumes(teacher, e
   c.pipeline.filtered = False  # Only the downstream choice changed: the teacher and generation are kept.
   third = pipeline.run(c, wd, teacher=teacher, encoder=encoder)
   assert scripted_sampler == [] and third["stages"][2]["counts"]["out"] == 6
+  card = open(os.path.join(wd, "dataset", "README.md"), encoding="utf-8").read()  # Rebuilt: the unfiltered set.
+  assert third["dataset"]["records"] == 6 and "| variant | unmasked teacher, unfiltered set |" in card
+  assert "filtered (repetition, code)" not in card and "--config.pipeline.filtered=False" in card
   assert third["stages"][0]["finished"] == summary["stages"][0]["finished"]
+
+
+def _check_dataset(wd, rows, summary, tmp_path):
+  """The run's dataset/ folder: the filtered first rounds, loadable by `datasets`, with a card that holds the
+  licenses, the teacher, the counts through parse and filters, NormSim, the config hash and the command."""
+  datasets = pytest.importorskip("datasets")
+  from datasynth.data import publish
+  folder = os.path.join(wd, "dataset")
+  train = datasets.load_dataset(folder, cache_dir=str(tmp_path / "cache"))["train"]
+  assert train.num_rows == len(rows) == summary["dataset"]["records"] == 4 and train.to_list() == rows
+  header = publish.read_card_header(folder)
+  assert header["license"] == ["other", "cc-by-nc-4.0"]  # Gemma 3 teacher, the Alpaca subset.
+  assert header["task_categories"] == ["text-generation"] and header["size_categories"] == ["n<1K"]
+  assert header["tags"] == ["synthetic", "nomad", "conversational"]
+  card = open(os.path.join(folder, "README.md"), encoding="utf-8").read()
+  median = summary["normsim"]["unmasked filtered"]["prompt"]["median"]
+  for needed in (f"| config hash | `{summary['stages'][-1]['key']}` |", "| teacher model | `gemma3-270m` |",
+                 "| variant | unmasked teacher, filtered set |", "prompt masking off", "| generated | 8 | - |",
+                 "| parsed (complete first rounds) | 6 | incomplete: 1, missing_assistant: 1 |",
+                 "| filtered (repetition, code) | 4 | repetition/word_run: 1, coding/python: 1 |",
+                 f"| unmasked filtered | 4 | {median:.3f} (", f"python launch/nomad.py --config=configs/nomad.py "
+                 f"--workdir={wd} ", "--config.generate.num_samples=8", ".push_to_hub("):
+    assert needed in card, needed
 
 
 def test_generation_after_a_restart_restores_the_trained_teacher(teacher, encoder, scripted_sampler, tmp_path):

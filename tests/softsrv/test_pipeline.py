@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from datasynth.data import load_records_jsonl
+from datasynth.data import load_records_jsonl, publish, read_jsonl
 from datasynth.errors import UserError
 from softsrv import pipeline
 from softsrv.config import get_config
@@ -55,15 +55,43 @@ def test_the_pipeline_runs_every_stage_and_writes_records_and_a_summary(toy_run)
     assert json.load(f)["label"] == "SS_MC"
 
 
+def test_the_run_ends_in_a_dataset_folder_that_loads_and_whose_card_holds_the_provenance(toy_run, tmp_path):
+  datasets = pytest.importorskip("datasets")
+  config, workdir, _, summary = toy_run
+  folder = os.path.join(workdir, "dataset")
+  records = read_jsonl(os.path.join(workdir, "answer", "records.jsonl"))
+  assert summary["dataset"]["records"] == len(records) == summary["stages"][3]["counts"]["out"] > 0
+  train = datasets.load_dataset(folder, cache_dir=str(tmp_path / "cache"))["train"]
+  assert train.num_rows == len(records) and train.to_list() == records
+  header = publish.read_card_header(folder)
+  assert header["license"] == ["other", "apache-2.0", "cc-by-4.0"]  # Gemma 3 generator, SmolLM2 answers, MBPP.
+  assert header["task_categories"] == ["text-generation"] and header["size_categories"] == ["n<1K"]
+  card = open(os.path.join(folder, "README.md"), encoding="utf-8").read()
+  post = {s["stage"]: s for s in summary["stages"][2]["stages"]}
+  for needed in (f"| config hash | `{summary['stages'][-1]['key']}` |", "| variant | SS_MC |",
+                 "| generator model | `gemma3-270m` |", "| answer model | `smollm2-135m` |", "| generated | 8 | - |",
+                 f"| deduplicated | {post['dedup']['kept']} |", f"| decontaminated | {post['decontaminate']['kept']} |",
+                 f"| subsampled | {post['subsample']['kept']} |", f"| answered | {len(records)} |",
+                 f"| SS_MC | test | {summary['mauve']['test']['mauve']:.3f} |", "| SS_MC | train |",
+                 f"python launch/pipeline.py --config=configs/mbpp.py --workdir={workdir} ",
+                 "--config.train.steps=2 ", '.push_to_hub("'):
+    assert needed in card, needed
+  assert "dataset/ (" in open(os.path.join(workdir, "summary.md"), encoding="utf-8").read()
+
+
 def test_a_rerun_skips_finished_stages_and_a_changed_stage_reruns_alone(toy_run):
   config, workdir, models, first = toy_run
+  card = lambda: open(os.path.join(workdir, "dataset", "README.md"), encoding="utf-8").read()
+  before = card()
   again = pipeline.run(config, workdir, **models)
   assert [m["finished"] for m in again["stages"]] == [m["finished"] for m in first["stages"]]
+  assert card() == before  # Rebuilt from the same manifests: the same card.
   changed = _toy_config(config.data.data_dir)
   changed.mauve.seed = 1
-  third = pipeline.run(changed, workdir, **models)
+  third = pipeline.run(changed, workdir, **models, command="python launch/pipeline.py --config=x")
   same = [a["finished"] == b["finished"] for a, b in zip(first["stages"], third["stages"])]
   assert same == [True, True, True, True, False]
+  assert f"`{third['stages'][-1]['key']}`" in card() and "python launch/pipeline.py --config=x\n" in card()
 
 
 def test_an_unknown_method_and_a_workdir_that_is_a_file_are_clear_errors(data_dir, tmp_path):
