@@ -134,6 +134,9 @@ def test_table1_runs_both_teachers_and_writes_one_table_and_one_figure(teacher, 
   assert md.count("| masked |") == 2 and "repetition: 1, coding: 1" in md, md
   assert os.path.getsize(os.path.join(wd, "normsim.png")) > 1000
   assert len(json.load(open(os.path.join(wd, "normsim.json")))) == 4
+  for t in ("unmasked", "masked"):  # Each teacher's run publishes its own filtered set.
+    card = open(os.path.join(wd, t, "dataset", "README.md")).read()
+    assert f"| variant | {t} teacher, filtered set |" in card and "| records | 4 |" in card
 
 
 def _write_chat(tmp_path, n):
@@ -211,5 +214,7 @@ def test_the_student_stage_trains_on_the_downstream_set_and_reports_its_table(te
   assert all(0.0 <= r[t] <= 1.0 for r in runs.values() for t in ("gsm8k", "triviaqa"))
   md = open(os.path.join(wd, "summary.md")).read()
   assert "## Student" in md and "| untrained student | - | - | 0 |" in md and "| unmasked filtered |" in md and " +- " in md
+  card = open(os.path.join(wd, "dataset", "README.md")).read()
+  assert "## Student (X_train + this set vs X_train)" in card and "| unmasked filtered | 12 |" in card
   table = dict(rows=[], figure=None, student=summary["student"])  # Table 1's student section, from the same summary.
   assert "| train_2x |" in pipeline.table1_markdown(table)

@@ -102,3 +102,27 @@ def test_an_unknown_method_and_a_workdir_that_is_a_file_are_clear_errors(data_di
   (tmp_path / "file").write_text("x")
   with pytest.raises(UserError, match="is a file"):
     pipeline.run(_toy_config(data_dir), str(tmp_path / "file"))
+
+
+def test_without_answers_the_dataset_is_the_kept_questions_and_an_empty_set_writes_no_folder(data_dir, tmp_path):
+  config = _toy_config(data_dir)
+  config.pipeline.answer, config.pipeline.mauve = False, False
+  wd = tmp_path / "w"
+  (wd / "postprocess").mkdir(parents=True)
+  kept = [dict(text=f"Write a function {i}.", item=i, method="softsrv-mc") for i in range(3)]
+  (wd / "postprocess" / "kept.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+  post = [dict(stage="dedup", kept=4, dropped={"exact_duplicate": 1}),
+          dict(stage="decontaminate", kept=4, dropped={"test_13gram_overlap": 0}),
+          dict(stage="subsample", kept=3, dropped={"not_selected": 1})]
+  summary = dict(label="SS_MC", mauve=None, stages=[dict(name="generate", key="k1", counts={"in": 6, "out": 5}),
+                                                    dict(name="postprocess", key="k2", stages=post)])
+  info = pipeline.publish_dataset(config, str(wd), summary)
+  assert info["records"] == 3 and info["fields"] == ["text", "item", "method"]
+  card = (wd / "dataset" / "README.md").read_text()
+  for needed in ("| generated | 5 | not generated: 1 |", "| deduplicated | 4 | exact_duplicate: 1 |",
+                 "| subsampled | 3 | not_selected: 1 |", "| config hash | `k2` |", "the answer stage was off"):
+    assert needed in card, needed
+  assert "answer model" not in card and "MAUVE" not in card and "answered" not in card
+  assert publish.read_card_header(str(wd / "dataset"))["license"] == ["other", "cc-by-4.0"]
+  (wd / "postprocess" / "kept.jsonl").write_text("")
+  assert pipeline.publish_dataset(config, str(wd), summary) is None and not (wd / "dataset").exists()
