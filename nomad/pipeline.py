@@ -30,7 +30,6 @@ import copy
 import dataclasses
 import json
 import os
-import shlex
 import shutil
 from typing import Any
 
@@ -305,8 +304,7 @@ def _counts(by_name: dict[str, Any], name: str) -> list[publish.Count]:
 def _command(config, workdir: str) -> str:
   """launch/nomad.py with the config fields that differ from the default config as flags."""
   flags = publish.config_overrides(config, config_lib.get_config())
-  return " ".join(["python launch/nomad.py", "--config=configs/nomad.py", f"--workdir={workdir}",
-                   *map(shlex.quote, flags)])
+  return publish.command_line(["launch/nomad.py", "--config=configs/nomad.py", f"--workdir={workdir}", *flags])
 
 
 # ---------------------------------------------------------------------------------------------------------- Table 1

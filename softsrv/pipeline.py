@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 from typing import Any
 
@@ -261,5 +260,5 @@ def _command(config, workdir: str) -> str:
   """launch/pipeline.py with the config fields that differ from the task's default config as flags."""
   from softsrv.config import get_config
   flags = publish.config_overrides(config, get_config(config.task))
-  return " ".join(["python launch/pipeline.py", f"--config=configs/{config.task}.py", f"--workdir={workdir}",
-                   *map(shlex.quote, flags)])
+  return publish.command_line(["launch/pipeline.py", f"--config=configs/{config.task}.py", f"--workdir={workdir}",
+                               *flags])

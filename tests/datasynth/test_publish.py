@@ -2,6 +2,7 @@
 that is whole or absent however the write ends (an error, a real kill -9 at either rename)."""
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -122,3 +123,22 @@ def test_a_kill_9_leaves_the_folder_whole_or_absent_and_the_next_write_succeeds(
     assert at == "rename" and os.path.isdir(folder + ".old")
   info = publish.write_dataset(folder, records, _card())
   assert info["records"] == 5 and sorted(os.listdir(tmp_path)) == ["dataset", "old.jsonl", "records.jsonl"]
+
+
+def parse_command(command):
+  """(config, workdir) that a launcher's absl flags parse out of `command` (the card's reproduce line)."""
+  from absl import flags
+  from ml_collections import config_flags
+  from datasynth import cli
+  fv = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, "", flag_values=fv)
+  flags.DEFINE_string("workdir", None, "", flag_values=fv)
+  argv = shlex.split(command)
+  assert argv[0] == "python"
+  cwd = os.getcwd()
+  os.chdir(REPO)  # The command names configs/<name>.py from the project root.
+  try:
+    cli.parse_flags(argv[1:], fv)
+  finally:
+    os.chdir(cwd)
+  return fv.config, fv.workdir

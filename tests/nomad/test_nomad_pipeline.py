@@ -218,3 +218,11 @@ def test_the_student_stage_trains_on_the_downstream_set_and_reports_its_table(te
   assert "## Student (X_train + this set vs X_train)" in card and "| unmasked filtered | 12 |" in card
   table = dict(rows=[], figure=None, student=summary["student"])  # Table 1's student section, from the same summary.
   assert "| train_2x |" in pipeline.table1_markdown(table)
+
+
+@pytest.mark.parametrize("presets", ["tiny,masked", "table1,unfiltered", "paper"])
+def test_the_cards_rebuilt_command_parses_back_to_the_same_config(presets):
+  from tests.datasynth.test_publish import parse_command
+  config = config_lib.get_config(presets)
+  parsed, workdir = parse_command(pipeline._command(config, "/tmp/a work dir"))
+  assert parsed.to_dict() == config.to_dict() and workdir == "/tmp/a work dir"

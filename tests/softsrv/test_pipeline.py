@@ -126,3 +126,13 @@ def test_without_answers_the_dataset_is_the_kept_questions_and_an_empty_set_writ
   assert publish.read_card_header(str(wd / "dataset"))["license"] == ["other", "cc-by-4.0"]
   (wd / "postprocess" / "kept.jsonl").write_text("")
   assert pipeline.publish_dataset(config, str(wd), summary) is None and not (wd / "dataset").exists()
+
+
+@pytest.mark.parametrize("task,presets", [("mbpp", None), ("gsm8k", "paper,mp2"), ("boolq", "sweep,np")])
+def test_the_cards_rebuilt_command_parses_back_to_the_same_config(data_dir, task, presets):
+  from softsrv.config import get_config
+  from tests.datasynth.test_publish import parse_command
+  config = _toy_config(data_dir) if presets is None else get_config(task, presets)
+  config.pipeline.method = "pt_sr"
+  parsed, workdir = parse_command(pipeline._command(config, "/tmp/a work dir"))
+  assert parsed.to_dict() == config.to_dict() and workdir == "/tmp/a work dir"
