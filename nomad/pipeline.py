@@ -37,8 +37,7 @@ import jax
 import ml_collections
 
 from datasynth import chunked, io, loop, sft, stages
-from datasynth.data import Record, load_records_jsonl
-from datasynth.data import publish
+from datasynth.data import Record, load_records_jsonl, publish
 from datasynth.errors import UserError
 from nomad import chat, config as config_lib, generate as generate_lib, student as student_lib, teacher as teacher_lib
 
@@ -271,7 +270,7 @@ def publish_dataset(config, workdir: str, summary: dict[str, Any], command: str 
   card = publish.Card(
       title=f"NOMAD synthetic conversations ({label(config)} teacher, {name})", description=_description(config, name),
       method="NOMAD", variant=f"{label(config)} teacher, {name} set", models={"teacher": config.model},
-      source=source, task=source if source in publish.DATA_LICENSES else "", config_hash=summary["stages"][-1]["key"],
+      source=source, config_hash=summary["stages"][-1]["key"],
       counts=_counts(by_name, name), command=command or _command(config, workdir), metrics=metrics,
       tags=("nomad", "conversational"),
       details={"teacher training": f"fine-tuned here on {config.data.subset_size or 'all'} conversations of "
@@ -293,7 +292,7 @@ def _counts(by_name: dict[str, Any], name: str) -> list[publish.Count]:
   report = pf["report"]
   counts = [publish.Count("generated", gen["counts"]["out"]),
             publish.Count("parsed (complete first rounds)", pf["parsed"],
-                  {k: v for k, v in report["parse"].items() if k != "kept" and v})]
+                          {k: v for k, v in report["parse"].items() if k != "kept" and v})]
   if name == "filtered":
     dropped = {f"{f}/{k}": v for f in ("repetition", "coding") for k, v in report["filters"].get(f, {}).items()
                if k != "total" and v}

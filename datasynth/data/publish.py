@@ -124,19 +124,19 @@ class Card:
   method: str  # e.g. "SoftSRV", "NOMAD".
   variant: str  # e.g. "SS_MC", "unmasked teacher, filtered".
   models: Mapping[str, str]  # Role -> model name or path, e.g. {"generator": "gemma3-270m", "answer": ...}.
-  source: str  # The source data the method learned from (a task name or a file).
+  source: str  # The source data the method learned from: a task name (its license is known) or a file.
   config_hash: str  # The run's config fingerprint.
   counts: Sequence[Count]  # Through each stage, in order.
   command: str  # The command that reproduces the set.
   metrics: Mapping[str, str] = dataclasses.field(default_factory=dict)  # Section title -> Markdown (a table).
-  task: str = ""  # Task name for the task categories and the data license ("" = source).
+  task: str = ""  # Task name for the task categories ("" = source).
   tags: Sequence[str] = ()  # Beyond "synthetic".
   details: Mapping[str, str] = dataclasses.field(default_factory=dict)  # More provenance rows (name -> value).
 
   def licenses(self) -> list[tuple[str, str, License]]:
     """(role, what, license) for every model and the source data."""
     rows = [(role, name, model_license(name)) for role, name in self.models.items()]
-    return rows + [("source data", self.source, data_license(self.task or self.source))]
+    return rows + [("source data", self.source, data_license(self.source))]
 
 
 def write_dataset(folder: str, records_path: str, card: Card) -> dict[str, Any]:

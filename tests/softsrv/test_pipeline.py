@@ -124,6 +124,10 @@ def test_without_answers_the_dataset_is_the_kept_questions_and_an_empty_set_writ
     assert needed in card, needed
   assert "answer model" not in card and "MAUVE" not in card and "answered" not in card
   assert publish.read_card_header(str(wd / "dataset"))["license"] == ["other", "cc-by-4.0"]
+  config.data.file = str(tmp_path / "my_questions.jsonl")  # A user's own data: its license is theirs to state.
+  pipeline.publish_dataset(config, str(wd), summary)
+  assert publish.read_card_header(str(wd / "dataset"))["license"] == ["other", "unknown"]
+  assert "state it in this card's `license` field" in (wd / "dataset" / "README.md").read_text()
   (wd / "postprocess" / "kept.jsonl").write_text("")
   assert pipeline.publish_dataset(config, str(wd), summary) is None and not (wd / "dataset").exists()
 
