@@ -2,7 +2,7 @@
 
 `write_dataset(folder, records_path, card)` writes
 
-  <folder>/data/train.jsonl   the records, byte for byte as the pipeline wrote them (one JSON object a line)
+  <folder>/data/train.jsonl   the records, line for line as the pipeline wrote them (one JSON object a line)
   <folder>/README.md          the dataset card: a YAML header the Hub reads (license, task_categories,
                               size_categories, language, tags, and `configs:` naming data/train.jsonl as split
                               `train`, so `datasets.load_dataset(<folder>)` needs no arguments), then the provenance a
