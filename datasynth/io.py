@@ -3,7 +3,9 @@
 Every writer goes through `atomic_write`: the bytes go to a temporary file in the same folder, are flushed and
 fsynced, then renamed over the final name (`os.replace` is atomic on POSIX). A kill -9 at any moment leaves either the
 old file, the new file, or a stray `*.tmp-*` file that no reader looks at. A folder written as one piece (a model
-saved as Orbax + config + tokenizer) goes through `atomic_dir` the same way: built under `<folder>.tmp`, renamed.
+saved as Orbax + config + tokenizer) goes through `atomic_dir` the same way: built under `<folder>.tmp`, renamed; a
+folder it replaces is first renamed to `<folder>.old` (a folder cannot be renamed over a non-empty one) and removed
+after, so a kill -9 leaves the old folder, the new one, or none under the final name, never a mix.
 """
 from __future__ import annotations
 
@@ -39,18 +41,23 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[str]:
   """`with atomic_dir(folder) as tmp: <write files under tmp>`: `folder` appears, whole, once the block has finished
-  without error (the temporary `<folder>.tmp` a killed run left is cleared first)."""
+  without error, replacing an older `folder` (the `<folder>.tmp` and `<folder>.old` a killed run left are cleared
+  first). A block that raises leaves an older `folder` as it was."""
   path = os.path.abspath(os.fspath(path))
-  tmp = path + ".tmp"
-  if os.path.exists(tmp):
-    shutil.rmtree(tmp)
+  tmp, old = path + ".tmp", path + ".old"
+  for stale in (tmp, old):
+    if os.path.exists(stale):
+      shutil.rmtree(stale)
   os.makedirs(tmp)
   try:
     yield tmp
-    os.replace(tmp, path)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
+  if os.path.isdir(path):
+    os.replace(path, old)
+  os.replace(tmp, path)
+  shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

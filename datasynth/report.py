@@ -211,7 +211,7 @@ def metrics_section(summary: dict[str, Any], manifests: list[dict[str, Any]]) ->
   blocks: list[Any] = []
   if isinstance(summary.get("mauve"), dict):
     blocks += [Text("MAUVE (SoftSRV Tables 4, 5)"), mauve_table(summary["mauve"], summary.get("label", "ours"))]
-  others = [(k, v) for key in summary if key not in ("stages", "mauve")
+  others = [(k, v) for key in summary if key not in ("stages", "mauve", "dataset")  # dataset: a folder, not a score.
             for k, v in _flatten(summary[key], key)]
   for m in manifests:
     for key in ("final", "normsim", "metrics"):

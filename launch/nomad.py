@@ -1,9 +1,10 @@
 r"""The NOMAD pipeline: `python launch/nomad.py --config=configs/nomad.py[:presets] [--workdir=DIR] [--table1]`.
 
 teacher -> generate from "User: " -> parse first rounds + filters -> NormSim in one work dir (nomad/pipeline.py); a
-rerun skips finished stages and resumes an interrupted one. Ends with summary.md. With --table1: the unmasked and the
-masked teacher, each with and without filters (sub-folders unmasked/ and masked/), ending in table1.md and one
-NormSim figure (normsim.png), e.g. the CPU-scale Table 1:
+rerun skips finished stages and resumes an interrupted one. Ends with summary.md and dataset/ (the kept synthetic
+conversations as a Hugging Face dataset folder whose card records this command line). With --table1: the unmasked
+and the masked teacher, each with and without filters (sub-folders unmasked/ and masked/), ending in table1.md and
+one NormSim figure (normsim.png), e.g. the CPU-scale Table 1:
   python launch/nomad.py --config=configs/nomad.py:table1 --table1 --workdir=workdirs/nomad-table1
 """
 import os
@@ -26,6 +27,7 @@ flags.mark_flags_as_required(["config"])
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  from datasynth.data import publish
   from nomad import pipeline
   from softsrv.config import default_workdir
   name = default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
@@ -34,7 +36,7 @@ def main(argv):
     pipeline.run_table1(_CONFIG.value, workdir)
     print(f"done: {os.path.join(os.path.abspath(workdir), 'table1.md')}")
   else:
-    pipeline.run(_CONFIG.value, workdir)
+    pipeline.run(_CONFIG.value, workdir, command=publish.command_line(sys.argv))
     print(f"done: {os.path.join(os.path.abspath(workdir), 'summary.md')}")
 
 

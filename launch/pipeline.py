@@ -2,7 +2,8 @@ r"""The whole SoftSRV data pipeline: `python launch/pipeline.py --config=configs
 
 train -> generate -> postprocess -> answer -> MAUVE in one work dir (softsrv/pipeline.py); the method is
 `--config.pipeline.method=softsrv|pt|pt_undiversified|pt_sr`. A rerun skips finished stages and resumes an
-interrupted one; a changed config reruns the stages it affects. Ends with summary.md (a table per stage and MAUVE).
+interrupted one; a changed config reruns the stages it affects. Ends with summary.md (a table per stage and MAUVE)
+and dataset/, a Hugging Face dataset folder whose card records this command line.
 """
 import os
 import sys
@@ -22,6 +23,7 @@ flags.mark_flags_as_required(["config"])
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  from datasynth.data import publish
   from softsrv import pipeline
   from softsrv.config import default_workdir
   config = _CONFIG.value
@@ -29,7 +31,7 @@ def main(argv):
   workdir = _WORKDIR.value or os.path.join(os.path.dirname(name), "pipeline-" + os.path.basename(name))
   if config.pipeline.method != "softsrv":
     workdir = _WORKDIR.value or f"{workdir}-{config.pipeline.method}"
-  pipeline.run(config, workdir)
+  pipeline.run(config, workdir, command=publish.command_line(sys.argv))
   print(f"done: {os.path.join(os.path.abspath(workdir), 'summary.md')}")
 
 

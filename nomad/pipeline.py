@@ -17,21 +17,29 @@ the NormSim medians and the student table. `run_table1` runs the pipeline for th
 (sub-folders of one work dir), then one student per (teacher, filtered or not) and the two X_train baselines once
 (`student/`), and writes table1.md / table1.json and one NormSim figure with a line per (teacher, set): the paper's
 Table 1 / Figure 2 at the config's scale.
+
+Every run ends by writing `<workdir>/dataset/`, the downstream synthetic set (the kept first rounds: filtered.jsonl,
+or parsed.jsonl when `pipeline.filtered` is off) as a Hugging Face dataset folder (`datasynth.data.publish`): its
+records {uid, task, prompt, response, meta} and a README.md card with the licenses (teacher, seed data), the teacher
+(masked or unmasked), the counts generated -> parsed -> filtered with each reason, NormSim, the config hash and the
+command. It is rebuilt from the manifests at the end of every run, so it always matches summary.json.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
+import shutil
 from typing import Any
 
 import jax
 import ml_collections
 
 from datasynth import chunked, io, loop, sft, stages
-from datasynth.data import Record, load_records_jsonl
+from datasynth.data import Record, load_records_jsonl, publish
 from datasynth.errors import UserError
-from nomad import chat, generate as generate_lib, student as student_lib, teacher as teacher_lib
+from nomad import chat, config as config_lib, generate as generate_lib, student as student_lib, teacher as teacher_lib
 
 SETS = ("unfiltered", "filtered")  # parse_filter outputs: parsed.jsonl, filtered.jsonl.
 FILES = dict(unfiltered="parsed.jsonl", filtered="filtered.jsonl")
@@ -195,8 +203,12 @@ def _read_json(path: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------------------ main
-def run(config, workdir: str, *, models: Models | None = None, **given) -> dict[str, Any]:
-  """Run (or resume) the pipeline under `workdir`; returns the summary written to summary.json."""
+def run(config, workdir: str, *, models: Models | None = None, command: str | None = None, **given) -> dict[str, Any]:
+  """Run (or resume) the pipeline under `workdir`; returns the summary written to summary.json.
+
+  command: the command line that started the run (the launcher's argv), for the dataset card; None rebuilds one from
+  the config (`launch/nomad.py` with the fields that differ from the default config as flags).
+  """
   workdir = os.path.abspath(workdir)
   if os.path.isfile(workdir):
     raise UserError(f"--workdir {workdir} is a file; pass a folder.")
@@ -206,6 +218,7 @@ def run(config, workdir: str, *, models: Models | None = None, **given) -> dict[
   summary = dict(method="nomad", label=label(config), filtered=bool(config.pipeline.filtered), stages=manifests,
                  valid_rate=by_name["parse_filter"]["valid_rate"], normsim=by_name["normsim"]["normsim"],
                  student=by_name["student"]["student"] if "student" in by_name else None)
+  summary["dataset"] = publish_dataset(config, workdir, summary, command)
   io.write_json(os.path.join(workdir, "summary.json"), summary)
   io.write_text(os.path.join(workdir, "summary.md"), summary_markdown(summary))
   return summary
@@ -220,6 +233,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
   if summary.get("student"):
     lines += ["## Student (X_train + X_synthesis vs X_train)", "", student_lib.score_table(summary["student"]), "",
               "Details and plots: student/results.md.", ""]
+  if summary.get("dataset"):
+    lines += [f"Dataset folder (Hugging Face layout, card in its README.md): dataset/ "
+              f"({summary['dataset']['records']} records).", ""]
   return "\n".join(lines)
 
 
@@ -230,6 +246,64 @@ def normsim_table(summaries: dict[str, dict[str, dict[str, float]]]) -> str:
     lines.append(f"| {run} | {p['n']} | {p['median']:.3f} ({p['q1']:.3f}-{p['q3']:.3f}) | "
                  f"{r['median']:.3f} ({r['q1']:.3f}-{r['q3']:.3f}) |")
   return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------- dataset
+def publish_dataset(config, workdir: str, summary: dict[str, Any], command: str | None = None) -> dict | None:
+  """Write <workdir>/dataset/ (the downstream set + card); returns {folder, records, fields}, or None when empty."""
+  summary = json.loads(json.dumps(summary, sort_keys=True))  # Fresh and skipped stages' dicts in one key order.
+  name = downstream_set(config)
+  records = os.path.join(workdir, "parse_filter", FILES[name])
+  folder = os.path.join(workdir, "dataset")
+  if not os.path.exists(records) or os.path.getsize(records) == 0:
+    print(f"[dataset] {records} holds no records: no dataset folder")
+    shutil.rmtree(folder, ignore_errors=True)  # An older run's folder must not pass for this run's.
+    return None
+  by_name = {m["name"]: m for m in summary["stages"]}
+  source = config.data.source
+  metrics = {}
+  if summary["normsim"]:
+    metrics["NormSim against the teacher's subset (NOMAD Figure 2; higher = closer to the seed data)"] = (
+        normsim_table(summary["normsim"]))
+  if summary.get("student"):
+    metrics["Student (X_train + this set vs X_train)"] = student_lib.score_table(summary["student"])
+  card = publish.Card(
+      title=f"NOMAD synthetic conversations ({label(config)} teacher, {name})", description=_description(config, name),
+      method="NOMAD", variant=f"{label(config)} teacher, {name} set", models={"teacher": config.model},
+      source=source, config_hash=summary["stages"][-1]["key"],
+      counts=_counts(by_name, name), command=command or _command(config, workdir), metrics=metrics,
+      tags=("nomad", "conversational"),
+      details={"teacher training": f"fine-tuned here on {config.data.subset_size or 'all'} conversations of "
+                                   f"`{source}` (seed {config.data.seed}), prompt masking "
+                                   f"{'on' if config.sft.prompt_masking else 'off'}",
+               "valid first rounds": f"{summary['valid_rate']:.1%} of the generations"})
+  return publish.write_dataset(folder, records, card)
+
+
+def _description(config, name: str) -> str:
+  kept = "complete first rounds kept" + (", repeated-word and code samples removed" if name == "filtered" else "")
+  return ("Synthetic first-round conversations {prompt, response} written by a NOMAD teacher (the base LM fine-tuned "
+          f"on a small subset of `{config.data.source}`), sampled from the bare prefix \"User: \" (temperature "
+          f"{config.generate.temperature}, top-p {config.generate.top_p}); {kept}.")
+
+
+def _counts(by_name: dict[str, Any], name: str) -> list[publish.Count]:
+  gen, pf = by_name["generate"], by_name["parse_filter"]
+  report = pf["report"]
+  counts = [publish.Count("generated", gen["counts"]["out"]),
+            publish.Count("parsed (complete first rounds)", pf["parsed"],
+                          {k: v for k, v in report["parse"].items() if k != "kept" and v})]
+  if name == "filtered":
+    dropped = {f"{f}/{k}": v for f in ("repetition", "coding") for k, v in report["filters"].get(f, {}).items()
+               if k != "total" and v}
+    counts.append(publish.Count("filtered (repetition, code)", pf["filtered"], dropped))
+  return counts
+
+
+def _command(config, workdir: str) -> str:
+  """launch/nomad.py with the config fields that differ from the default config as flags."""
+  flags = publish.config_overrides(config, config_lib.get_config())
+  return publish.command_line(["launch/nomad.py", "--config=configs/nomad.py", f"--workdir={workdir}", *flags])
 
 
 # ---------------------------------------------------------------------------------------------------------- Table 1

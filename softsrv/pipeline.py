@@ -11,15 +11,24 @@
 `datasynth.stages` runs them: a rerun skips finished stages, resumes an interrupted one and reruns a stage (and every
 later one) whose config changed. `summary.md` / `summary.json` in the work dir hold the per-stage table and MAUVE.
 The method is `pipeline.method`: softsrv (the config's variant) | pt | pt_undiversified | pt_sr.
+
+The run ends by writing `<workdir>/dataset/`, the set as a Hugging Face dataset folder (`datasynth.data.publish`):
+data/train.jsonl (the answer stage's SFT records, or the kept questions when `pipeline.answer` is off) and a README.md
+card with the licenses, the counts generated -> deduplicated -> decontaminated -> subsampled -> answered, MAUVE against
+both folds, the config hash and the command that reproduces it. It is rebuilt from the manifests at the end of every
+run (no stage reruns for it), so it always matches summary.json; `datasets.load_dataset("<workdir>/dataset")` loads it.
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from typing import Any
 
 import ml_collections
 
 from datasynth import io, stages
+from datasynth.data import publish
 from datasynth.errors import UserError
 from datasynth.loop import without_fields
 
@@ -156,14 +165,19 @@ def method_label(config) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------------ main
-def run(config: ml_collections.ConfigDict, workdir: str, **models) -> dict[str, Any]:
-  """Run (or resume) the whole pipeline under `workdir`; returns the summary written to summary.json."""
+def run(config: ml_collections.ConfigDict, workdir: str, *, command: str | None = None, **models) -> dict[str, Any]:
+  """Run (or resume) the whole pipeline under `workdir`; returns the summary written to summary.json.
+
+  command: the command line that started the run (the launcher's argv), for the dataset card; None rebuilds one from
+  the config (`launch/pipeline.py` with the fields that differ from the task's default config as flags).
+  """
   workdir = os.path.abspath(workdir)
   if os.path.isfile(workdir):
     raise UserError(f"--workdir {workdir} is a file; pass a folder.")
   manifests = stages.run_stages(workdir, build_stages(config, workdir, Models(config, **models)))
   summary = dict(method=config.pipeline.method, label=method_label(config), task=config.task,
                  stages=manifests, mauve=next((m["mauve"] for m in manifests if m["name"] == "mauve"), None))
+  summary["dataset"] = publish_dataset(config, workdir, summary, command)
   io.write_json(os.path.join(workdir, "summary.json"), summary)
   io.write_text(os.path.join(workdir, "summary.md"), summary_markdown(summary))
   return summary
@@ -172,10 +186,79 @@ def run(config: ml_collections.ConfigDict, workdir: str, **models) -> dict[str, 
 def summary_markdown(summary: dict[str, Any]) -> str:
   lines = [f"# {summary['label']} on {summary['task']}", "", stages.summary_table(summary["stages"]), ""]
   if summary["mauve"]:
-    lines += ["## MAUVE (SoftSRV Tables 4, 5)", "", "| q | p | MAUVE | clusters | n_p | n_q |",
-              "|---|---|---:|---:|---:|---:|"]
-    for name, m in summary["mauve"].items():
-      q, p = ("train", "test") if name == "train_vs_test" else (summary["label"], name)
-      lines.append(f"| {q} | {p} | {m['mauve']:.3f} | {m['num_clusters']} | {m['num_p']} | {m['num_q']} |")
-    lines += ["", "![MAUVE divergence curves](mauve/mauve.png)", ""]
+    lines += ["## MAUVE (SoftSRV Tables 4, 5)", "", mauve_table(summary), "",
+              "![MAUVE divergence curves](mauve/mauve.png)", ""]
+  if summary.get("dataset"):
+    d = summary["dataset"]
+    lines += [f"Dataset folder (Hugging Face layout, card in its README.md): dataset/ ({d['records']} records).", ""]
   return "\n".join(lines)
+
+
+def mauve_table(summary: dict[str, Any]) -> str:
+  """One row per MAUVE score: vs train, vs test, then train vs test (the same order fresh or read back from JSON)."""
+  lines = ["| q | p | MAUVE | clusters | n_p | n_q |", "|---|---|---:|---:|---:|---:|"]
+  for name in sorted(summary["mauve"], key=lambda n: (n == "train_vs_test", n != "train", n)):
+    m = summary["mauve"][name]
+    q, p = ("train", "test") if name == "train_vs_test" else (summary["label"], name)
+    lines.append(f"| {q} | {p} | {m['mauve']:.3f} | {m['num_clusters']} | {m['num_p']} | {m['num_q']} |")
+  return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------- dataset
+POSTPROCESS_COUNTS = dict(dedup="deduplicated", near_dup="near-deduplicated", decontaminate="decontaminated",
+                          subsample="subsampled")
+
+
+def publish_dataset(config, workdir: str, summary: dict[str, Any], command: str | None = None) -> dict | None:
+  """Write <workdir>/dataset/ (records + card); returns {folder, records, fields}, or None when no record was kept."""
+  summary = json.loads(json.dumps(summary, sort_keys=True))  # Fresh and skipped stages' dicts in one key order.
+  by_name = {m["name"]: m for m in summary["stages"]}
+  answered = "answer" in by_name
+  records = os.path.join(workdir, *(("answer", "records.jsonl") if answered else ("postprocess", "kept.jsonl")))
+  folder = os.path.join(workdir, "dataset")
+  if not os.path.exists(records) or os.path.getsize(records) == 0:
+    print(f"[dataset] {records} holds no records: no dataset folder")
+    shutil.rmtree(folder, ignore_errors=True)  # An older run's folder must not pass for this run's.
+    return None
+  softsrv = config.pipeline.method == "softsrv"
+  metrics = {}
+  if summary["mauve"]:
+    metrics["MAUVE against the train and test folds (SoftSRV Tables 4, 5)"] = mauve_table(summary)
+  card = publish.Card(
+      title=f"{summary['label']} synthetic {config.task.upper()} data", description=_description(config, answered),
+      method="SoftSRV" if softsrv else "prompt-template baseline (SoftSRV Appendix C)", variant=summary["label"],
+      models=dict(generator=config.model.name, **({"answer": config.answer.model} if answered else {})),
+      source=config.data.file or config.task, task=config.task, config_hash=summary["stages"][-1]["key"], counts=_counts(by_name),
+      command=command or _command(config, workdir), metrics=metrics,
+      tags=("softsrv",) if softsrv else ("softsrv", "prompt-templates"),
+      details={"context model E": f"`{config.context.model}`"} if softsrv else {})
+  return publish.write_dataset(folder, records, card)
+
+
+def _description(config, answered: bool) -> str:
+  what = "SFT records {prompt, response}: kept questions, each answered by the answer model" if answered else (
+      "questions (the answer stage was off)")
+  how = ("a frozen decoder fed the trained soft prompt P_theta(E(x)) of a training example x"
+         if config.pipeline.method == "softsrv" else "the generator filling prompt templates with training examples")
+  return (f"Synthetic {config.task.upper()}-style {what}. The questions were written by {how}, then deduplicated, "
+          "decontaminated against the test fold (13-gram overlap) and diversity-subsampled (SoftSRV A.2-A.3).")
+
+
+def _counts(by_name: dict[str, Any]) -> list[publish.Count]:
+  gen = by_name["generate"]["counts"]
+  missing = {"not generated": gen["in"] - gen["out"]} if gen["in"] > gen["out"] else {}
+  counts = [publish.Count("generated", gen["out"], missing)]
+  for s in by_name["postprocess"]["stages"]:
+    counts.append(publish.Count(POSTPROCESS_COUNTS.get(s["stage"], s["stage"]), s["kept"], s["dropped"]))
+  if "answer" in by_name:
+    c = by_name["answer"]["counts"]
+    counts.append(publish.Count("answered", c["out"], c.get("dropped") or {}))
+  return counts
+
+
+def _command(config, workdir: str) -> str:
+  """launch/pipeline.py with the config fields that differ from the task's default config as flags."""
+  from softsrv.config import get_config
+  flags = publish.config_overrides(config, get_config(config.task))
+  return publish.command_line(["launch/pipeline.py", f"--config=configs/{config.task}.py", f"--workdir={workdir}",
+                               *flags])

@@ -72,6 +72,7 @@ def test_the_pipeline_runs_every_stage_counts_each_reason_and_resumes(teacher, e
   assert "| parse_filter | 8 | 4 |" in md and "Valid first rounds: 75.0%" in md
   rows = [json.loads(l) for l in open(os.path.join(wd, "parse_filter", "filtered.jsonl"))]
   assert rows[0]["prompt"] == SCRIPT[0].split("\n")[0].strip() and rows[0]["meta"]["teacher_step"] == 2
+  _check_dataset(wd, rows, summary, tmp_path)
   scripted_sampler.clear()
   again = pipeline.run(c, wd, teacher=teacher, encoder=encoder)  # Everything finished: nothing runs again.
   assert scripted_sampler == [] and [m["seconds"] for m in again["stages"]] == [m["seconds"] for m in
@@ -79,7 +80,33 @@ def test_the_pipeline_runs_every_stage_counts_each_reason_and_resumes(teacher, e
   c.pipeline.filtered = False  # Only the downstream choice changed: the teacher and generation are kept.
   third = pipeline.run(c, wd, teacher=teacher, encoder=encoder)
   assert scripted_sampler == [] and third["stages"][2]["counts"]["out"] == 6
+  card = open(os.path.join(wd, "dataset", "README.md"), encoding="utf-8").read()  # Rebuilt: the unfiltered set.
+  assert third["dataset"]["records"] == 6 and "| variant | unmasked teacher, unfiltered set |" in card
+  assert "filtered (repetition, code)" not in card and "--config.pipeline.filtered=False" in card
   assert third["stages"][0]["finished"] == summary["stages"][0]["finished"]
+
+
+def _check_dataset(wd, rows, summary, tmp_path):
+  """The run's dataset/ folder: the filtered first rounds, loadable by `datasets`, with a card that holds the
+  licenses, the teacher, the counts through parse and filters, NormSim, the config hash and the command."""
+  datasets = pytest.importorskip("datasets")
+  from datasynth.data import publish
+  folder = os.path.join(wd, "dataset")
+  train = datasets.load_dataset(folder, cache_dir=str(tmp_path / "cache"))["train"]
+  assert train.num_rows == len(rows) == summary["dataset"]["records"] == 4 and train.to_list() == rows
+  header = publish.read_card_header(folder)
+  assert header["license"] == ["other", "cc-by-nc-4.0"]  # Gemma 3 teacher, the Alpaca subset.
+  assert header["task_categories"] == ["text-generation"] and header["size_categories"] == ["n<1K"]
+  assert header["tags"] == ["synthetic", "nomad", "conversational"]
+  card = open(os.path.join(folder, "README.md"), encoding="utf-8").read()
+  median = summary["normsim"]["unmasked filtered"]["prompt"]["median"]
+  for needed in (f"| config hash | `{summary['stages'][-1]['key']}` |", "| teacher model | `gemma3-270m` |",
+                 "| variant | unmasked teacher, filtered set |", "prompt masking off", "| generated | 8 | - |",
+                 "| parsed (complete first rounds) | 6 | incomplete: 1, missing_assistant: 1 |",
+                 "| filtered (repetition, code) | 4 | repetition/word_run: 1, coding/python: 1 |",
+                 f"| unmasked filtered | 4 | {median:.3f} (", f"python launch/nomad.py --config=configs/nomad.py "
+                 f"--workdir={wd} ", "--config.generate.num_samples=8", ".push_to_hub("):
+    assert needed in card, needed
 
 
 def test_generation_after_a_restart_restores_the_trained_teacher(teacher, encoder, scripted_sampler, tmp_path):
@@ -107,6 +134,9 @@ def test_table1_runs_both_teachers_and_writes_one_table_and_one_figure(teacher, 
   assert md.count("| masked |") == 2 and "repetition: 1, coding: 1" in md, md
   assert os.path.getsize(os.path.join(wd, "normsim.png")) > 1000
   assert len(json.load(open(os.path.join(wd, "normsim.json")))) == 4
+  for t in ("unmasked", "masked"):  # Each teacher's run publishes its own filtered set.
+    card = open(os.path.join(wd, t, "dataset", "README.md")).read()
+    assert f"| variant | {t} teacher, filtered set |" in card and "| records | 4 |" in card
 
 
 def _write_chat(tmp_path, n):
@@ -185,5 +215,15 @@ def test_the_student_stage_trains_on_the_downstream_set_and_reports_its_table(te
   assert all(0.0 <= r[t] <= 1.0 for r in runs.values() for t in ("gsm8k", "triviaqa"))
   md = open(os.path.join(wd, "summary.md")).read()
   assert "## Student" in md and "| untrained student | - | - | 0 |" in md and "| unmasked filtered |" in md and " +- " in md
+  card = open(os.path.join(wd, "dataset", "README.md")).read()
+  assert "## Student (X_train + this set vs X_train)" in card and "| unmasked filtered | 12 |" in card
   table = dict(rows=[], figure=None, student=summary["student"])  # Table 1's student section, from the same summary.
   assert "| train_2x |" in pipeline.table1_markdown(table)
+
+
+@pytest.mark.parametrize("presets", ["tiny,masked", "table1,unfiltered", "paper"])
+def test_the_cards_rebuilt_command_parses_back_to_the_same_config(presets):
+  from tests.datasynth.test_publish import parse_command
+  config = config_lib.get_config(presets)
+  parsed, workdir = parse_command(pipeline._command(config, "/tmp/a work dir"))
+  assert parsed.to_dict() == config.to_dict() and workdir == "/tmp/a work dir"

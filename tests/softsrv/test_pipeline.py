@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from datasynth.data import load_records_jsonl
+from datasynth.data import load_records_jsonl, publish, read_jsonl
 from datasynth.errors import UserError
 from softsrv import pipeline
 from softsrv.config import get_config
@@ -55,15 +55,43 @@ def test_the_pipeline_runs_every_stage_and_writes_records_and_a_summary(toy_run)
     assert json.load(f)["label"] == "SS_MC"
 
 
+def test_the_run_ends_in_a_dataset_folder_that_loads_and_whose_card_holds_the_provenance(toy_run, tmp_path):
+  datasets = pytest.importorskip("datasets")
+  config, workdir, _, summary = toy_run
+  folder = os.path.join(workdir, "dataset")
+  records = read_jsonl(os.path.join(workdir, "answer", "records.jsonl"))
+  assert summary["dataset"]["records"] == len(records) == summary["stages"][3]["counts"]["out"] > 0
+  train = datasets.load_dataset(folder, cache_dir=str(tmp_path / "cache"))["train"]
+  assert train.num_rows == len(records) and train.to_list() == records
+  header = publish.read_card_header(folder)
+  assert header["license"] == ["other", "apache-2.0", "cc-by-4.0"]  # Gemma 3 generator, SmolLM2 answers, MBPP.
+  assert header["task_categories"] == ["text-generation"] and header["size_categories"] == ["n<1K"]
+  card = open(os.path.join(folder, "README.md"), encoding="utf-8").read()
+  post = {s["stage"]: s for s in summary["stages"][2]["stages"]}
+  for needed in (f"| config hash | `{summary['stages'][-1]['key']}` |", "| variant | SS_MC |",
+                 "| generator model | `gemma3-270m` |", "| answer model | `smollm2-135m` |", "| generated | 8 | - |",
+                 f"| deduplicated | {post['dedup']['kept']} |", f"| decontaminated | {post['decontaminate']['kept']} |",
+                 f"| subsampled | {post['subsample']['kept']} |", f"| answered | {len(records)} |",
+                 f"| SS_MC | test | {summary['mauve']['test']['mauve']:.3f} |", "| SS_MC | train |",
+                 f"python launch/pipeline.py --config=configs/mbpp.py --workdir={workdir} ",
+                 "--config.train.steps=2 ", '.push_to_hub("'):
+    assert needed in card, needed
+  assert "dataset/ (" in open(os.path.join(workdir, "summary.md"), encoding="utf-8").read()
+
+
 def test_a_rerun_skips_finished_stages_and_a_changed_stage_reruns_alone(toy_run):
   config, workdir, models, first = toy_run
+  card = lambda: open(os.path.join(workdir, "dataset", "README.md"), encoding="utf-8").read()
+  before = card()
   again = pipeline.run(config, workdir, **models)
   assert [m["finished"] for m in again["stages"]] == [m["finished"] for m in first["stages"]]
+  assert card() == before  # Rebuilt from the same manifests: the same card.
   changed = _toy_config(config.data.data_dir)
   changed.mauve.seed = 1
-  third = pipeline.run(changed, workdir, **models)
+  third = pipeline.run(changed, workdir, **models, command="python launch/pipeline.py --config=x")
   same = [a["finished"] == b["finished"] for a, b in zip(first["stages"], third["stages"])]
   assert same == [True, True, True, True, False]
+  assert f"`{third['stages'][-1]['key']}`" in card() and "python launch/pipeline.py --config=x\n" in card()
 
 
 def test_an_unknown_method_and_a_workdir_that_is_a_file_are_clear_errors(data_dir, tmp_path):
@@ -74,3 +102,41 @@ def test_an_unknown_method_and_a_workdir_that_is_a_file_are_clear_errors(data_di
   (tmp_path / "file").write_text("x")
   with pytest.raises(UserError, match="is a file"):
     pipeline.run(_toy_config(data_dir), str(tmp_path / "file"))
+
+
+def test_without_answers_the_dataset_is_the_kept_questions_and_an_empty_set_writes_no_folder(data_dir, tmp_path):
+  config = _toy_config(data_dir)
+  config.pipeline.answer, config.pipeline.mauve = False, False
+  wd = tmp_path / "w"
+  (wd / "postprocess").mkdir(parents=True)
+  kept = [dict(text=f"Write a function {i}.", item=i, method="softsrv-mc") for i in range(3)]
+  (wd / "postprocess" / "kept.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+  post = [dict(stage="dedup", kept=4, dropped={"exact_duplicate": 1}),
+          dict(stage="decontaminate", kept=4, dropped={"test_13gram_overlap": 0}),
+          dict(stage="subsample", kept=3, dropped={"not_selected": 1})]
+  summary = dict(label="SS_MC", mauve=None, stages=[dict(name="generate", key="k1", counts={"in": 6, "out": 5}),
+                                                    dict(name="postprocess", key="k2", stages=post)])
+  info = pipeline.publish_dataset(config, str(wd), summary)
+  assert info["records"] == 3 and info["fields"] == ["text", "item", "method"]
+  card = (wd / "dataset" / "README.md").read_text()
+  for needed in ("| generated | 5 | not generated: 1 |", "| deduplicated | 4 | exact_duplicate: 1 |",
+                 "| subsampled | 3 | not_selected: 1 |", "| config hash | `k2` |", "the answer stage was off"):
+    assert needed in card, needed
+  assert "answer model" not in card and "MAUVE" not in card and "answered" not in card
+  assert publish.read_card_header(str(wd / "dataset"))["license"] == ["other", "cc-by-4.0"]
+  config.data.file = str(tmp_path / "my_questions.jsonl")  # A user's own data: its license is theirs to state.
+  pipeline.publish_dataset(config, str(wd), summary)
+  assert publish.read_card_header(str(wd / "dataset"))["license"] == ["other", "unknown"]
+  assert "state it in this card's `license` field" in (wd / "dataset" / "README.md").read_text()
+  (wd / "postprocess" / "kept.jsonl").write_text("")
+  assert pipeline.publish_dataset(config, str(wd), summary) is None and not (wd / "dataset").exists()
+
+
+@pytest.mark.parametrize("task,presets", [("mbpp", None), ("gsm8k", "paper,mp2"), ("boolq", "sweep,np")])
+def test_the_cards_rebuilt_command_parses_back_to_the_same_config(data_dir, task, presets):
+  from softsrv.config import get_config
+  from tests.datasynth.test_publish import parse_command
+  config = _toy_config(data_dir) if presets is None else get_config(task, presets)
+  config.pipeline.method = "pt_sr"
+  parsed, workdir = parse_command(pipeline._command(config, "/tmp/a work dir"))
+  assert parsed.to_dict() == config.to_dict() and workdir == "/tmp/a work dir"
