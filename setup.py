@@ -32,6 +32,7 @@ setuptools.setup(
         "tqdm>=4.66",
         "matplotlib>=3.9",
         "tensorboardX>=2.6",
+        "pyyaml>=5.1",  # The dataset card's YAML header (datasynth/data/publish.py).
         "datasketch==2.0.0",  # MinHash LSH for the optional near-duplicate pass (datasynth/postprocess/dedup.py).
     ],
     extras_require={

@@ -48,7 +48,7 @@ MODEL_LICENSES = {
     "smollm2-135m": License("apache-2.0", "Apache-2.0", "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct"),
 }
 _MODEL_FAMILIES = (("gemma", GEMMA), ("smollm", MODEL_LICENSES["smollm2-135m"]))
-# The task data sets as stated upstream (../shared/data/README.md).
+# The task data sets as stated upstream (the bundled sets' LICENSE and SOURCE.md files; the data README).
 DATA_LICENSES = {
     "mbpp": License("cc-by-4.0", "CC-BY-4.0", "https://github.com/google-research/google-research/tree/master/mbpp"),
     "gsm8k": License("mit", "MIT", "https://github.com/openai/grade-school-math"),
