@@ -177,7 +177,7 @@ def test_train_without_the_data_names_every_layout_the_source_and_the_setting(ho
     monkeypatch.setenv("DATASYNTH_DATA", str(empty))
   flags = [f"--config.data.data_dir={empty}"] if how == "config" else []
   line = _run("train", ["--config=configs/mbpp.py", f"--workdir={tmp_path / 'wd'}", *flags], capsys)
-  assert line.startswith(f"error: No mbpp train data under {empty}.")
+  assert line.startswith(f"error: No mbpp train data under {empty}" + (" ($DATASYNTH_DATA)." if how == "env" else "."))
   for part in ("mbpp/splits_derived/mbpp_train.jsonl", "mbpp/mbpp.jsonl", "HF copy in mbpp/full/",
                "google-research-datasets/mbpp", "--config.data.data_dir", "$DATASYNTH_DATA"):
     assert part in line, part

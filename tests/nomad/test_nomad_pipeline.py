@@ -52,6 +52,7 @@ def scripted_sampler(monkeypatch):
   return calls
 
 
+@pytest.mark.usefixtures("full_data_dir")  # The tiny preset's chat data is Alpaca (not bundled).
 def test_the_pipeline_runs_every_stage_counts_each_reason_and_resumes(teacher, encoder, scripted_sampler, tmp_path):
   c = config_lib.get_config("tiny")
   wd = str(tmp_path / "w")
@@ -109,6 +110,7 @@ def _check_dataset(wd, rows, summary, tmp_path):
     assert needed in card, needed
 
 
+@pytest.mark.usefixtures("full_data_dir")  # The tiny preset's chat data is Alpaca (not bundled).
 def test_generation_after_a_restart_restores_the_trained_teacher(teacher, encoder, scripted_sampler, tmp_path):
   c = config_lib.get_config("tiny")
   wd = str(tmp_path / "w")
@@ -120,6 +122,7 @@ def test_generation_after_a_restart_restores_the_trained_teacher(teacher, encode
   assert summary["stages"][1]["counts"]["out"] == 8 and not summary["stages"][0].get("resumed")
 
 
+@pytest.mark.usefixtures("full_data_dir")  # The tiny preset's chat data is Alpaca (not bundled).
 def test_table1_runs_both_teachers_and_writes_one_table_and_one_figure(teacher, encoder, scripted_sampler,
                                                                       tmp_path):
   wd = str(tmp_path / "t1")
@@ -189,6 +192,7 @@ runpy.run_path("launch/train.py", run_name="__main__")
 """
 
 
+@pytest.mark.usefixtures("full_data_dir")  # The tiny preset's chat data is Alpaca (not bundled).
 def test_launch_train_dispatches_a_nomad_config_to_the_teacher(tmp_path):
   wd = tmp_path / "w"
   env = dict(os.environ, PYTHONPATH=str(REPO), XLA_FLAGS="")
