@@ -228,7 +228,8 @@ def publish_dataset(config, workdir: str, summary: dict[str, Any], command: str 
       title=f"{summary['label']} synthetic {config.task.upper()} data", description=_description(config, answered),
       method="SoftSRV" if softsrv else "prompt-template baseline (SoftSRV Appendix C)", variant=summary["label"],
       models=dict(generator=config.model.name, **({"answer": config.answer.model} if answered else {})),
-      source=config.data.file or config.task, task=config.task, config_hash=summary["stages"][-1]["key"], counts=_counts(by_name),
+      source=config.data.file or config.task, task=config.task, config_hash=summary["stages"][-1]["key"],
+      counts=_counts(by_name),
       command=command or _command(config, workdir), metrics=metrics,
       tags=("softsrv",) if softsrv else ("softsrv", "prompt-templates"),
       details={"context model E": f"`{config.context.model}`"} if softsrv else {})

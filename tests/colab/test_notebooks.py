@@ -106,7 +106,8 @@ def test_committed_notebooks_have_no_outputs_and_no_execution_counts(path):
   nb = nbformat.read(str(path), as_version=4)
   nbformat.validate(nb)
   code = [c for c in nb.cells if c.cell_type == "code"]
-  assert all(not c.outputs and c.execution_count is None for c in code), f"strip {path.name}: python scripts/strip_notebooks.py"
+  assert all(not c.outputs and c.execution_count is None for c in code), (
+      f"strip {path.name}: python scripts/strip_notebooks.py")
   parameters_cell(nb)
   assert sum(c.cell_type == "markdown" for c in nb.cells) >= len(code) // 2, "explain each step in markdown"
 
