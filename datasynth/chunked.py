@@ -26,7 +26,7 @@ import os
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from datasynth import io
+from datasynth import io, lock
 from datasynth import progress as progress_lib
 from datasynth.errors import UserError
 
@@ -110,7 +110,14 @@ class Stats:
 
 def run(out_dir: str, plan: Plan, make_rows: Callable[[range], Rows], *, process_index: int = 0,
         process_count: int = 1, progress: bool = True, desc: str = "generate") -> Stats:
-  """Make this process's absent chunks with `make_rows(items) -> rows`, one atomic file each; returns the stats."""
+  """Make this process's absent chunks with `make_rows(items) -> rows`, one atomic file each; returns the stats.
+
+  The output folder is locked for the call (`datasynth.lock`, per process index): a second job on it is refused."""
+  with lock.hold(out_dir, process_index=process_index, process_count=process_count):
+    return _run(out_dir, plan, make_rows, process_index, process_count, progress, desc)
+
+
+def _run(out_dir, plan, make_rows, process_index, process_count, progress, desc) -> Stats:
   open_output(out_dir, plan)
   mine = range(process_index, plan.num_chunks, process_count)
   todo = pending_chunks(out_dir, plan, process_index, process_count)

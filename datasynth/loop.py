@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import jax
 
-from datasynth import progress, training
+from datasynth import lock, progress, training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +80,17 @@ def run(*, workdir: str, identity: str, cadence: Cadence, state: training.TrainS
   (state, metrics): metrics hold at least `loss` and `grad_norm` (device or host scalars). summarize(window, done,
   seconds) -> the log row of the window's fetched metrics, which ends at step `done` and took `seconds`.
   eval_fn(step, state) -> scalars for that step's row. hint: what to do about a non-finite loss. banner: printed
-  with the step range before the first step.
+  with the step range before the first step. The work dir is locked for the run (`datasynth.lock`): a second
+  process on it is refused.
   """
+  with lock.hold(workdir):
+    return _run(workdir=workdir, identity=identity, cadence=cadence, state=state, step_fn=step_fn,
+                summarize=summarize, end=end, total=total, eval_fn=eval_fn, hint=hint, desc=desc,
+                show_progress=show_progress, banner=banner, plot_keys=plot_keys, plot_title=plot_title)
+
+
+def _run(*, workdir, identity, cadence, state, step_fn, summarize, end, total, eval_fn, hint, desc, show_progress,
+         banner, plot_keys, plot_title) -> LoopResult:
   ckpt = training.Checkpointer(workdir, identity, save_every=cadence.save_every, keep=cadence.keep)
   metrics = training.MetricsWriter(workdir)
   start = ckpt.latest_step() or 0

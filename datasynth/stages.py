@@ -12,7 +12,8 @@ every stage before it, so
   no output of the old config survives next to the new one.
 
 Manifests are written atomically (`datasynth.io`): after a kill -9 a stage is either finished (manifest present) or
-not, never half. Between stages the process's compiled programs are released (`datasynth.compiled`).
+not, never half. Between stages the process's compiled programs are released (`datasynth.compiled`). One pipeline
+at a time: the work dir is locked while it runs (`datasynth.lock`).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import shutil
 import time
 from typing import Any, Callable
 
-from datasynth import compiled, io
+from datasynth import compiled, io, lock
 
 STAGES_DIR = "stages"
 
@@ -50,8 +51,15 @@ def read_manifest(workdir: str, name: str) -> dict[str, Any] | None:
 
 
 def run_stages(workdir: str, stages: list[Stage], *, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-  """Run every stage that is not finished under its current key; returns the manifests in order."""
+  """Run every stage that is not finished under its current key; returns the manifests in order.
+
+  The work dir is locked for the whole pipeline (`datasynth.lock`): a second pipeline on it is refused."""
   workdir = os.path.abspath(workdir)
+  with lock.hold(workdir):
+    return _run_stages(workdir, stages, log)
+
+
+def _run_stages(workdir: str, stages: list[Stage], log: Callable[[str], None]) -> list[dict[str, Any]]:
   upstream, manifests = "", []
   for stage in stages:
     key = _key(stage.config, upstream)

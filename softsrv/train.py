@@ -23,7 +23,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from datasynth import loop, sharding, training
+from datasynth import lock, loop, sharding, training
 from datasynth.errors import UserError
 from datasynth.models.decoder import Decoder, cast_params
 from datasynth.models.loaders import LoadedModel, load_model
@@ -203,6 +203,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel
   """Train (or resume) a SoftSRV embedding under `workdir`; returns the final state and the metric rows."""
   workdir = os.path.abspath(workdir)
   config_lib.validate(config, workdir)
+  with lock.hold(workdir):  # Before anything heavy loads: a second process on this work dir is refused at once.
+    return _train(config, workdir, model, context_model)
+
+
+def _train(config, workdir, model, context_model) -> Result:
   os.makedirs(workdir, exist_ok=True)
   run = prepare(config, workdir, model=model, context_model=context_model)
   tc = config.train
