@@ -6,10 +6,16 @@ old file, the new file, or a stray `*.tmp-*` file that no reader looks at. A fol
 saved as Orbax + config + tokenizer) goes through `atomic_dir` the same way: built under `<folder>.tmp`, renamed; a
 folder it replaces is first renamed to `<folder>.old` (a folder cannot be renamed over a non-empty one) and removed
 after, so a kill -9 leaves the old folder, the new one, or none under the final name, never a mix.
+
+A write that fails because the disk is full, a quota is exceeded or the path is not writable (ENOSPC, EDQUOT, EACCES,
+EPERM, EROFS) is bad input, not a bug: `disk_errors` turns it into `DiskError`, a UserError naming the path, the free
+space there and what to do, so a launcher stops with one line and exit status 2. The temporary file is removed and
+the previous complete file (chunk, checkpoint) stays the latest, so the same command resumes once space is freed.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -19,23 +25,80 @@ from typing import Any, Iterable, Iterator
 from datasynth.errors import UserError
 
 
+DISK_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is exceeded",
+               errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+               errno.EROFS: "the file system is read-only"}
+
+
+class DiskError(UserError):
+  """A write failed for want of space or permission: the message names the path, the free space and the fix."""
+
+
+def _disk_oserror(exc: BaseException) -> OSError | None:
+  """The OSError with a disk errno in `exc` or its causes (Orbax and TensorStore wrap the one they hit)."""
+  seen = set()
+  while exc is not None and id(exc) not in seen:
+    seen.add(id(exc))
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+      return exc
+    exc = exc.__cause__ or exc.__context__
+  return None
+
+
+def free_space(path: str | os.PathLike) -> str:
+  """`12.3 GB free of 100.0 GB on <folder>` for the first existing folder at or above `path`."""
+  probe = os.path.abspath(os.fspath(path))
+  while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
+    probe = os.path.dirname(probe)
+  try:
+    usage = shutil.disk_usage(probe)
+  except OSError:
+    return f"free space unknown on {probe}"
+  return f"{usage.free / 1e9:.1f} GB free of {usage.total / 1e9:.1f} GB on {probe}"
+
+
+@contextlib.contextmanager
+def disk_errors(path: str | os.PathLike, *own: str) -> Iterator[None]:
+  """Turn a full disk or an unwritable path met while writing `path` into one DiskError line.
+
+  An OSError that names another file than `path` or `own` (a file read in the block) is left as it is."""
+  path = os.fspath(path)
+  try:
+    yield
+  except DiskError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    hit = _disk_oserror(e)
+    name = None if hit is None or hit.filename is None else os.fspath(hit.filename)
+    mine = hit is not None and (name is None or any(name.startswith(p) or p.startswith(name) for p in (path, *own)))
+    if not mine:
+      raise
+    target = hit.filename or path
+    what = DISK_ERRNOS[hit.errno]
+    fix = ("free space (or point the work dir at a bigger disk)" if hit.errno in (errno.ENOSPC, errno.EDQUOT) else
+           "make it writable or pass a writable work dir / output folder")
+    raise DiskError(f"cannot write {target}: {what} ({free_space(target)}); {fix}, then rerun the same command: it "
+                    "resumes from the last complete file or checkpoint.") from e
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
   """`with atomic_write(path) as f: f.write(...)`: `path` appears only once the block has finished without error."""
   path = os.fspath(path)
   folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=folder)
-  try:
-    with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
-      yield f
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    with contextlib.suppress(FileNotFoundError):
-      os.remove(tmp)
-    raise
+  with disk_errors(path, folder):
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=folder)
+    try:
+      with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+      os.replace(tmp, path)
+    except BaseException:
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(tmp)
+      raise
 
 
 @contextlib.contextmanager
@@ -45,19 +108,20 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[str]:
   first). A block that raises leaves an older `folder` as it was."""
   path = os.path.abspath(os.fspath(path))
   tmp, old = path + ".tmp", path + ".old"
-  for stale in (tmp, old):
-    if os.path.exists(stale):
-      shutil.rmtree(stale)
-  os.makedirs(tmp)
-  try:
-    yield tmp
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
-  if os.path.isdir(path):
-    os.replace(path, old)
-  os.replace(tmp, path)
-  shutil.rmtree(old, ignore_errors=True)
+  with disk_errors(path, os.path.dirname(path)):
+    for stale in (tmp, old):
+      if os.path.exists(stale):
+        shutil.rmtree(stale)
+    os.makedirs(tmp)
+    try:
+      yield tmp
+    except BaseException:
+      shutil.rmtree(tmp, ignore_errors=True)
+      raise
+    if os.path.isdir(path):
+      os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -116,7 +117,13 @@ class Checkpointer:
       self.wait()  # The previous (good) save completes and stays the latest.
       raise NonFiniteError(f"non-finite parameters or optimizer state at step {step}; not saved. "
                            f"{self.kept_message()}")
-    return self.manager.save(step, args=ocp.args.StandardSave(state), force=force)
+    try:
+      with io.disk_errors(str(self.manager.directory)):
+        return self.manager.save(step, args=ocp.args.StandardSave(state), force=force)
+    except io.DiskError:  # A full disk: one line, once the earlier (asynchronous) saves are complete and kept.
+      with contextlib.suppress(Exception):
+        self.manager.wait_until_finished()
+      raise
 
   def kept_message(self) -> str:
     latest = self.latest_step()
@@ -136,10 +143,11 @@ class Checkpointer:
                        "use a new --workdir.") from e
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    with io.disk_errors(str(self.manager.directory)):  # An asynchronous save's error surfaces here.
+      self.manager.wait_until_finished()
 
   def close(self) -> None:
-    self.manager.wait_until_finished()
+    self.wait()
     self.manager.close()
 
 
@@ -170,7 +178,7 @@ class MetricsWriter:
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
     row = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
-    with open(self.path, "a") as f:
+    with io.disk_errors(self.path), open(self.path, "a") as f:  # A torn line (disk full) is dropped on read.
       f.write(json.dumps(row) + "\n")
     self._write_tb(row)
 
