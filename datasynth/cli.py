@@ -70,6 +70,7 @@ def parse_flags(argv: list[str], flag_values=None) -> list[str]:
   fv = flag_values or flags.FLAGS
   app.define_help_flags()
   _forget_overrides(fv)
+  argv = _with_default_config_files(argv, fv)
   saved, sys.argv = sys.argv, list(argv)  # ml_collections reads the --config.* overrides from sys.argv.
   try:
     rest = fv(argv)
@@ -91,6 +92,36 @@ def parse_flags(argv: list[str], flag_values=None) -> list[str]:
 def _config_flag_names(fv) -> list[str]:
   from ml_collections.config_flags import config_flags as cf
   return [name for name, flag in fv._flags().items() if isinstance(flag, cf._ConfigFlag) and name == flag.name]
+
+
+def define_config_file(name: str, default: str, help_string: str) -> None:
+  """`config_flags.DEFINE_config_file` whose default file takes `--<name>.a.b=...` overrides without `--<name>=`.
+
+  ml_collections loads a default when the flag is defined, applying the overrides found in sys.argv at that moment
+  (a wrong key there is a traceback before `run` can report it); here it loads bare, and `parse_flags` loads it
+  again with the command line's overrides (`_with_default_config_files`).
+  """
+  from ml_collections import config_flags
+  saved, sys.argv = sys.argv, sys.argv[:1]
+  try:
+    config_flags.DEFINE_config_file(name, default, help_string)
+  finally:
+    sys.argv = saved
+
+
+def _with_default_config_files(argv: list[str], fv) -> list[str]:
+  """`--config.a.b=1` without `--config=`: name the flag's default file in argv, so the overrides apply to it.
+
+  ml_collections loads a config flag's default when the flag is defined and defines its override flags from the
+  sys.argv of that moment; `_forget_overrides` drops those, so the default is parsed again here, with the overrides.
+  """
+  argv = list(argv)
+  for name in _config_flag_names(fv):
+    default = str(fv[name].default_as_str or "").strip("'")
+    overridden = any(re.match(rf"^--?(?:no)?{re.escape(name)}\.", a) for a in argv)
+    if overridden and default and default != "None" and _flag_value_in_argv(argv, name) is None:
+      argv.insert(1, f"--{name}={default}")
+  return argv
 
 
 def _forget_overrides(fv) -> None:

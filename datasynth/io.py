@@ -166,6 +166,19 @@ def check_workdir(workdir: str) -> None:
     raise UserError(f"Work dir {path} cannot be written ({probe} is not writable); pass another --workdir.")
 
 
+def read_json_checked(path: str | os.PathLike) -> Any:
+  """The JSON in `path`, None when the file is absent, and a UserError naming the file when it is there but cut off
+  or not JSON (a copy torn in transit, a file edited by hand): a reader that shows results must not pass it as none."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except FileNotFoundError:
+    return None
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise UserError(f"{os.fspath(path)} is unreadable ({e}); it is cut off or corrupted: rerun the job that writes it "
+                    "(it resumes) or restore the file.") from e
+
+
 def read_json(path: str | os.PathLike) -> Any:
   """The JSON in `path`, or None when the file is absent or not JSON (what these writers never leave behind)."""
   try:

@@ -16,7 +16,8 @@ r"""A work dir as one page a person can read at a glance: `report.html` (self-co
 The HTML embeds every PNG as base64 and escapes every text it shows (configs, generated text: model output is
 untrusted); the Markdown links the PNGs by relative path. Generated examples are a seeded random draw of the kept
 questions (postprocess output, else the generated chunks); the real ones a draw of the task's train fold
-(`datasynth.data.load_task`, the data dir from the config). A missing part is stated in its section, never fatal.
+(`datasynth.data.load_task`, the data dir from the config). A missing part is stated in its section, never fatal;
+a JSON file that is there but unreadable (summary.json cut off) is an error naming it, never shown as a finished run.
 """
 from __future__ import annotations
 
@@ -132,7 +133,7 @@ def detect_kind(workdir: str) -> str:
   if _has(workdir, "sweep.json"):
     return "sweep"
   if _has(workdir, "summary.json") or _has(workdir, "stages"):
-    summary = io.read_json(os.path.join(workdir, "summary.json")) or {}
+    summary = io.read_json_checked(os.path.join(workdir, "summary.json")) or {}
     normsim = any("normsim" in os.path.basename(p).lower() for p in _pngs(workdir))
     return "nomad" if summary.get("method") == "nomad" or normsim else "pipeline"
   if _has(workdir, "results.json"):
@@ -147,11 +148,12 @@ def detect_kind(workdir: str) -> str:
 
 
 def _manifests(workdir: str) -> list[dict[str, Any]]:
-  summary = io.read_json(os.path.join(workdir, "summary.json")) or {}
+  summary = io.read_json_checked(os.path.join(workdir, "summary.json")) or {}
   if summary.get("stages"):
     return [m for m in summary["stages"] if isinstance(m, dict)]
   paths = sorted(glob.glob(os.path.join(workdir, "stages", "*.json")), key=os.path.getmtime)
-  return [m for m in (io.read_json(p) for p in paths if not p.endswith(".started.json")) if isinstance(m, dict)]
+  found = (io.read_json_checked(p) for p in paths if not p.endswith(".started.json"))
+  return [m for m in found if isinstance(m, dict)]
 
 
 def stages_section(manifests: list[dict[str, Any]]) -> Section:
@@ -172,7 +174,7 @@ def config_section(workdir: str, manifests: list[dict[str, Any]]) -> Section:
   blocks: list[Any] = []
   for path in sorted(glob.glob(os.path.join(workdir, "run_config.json")) +
                      glob.glob(os.path.join(workdir, "*", "run_config.json"))):
-    blocks += [Text(os.path.relpath(path, workdir)), Code(_pretty(io.read_json(path)))]
+    blocks += [Text(os.path.relpath(path, workdir)), Code(_pretty(io.read_json_checked(path)))]
   for m in manifests:
     if m.get("config") is not None:
       blocks += [Text(f"stage {m.get('name')}"), Code(_pretty(m["config"]))]
@@ -294,7 +296,7 @@ def examples_section(workdir: str, task: str | None, data_dir: str | None, num: 
 
 
 def _pipeline(workdir: str, kind: str, num: int, seed: int, data_dir: str | None) -> Report:
-  summary = io.read_json(os.path.join(workdir, "summary.json")) or {}
+  summary = io.read_json_checked(os.path.join(workdir, "summary.json")) or {}
   manifests = _manifests(workdir)
   config = {m.get("name"): m.get("config") for m in manifests}
   task = summary.get("task") or _find_key(config, "task")
@@ -314,7 +316,7 @@ def _train(workdir: str, kind: str, num: int, seed: int, data_dir: str | None) -
   final = {}
   for row in rows:
     final.update({k: v for k, v in row.items() if isinstance(v, (int, float))})
-  config = io.read_json(os.path.join(workdir, "run_config.json"))
+  config = io.read_json_checked(os.path.join(workdir, "run_config.json"))
   metrics = Section("Final metrics", [Table(["metric", "value"], [[k, _num(v)] for k, v in final.items()])])
   sections = [metrics, figures_section(workdir)]
   if generated_file(workdir):
@@ -326,7 +328,7 @@ def _train(workdir: str, kind: str, num: int, seed: int, data_dir: str | None) -
 
 def _evaluate(workdir: str, kind: str, num: int, seed: int, data_dir: str | None) -> Report:
   del num, seed, data_dir
-  results = io.read_json(os.path.join(workdir, "results.json")) or {}
+  results = io.read_json_checked(os.path.join(workdir, "results.json")) or {}
   blocks: list[Any] = []
   final = results.get("final") or {}
   if final:
@@ -341,7 +343,7 @@ def _evaluate(workdir: str, kind: str, num: int, seed: int, data_dir: str | None
 
 def _sweep(workdir: str, kind: str, num: int, seed: int, data_dir: str | None) -> Report:
   del num, seed, data_dir
-  info = io.read_json(os.path.join(workdir, "sweep.json")) or {}
+  info = io.read_json_checked(os.path.join(workdir, "sweep.json")) or {}
   runs = info.get("runs") or []
   csv_path = os.path.join(workdir, "results.csv")
   if os.path.isfile(csv_path):

@@ -59,6 +59,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from typing import Any, Callable, Iterable
 
 from datasynth import io
@@ -229,7 +230,15 @@ def _import_file(path: str, what: str):
   module = importlib.util.module_from_spec(spec)
   if REPO not in sys.path:
     sys.path.insert(0, REPO)
-  spec.loader.exec_module(module)
+  try:
+    spec.loader.exec_module(module)
+  except SyntaxError as e:  # One line with the file, line and message, not the import machinery's traceback.
+    raise UserError(f"{what} {e.filename or path}:{e.lineno}: {e.msg}; fix the file.") from e
+  except Exception as e:  # pylint: disable=broad-except  # An error running the file: its own line in it.
+    lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if os.path.abspath(f.filename) ==
+             os.path.abspath(path)]
+    where = f"{path}:{lines[-1]}" if lines else path
+    raise UserError(f"{what} {where}: {type(e).__name__}: {e}; fix the file.") from e
   return module
 
 

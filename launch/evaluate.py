@@ -16,7 +16,7 @@ import logging
 import os
 from typing import Any, Sequence
 
-from datasynth import compiled, io
+from datasynth import cli, compiled, io
 from datasynth.errors import UserError
 from datasynth.student import TASK_METRIC, EvalSpec, eval_subset, with_tests  # TASK_METRIC: the launchers' table.
 
@@ -218,8 +218,8 @@ def main(argv: Sequence[str]) -> None:
 
 def define_flags() -> None:
   from absl import flags
-  from ml_collections import config_flags
-  config_flags.DEFINE_config_file("config", "configs/evaluate.py", "Evaluation config (configs/evaluate.py).")
+  default = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "evaluate.py")
+  cli.define_config_file("config", default, "Evaluation config (default configs/evaluate.py).")
   flags.DEFINE_string("workdir", None, "Output folder (results, metrics, checkpoints); reruns resume.")
   flags.DEFINE_string("task", None, "mbpp | gsm8k | boolq | triviaqa (default: config.task).")
   flags.DEFINE_string("records", None, "SFT records (JSON Lines written by datasynth.data.write_jsonl).")
@@ -231,6 +231,5 @@ def define_flags() -> None:
 
 
 if __name__ == "__main__":
-  from datasynth import cli
   define_flags()
   cli.run(main)

@@ -98,6 +98,7 @@ def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
                       "(e.g. all-mpnet-base-v2) or leave it empty for the embedded all-MiniLM-L6-v2.")
   if config.pipeline.student:
     student_lib.validate(config)  # Bad student settings stop before the teacher trains.
+  check_inputs(config, models)
   return [
       stages.Stage("teacher", teacher_identity(config), lambda d: _teacher(config, d, models)),
       stages.Stage("generate", dict(generate=config.generate.to_dict()),
@@ -108,6 +109,26 @@ def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
                    lambda d: _normsim(config, d, pf_dir, models)),
   ] + ([stages.Stage("student", dict(student=config.student.to_dict(), filtered=config.pipeline.filtered),
                      lambda d: _student(config, d, pf_dir, models))] if config.pipeline.student else [])
+
+
+def check_inputs(config, models: Models) -> None:
+  """Every stage's model (a preset or an existing path, unless passed in loaded) and data (the teacher's chat source,
+  the student's test folds), before the first stage runs: cheap existence checks, nothing loads."""
+  from datasynth.data import sources
+  from datasynth.models.loaders import check_name
+  if models._teacher is None:  # pylint: disable=protected-access
+    check_name(config.model, "model")
+  if config.pipeline.student and models._student is None:  # pylint: disable=protected-access
+    check_name(config.student.model, "student.model")
+  d = config.data
+  if d.source in chat.BUILTIN_SOURCES:
+    sources.locate(d.source, "train", d.data_dir or None)
+  elif not os.path.isfile(d.source):
+    raise UserError(f"data.source={d.source!r} is neither one of {chat.BUILTIN_SOURCES} nor an existing JSON Lines "
+                    "file; fix --config.data.source.")
+  if config.pipeline.student:
+    for task in student_lib.tasks(config):
+      sources.locate(task, "test", d.data_dir or None)
 
 
 # ---------------------------------------------------------------------------------------------------------- stages

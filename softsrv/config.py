@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from typing import Sequence
 
 import ml_collections
 
@@ -344,6 +345,22 @@ def _check_data(config: ml_collections.ConfigDict) -> None:
                     "lists the layouts read).")
   from datasynth.data import sources
   sources.locate(config.task, d.split, d.data_dir or None)  # Missing data: the one-line error, now.
+
+
+def validate_pipeline(config: ml_collections.ConfigDict, workdir: str, given: Sequence[str] = ()) -> None:
+  """`validate` plus what later stages read, before the first stage runs: every stage's model (a preset or an existing
+  path; roles in `given` were passed in loaded), the folds that post-processing and MAUVE read."""
+  validate(config, workdir)
+  pc = config.pipeline
+  roles = dict(generator="model.name", context="context.model" if pc.method == "softsrv" else None,
+               answer="answer.model" if pc.answer else None, mauve="mauve.model" if pc.mauve else None)
+  from datasynth.models.loaders import check_name
+  for role, path in roles.items():
+    if path and role not in given:
+      check_name(_get(config, path), path)
+  from datasynth.data import sources
+  for split in ("test", "train") if pc.mauve else ("test",):  # Decontamination reads test; MAUVE train and test.
+    sources.locate(config.task, split, config.data.data_dir or None)
 
 
 def validate(config: ml_collections.ConfigDict, workdir: str | None = None) -> None:

@@ -174,6 +174,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, command: str | None 
   workdir = os.path.abspath(workdir)
   if os.path.isfile(workdir):
     raise UserError(f"--workdir {workdir} is a file; pass a folder.")
+  from softsrv.config import validate_pipeline
+  validate_pipeline(config, workdir, given=tuple(models))  # Every stage's input, before the first stage runs.
   manifests = stages.run_stages(workdir, build_stages(config, workdir, Models(config, **models)))
   summary = dict(method=config.pipeline.method, label=method_label(config), task=config.task,
                  stages=manifests, mauve=next((m["mauve"] for m in manifests if m["name"] == "mauve"), None))

@@ -325,6 +325,15 @@ def resolve(name_or_path: str) -> str:
   return PRESETS[name_or_path]() if name_or_path in PRESETS else name_or_path
 
 
+def check_name(name_or_path: str, field: str) -> None:
+  """A model name must be a preset or an existing path: checked in config validation, before any stage runs, so a
+  typo in a late stage's model (the answer LLM, MAUVE's feature model) does not surface after hours of training."""
+  if name_or_path in PRESETS or (name_or_path and os.path.exists(name_or_path)):
+    return
+  raise UserError(f"{field}={name_or_path!r} is neither a model preset ({', '.join(PRESETS)}) nor an existing path "
+                  f"(GGUF file, HF folder or Orbax folder); fix --config.{field}.")
+
+
 def load_model(name_or_path: str, dtype=np.float32, use_cache: bool = True) -> LoadedModel:
   """Load a preset name, GGUF file, HF folder or Orbax folder.
 

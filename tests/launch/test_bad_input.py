@@ -13,7 +13,8 @@ from datasynth import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 _LAUNCHER_FLAGS = ("config", "workdir", "out_dir", "jax_distributed", "task", "records", "baseline", "mauve",
-                   "finetune")
+                   "finetune", "table1", "sweep", "mode", "parallel", "root", "dry_run", "plot_axis", "num_examples",
+                   "seed", "data_dir")
 
 
 def _launcher(name: str):
@@ -280,6 +281,74 @@ def test_evaluate_refuses_bad_records_naming_the_file(content, named, tmp_path, 
   line = _run("evaluate", [*EVAL, f"--workdir={tmp_path / 'wd'}", "--task=mbpp", f"--records={path}"], capsys)
   assert named in line
   _assert_no_complete_output(tmp_path / "wd")
+
+
+def test_evaluate_without_config_takes_overrides_of_its_default_config_file(tmp_path):
+  _launcher("evaluate")
+  from absl import flags
+  cli.parse_flags(["evaluate.py", f"--workdir={tmp_path}", "--task=mbpp", "--config.mix.general=lima,alpaca",
+                   "--config.sft.steps=3"])
+  assert flags.FLAGS.config.mix.general == "lima,alpaca" and flags.FLAGS.config.sft.steps == 3
+
+
+def test_evaluate_without_config_names_an_unknown_override_of_its_default(tmp_path, capsys):
+  line = _run("evaluate", [f"--workdir={tmp_path / 'wd'}", "--task=mbpp", "--baseline", "--config.mix.generall=x"],
+              capsys)
+  assert "unknown config field 'mix.generall'; did you mean 'mix.general'" in line
+
+
+# ------------------------------------------------------------------ pipelines: every stage's input before the first
+@pytest.mark.parametrize("field", ["answer.model", "mauve.model", "model.name", "context.model"])
+def test_the_softsrv_pipeline_checks_every_stages_model_before_training(field, data_dir, tmp_path, capsys):
+  line = _run("pipeline", ["--config=configs/mbpp.py", f"--workdir={tmp_path / 'wd'}",
+                           f"--config.data.data_dir={data_dir}", f"--config.{field}={tmp_path / 'no-model'}"], capsys)
+  assert f"{field}='{tmp_path / 'no-model'}' is neither a model preset" in line and f"--config.{field}" in line
+  assert not (tmp_path / "wd" / "train").exists() and not (tmp_path / "wd" / "stages").exists()
+
+
+def test_the_softsrv_pipeline_checks_the_folds_of_later_stages_before_training(data_dir, tmp_path, capsys):
+  data = tmp_path / "data" / "mbpp" / "splits_derived"
+  data.mkdir(parents=True)  # A train fold only: decontamination and MAUVE also read the test fold.
+  (data / "mbpp_train.jsonl").write_bytes((data_dir / "mbpp" / "splits_derived" / "mbpp_train.jsonl").read_bytes())
+  line = _run("pipeline", ["--config=configs/mbpp.py", f"--workdir={tmp_path / 'wd'}",
+                           f"--config.data.data_dir={tmp_path / 'data'}"], capsys)
+  assert "No mbpp test data" in line
+  assert not (tmp_path / "wd" / "train").exists()
+
+
+@pytest.mark.parametrize("field", ["student.model", "model"])
+def test_the_nomad_pipeline_checks_the_teacher_and_student_models_before_training(field, data_dir, tmp_path, capsys):
+  line = _run("nomad", ["--config=configs/nomad.py", f"--workdir={tmp_path / 'wd'}",
+                        f"--config.{field}={tmp_path / 'no-model'}"], capsys)
+  assert f"{field}='{tmp_path / 'no-model'}' is neither a model preset" in line
+  assert not (tmp_path / "wd" / "teacher").exists()
+
+
+def test_the_nomad_pipeline_checks_its_chat_data_before_training(tmp_path, capsys):
+  line = _run("nomad", ["--config=configs/nomad.py", f"--workdir={tmp_path / 'wd'}",
+                        f"--config.data.source={tmp_path / 'chats.jsonl'}"], capsys)
+  assert f"data.source='{tmp_path / 'chats.jsonl'}' is neither one of" in line
+
+
+# ------------------------------------------------------------------------------------------ launch/sweep.py, report
+def test_a_sweep_file_with_a_syntax_error_is_one_line_with_its_file_and_line(tmp_path, capsys):
+  bad = _write(tmp_path / "bad.py", "from datasynth.sweep import product\n\ndef get_sweep(:\n  return []\n")
+  line = _run("sweep", [f"--sweep={bad}", f"--root={tmp_path / 'root'}"], capsys)
+  assert line.startswith(f"error: sweep file {bad}:3: ") and "invalid syntax" in line
+
+
+def test_a_sweep_file_that_raises_is_one_line_with_its_line(tmp_path, capsys):
+  bad = _write(tmp_path / "bad.py", "X = 1\nY = undefined_name\n")
+  line = _run("sweep", [f"--sweep={bad}", f"--root={tmp_path / 'root'}"], capsys)
+  assert line == f"error: sweep file {bad}:2: NameError: name 'undefined_name' is not defined; fix the file."
+
+
+def test_a_report_over_a_torn_summary_names_the_file(tmp_path, capsys):
+  (tmp_path / "stages").mkdir()
+  _write(tmp_path / "summary.json", '{"method": "softsrv", "label": "SS_MC", "task": "mbpp", "sta')
+  line = _run("report", [f"--workdir={tmp_path}"], capsys)
+  assert f"{tmp_path / 'summary.json'} is unreadable" in line and "cut off" in line
+  assert not (tmp_path / "report.html").exists()
 
 
 # --------------------------------------------------------------------------------------------- the wrapper itself
