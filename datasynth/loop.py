@@ -21,6 +21,11 @@ here, once (big_vision's flat loop, flax's `report_progress` hooks):
 Checkpoints are saved every `save_every` steps and at the last step of the call (`end`), and an evaluation runs at
 step 0 of a fresh run, every `eval_every` steps and at `end` (in the same row as that step's log).
 
+SIGTERM / SIGINT (a scheduler's preemption, Ctrl-C) set a flag; at the next step boundary the loop saves that step
+(the checkpointer's own save, behind the same finite check) and the process exits with status 75 (`Interrupted`,
+EX_TEMPFAIL: rerun to resume). A step that does not end within `Cadence.stop_grace_s` of the signal (schedulers kill
+after ~30 s) exits 75 without a new checkpoint; the last one stays the latest.
+
 Restart-safe fields: `Cadence` is what may change between restarts of one run without changing what is trained;
 `RESTART_SAFE` names its fields, which every trainer leaves out of its identity (`SFTConfig.RUN_CONTROL`,
 `softsrv.config.MUTABLE_FIELDS`) through `without_fields`.
@@ -30,6 +35,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
+import sys
+import threading
 import time
 from typing import Any, Callable, Iterable, Sequence
 
@@ -44,9 +52,58 @@ class Cadence:
   eval_every: int  # Steps between evaluations (also step 0 of a fresh run and the last step); 0: the last only.
   save_every: int  # Steps between checkpoints; the last step is always saved.
   keep: int  # Checkpoints kept.
+  stop_grace_s: float = 20.0  # After SIGTERM / SIGINT: seconds to reach a step boundary and save; then exit without.
 
 
 RESTART_SAFE = tuple(f.name for f in dataclasses.fields(Cadence))
+EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped by SIGTERM / SIGINT after checkpointing; rerun the command to resume.
+
+
+class Interrupted(SystemExit):
+  """SIGTERM / SIGINT stopped the run at a step boundary, after its checkpoint: the process exits 75."""
+
+
+class _StopSignals:
+  """SIGTERM and SIGINT set a flag that the loop reads at each step boundary (a scheduler's preemption notice).
+
+  The first signal starts a watchdog: when no boundary and save finish within `grace_s` (a step longer than the
+  scheduler's grace period), the process exits 75 without a new checkpoint (the last one stays the latest). The
+  handlers are put back after the first signal, so a second Ctrl-C interrupts at once. Installed only in the main
+  thread (Python delivers signals there); elsewhere the loop runs without them.
+  """
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self, grace_s: float):
+    self.grace_s, self.signum, self._saved, self._watchdog = grace_s, None, {}, None
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      self._saved = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    self.signum = signum
+    self._restore()
+    self._watchdog = threading.Timer(self.grace_s, self._give_up)
+    self._watchdog.daemon = True
+    self._watchdog.start()
+
+  def _give_up(self):
+    print(f"error: no step boundary within {self.grace_s:g} s of {signal.Signals(self.signum).name}; exiting "
+          f"{EXIT_INTERRUPTED} without a new checkpoint (the last one stays the latest).", file=sys.stderr, flush=True)
+    os._exit(EXIT_INTERRUPTED)  # pylint: disable=protected-access
+
+  def _restore(self):
+    for s, handler in self._saved.items():
+      signal.signal(s, handler)
+    self._saved = {}
+
+  def __exit__(self, *exc):
+    self._restore()
+    if self._watchdog is not None:
+      self._watchdog.cancel()
 
 
 def without_fields(d: dict, paths: Iterable[str]) -> dict:
@@ -103,38 +160,53 @@ def _run(*, workdir, identity, cadence, state, step_fn, summarize, end, total, e
   if start == 0 and eval_fn is not None and cadence.eval_every > 0:
     metrics.write(0, eval_fn(0, state))
   bar = progress.bar(total, initial=start, desc=desc, enabled=show_progress)
-  window, checked, t0 = [], 0, time.perf_counter()
-  for step in range(start, end):
-    state, m = step_fn(state, step)
-    window.append(m)
-    done = step + 1
-    log = done % cadence.log_every == 0 or done == end
-    save = done % cadence.save_every == 0 or done == end
-    evaluate = eval_fn is not None and (done == end or (cadence.eval_every > 0 and done % cadence.eval_every == 0))
-    row = {}
-    if log or save or evaluate:  # One host sync per window; each step checked before anything is saved.
-      window = jax.device_get(window)
-      for i in range(checked, len(window)):
-        training.check_finite(done - len(window) + i + 1, float(window[i]["loss"]), float(window[i]["grad_norm"]),
-                              hint, ckpt)
-      checked = len(window)
-    if log:
-      row.update(summarize(window, done, time.perf_counter() - t0))
-      window, checked, t0 = [], 0, time.perf_counter()
-    if evaluate:
-      row.update(eval_fn(done, state))
-      t0 = time.perf_counter()  # Evaluation time does not count against training throughput.
-    if row:
-      metrics.write(done, row)
-    if save:
-      ckpt.save(done, state, force=True)
-    bar.update(1)
-    if "loss" in row:
-      bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row.get('tokens_per_s', 0.0):.0f}")
-  bar.close()
-  ckpt.close()
+  window, checked, t0, stopped_at = [], 0, time.perf_counter(), None
+  with _StopSignals(cadence.stop_grace_s) as stop:
+    for step in range(start, end):
+      state, m = step_fn(state, step)
+      window.append(m)
+      done = step + 1
+      stopping = stop.signum is not None  # A signal during this step: save it, without a log row (the resumed
+      # run's rows fall at the same steps as an uninterrupted run's; its first averages only the steps after it).
+      log = done % cadence.log_every == 0 or done == end
+      save = done % cadence.save_every == 0 or done == end or stopping
+      evaluate = eval_fn is not None and (done == end or (cadence.eval_every > 0 and done % cadence.eval_every == 0))
+      row = {}
+      if log or save or evaluate:  # One host sync per window; each step checked before anything is saved.
+        window = jax.device_get(window)
+        for i in range(checked, len(window)):
+          training.check_finite(done - len(window) + i + 1, float(window[i]["loss"]),
+                                float(window[i]["grad_norm"]), hint, ckpt)
+        checked = len(window)
+      if log:
+        row.update(summarize(window, done, time.perf_counter() - t0))
+        window, checked, t0 = [], 0, time.perf_counter()
+      if evaluate:
+        row.update(eval_fn(done, state))
+        t0 = time.perf_counter()  # Evaluation time does not count against training throughput.
+      if row:
+        metrics.write(done, row)
+      if save:
+        ckpt.save(done, state, force=True)
+      bar.update(1)
+      if "loss" in row:
+        bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row.get('tokens_per_s', 0.0):.0f}")
+      if stopping:
+        stopped_at = done
+        break
+    bar.close()
+    ckpt.close()  # Waits for the last save.
+    if stopped_at is not None:
+      _interrupted(stop.signum, desc, stopped_at, workdir, metrics)
   rows = metrics.read()
   if any(k in r for r in rows for k in plot_keys):
     metrics.plot(plot_keys, os.path.join(workdir, "loss.png"), title=plot_title)
   metrics.close()
   return LoopResult(state=state, metrics=rows)
+
+
+def _interrupted(signum: int, desc: str, step: int, workdir: str, metrics: training.MetricsWriter) -> None:
+  metrics.close()
+  print(f"{desc}: stopped by {signal.Signals(signum).name} after saving step {step} in {workdir}; rerun the same "
+        f"command to resume (exit status {EXIT_INTERRUPTED}).", file=sys.stderr, flush=True)
+  raise Interrupted(EXIT_INTERRUPTED)

@@ -90,6 +90,7 @@ class SFTConfig:
   save_every: int = 100  # Checkpoint cadence (steps); the last step is always saved.
   keep: int = 2  # Checkpoints kept.
   eval_every: int = 0  # Call eval_fn every this many steps (and at step 0 and the end); 0: only at the end.
+  stop_grace_s: float = 20.0  # After SIGTERM / SIGINT: seconds to reach a step boundary and save (datasynth.loop).
 
   # Fields that may change between restarts without invalidating a checkpoint: the loop's cadence.
   RUN_CONTROL = loop.RESTART_SAFE
@@ -115,7 +116,7 @@ class SFTConfig:
     for name, low, high, closed in (("lr", 0.0, math.inf, False), ("end_factor", 0.0, math.inf, True),
                                     ("weight_decay", 0.0, math.inf, True), ("b1", 0.0, 1.0, True),
                                     ("b2", 0.0, 1.0, True), ("clip_norm", 0.0, math.inf, True),
-                                    ("lora_alpha", 0.0, math.inf, False)):
+                                    ("lora_alpha", 0.0, math.inf, False), ("stop_grace_s", 0.0, math.inf, False)):
       value = getattr(self, name)
       ok = isinstance(value, (int, float)) and math.isfinite(value) and (value >= low if closed else value > low)
       if not ok or value > high or (name in ("b1", "b2") and value >= 1.0):
@@ -404,8 +405,9 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
   def evaluate(step, state):
     return {f"eval/{k}": v for k, v in eval_fn(step, fns.effective(state.params, frozen)).items()}
 
+  cadence = loop.Cadence(**{name: getattr(cfg, name) for name in loop.RESTART_SAFE})
   out = loop.run(
-      workdir=workdir, identity=identity, cadence=loop.Cadence(cfg.log_every, cfg.eval_every, cfg.save_every, cfg.keep),
+      workdir=workdir, identity=identity, cadence=cadence,
       state=fns.create(theta, rng), step_fn=step_fn, summarize=summarize,
       end=cfg.steps if stop_at is None else min(stop_at, cfg.steps), total=cfg.steps,
       hint=f"lower the SFT lr (now {cfg.lr:g}) or keep clip_norm on (now {cfg.clip_norm:g}), then rerun to resume",

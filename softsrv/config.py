@@ -32,7 +32,8 @@ CPU_DEFAULTS = {
 
 # Where this config keeps the train loop's restart-safe fields (`datasynth.loop.Cadence`).
 CADENCE_FIELDS = {"log_every": "train.log_every", "eval_every": "train.eval_every",
-                  "save_every": "checkpoint.save_every", "keep": "checkpoint.keep"}
+                  "save_every": "checkpoint.save_every", "keep": "checkpoint.keep",
+                  "stop_grace_s": "train.stop_grace_s"}
 # Fields that may change between restarts of one run (they do not change what is trained): the loop's cadence, the
 # step budget, and the settings of the stages after training.
 MUTABLE_FIELDS = ("train.steps", "train.stop_after", *CADENCE_FIELDS.values(), "data.data_dir", "show_progress",
@@ -98,6 +99,8 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.train.log_every = 5  # Steps between metric rows.
   c.train.eval_every = 15  # Steps between held-out losses (and at the end).
   c.train.stop_after = 0  # Stop (checkpointed) after this step though steps is larger (0 = off): preemption tests.
+  c.train.stop_grace_s = 20.0  # After SIGTERM / SIGINT: seconds to reach a step boundary and save it (then exit
+  # 75 to be rerun); past them the process exits 75 without a new checkpoint. Schedulers kill after ~30 s.
   c.train.num_devices = 0  # Devices of the mesh (0 = all JAX devices of all hosts).
   # Mesh axis sizes (datasynth.sharding): one may be -1 (the rest). data/fsdp split the batch; fsdp and tensor also
   # split H's frozen weights (embed; heads, mlp, vocab) by the logical-axis rules.
@@ -277,7 +280,7 @@ _RANGES = {
     "train.lr": (0.0, math.inf, False), "train.end_factor": (0.0, math.inf, True),
     "train.clip_norm": (0.0, math.inf, True), "soft_prompt.out_scale": (0.0, math.inf, True),
     "generate.temperature": (0.0, math.inf, True), "generate.top_p": (0.0, 1.0, False),
-    "answer.temperature": (0.0, math.inf, True),
+    "answer.temperature": (0.0, math.inf, True), "train.stop_grace_s": (0.0, math.inf, False),
 }
 
 

@@ -1,0 +1,101 @@
+"""SIGTERM / SIGINT in the train loop: the run saves the step it is on, exits 75, and a rerun resumes to the same
+final state bitwise as an uninterrupted run; a step longer than the grace bound exits 75 without a new checkpoint."""
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from datasynth import loop, training
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+# A small run of the real loop in its own process: each step prints its number, then sleeps `pause` seconds (the
+# test signals while it runs); its state depends on every step's order and on the RNG stream.
+_JOB = """
+import sys, time
+import jax, jax.numpy as jnp, numpy as np, optax
+from datasynth import loop, training
+workdir, end, pause, grace = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+def step_fn(state, step):
+  print(f"step {step}", flush=True)
+  time.sleep(pause)
+  rng, key = jax.random.split(state.rng)
+  params = state.params * 0.9 + jax.random.normal(key, (4,)) + step
+  return state.replace(step=state.step + 1, params=params, rng=rng), dict(loss=1.0, grad_norm=1.0)
+state = training.TrainState.create(jnp.zeros(4), optax.sgd(0.1), jax.random.key(0))
+out = loop.run(workdir=workdir, identity="{}", cadence=loop.Cadence(2, 0, 4, 3, grace), state=state,
+               step_fn=step_fn, summarize=lambda w, d, s: dict(loss=1.0), end=end, total=end, show_progress=False)
+np.save(workdir + "/final.npy", np.asarray(out.state.params))
+"""
+
+
+def _env():
+  return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), JAX_PLATFORMS="cpu")
+
+
+def _start(workdir, end=12, pause=0.05, grace=20.0) -> subprocess.Popen:
+  return subprocess.Popen([sys.executable, "-c", _JOB, str(workdir), str(end), str(pause), str(grace)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+
+
+def _signal_at(proc: subprocess.Popen, step: int, signum: int) -> tuple[int, str]:
+  for line in proc.stdout:
+    if line.strip() == f"step {step}":
+      proc.send_signal(signum)
+      break
+  proc.stdout.read()
+  return proc.wait(timeout=120), proc.stderr.read()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_saves_the_current_step_exits_75_and_the_rerun_equals_an_uninterrupted_run(tmp_path, signum):
+  code, err = _signal_at(_start(tmp_path / "run"), 4, signum)  # Step 4 ends at 5: neither a save nor a log step.
+  assert code == loop.EXIT_INTERRUPTED == 75, err
+  assert f"stopped by {signal.Signals(signum).name} after saving step 5" in err and "rerun the same command" in err
+  assert training.latest_checkpoint_step(str(tmp_path / "run")) == 5
+  assert [r["step"] for r in training.MetricsWriter(str(tmp_path / "run")).read()] == [2, 4]  # None off the cadence.
+  for workdir in (tmp_path / "run", tmp_path / "fresh"):
+    proc = _start(workdir)
+    proc.stdout.read()
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+  resumed, fresh = np.load(tmp_path / "run" / "final.npy"), np.load(tmp_path / "fresh" / "final.npy")
+  np.testing.assert_array_equal(resumed, fresh)  # Bitwise.
+  assert [r["step"] for r in training.MetricsWriter(str(tmp_path / "run")).read()] == [2, 4, 6, 8, 10, 12]
+
+
+def test_a_step_longer_than_the_grace_bound_exits_75_without_a_new_checkpoint(tmp_path):
+  code, err = _signal_at(_start(tmp_path / "run", pause=3.0, grace=0.5), 5, signal.SIGTERM)
+  assert code == 75 and "no step boundary within 0.5 s of SIGTERM" in err, err
+  assert training.latest_checkpoint_step(str(tmp_path / "run")) == 4  # The last regular save stays the latest.
+
+
+def _chaos():
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("chaos_for_signals", REPO / "scripts" / "chaos.py")
+  module = importlib.util.module_from_spec(spec)
+  sys.modules[spec.name] = module  # (Its dataclasses look their module up.)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_softsrv_training_stopped_by_sigterm_resumes_bitwise_through_the_launcher(data_dir, tmp_path):
+  chaos = _chaos()
+  models = chaos.make_tiny_models(str(tmp_path / "models"))
+  env = chaos.job_env()
+  cmd = lambda workdir: [a.replace(f"train.steps={chaos.SOFTSRV_STEPS}", "train.steps=200")
+                         for a in chaos.softsrv_command(str(workdir), models, str(data_dir))]
+  chaos.run_to_end(cmd(tmp_path / "ref"), env)
+  part = tmp_path / "part"
+  proc = subprocess.Popen(cmd(part), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  assert chaos._wait_for(str(part / "checkpoints" / "2"), proc) is not None, proc.stderr.read()
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == 75, err[-3000:]
+  stopped = training.latest_checkpoint_step(str(part))
+  assert 2 <= stopped < 200 and f"stopped by SIGTERM after saving step {stopped}" in err
+  chaos.run_to_end(cmd(part), env)
+  assert chaos.check_training(str(part), str(tmp_path / "ref")) == []  # Bitwise state; the same logged steps.
