@@ -23,10 +23,12 @@ import glob
 import hashlib
 import json
 import os
+import signal
+import sys
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from datasynth import io, lock
+from datasynth import interrupt, io, lock
 from datasynth import progress as progress_lib
 from datasynth.errors import UserError
 
@@ -109,15 +111,17 @@ class Stats:
 
 
 def run(out_dir: str, plan: Plan, make_rows: Callable[[range], Rows], *, process_index: int = 0,
-        process_count: int = 1, progress: bool = True, desc: str = "generate") -> Stats:
+        process_count: int = 1, progress: bool = True, desc: str = "generate", stop_grace_s: float = 20.0) -> Stats:
   """Make this process's absent chunks with `make_rows(items) -> rows`, one atomic file each; returns the stats.
 
-  The output folder is locked for the call (`datasynth.lock`, per process index): a second job on it is refused."""
+  The output folder is locked for the call (`datasynth.lock`, per process index): a second job on it is refused.
+  SIGTERM / SIGINT stop it after the chunk being made is written, with exit status 75 (`datasynth.interrupt`; past
+  `stop_grace_s` seconds it exits 75 without that chunk); the same command resumes."""
   with lock.hold(out_dir, process_index=process_index, process_count=process_count):
-    return _run(out_dir, plan, make_rows, process_index, process_count, progress, desc)
+    return _run(out_dir, plan, make_rows, process_index, process_count, progress, desc, stop_grace_s)
 
 
-def _run(out_dir, plan, make_rows, process_index, process_count, progress, desc) -> Stats:
+def _run(out_dir, plan, make_rows, process_index, process_count, progress, desc, stop_grace_s) -> Stats:
   open_output(out_dir, plan)
   mine = range(process_index, plan.num_chunks, process_count)
   todo = pending_chunks(out_dir, plan, process_index, process_count)
@@ -129,18 +133,28 @@ def _run(out_dir, plan, make_rows, process_index, process_count, progress, desc)
   bar = progress_lib.bar(total, initial=done_before, desc=desc, unit="item", enabled=progress)
   stats = Stats(items=0, rows=0, tokens=0, seconds=0.0, skipped_chunks=len(mine) - len(todo))
   start = time.perf_counter()
-  for c in todo:
-    items = plan.items(c)
-    rows = [_stamp(r, items, plan, c) for r in make_rows(items)]
-    io.write_jsonl(chunk_path(out_dir, c), rows)
-    stats.items += len(items)
-    stats.rows += len(rows)
-    stats.tokens += sum(int(r.get("num_tokens", 0)) for r in rows)
-    stats.seconds = time.perf_counter() - start
-    bar.update(len(items))
-    bar.set_postfix(tok_per_s=f"{stats.tokens / max(stats.seconds, 1e-9):.0f}")
+  with interrupt.StopSignals(stop_grace_s) as stop:
+    for c in todo:
+      items = plan.items(c)
+      rows = [_stamp(r, items, plan, c) for r in make_rows(items)]
+      io.write_jsonl(chunk_path(out_dir, c), rows)
+      stats.items += len(items)
+      stats.rows += len(rows)
+      stats.tokens += sum(int(r.get("num_tokens", 0)) for r in rows)
+      stats.seconds = time.perf_counter() - start
+      bar.update(len(items))
+      bar.set_postfix(tok_per_s=f"{stats.tokens / max(stats.seconds, 1e-9):.0f}")
+      if stop.signum is not None:  # The chunk being made when the signal came is written: stop here.
+        bar.close()
+        _interrupted(stop.signum, desc, chunk_path(out_dir, c))
   bar.close()
   return stats
+
+
+def _interrupted(signum: int, desc: str, path: str) -> None:
+  print(f"{desc}: stopped by {signal.Signals(signum).name} after writing {path}; rerun the same command to resume "
+        f"(exit status {interrupt.EXIT_INTERRUPTED}).", file=sys.stderr, flush=True)
+  raise interrupt.Interrupted(interrupt.EXIT_INTERRUPTED)
 
 
 def _stamp(row: dict[str, Any], items: range, plan: Plan, c: int) -> dict[str, Any]:

@@ -21,10 +21,10 @@ here, once (big_vision's flat loop, flax's `report_progress` hooks):
 Checkpoints are saved every `save_every` steps and at the last step of the call (`end`), and an evaluation runs at
 step 0 of a fresh run, every `eval_every` steps and at `end` (in the same row as that step's log).
 
-SIGTERM / SIGINT (a scheduler's preemption, Ctrl-C) set a flag; at the next step boundary the loop saves that step
-(the checkpointer's own save, behind the same finite check) and the process exits with status 75 (`Interrupted`,
-EX_TEMPFAIL: rerun to resume). A step that does not end within `Cadence.stop_grace_s` of the signal (schedulers kill
-after ~30 s) exits 75 without a new checkpoint; the last one stays the latest.
+SIGTERM / SIGINT (a scheduler's preemption, Ctrl-C) set a flag (`datasynth.interrupt`); at the next step boundary
+the loop saves that step (the checkpointer's own save, behind the same finite check) and the process exits with
+status 75 (`Interrupted`, EX_TEMPFAIL: rerun to resume). A step that does not end within `Cadence.stop_grace_s` of
+the signal (schedulers kill after ~30 s) exits 75 without a new checkpoint; the last one stays the latest.
 
 Restart-safe fields: `Cadence` is what may change between restarts of one run without changing what is trained;
 `RESTART_SAFE` names its fields, which every trainer leaves out of its identity (`SFTConfig.RUN_CONTROL`,
@@ -37,13 +37,13 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 from typing import Any, Callable, Iterable, Sequence
 
 import jax
 
 from datasynth import lock, progress, training
+from datasynth.interrupt import EXIT_INTERRUPTED, Interrupted, StopSignals
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,54 +56,6 @@ class Cadence:
 
 
 RESTART_SAFE = tuple(f.name for f in dataclasses.fields(Cadence))
-EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped by SIGTERM / SIGINT after checkpointing; rerun the command to resume.
-
-
-class Interrupted(SystemExit):
-  """SIGTERM / SIGINT stopped the run at a step boundary, after its checkpoint: the process exits 75."""
-
-
-class _StopSignals:
-  """SIGTERM and SIGINT set a flag that the loop reads at each step boundary (a scheduler's preemption notice).
-
-  The first signal starts a watchdog: when no boundary and save finish within `grace_s` (a step longer than the
-  scheduler's grace period), the process exits 75 without a new checkpoint (the last one stays the latest). The
-  handlers are put back after the first signal, so a second Ctrl-C interrupts at once. Installed only in the main
-  thread (Python delivers signals there); elsewhere the loop runs without them.
-  """
-
-  SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-  def __init__(self, grace_s: float):
-    self.grace_s, self.signum, self._saved, self._watchdog = grace_s, None, {}, None
-
-  def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
-      self._saved = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-    return self
-
-  def _handle(self, signum, frame):
-    del frame
-    self.signum = signum
-    self._restore()
-    self._watchdog = threading.Timer(self.grace_s, self._give_up)
-    self._watchdog.daemon = True
-    self._watchdog.start()
-
-  def _give_up(self):
-    print(f"error: no step boundary within {self.grace_s:g} s of {signal.Signals(self.signum).name}; exiting "
-          f"{EXIT_INTERRUPTED} without a new checkpoint (the last one stays the latest).", file=sys.stderr, flush=True)
-    os._exit(EXIT_INTERRUPTED)  # pylint: disable=protected-access
-
-  def _restore(self):
-    for s, handler in self._saved.items():
-      signal.signal(s, handler)
-    self._saved = {}
-
-  def __exit__(self, *exc):
-    self._restore()
-    if self._watchdog is not None:
-      self._watchdog.cancel()
 
 
 def without_fields(d: dict, paths: Iterable[str]) -> dict:
@@ -161,7 +113,7 @@ def _run(*, workdir, identity, cadence, state, step_fn, summarize, end, total, e
     metrics.write(0, eval_fn(0, state))
   bar = progress.bar(total, initial=start, desc=desc, enabled=show_progress)
   window, checked, t0, stopped_at = [], 0, time.perf_counter(), None
-  with _StopSignals(cadence.stop_grace_s) as stop:
+  with StopSignals(cadence.stop_grace_s) as stop:
     for step in range(start, end):
       state, m = step_fn(state, step)
       window.append(m)

@@ -1,5 +1,6 @@
 """SIGTERM / SIGINT in the train loop: the run saves the step it is on, exits 75, and a rerun resumes to the same
-final state bitwise as an uninterrupted run; a step longer than the grace bound exits 75 without a new checkpoint."""
+final state bitwise as an uninterrupted run; a step longer than the grace bound exits 75 without a new checkpoint.
+Chunked output: the chunk being made is written, then exit 75; the rerun makes the rest."""
 import os
 import pathlib
 import signal
@@ -9,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from datasynth import loop, training
+from datasynth import chunked, loop, training
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -18,7 +19,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 _JOB = """
 import sys, time
 import jax, jax.numpy as jnp, numpy as np, optax
-from datasynth import loop, training
+from datasynth import chunked, loop, training
 workdir, end, pause, grace = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 def step_fn(state, step):
   print(f"step {step}", flush=True)
@@ -42,9 +43,9 @@ def _start(workdir, end=12, pause=0.05, grace=20.0) -> subprocess.Popen:
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
 
 
-def _signal_at(proc: subprocess.Popen, step: int, signum: int) -> tuple[int, str]:
+def _signal_at(proc: subprocess.Popen, step: int | str, signum: int) -> tuple[int, str]:
   for line in proc.stdout:
-    if line.strip() == f"step {step}":
+    if line.strip() == (step if isinstance(step, str) else f"step {step}"):
       proc.send_signal(signum)
       break
   proc.stdout.read()
@@ -69,7 +70,7 @@ def test_a_signal_saves_the_current_step_exits_75_and_the_rerun_equals_an_uninte
 
 def test_a_step_longer_than_the_grace_bound_exits_75_without_a_new_checkpoint(tmp_path):
   code, err = _signal_at(_start(tmp_path / "run", pause=3.0, grace=0.5), 5, signal.SIGTERM)
-  assert code == 75 and "no step boundary within 0.5 s of SIGTERM" in err, err
+  assert code == 75 and "no step or chunk boundary within 0.5 s of SIGTERM" in err, err
   assert training.latest_checkpoint_step(str(tmp_path / "run")) == 4  # The last regular save stays the latest.
 
 
@@ -99,3 +100,28 @@ def test_softsrv_training_stopped_by_sigterm_resumes_bitwise_through_the_launche
   assert 2 <= stopped < 200 and f"stopped by SIGTERM after saving step {stopped}" in err
   chaos.run_to_end(cmd(part), env)
   assert chaos.check_training(str(part), str(tmp_path / "ref")) == []  # Bitwise state; the same logged steps.
+
+
+# Chunked output in its own process: each chunk prints its first item, then takes `pause` seconds.
+_CHUNKED = """
+import sys, time
+from datasynth import chunked
+def make_rows(items):
+  print(f"chunk {items.start}", flush=True)
+  time.sleep(float(sys.argv[2]))
+  return [dict(item=j, text=f"x{j}") for j in items]
+chunked.run(sys.argv[1], chunked.Plan(num_items=12, chunk_size=2, fingerprint={}), make_rows, progress=False)
+"""
+
+
+def test_chunked_output_stopped_by_sigterm_writes_the_current_chunk_exits_75_and_resumes(tmp_path):
+  out = tmp_path / "gen"
+  proc = subprocess.Popen([sys.executable, "-c", _CHUNKED, str(out), "0.3"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=_env())
+  code, err = _signal_at(proc, "chunk 4", signal.SIGTERM)  # During chunk 2 (items 4, 5).
+  assert code == 75 and f"stopped by SIGTERM after writing {chunked.chunk_path(str(out), 2)}" in err, err
+  assert sorted(os.listdir(out)) == [".datasynth.lock", *[f"chunk-0000{c}.jsonl" for c in range(3)], "manifest.json"]
+  rerun = subprocess.run([sys.executable, "-c", _CHUNKED, str(out), "0"], capture_output=True, text=True, env=_env(),
+                         timeout=120)
+  assert rerun.returncode == 0, rerun.stderr
+  assert [r["item"] for r in chunked.read_rows(str(out))] == list(range(12))
