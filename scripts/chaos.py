@@ -13,7 +13,12 @@ metrics.jsonl and the TensorBoard events hold each logged step exactly once, the
 generation, the items are 0..N-1 without duplicates or gaps and equal the reference's text; for the student stage, every
 run's checkpoint and logged steps as for training, and its results table (every score, step count and run) equal to
 the reference's.
-Prints a table: job, trials, kills, resumes, mismatches. Exit status 1 when anything mismatched.
+Prints a table: job, trials, kills, resumes, mismatches, clean stops. Exit status 1 when anything mismatched.
+
+--signal=TERM sends SIGTERM instead of SIGKILL (a scheduler's preemption): an interrupted run must exit 75 (stopped
+at a step or chunk boundary after saving it; `datasynth.interrupt`), or -15 when the signal came before the job
+installed its handler (start-up, evaluation, a stage between loops); any other status is a failure. The same checks
+follow. `--signal=TERM --trials=10 --kills=3 --jobs=softsrv,sft,generate` makes up to 90 interruptions.
 
 Jobs:
   softsrv   `launch/train.py --config=configs/mbpp.py` with tiny H and E (12 steps, checkpoint every 2).
@@ -57,6 +62,7 @@ class Tally:
   resumes: int = 0
   mismatches: int = 0
   notes: list = dataclasses.field(default_factory=list)
+  stops: int = 0  # --signal=TERM: interruptions that ended in a clean stop (exit 75, the boundary saved).
 
 
 # ----------------------------------------------------------------------------------------------------- the jobs
@@ -244,14 +250,16 @@ def _wait_for(marker: str, p: subprocess.Popen) -> float | None:
 
 
 def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, span: float, log,
-                   marker: str | None = None) -> tuple[int, int, float | None]:
-  """Start `cmd`, SIGKILL it at up to `kills` random moments in [0, span) (restarting each time), then let it finish.
+                   marker: str | None = None, signum: int = signal.SIGKILL) -> tuple[int, int, float | None, int]:
+  """Start `cmd`, send `signum` at up to `kills` random moments in [0, span) (restarting each time), then let it
+  finish.
 
   Moments count from when `marker` appears (from the start without one). Returns (kills delivered, restarts,
-  seconds of a run that ended before its kill moment, or None). Such a run ends the trial early (that kill is not
-  delivered); the caller then aims later trials inside that run's time.
+  seconds of a run that ended before its kill moment, or None, clean stops). Such a run ends the trial early (that
+  kill is not delivered); the caller then aims later trials inside that run's time. SIGTERM: the run must exit 75
+  (a clean stop) or -15 (killed before its handler was installed); anything else raises.
   """
-  delivered, restarts = 0, 0
+  delivered, restarts, stops = 0, 0, 0
   for attempt in range(kills + 1):
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -261,18 +269,22 @@ def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, sp
       try:
         p.wait(timeout=max(at - (time.perf_counter() - (seen or t0)), 0.0))
       except subprocess.TimeoutExpired:
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        p.stderr.close()
+        p.send_signal(signum)
+        _, err = p.communicate(timeout=900)
+        if p.returncode == 0:  # It finished before the signal landed.
+          return delivered, restarts, None, stops
+        if signum == signal.SIGTERM and p.returncode not in (75, -signal.SIGTERM):
+          raise RuntimeError(f"SIGTERM: exit status {p.returncode}, expected 75 (or -15 in start-up):\n{err[-3000:]}")
         delivered += 1
         restarts += 1
-        log(f"    killed at {at:.1f}s; restart")
+        stops += p.returncode == 75
+        log(f"    {signal.Signals(signum).name} at {at:.1f}s (exit {p.returncode}); restart")
         continue
     _, err = p.communicate(timeout=900)
     if p.returncode != 0:
       raise RuntimeError(f"restarted job failed ({p.returncode}):\n{err[-3000:]}")
-    return delivered, restarts, (time.perf_counter() - (seen or t0)) if attempt < kills else None
-  return delivered, restarts, None
+    return delivered, restarts, (time.perf_counter() - (seen or t0)) if attempt < kills else None, stops
+  return delivered, restarts, None, stops
 
 
 def job_env() -> dict:
@@ -285,7 +297,7 @@ def job_env() -> dict:
 
 
 def chaos(jobs: list[str], trials: int, kills: int, seed: int, root: str, data_dir: str, log=print,
-          from_start: bool = False) -> list[Tally]:
+          from_start: bool = False, signum: int = signal.SIGKILL) -> list[Tally]:
   env = job_env()
   models = make_tiny_models(os.path.join(root, "models"))
   tallies = []
@@ -303,13 +315,15 @@ def chaos(jobs: list[str], trials: int, kills: int, seed: int, root: str, data_d
     log(f"{job}: reference run {span:.1f}s {'in all' if from_start else 'after ' + PIN[job] + ' appeared'}")
     for trial in range(trials):
       workdir = os.path.join(root, job, f"trial{trial}")
-      delivered, restarts, early = run_with_kills(build(workdir), env, rng, kills, span, log, marker(workdir))
+      delivered, restarts, early, stops = run_with_kills(build(workdir), env, rng, kills, span, log, marker(workdir),
+                                                         signum)
       if early is not None:
         span = min(span, 0.9 * early)
       problems = check(workdir, ref)
       tally.trials += 1
       tally.kills += delivered
       tally.resumes += restarts
+      tally.stops += stops
       tally.mismatches += bool(problems)
       tally.notes += [f"trial {trial}: {p}" for p in problems]
       log(f"  {job} trial {trial}: {delivered} kill(s), {'OK' if not problems else '; '.join(problems)}")
@@ -333,8 +347,8 @@ def _job(job: str, models, data_dir: str, root: str):
 
 
 def table(tallies: list[Tally]) -> str:
-  lines = ["| job | trials | kills | resumes | mismatches |", "|---|---:|---:|---:|---:|"]
-  lines += [f"| {t.job} | {t.trials} | {t.kills} | {t.resumes} | {t.mismatches} |" for t in tallies]
+  lines = ["| job | trials | kills | resumes | mismatches | clean stops (75) |", "|---|---:|---:|---:|---:|---:|"]
+  lines += [f"| {t.job} | {t.trials} | {t.kills} | {t.resumes} | {t.mismatches} | {t.stops} |" for t in tallies]
   notes = [f"- {t.job}: {n}" for t in tallies for n in t.notes]
   return "\n".join(lines + ([""] + notes if notes else []))
 
@@ -347,6 +361,8 @@ def main(argv=None) -> int:
   ap.add_argument("--kills", type=int, default=2, help="SIGKILLs per trial (restarted after each)")
   ap.add_argument("--seed", type=int, default=0, help="seeds the kill moments")
   ap.add_argument("--from_start", action="store_true", help="draw kill moments over the whole run, start-up too")
+  ap.add_argument("--signal", default="KILL", choices=["KILL", "TERM"],
+                  help="KILL (kill -9) or TERM (preemption: the job must stop cleanly with exit status 75)")
   ap.add_argument("--keep", default=None, help="work under this folder and keep it (default: a temp dir, removed)")
   ap.add_argument("--data_dir", default=None,
                   help="benchmark data (default: $DATASYNTH_DATA, ../shared/data, the bundled copy)")
@@ -361,7 +377,8 @@ def main(argv=None) -> int:
   root = args.keep or tempfile.mkdtemp(prefix="chaos-")
   try:
     tallies = chaos(args.jobs.split(","), args.trials, args.kills, args.seed, root, data_dir,
-                    log=lambda *a: print(*a, flush=True), from_start=args.from_start)
+                    log=lambda *a: print(*a, flush=True), from_start=args.from_start,
+                    signum=getattr(signal, "SIG" + args.signal))
   finally:
     if not args.keep:
       shutil.rmtree(root, ignore_errors=True)

@@ -80,3 +80,15 @@ def test_a_twice_killed_trial_per_job_ends_bitwise_equal_to_an_uninterrupted_run
   assert {t.job for t in ran} == {"softsrv", "student"}
   assert all(t.mismatches == 0 for t in tallies), chaos.table(tallies)
   assert sum(t.kills for t in ran) >= 1
+
+
+@pytest.mark.skipif(os.environ.get("DATASYNTH_CHAOS") == "0", reason="DATASYNTH_CHAOS=0: the real-subprocess "
+                    "kill trials are switched off")
+def test_a_twice_sigtermed_trial_stops_cleanly_with_75_and_ends_bitwise_equal(data_dir, tmp_path):
+  import signal
+  chaos = _chaos()
+  tallies = chaos.chaos(["softsrv", "generate"], trials=1, kills=2, seed=2, root=str(tmp_path),
+                        data_dir=str(data_dir), log=lambda *_: None, signum=signal.SIGTERM)
+  print(chaos.table(tallies))
+  assert all(t.mismatches == 0 for t in tallies) and all(t.trials == 1 for t in tallies), chaos.table(tallies)
+  assert sum(t.stops for t in tallies) >= 1  # At least one SIGTERM landed in a loop and stopped it with 75.
