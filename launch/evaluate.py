@@ -16,7 +16,7 @@ import logging
 import os
 from typing import Any, Sequence
 
-from datasynth import cli, compiled, io
+from datasynth import cli, compiled, io, lock
 from datasynth.errors import UserError
 from datasynth.student import TASK_METRIC, EvalSpec, eval_subset, with_tests  # TASK_METRIC: the launchers' table.
 
@@ -162,7 +162,7 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
   validate(config, task=task, workdir=workdir, records_path=records_path, baseline=baseline)
   os.makedirs(workdir, exist_ok=True)
   cache = os.path.join(os.path.abspath(workdir), "jax_cache") if config.compilation_cache else None
-  with compiled.persistent_cache(cache):
+  with lock.hold(workdir), compiled.persistent_cache(cache):  # One writer for the whole job, results included.
     return _run(config, workdir, task, records_path, baseline, mauve, finetune)
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from datasynth import chunked, io, loop, sft, stages
+from datasynth import chunked, io, lock, loop, sft, stages
 from datasynth.data import Record, load_records_jsonl, publish
 from datasynth.errors import UserError
 from nomad import chat, config as config_lib, generate as generate_lib, student as student_lib, teacher as teacher_lib
@@ -234,6 +234,11 @@ def run(config, workdir: str, *, models: Models | None = None, command: str | No
   if os.path.isfile(workdir):
     raise UserError(f"--workdir {workdir} is a file; pass a folder.")
   models = models or Models(config, **given)
+  with lock.hold(workdir):  # The stages, the summary and the dataset folder: one writer (run_stages re-enters it).
+    return _run(config, workdir, models, command)
+
+
+def _run(config, workdir: str, models: Models, command: str | None) -> dict[str, Any]:
   manifests = stages.run_stages(workdir, build_stages(config, workdir, models))
   by_name = {m["name"]: m for m in manifests}
   summary = dict(method="nomad", label=label(config), filtered=bool(config.pipeline.filtered), stages=manifests,
@@ -330,9 +335,13 @@ def _command(config, workdir: str) -> str:
 # ---------------------------------------------------------------------------------------------------------- Table 1
 def run_table1(config, workdir: str, **given) -> dict[str, Any]:
   """Unmasked vs masked teacher x filtered vs not: one pipeline per teacher, one table and one NormSim figure."""
-  from datasynth.evals import normsim
   workdir = os.path.abspath(workdir)
-  base = Models(config, **given)
+  with lock.hold(workdir):  # The table's own files; each teacher's pipeline locks its sub-folder too.
+    return _run_table1(config, workdir, Models(config, **given))
+
+
+def _run_table1(config, workdir: str, base: Models) -> dict[str, Any]:
+  from datasynth.evals import normsim
   runs, rows = {}, []
   for masked in (False, True):
     c = copy.deepcopy(config)

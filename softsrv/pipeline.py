@@ -27,7 +27,7 @@ from typing import Any
 
 import ml_collections
 
-from datasynth import io, stages
+from datasynth import io, lock, stages
 from datasynth.data import publish
 from datasynth.errors import UserError
 from datasynth.loop import without_fields
@@ -176,6 +176,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, command: str | None 
     raise UserError(f"--workdir {workdir} is a file; pass a folder.")
   from softsrv.config import validate_pipeline
   validate_pipeline(config, workdir, given=tuple(models))  # Every stage's input, before the first stage runs.
+  with lock.hold(workdir):  # The stages, the summary and the dataset folder: one writer (run_stages re-enters it).
+    return _run(config, workdir, command, models)
+
+
+def _run(config, workdir: str, command: str | None, models: dict[str, Any]) -> dict[str, Any]:
   manifests = stages.run_stages(workdir, build_stages(config, workdir, Models(config, **models)))
   summary = dict(method=config.pipeline.method, label=method_label(config), task=config.task,
                  stages=manifests, mauve=next((m["mauve"] for m in manifests if m["name"] == "mauve"), None))

@@ -114,3 +114,16 @@ def test_the_refusal_names_the_holder_from_the_lock_file(tmp_path):
   assert text.startswith(f"pid {os.getpid()} on host ") and "started 20" in text
   (tmp_path / "torn").write_text('{"pid": 1')
   assert lock.holder(str(tmp_path / "torn")) == "another process"
+
+
+def test_a_pipeline_on_a_work_dir_in_use_is_refused_before_any_stage(tmp_path):
+  from softsrv import pipeline
+  from softsrv.config import get_config
+  holder = _start_holder(tmp_path)
+  try:
+    with pytest.raises(lock.WorkdirBusy, match=f"pid {holder.pid} "):
+      pipeline.run(get_config("mbpp"), str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == [lock.LOCK_FILE, "sleep", "stages"]  # Only the holder's own files.
+  finally:
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
