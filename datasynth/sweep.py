@@ -62,7 +62,7 @@ import time
 import traceback
 from typing import Any, Callable, Iterable
 
-from datasynth import io
+from datasynth import interrupt, io
 from datasynth.errors import UserError
 
 __all__ = ["sweep", "product", "zip_", "chain"]  # What a sweep file uses (`from datasynth.sweep import *`).
@@ -548,13 +548,15 @@ def _start(run: Run, repo: str, log: Callable[[str], None]) -> subprocess.Popen:
 
 
 def _finish(run: Run, returncode: int, log: Callable[[str], None]) -> str:
-  status = "finished" if returncode == 0 and is_finished(run) else "failed" if returncode else "incomplete"
+  status = ("finished" if returncode == 0 and is_finished(run) else
+            "interrupted" if returncode == interrupt.EXIT_INTERRUPTED else "failed" if returncode else "incomplete")
   _record(run, status=status, returncode=returncode, ended=time.time())
   log(f"[{run.name}] {status} (exit {returncode})")
   return status
 
 
 DONE = ("finished", "skipped")  # Statuses a dependent run may start after.
+RUNNER_GRACE_S = 25.0  # After SIGTERM: seconds for the children to save and exit (theirs: 20) before the runner exits.
 
 
 def _readiness(run: Run, status: dict[str, str]) -> str:
@@ -568,7 +570,9 @@ def _readiness(run: Run, status: dict[str, str]) -> str:
 def run_local(sw: Sweep, parallel: int = 1, log: Callable[[str], None] = print, poll_s: float = 0.05
               ) -> dict[str, str]:
   """Run every unfinished run, `parallel` at a time, each after the runs it refers to; returns
-  {run name: finished | skipped | failed | incomplete | blocked (a run it refers to did not finish)}."""
+  {run name: finished | skipped | failed | incomplete | interrupted (exit 75: stopped by a signal after saving) |
+  blocked (a run it refers to did not finish)}. SIGTERM / SIGINT to the runner stop its runs (they save and exit 75)
+  and raise `interrupt.Interrupted` (exit 75)."""
   if parallel < 1:
     raise UserError(f"--parallel={parallel}; pass 1 or more.")
   status: dict[str, str] = {}
@@ -581,30 +585,35 @@ def run_local(sw: Sweep, parallel: int = 1, log: Callable[[str], None] = print, 
     else:
       pending.append(run)
   running: dict[str, tuple[Run, subprocess.Popen]] = {}
-  try:
-    while pending or running:
-      for run in list(pending):
-        readiness = _readiness(run, status)
-        if readiness == "blocked":
-          pending.remove(run)
-          status[run.name] = "blocked"
-          log(f"[{run.name}] blocked: {', '.join(n for n in run.after if status.get(n) not in DONE)} did not "
-              "finish; fix that run and rerun the sweep")
-        elif readiness == "ready" and len(running) < parallel:
-          pending.remove(run)
-          running[run.name] = (run, _start(run, sw.repo, log))
-      for name, (run, proc) in list(running.items()):
-        if proc.poll() is not None:
-          status[name] = _finish(run, proc.returncode, log)
-          del running[name]
-      time.sleep(poll_s if running else 0)
-  except BaseException:
-    for run, proc in running.values():  # Our own children (each leads its own process group).
-      with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-      proc.wait()
-      _record(run, status="interrupted", ended=time.time())
-    raise
+  with interrupt.StopSignals(RUNNER_GRACE_S) as stop:  # SIGTERM / SIGINT: stop the children, then exit 75.
+    try:
+      while pending or running:
+        if stop.signum is not None:
+          log(f"stopped by {signal.Signals(stop.signum).name}: stopping {len(running)} run(s); rerun the sweep to "
+              f"resume (exit status {interrupt.EXIT_INTERRUPTED})")
+          raise interrupt.Interrupted(interrupt.EXIT_INTERRUPTED)
+        for run in list(pending):
+          readiness = _readiness(run, status)
+          if readiness == "blocked":
+            pending.remove(run)
+            status[run.name] = "blocked"
+            log(f"[{run.name}] blocked: {', '.join(n for n in run.after if status.get(n) not in DONE)} did not "
+                "finish; fix that run and rerun the sweep")
+          elif readiness == "ready" and len(running) < parallel:
+            pending.remove(run)
+            running[run.name] = (run, _start(run, sw.repo, log))
+        for name, (run, proc) in list(running.items()):
+          if proc.poll() is not None:
+            status[name] = _finish(run, proc.returncode, log)
+            del running[name]
+        time.sleep(poll_s if running else 0)
+    except BaseException:
+      for run, proc in running.values():  # Our own children (each leads its own process group): they save and
+        with contextlib.suppress(ProcessLookupError):  # exit 75 at their next boundary (`datasynth.interrupt`).
+          os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+        _record(run, status="interrupted", ended=time.time())
+      raise
   return status
 
 

@@ -49,6 +49,8 @@ def main(argv):
     status = sweep_lib.run_local(sw, parallel=_PARALLEL.value) if _MODE.value == "local" else {}
     out = sweep_lib.write_results(sw)
     print(f"done: {out['md']} ({', '.join(f'{v} {s}' for s, v in _counts(status).items()) or 'collected'})")
+    if any(s == "interrupted" for s in status.values()):  # A run stopped by SIGTERM (exit 75): rerun to resume.
+      return 75
     return 1 if any(s in ("failed", "incomplete", "blocked") for s in status.values()) else 0
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)

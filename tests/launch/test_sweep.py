@@ -575,3 +575,33 @@ def test_a_metric_with_a_standard_error_is_drawn_with_error_bars_not_as_a_panel_
   bars = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
   assert len(bars) == 2 and all(c.has_yerr for c in bars)  # One line per seed, each with +- 1 SE.
   plt.close(fig)
+
+
+def test_a_sigtermed_sweep_stops_its_child_exits_75_and_the_rerun_resumes_it(fake_sweep, tmp_path):
+  path = fake_sweep(GRID)
+  grid = sw.load_sweep(path, root=str(tmp_path / "root"))
+  metrics = os.path.join(grid.runs[0].workdir, "metrics.jsonl")
+  env = dict(os.environ, PYTHONPATH=REPO, FAKE_HANG_AT="2")
+  cmd = [sys.executable, os.path.join(REPO, "launch", "sweep.py"), f"--sweep={path}", f"--root={tmp_path / 'root'}"]
+  proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  deadline = time.time() + 120
+  while not (os.path.exists(metrics) and open(metrics).read().count("\n") >= 1) and time.time() < deadline:
+    time.sleep(0.05)  # The first run hangs after writing step 1.
+  proc.send_signal(signal.SIGTERM)
+  out, _ = proc.communicate(timeout=120)
+  assert proc.returncode == 75, out
+  assert "stopped by SIGTERM: stopping 1 run(s)" in out
+  child = int(open(os.path.join(grid.runs[0].workdir, "pid.txt")).read())
+  with pytest.raises(ProcessLookupError):
+    os.kill(child, 0)  # The run's process was stopped (and reaped) with the sweep.
+  assert json.load(open(os.path.join(grid.runs[0].workdir, sw.RUN_FILE)))["status"] == "interrupted"
+  env.pop("FAKE_HANG_AT")
+  rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+  assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+  assert _starts(grid.runs[0]) == [0, 1]
+
+
+def test_a_run_that_exits_75_is_interrupted_not_failed(fake_sweep, tmp_path):
+  grid = sw.load_sweep(fake_sweep(GRID), root=str(tmp_path / "root"))
+  assert sw._finish(grid.runs[0], 75, lambda _: None) == "interrupted"  # pylint: disable=protected-access
+  assert sw._finish(grid.runs[0], 3, lambda _: None) == "failed"  # pylint: disable=protected-access
