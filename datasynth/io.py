@@ -18,6 +18,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from typing import Any, Iterable, Iterator
@@ -35,18 +36,22 @@ class DiskError(UserError):
 
 
 def _disk_oserror(exc: BaseException) -> OSError | None:
-  """The OSError with a disk errno in `exc` or its causes (Orbax and TensorStore wrap the one they hit)."""
+  """The OSError with a disk errno in `exc` or its causes. TensorStore (under Orbax) raises a ValueError whose
+  message carries the errno (`RESOURCE_EXHAUSTED: ... No space left on device [os_error_code='28']`): read it there."""
   seen = set()
   while exc is not None and id(exc) not in seen:
     seen.add(id(exc))
     if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
       return exc
+    code = re.search(r"os_error_code='(\d+)'", str(exc))
+    if code and int(code.group(1)) in DISK_ERRNOS:
+      return OSError(int(code.group(1)), os.strerror(int(code.group(1))))
     exc = exc.__cause__ or exc.__context__
   return None
 
 
 def free_space(path: str | os.PathLike) -> str:
-  """`12.3 GB free of 100.0 GB on <folder>` for the first existing folder at or above `path`."""
+  """`12.3 GB free of 100.0 GB on <folder>` (MB below 10 GB) for the first existing folder at or above `path`."""
   probe = os.path.abspath(os.fspath(path))
   while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
     probe = os.path.dirname(probe)
@@ -54,7 +59,8 @@ def free_space(path: str | os.PathLike) -> str:
     usage = shutil.disk_usage(probe)
   except OSError:
     return f"free space unknown on {probe}"
-  return f"{usage.free / 1e9:.1f} GB free of {usage.total / 1e9:.1f} GB on {probe}"
+  unit, scale = ("GB", 1e9) if usage.total >= 1e10 else ("MB", 1e6)
+  return f"{usage.free / scale:.1f} {unit} free of {usage.total / scale:.1f} {unit} on {probe}"
 
 
 @contextlib.contextmanager
