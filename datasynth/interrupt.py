@@ -6,8 +6,10 @@
       if stop.signum is not None:
         raise Interrupted(EXIT_INTERRUPTED)   # After saving: a rerun resumes from here.
 
-Used by the train loop (`datasynth.loop`: a checkpoint of the step) and chunked output (`datasynth.chunked`: the
-chunk being made is finished and written). Exit status 75 is EX_TEMPFAIL: try again; the same command resumes.
+Used by the train loop (`datasynth.loop`: a checkpoint of the step), chunked output (`datasynth.chunked`: the
+chunk being made is finished and written) and staged pipelines (`datasynth.stages`: the running stage is finished
+within the grace period, or abandoned). Nested uses (a pipeline's stage running the train loop) hand the signal to
+the innermost job, which saves and exits. Exit status 75 is EX_TEMPFAIL: try again; the same command resumes.
 """
 from __future__ import annotations
 

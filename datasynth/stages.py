@@ -14,6 +14,11 @@ every stage before it, so
 Manifests are written atomically (`datasynth.io`): after a kill -9 a stage is either finished (manifest present) or
 not, never half. Between stages the process's compiled programs are released (`datasynth.compiled`). One pipeline
 at a time: the work dir is locked while it runs (`datasynth.lock`).
+
+SIGTERM / SIGINT (preemption, Ctrl-C): a stage whose job has step or chunk boundaries (the train loop, chunked
+output) saves at its next one and exits 75 itself; any other stage (post-processing, MAUVE, NormSim) is finished if it
+ends within `stop_grace_s` of the signal, its manifest written, and the pipeline exits 75 before the next stage;
+otherwise it is abandoned (exit 75, no manifest) and the rerun runs it again. Either way a rerun resumes.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ import time
 from typing import Any, Callable
 
 from datasynth import compiled, io, lock
+from datasynth.interrupt import EXIT_INTERRUPTED, Interrupted, StopSignals
 
 STAGES_DIR = "stages"
 
@@ -50,18 +56,25 @@ def read_manifest(workdir: str, name: str) -> dict[str, Any] | None:
   return io.read_json(manifest_path(workdir, name))
 
 
-def run_stages(workdir: str, stages: list[Stage], *, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+def run_stages(workdir: str, stages: list[Stage], *, log: Callable[[str], None] = print,
+               stop_grace_s: float = 20.0) -> list[dict[str, Any]]:
   """Run every stage that is not finished under its current key; returns the manifests in order.
 
-  The work dir is locked for the whole pipeline (`datasynth.lock`): a second pipeline on it is refused."""
+  The work dir is locked for the whole pipeline (`datasynth.lock`): a second pipeline on it is refused. After SIGTERM /
+  SIGINT the running stage has `stop_grace_s` to finish (see the module docstring); then the process exits 75."""
   workdir = os.path.abspath(workdir)
-  with lock.hold(workdir):
-    return _run_stages(workdir, stages, log)
+  with lock.hold(workdir), StopSignals(stop_grace_s) as stop:
+    return _run_stages(workdir, stages, log, stop)
 
 
-def _run_stages(workdir: str, stages: list[Stage], log: Callable[[str], None]) -> list[dict[str, Any]]:
+def _run_stages(workdir: str, stages: list[Stage], log: Callable[[str], None],
+                stop: StopSignals) -> list[dict[str, Any]]:
   upstream, manifests = "", []
   for stage in stages:
+    if stop.signum is not None:
+      log(f"[{stage.name}] not started: stopped by a signal after the stage before; rerun the same command to resume "
+          f"(exit status {EXIT_INTERRUPTED})")
+      raise Interrupted(EXIT_INTERRUPTED)
     key = _key(stage.config, upstream)
     upstream = key
     stage_dir = os.path.join(workdir, stage.name)
