@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from datasynth import chunked
+from datasynth import chunked, lock
 from datasynth import sampling
 from datasynth.errors import UserError
 from datasynth.models.loaders import load_model, save_orbax
@@ -67,8 +67,8 @@ def test_items_cycle_over_the_contexts_round_robin_and_carry_their_provenance(tr
   assert {r["config_hash"] for r in rows} == {gen.config_hash}
   assert all(isinstance(r["text"], str) and 1 <= r["num_tokens"] <= 6 for r in rows)
   assert stats.items == 10 and stats.tokens == sum(r["num_tokens"] for r in rows) and "items/s" in stats.line()
-  assert sorted(os.listdir(tmp_path / "out")) == ["chunk-00000.jsonl", "chunk-00001.jsonl", "chunk-00002.jsonl",
-                                                  "chunk-00003.jsonl", "manifest.json"]
+  assert sorted(os.listdir(tmp_path / "out")) == [lock.LOCK_FILE, "chunk-00000.jsonl", "chunk-00001.jsonl",
+                                                  "chunk-00002.jsonl", "chunk-00003.jsonl", "manifest.json"]
 
 
 def test_the_generator_gives_the_prompts_of_the_trained_theta_without_building_the_training_run(trained):
