@@ -1,6 +1,6 @@
 r"""Fault injection: kill -9 training (and generation) at random moments, restart until done, compare bitwise.
 
-  python scripts/chaos.py --trials=5 --kills=2 [--jobs=softsrv,sft,generate,student] [--seed=0] [--keep=DIR]
+  python scripts/chaos.py --trials=5 --kills=2 [--jobs=softsrv,sft,generate,student,pipeline,nomad] [--seed=0]
 
 Each job runs as a real subprocess on tiny settings (two tiny random Llamas with SmolLM2's tokenizer, saved as Orbax
 model folders and passed as model.name=<folder>, so nothing heavy loads). First one uninterrupted reference run; then
@@ -29,6 +29,13 @@ Jobs:
   student   NOMAD's student stage (`nomad.student.run_students`): the tiny H as the student, 12 Alpaca first rounds
             as X_train and 8 MBPP records as a synthetic set, so three SFT runs (train, train_2x, the mixture; save
             every step), each scored zero-shot on 6 TriviaQA questions; run through `--worker=student`.
+  pipeline  `launch/pipeline.py --config=configs/mbpp.py` on the tiny models: train (6 steps) -> generate 16 ->
+            postprocess to 8 -> dataset/ (no answer or MAUVE stage); checks the training and generation as above,
+            the post-processing counts and the published dataset/data/train.jsonl byte for byte.
+  nomad     `launch/nomad.py --config=configs/nomad.py:tiny` with the tiny H as the teacher's base model: teacher (8
+            steps on 12 Alpaca conversations, checkpoint every 2) -> 16 conversations from "User: " in chunks of 4 ->
+            parsing and filters -> NormSim; checks the teacher as for training, the conversations as for generation,
+            and the later stages' counts.
 """
 from __future__ import annotations
 
@@ -51,7 +58,7 @@ sys.path.insert(0, REPO)
 SOFTSRV_STEPS, SFT_STEPS = 12, 10
 # What a job writes once start-up is over (kill moments count from it): the pinned run config, the manifest.
 PIN = {"softsrv": "run_config.json", "sft": "run_config.json", "generate": "manifest.json",
-       "student": "base_scores.json"}
+       "student": "base_scores.json", "pipeline": "train/run_config.json", "nomad": "teacher/run_config.json"}
 
 
 @dataclasses.dataclass
@@ -99,6 +106,60 @@ def softsrv_command(workdir: str, models: tuple[str, str], data_dir: str) -> lis
   return [sys.executable, os.path.join(REPO, "launch", "train.py"), "--config=" + os.path.join(REPO, "configs",
                                                                                               "mbpp.py"),
           f"--workdir={workdir}", *[f"--config.{k}={v}" for k, v in sets.items()]]
+
+
+def pipeline_command(workdir: str, models: tuple[str, str], data_dir: str) -> list[str]:
+  """The SoftSRV pipeline on the tiny models: train -> generate -> postprocess -> the dataset folder (no answer or
+  MAUVE stage: the tiny random H writes questions that decode to empty text, which neither can take)."""
+  cmd = softsrv_command(workdir, models, data_dir)
+  cmd[1] = os.path.join(REPO, "launch", "pipeline.py")
+  h, e = models
+  sets = {"train.steps": 6, "generate.num_samples": 16, "postprocess.num_subsample": 8,
+          "postprocess.svd_components": 4, "postprocess.clusters": 2, "pipeline.answer": False,
+          "pipeline.mauve": False}
+  return cmd + [f"--config.{k}={v}" for k, v in sets.items()]
+
+
+def check_pipeline(workdir: str, ref: str) -> list[str]:
+  """Every stage finished with the reference's counts; the trained theta, the generated items and the published
+  records are the reference's, byte for byte."""
+  problems = check_training(os.path.join(workdir, "train"), os.path.join(ref, "train"))
+  problems += check_generation(os.path.join(workdir, "generate"), os.path.join(ref, "generate"))
+  for name in ("postprocess",):
+    with open(os.path.join(workdir, "stages", f"{name}.json")) as f, open(os.path.join(ref, "stages",
+                                                                                       f"{name}.json")) as g:
+      got, want = json.load(f), json.load(g)
+    if got.get("counts") != want.get("counts"):
+      problems.append(f"stage {name} counts {got.get('counts')} != reference {want.get('counts')}")
+  with open(os.path.join(workdir, "dataset", "data", "train.jsonl"), "rb") as f, open(
+      os.path.join(ref, "dataset", "data", "train.jsonl"), "rb") as g:
+    if f.read() != g.read():
+      problems.append("dataset/data/train.jsonl differs from the uninterrupted run's")
+  return problems
+
+
+def nomad_command(workdir: str, models: tuple[str, str], data_dir: str) -> list[str]:
+  """NOMAD's pipeline (`launch/nomad.py`, preset tiny) with the tiny H as the teacher's base model: teacher (8 SFT
+  steps, checkpoint every 2) -> generation from "User: " (16 items in chunks of 4) -> parsing and filters ->
+  NormSim."""
+  sets = {"model": models[0], "data.data_dir": data_dir, "data.subset_size": 12, "sft.steps": 8, "sft.save_every": 2,
+          "sft.log_every": 1, "generate.num_samples": 16, "generate.chunk_size": 4, "generate.max_new_tokens": 16}
+  return [sys.executable, os.path.join(REPO, "launch", "nomad.py"),
+          "--config=" + os.path.join(REPO, "configs", "nomad.py") + ":tiny", f"--workdir={workdir}",
+          *[f"--config.{k}={v}" for k, v in sets.items()]]
+
+
+def check_nomad(workdir: str, ref: str) -> list[str]:
+  """The teacher as for training, the generated conversations as for generation, and every later stage's counts."""
+  problems = check_training(os.path.join(workdir, "teacher"), os.path.join(ref, "teacher"))
+  problems += check_generation(os.path.join(workdir, "generate"), os.path.join(ref, "generate"))
+  for name in ("parse_filter", "normsim"):
+    with open(os.path.join(workdir, "stages", f"{name}.json")) as f, open(os.path.join(ref, "stages",
+                                                                                       f"{name}.json")) as g:
+      got, want = json.load(f), json.load(g)
+    if got.get("counts") != want.get("counts"):
+      problems.append(f"stage {name} counts {got.get('counts')} != reference {want.get('counts')}")
+  return problems
 
 
 def generate_command(workdir: str, models: tuple[str, str], data_dir: str, out_dir: str) -> list[str]:
@@ -337,13 +398,17 @@ def _job(job: str, models, data_dir: str, root: str):
     return (lambda wd: sft_command(wd, models, data_dir)), check_training
   if job == "student":
     return (lambda wd: student_command(wd, models, data_dir)), check_student
+  if job == "pipeline":
+    return (lambda wd: pipeline_command(wd, models, data_dir)), check_pipeline
+  if job == "nomad":
+    return (lambda wd: nomad_command(wd, models, data_dir)), check_nomad
   if job == "generate":  # All trials generate from one trained work dir, each into its own out dir.
     trained = os.path.join(root, "generate", "trained")
     if not os.path.exists(os.path.join(trained, "checkpoints")):
       run_to_end(softsrv_command(trained, models, data_dir), job_env())
     return ((lambda out: generate_command(trained, models, data_dir, out)),
             lambda out, ref: check_generation(out, ref))
-  raise ValueError(f"Unknown job {job!r}; expected softsrv, sft, generate or student.")
+  raise ValueError(f"Unknown job {job!r}; expected softsrv, sft, generate, student, pipeline or nomad.")
 
 
 def table(tallies: list[Tally]) -> str:
@@ -356,7 +421,7 @@ def table(tallies: list[Tally]) -> str:
 def main(argv=None) -> int:
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--jobs", default="softsrv,sft,generate,student",
-                  help="comma-separated: softsrv, sft, generate, student")
+                  help="comma-separated: softsrv, sft, generate, student, pipeline, nomad")
   ap.add_argument("--trials", type=int, default=5, help="trials per job (K)")
   ap.add_argument("--kills", type=int, default=2, help="SIGKILLs per trial (restarted after each)")
   ap.add_argument("--seed", type=int, default=0, help="seeds the kill moments")

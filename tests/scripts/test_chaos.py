@@ -72,12 +72,12 @@ def test_a_twice_killed_trial_per_job_ends_bitwise_equal_to_an_uninterrupted_run
   chaos = _chaos()
   # The generation job's kill is covered by tests/softsrv/test_generate.py (a SIGKILLed generation resumes to the
   # same bytes), and the sft job's by the student job, whose three runs are `datasynth.sft.train` runs saving every
-  # step; the suite's trial takes those two (`python scripts/chaos.py` runs all four).
-  tallies = chaos.chaos(["softsrv", "student"], trials=1, kills=2, seed=1, root=str(tmp_path),
+  # step; the suite's trial takes those two and NOMAD's pipeline (`python scripts/chaos.py` runs the others too).
+  tallies = chaos.chaos(["softsrv", "student", "nomad"], trials=1, kills=2, seed=1, root=str(tmp_path),
                         data_dir=str(data_dir), log=lambda *_: None)
   print(chaos.table(tallies))
   ran = [t for t in tallies if t.trials]
-  assert {t.job for t in ran} == {"softsrv", "student"}
+  assert {t.job for t in ran} == {"softsrv", "student", "nomad"}
   assert all(t.mismatches == 0 for t in tallies), chaos.table(tallies)
   assert sum(t.kills for t in ran) >= 1
 
@@ -87,7 +87,7 @@ def test_a_twice_killed_trial_per_job_ends_bitwise_equal_to_an_uninterrupted_run
 def test_a_twice_sigtermed_trial_stops_cleanly_with_75_and_ends_bitwise_equal(data_dir, tmp_path):
   import signal
   chaos = _chaos()
-  tallies = chaos.chaos(["softsrv", "generate"], trials=1, kills=2, seed=2, root=str(tmp_path),
+  tallies = chaos.chaos(["softsrv", "generate", "pipeline"], trials=1, kills=2, seed=2, root=str(tmp_path),
                         data_dir=str(data_dir), log=lambda *_: None, signum=signal.SIGTERM)
   print(chaos.table(tallies))
   assert all(t.mismatches == 0 for t in tallies) and all(t.trials == 1 for t in tallies), chaos.table(tallies)
