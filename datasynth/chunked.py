@@ -116,7 +116,9 @@ def run(out_dir: str, plan: Plan, make_rows: Callable[[range], Rows], *, process
 
   The output folder is locked for the call (`datasynth.lock`, per process index): a second job on it is refused.
   SIGTERM / SIGINT stop it after the chunk being made is written, with exit status 75 (`datasynth.interrupt`; past
-  `stop_grace_s` seconds it exits 75 without that chunk); the same command resumes."""
+  `stop_grace_s` seconds it exits 75 without that chunk); the same command resumes. In a multi-process job the
+  processes stop after the chunk ordinal (c // process_count) that JAX's preemption service agrees on; a process whose
+  share ends before it finishes its share (its chunks depend on no other process)."""
   with lock.hold(out_dir, process_index=process_index, process_count=process_count):
     return _run(out_dir, plan, make_rows, process_index, process_count, progress, desc, stop_grace_s)
 
@@ -144,7 +146,7 @@ def _run(out_dir, plan, make_rows, process_index, process_count, progress, desc,
       stats.seconds = time.perf_counter() - start
       bar.update(len(items))
       bar.set_postfix(tok_per_s=f"{stats.tokens / max(stats.seconds, 1e-9):.0f}")
-      if stop.signum is not None:  # The chunk being made when the signal came is written: stop here.
+      if stop.at(c // process_count):  # The chunk being made when the signal came is written: stop here.
         bar.close()
         _interrupted(stop.signum, desc, chunk_path(out_dir, c))
   bar.close()

@@ -10,6 +10,16 @@ Used by the train loop (`datasynth.loop`: a checkpoint of the step), chunked out
 chunk being made is finished and written) and staged pipelines (`datasynth.stages`: the running stage is finished
 within the grace period, or abandoned). Nested uses (a pipeline's stage running the train loop) hand the signal to
 the innermost job, which saves and exits. Exit status 75 is EX_TEMPFAIL: try again; the same command resumes.
+
+Multi-process jobs (`jax.distributed` initialised, more than one process): a preemption notice reaches one host, but
+the train step and the checkpoint save are collective, so every process must stop after the same step. JAX's
+preemption service does this (`multihost_utils.reached_preemption_sync_point`): its runtime catches SIGTERM on any
+host, the hosts exchange their step counters, and the call returns True on every host at the same step (the largest
+counter + 1). So in a multi-process job the SIGTERM handler is left to JAX's runtime (a Python handler would replace
+it, and putting back what Python reports as the old handler would not restore it), SIGINT (Ctrl-C) is forwarded to
+the process as SIGTERM so it takes the same agreed path, and a job asks `stop.at(step)` at each boundary: each call
+counts as the step counter that the hosts compare. The grace watchdog is single-process only (the notice is not seen
+by Python before the agreed step).
 """
 from __future__ import annotations
 
@@ -25,8 +35,17 @@ class Interrupted(SystemExit):
   """SIGTERM / SIGINT stopped the job at a boundary, after saving its work: the process exits 75."""
 
 
+def multi_process() -> bool:
+  """Whether this process is one of several of a `jax.distributed` job with JAX's preemption service running."""
+  jax = sys.modules.get("jax")  # A job that never imported JAX is not a distributed one (and stays cheap to start).
+  if jax is None or jax.process_count() <= 1:
+    return False
+  from jax._src import distributed  # pylint: disable=g-import-not-at-top  # No public "is the service up" query.
+  return distributed.global_state.preemption_sync_manager is not None
+
+
 class StopSignals:
-  """SIGTERM and SIGINT set a flag (`signum`) that a job reads at each boundary (a step, a chunk).
+  """SIGTERM and SIGINT set a flag (`signum`) that a job reads at each boundary (a step, a chunk): `stop.at(step)`.
 
   The first signal starts a watchdog: when no boundary and save finish within `grace_s` (a unit longer than the
   scheduler's grace period, ~30 s), the process exits 75 without saving that unit (the last saved one stays the
@@ -38,11 +57,31 @@ class StopSignals:
 
   def __init__(self, grace_s: float):
     self.grace_s, self.signum, self._saved, self._watchdog = grace_s, None, {}, None
+    self.multi_process = multi_process()
 
   def __enter__(self):
     if threading.current_thread() is threading.main_thread():
-      self._saved = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+      if self.multi_process:  # SIGTERM stays JAX's; Ctrl-C becomes a SIGTERM so the hosts agree on the stop.
+        self._saved = {signal.SIGINT: signal.signal(signal.SIGINT, self._forward_as_sigterm)}
+      else:
+        self._saved = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
     return self
+
+  def at(self, step: int) -> bool:
+    """Whether to stop after `step` (its work saved). Call it at every boundary, with increasing steps: in a
+    multi-process job the call is JAX's sync point and True on every host after the same step."""
+    if not self.multi_process:
+      return self.signum is not None
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top  # Only in multi-process jobs.
+    if multihost_utils.reached_preemption_sync_point(step):
+      self.signum = self.signum or signal.SIGTERM
+      return True
+    return False
+
+  def _forward_as_sigterm(self, signum, frame):
+    del signum, frame
+    self._restore()
+    os.kill(os.getpid(), signal.SIGTERM)
 
   def _handle(self, signum, frame):
     del frame

@@ -24,7 +24,12 @@ step 0 of a fresh run, every `eval_every` steps and at `end` (in the same row as
 SIGTERM / SIGINT (a scheduler's preemption, Ctrl-C) set a flag (`datasynth.interrupt`); at the next step boundary
 the loop saves that step (the checkpointer's own save, behind the same finite check) and the process exits with
 status 75 (`Interrupted`, EX_TEMPFAIL: rerun to resume). A step that does not end within `Cadence.stop_grace_s` of
-the signal (schedulers kill after ~30 s) exits 75 without a new checkpoint; the last one stays the latest.
+the signal (schedulers kill after ~30 s) exits 75 without a new checkpoint; the last one stays the latest. In a
+multi-process job every process stops after the same step, the one JAX's preemption service agrees on
+(`datasynth.interrupt`), and saves it with the others (Orbax's save is collective).
+
+Multi-process jobs: every process runs the loop (the steps and the saves are collective); only process 0 writes
+the pinned config, `metrics.jsonl`, TensorBoard and the plot (`training.is_primary`).
 
 Restart-safe fields: `Cadence` is what may change between restarts of one run without changing what is trained;
 `RESTART_SAFE` names its fields, which every trainer leaves out of its identity (`SFTConfig.RUN_CONTROL`,
@@ -118,8 +123,9 @@ def _run(*, workdir, identity, cadence, state, step_fn, summarize, end, total, e
       state, m = step_fn(state, step)
       window.append(m)
       done = step + 1
-      stopping = stop.signum is not None  # A signal during this step: save it, without a log row (the resumed
-      # run's rows fall at the same steps as an uninterrupted run's; its first averages only the steps after it).
+      stopping = stop.at(done)  # A signal during this step (every host's agreed step): save it, without a log row
+      # (the resumed run's rows fall at the same steps as an uninterrupted run's; its first averages only the steps
+      # after it).
       log = done % cadence.log_every == 0 or done == end
       save = done % cadence.save_every == 0 or done == end or stopping
       evaluate = eval_fn is not None and (done == end or (cadence.eval_every > 0 and done % cadence.eval_every == 0))

@@ -70,8 +70,8 @@ def run_stages(workdir: str, stages: list[Stage], *, log: Callable[[str], None] 
 def _run_stages(workdir: str, stages: list[Stage], log: Callable[[str], None],
                 stop: StopSignals) -> list[dict[str, Any]]:
   upstream, manifests = "", []
-  for stage in stages:
-    if stop.signum is not None:
+  for i, stage in enumerate(stages):
+    if stop.at(i):
       log(f"[{stage.name}] not started: stopped by a signal after the stage before; rerun the same command to resume "
           f"(exit status {EXIT_INTERRUPTED})")
       raise Interrupted(EXIT_INTERRUPTED)

@@ -76,6 +76,11 @@ def make_optimizer(*, lr: float, steps: int, warmup_steps: int = 0, decay: str =
   return optax.chain(optax.clip_by_global_norm(clip_norm), opt) if clip_norm else opt
 
 
+def is_primary() -> bool:
+  """Whether this process writes a run's shared files (process 0 of a multi-process job; always in one process)."""
+  return jax.process_index() == 0
+
+
 def config_hash(config_json: str) -> str:
   return hashlib.sha256(config_json.encode()).hexdigest()[:12]
 
@@ -99,7 +104,7 @@ class Checkpointer:
         raise UserError(
             f"Work dir {self.workdir} holds a run of another config (hash {config_hash(previous)} vs "
             f"{config_hash(identity)}); use a new --workdir or delete the old one.")
-    else:
+    elif is_primary():  # One writer in a multi-process job; every process checks the pin above.
       io.write_text(pinned, identity)
     self.manager = ocp.CheckpointManager(
         os.path.join(self.workdir, "checkpoints"),
@@ -159,10 +164,14 @@ class MetricsWriter:
   kill may lose some, and a resume would log steps after the checkpoint again: `truncate_after` therefore rebuilds
   the event files from the kept rows (new file written and flushed first, then the old files removed), which makes
   the events equal to metrics.jsonl after every start.
+
+  In a multi-process job only process 0 writes (`is_primary`); the others' writes are no-ops and their reads see its
+  file.
   """
 
   def __init__(self, workdir: str, tensorboard: bool = True):
     self.workdir = workdir
+    self.primary = is_primary()
     os.makedirs(workdir, exist_ok=True)
     self.path = os.path.join(workdir, "metrics.jsonl")
     self.tb_dir = os.path.join(workdir, "tensorboard")
@@ -177,6 +186,8 @@ class MetricsWriter:
     return self._tb
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
+    if not self.primary:
+      return
     row = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
     with io.disk_errors(self.path), open(self.path, "a") as f:  # A torn line (disk full) is dropped on read.
       f.write(json.dumps(row) + "\n")
@@ -210,6 +221,8 @@ class MetricsWriter:
 
   def truncate_after(self, step: int) -> None:
     """On (re)start, keep rows up to the restored checkpoint's step (later ones are logged again), cleanly."""
+    if not self.primary:
+      return
     rows = [r for r in self.read() if r["step"] <= step]
     io.write_jsonl(self.path, rows)
     self._rebuild_tensorboard(rows)
@@ -231,7 +244,9 @@ class MetricsWriter:
       os.remove(path)
 
   def plot(self, keys: Iterable[str], png: str, title: str = "") -> str:
-    """One PNG with a curve per metric key (steps on x); returns the path."""
+    """One PNG with a curve per metric key (steps on x); returns the path (written by process 0 only)."""
+    if not self.primary:
+      return png
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
