@@ -42,7 +42,7 @@ import numpy as np
 import optax
 
 from datasynth import lora as lora_lib
-from datasynth import loop, sharding, training
+from datasynth import lock, loop, sharding, training
 from datasynth.data import Record
 from datasynth.errors import UserError
 from datasynth import losses
@@ -418,10 +418,13 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
 
 
 def train_sft(records: Sequence[Record], model, cfg: SFTConfig, workdir: str, **kw) -> SFTResult:
-  """Fine-tune a `LoadedModel` (config, params, tokenizer) on records; see `train` for keyword arguments."""
-  examples = tokenize(records, model.tokenizer, template=cfg.template, prompt_masking=cfg.prompt_masking,
-                      add_eos=cfg.add_eos, max_len=cfg.seq_len, truncate=cfg.truncate)
-  logging.info("SFT: %d examples, %d tokens, %d rows of %d per epoch", len(examples),
-               sum(len(e.ids) for e in examples), BatchStream(examples, seq_len=cfg.seq_len, batch_size=1,
-                                                              packed=cfg.pack).rows_per_epoch(), cfg.seq_len)
-  return train(examples, model.config, model.params, cfg, workdir, model_id=getattr(model, "source", ""), **kw)
+  """Fine-tune a `LoadedModel` (config, params, tokenizer) on records; see `train` for keyword arguments.
+
+  The work dir is locked before tokenising (`datasynth.lock`; the loop re-enters it): a second process is refused."""
+  with lock.hold(workdir):
+    examples = tokenize(records, model.tokenizer, template=cfg.template, prompt_masking=cfg.prompt_masking,
+                        add_eos=cfg.add_eos, max_len=cfg.seq_len, truncate=cfg.truncate)
+    logging.info("SFT: %d examples, %d tokens, %d rows of %d per epoch", len(examples),
+                 sum(len(e.ids) for e in examples), BatchStream(examples, seq_len=cfg.seq_len, batch_size=1,
+                                                                packed=cfg.pack).rows_per_epoch(), cfg.seq_len)
+    return train(examples, model.config, model.params, cfg, workdir, model_id=getattr(model, "source", ""), **kw)

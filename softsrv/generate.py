@@ -16,7 +16,7 @@ import os
 import jax
 import ml_collections
 
-from datasynth import chunked
+from datasynth import chunked, lock
 from datasynth.models.loaders import LoadedModel
 from softsrv.generator import Generator
 
@@ -28,10 +28,14 @@ def default_out_dir(workdir: str) -> str:
 def generate(config: ml_collections.ConfigDict, workdir: str, out_dir: str | None = None, *,
              model: LoadedModel | None = None, context_model: LoadedModel | None = None,
              process_index: int | None = None, process_count: int | None = None) -> chunked.Stats:
-  """Make this process's absent chunks of `generate.num_samples` items; returns the stats (`Stats.line()`)."""
-  gen = Generator.load(config, workdir, model=model, context_model=context_model)
-  plan = chunked.Plan(config.generate.num_samples, config.generate.chunk, gen.fingerprint())
+  """Make this process's absent chunks of `generate.num_samples` items; returns the stats (`Stats.line()`).
+
+  The output folder is locked before the models load, so a second process on it is refused at once."""
   pi = jax.process_index() if process_index is None else process_index
   pc = jax.process_count() if process_count is None else process_count
-  return chunked.run(out_dir or default_out_dir(workdir), plan, gen.make_rows, process_index=pi, process_count=pc,
-                     progress=config.show_progress, desc=f"softsrv-{gen.variant} generate")
+  out_dir = out_dir or default_out_dir(workdir)
+  with lock.hold(out_dir, process_index=pi, process_count=pc):
+    gen = Generator.load(config, workdir, model=model, context_model=context_model)
+    plan = chunked.Plan(config.generate.num_samples, config.generate.chunk, gen.fingerprint())
+    return chunked.run(out_dir, plan, gen.make_rows, process_index=pi, process_count=pc,
+                       progress=config.show_progress, desc=f"softsrv-{gen.variant} generate")

@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
-from datasynth import chunked, lock, stages
+from datasynth import chunked, lock, sft, stages
 from datasynth.errors import UserError
+from softsrv import config as softsrv_config
+from softsrv import generate as softsrv_generate
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -77,6 +79,12 @@ def test_every_choke_point_refuses_a_folder_another_process_holds(tmp_path):
       chunked.run(str(tmp_path), plan, lambda items: [dict(item=0)], progress=False)
     with pytest.raises(lock.WorkdirBusy, match=f"pid {holder.pid} "):
       stages.run_stages(str(tmp_path), [], log=lambda s: None)
+    # Generation and SFT take the lock before anything heavy: refused before reading the (absent) trained embedding
+    # or tokenising (records=None would fail there).
+    with pytest.raises(lock.WorkdirBusy, match=f"pid {holder.pid} "):
+      softsrv_generate.generate(softsrv_config.get_config("mbpp"), str(tmp_path / "no-such-run"), str(tmp_path))
+    with pytest.raises(lock.WorkdirBusy, match=f"pid {holder.pid} "):
+      sft.train_sft(None, None, sft.SFTConfig(), str(tmp_path))
     with pytest.raises(UserError):  # A UserError: launchers print it as one line with exit status 2.
       with lock.hold(str(tmp_path), process_index=0, process_count=1):
         pass
