@@ -35,6 +35,9 @@ class Interrupted(SystemExit):
   """SIGTERM / SIGINT stopped the job at a boundary, after saving its work: the process exits 75."""
 
 
+_ACTIVE: list["StopSignals"] = []  # The StopSignals entered and not yet left, outermost first.
+
+
 def multi_process() -> bool:
   """Whether this process is one of several of a `jax.distributed` job with JAX's preemption service running."""
   jax = sys.modules.get("jax")  # A job that never imported JAX is not a distributed one (and stays cheap to start).
@@ -60,6 +63,9 @@ class StopSignals:
     self.multi_process = multi_process()
 
   def __enter__(self):
+    outer = next((o.signum for o in _ACTIVE if o.signum is not None), None)
+    self.signum = self.signum or outer  # A signal an enclosing job caught stops this (nested) one at its first boundary.
+    _ACTIVE.append(self)
     if threading.current_thread() is threading.main_thread():
       if self.multi_process:  # SIGTERM stays JAX's; Ctrl-C becomes a SIGTERM so the hosts agree on the stop.
         self._saved = {signal.SIGINT: signal.signal(signal.SIGINT, self._forward_as_sigterm)}
@@ -77,6 +83,14 @@ class StopSignals:
       self.signum = self.signum or signal.SIGTERM
       return True
     return False
+
+  def stop_if_asked(self, step: int, saved: str) -> None:
+    """At a boundary of a job made of units (runs, evaluations), once `saved` (what was just written) is on disk:
+    exit 75 (`Interrupted`) when a signal came, else return."""
+    if self.at(step):
+      print(f"stopped by {signal.Signals(self.signum).name} after {saved}; rerun the same command to resume (exit "
+            f"status {EXIT_INTERRUPTED}).", file=sys.stderr, flush=True)
+      raise Interrupted(EXIT_INTERRUPTED)
 
   def _forward_as_sigterm(self, signum, frame):
     del signum, frame
@@ -103,6 +117,7 @@ class StopSignals:
     self._saved = {}
 
   def __exit__(self, *exc):
+    _ACTIVE.remove(self)
     self._restore()
     if self._watchdog is not None:
       self._watchdog.cancel()

@@ -48,7 +48,8 @@ def lock_path(folder: str, process_index: int = 0, process_count: int = 1) -> st
 
 @contextlib.contextmanager
 def hold(folder: str, *, process_index: int | None = None, process_count: int | None = None) -> Iterator[str]:
-  """Hold the folder's lock for the block (created if absent); yields the lock file's path.
+  """Hold the folder's lock for the block (created if absent, and removed again if the block left it empty); yields
+  the lock file's path.
 
   process_index / process_count default to JAX's (`jax.process_index()`, `jax.process_count()`).
   Raises WorkdirBusy naming the holder when another process holds it.
@@ -64,6 +65,7 @@ def hold(folder: str, *, process_index: int | None = None, process_count: int | 
     finally:
       _HELD[path][1] -= 1
     return
+  created = not os.path.isdir(os.path.dirname(path))
   os.makedirs(os.path.dirname(path), exist_ok=True)
   fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
   try:
@@ -81,7 +83,17 @@ def hold(folder: str, *, process_index: int | None = None, process_count: int | 
     yield path
   finally:
     _HELD.pop(path, None)
+    if created:  # A job that wrote nothing (refused, failed early) leaves no folder behind, only what it made.
+      _remove_if_only_the_lock(path)
     os.close(fd)  # Closing the last descriptor releases the flock.
+
+
+def _remove_if_only_the_lock(path: str) -> None:
+  folder = os.path.dirname(path)
+  with contextlib.suppress(OSError):  # Another process may have created something there this instant: keep it all.
+    if os.listdir(folder) == [os.path.basename(path)]:
+      os.remove(path)
+      os.rmdir(folder)
 
 
 def _me() -> dict:

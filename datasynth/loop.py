@@ -114,11 +114,14 @@ def _run(*, workdir, identity, cadence, state, step_fn, summarize, end, total, e
   metrics.truncate_after(start if start else -1)  # Rows after the checkpoint are logged again.
   if banner is not None:
     print(f"{banner}, steps {start} -> {end}, work dir {workdir}", flush=True)
-  if start == 0 and eval_fn is not None and cadence.eval_every > 0:
-    metrics.write(0, eval_fn(0, state))
-  bar = progress.bar(total, initial=start, desc=desc, enabled=show_progress)
-  window, checked, t0, stopped_at = [], 0, time.perf_counter(), None
   with StopSignals(cadence.stop_grace_s) as stop:
+    if start == 0 and eval_fn is not None and cadence.eval_every > 0:
+      metrics.write(0, eval_fn(0, state))
+      if stop.at(0):  # A signal during the first evaluation: nothing trained, nothing to save (the rerun redoes it).
+        ckpt.close()
+        _interrupted(stop.signum, desc, 0, workdir, metrics)
+    bar = progress.bar(total, initial=start, desc=desc, enabled=show_progress)
+    window, checked, t0, stopped_at = [], 0, time.perf_counter(), None
     for step in range(start, end):
       state, m = step_fn(state, step)
       window.append(m)
@@ -165,6 +168,7 @@ def _run(*, workdir, identity, cadence, state, step_fn, summarize, end, total, e
 
 def _interrupted(signum: int, desc: str, step: int, workdir: str, metrics: training.MetricsWriter) -> None:
   metrics.close()
-  print(f"{desc}: stopped by {signal.Signals(signum).name} after saving step {step} in {workdir}; rerun the same "
+  where = f"after saving step {step}" if step else "before step 1 (nothing to save yet)"
+  print(f"{desc}: stopped by {signal.Signals(signum).name} {where} in {workdir}; rerun the same "
         f"command to resume (exit status {EXIT_INTERRUPTED}).", file=sys.stderr, flush=True)
   raise Interrupted(EXIT_INTERRUPTED)

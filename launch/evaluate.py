@@ -16,7 +16,7 @@ import logging
 import os
 from typing import Any, Sequence
 
-from datasynth import cli, compiled, io, lock
+from datasynth import cli, compiled, interrupt, io, lock
 from datasynth.errors import UserError
 from datasynth.student import TASK_METRIC, EvalSpec, eval_subset, with_tests  # TASK_METRIC: the launchers' table.
 
@@ -162,11 +162,14 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
   validate(config, task=task, workdir=workdir, records_path=records_path, baseline=baseline)
   os.makedirs(workdir, exist_ok=True)
   cache = os.path.join(os.path.abspath(workdir), "jax_cache") if config.compilation_cache else None
-  with lock.hold(workdir), compiled.persistent_cache(cache):  # One writer for the whole job, results included.
-    return _run(config, workdir, task, records_path, baseline, mauve, finetune)
+  # One writer for the whole job, results included. SIGTERM / SIGINT: training stops at its next step after saving
+  # it; MAUVE and the report are finished within the grace period or abandoned; exit 75 either way.
+  with (lock.hold(workdir), compiled.persistent_cache(cache),
+        interrupt.StopSignals(float(config.sft.get("stop_grace_s", 20.0))) as stop):
+    return _run(config, workdir, task, records_path, baseline, mauve, finetune, stop)
 
 
-def _run(config, workdir, task, records_path, baseline, mauve, finetune) -> dict[str, Any]:
+def _run(config, workdir, task, records_path, baseline, mauve, finetune, stop: interrupt.StopSignals) -> dict[str, Any]:
   import jax
   from datasynth import sft, sharding, student
   from datasynth.data import load_task
@@ -182,6 +185,7 @@ def _run(config, workdir, task, records_path, baseline, mauve, finetune) -> dict
                                  evals=[], final=None, best=None)
   if mauve:
     summary["mauve"] = mauve_scores(config, model, task, records, workdir)
+    stop.stop_if_asked(0, "scoring MAUVE (not kept: the rerun scores it again)")
   if finetune:
     cfg = sft.SFTConfig.from_dict(config.sft.to_dict())
     mesh, shardings = None, None

@@ -33,7 +33,7 @@ from typing import Any, Mapping, Sequence
 
 import ml_collections
 
-from datasynth import io, sft, student as student_lib
+from datasynth import interrupt, io, sft, student as student_lib
 from datasynth.data import Record
 from datasynth.errors import UserError
 
@@ -179,10 +179,17 @@ def run_students(config, out_dir: str, x_train: Sequence[Record], synthetic: Map
   base = io.read_json(base_path)
   base_id = json.dumps(dict(model=s.model, sets={t: [r.uid for r in rs] for t, rs in sets.items()},
                             specs={t: dataclasses.asdict(v) for t, v in specs_by_task.items()}), sort_keys=True)
-  if not base or base.get("identity") != base_id:
-    base = dict(identity=base_id, scores=evaluate(0, model.params, prefix="base_"))
-    io.write_json(base_path, base)
-  runs = [_train_one(config, spec, model, cfg, evaluate, base["scores"], out_dir) for spec in specs]
+  # SIGTERM / SIGINT: the base scoring and each run are units; a unit that started is finished (a run stops at its
+  # own next step) or, past the grace period, abandoned; then exit 75 and the rerun goes on from the saved units.
+  with interrupt.StopSignals(cfg.stop_grace_s) as stop:
+    if not base or base.get("identity") != base_id:
+      base = dict(identity=base_id, scores=evaluate(0, model.params, prefix="base_"))
+      io.write_json(base_path, base)
+    stop.stop_if_asked(0, f"writing {base_path}")
+    runs = []
+    for i, spec in enumerate(specs, 1):
+      runs.append(_train_one(config, spec, model, cfg, evaluate, base["scores"], out_dir))
+      stop.stop_if_asked(i, f"student run {spec.name!r}")
   table = dict(tasks={t: dict(metric=student_lib.TASK_METRIC[t], num_examples=len(rs)) for t, rs in sets.items()},
                base=base["scores"], runs=runs, empty_sets=[name for name, records in synthetic.items() if not records])
   for t in sets:

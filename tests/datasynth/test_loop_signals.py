@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from datasynth import chunked, loop, training
+from datasynth import chunked, interrupt, loop, training
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -19,7 +19,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 _JOB = """
 import sys, time
 import jax, jax.numpy as jnp, numpy as np, optax
-from datasynth import chunked, loop, training
+from datasynth import chunked, interrupt, loop, training
 workdir, end, pause, grace = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 def step_fn(state, step):
   print(f"step {step}", flush=True)
@@ -125,3 +125,48 @@ def test_chunked_output_stopped_by_sigterm_writes_the_current_chunk_exits_75_and
                          timeout=120)
   assert rerun.returncode == 0, rerun.stderr
   assert [r["item"] for r in chunked.read_rows(str(out))] == list(range(12))
+
+
+def _tiny_state():
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  return training.TrainState.create(jnp.zeros(4), optax.sgd(0.1), jax.random.key(0))
+
+
+def _step(state, step):
+  return state.replace(step=state.step + 1, params=state.params + step), dict(loss=1.0, grad_norm=1.0)
+
+
+def test_a_signal_during_the_first_evaluation_stops_before_step_1_and_the_rerun_redoes_it(tmp_path):
+  calls = []
+
+  def eval_fn(step, state):
+    calls.append(step)
+    if len(calls) == 1:  # The preemption notice lands while step 0 is being evaluated.
+      os.kill(os.getpid(), signal.SIGTERM)
+    return dict(score=float(step))
+
+  kw = dict(workdir=str(tmp_path), identity="{}", cadence=loop.Cadence(2, 2, 2, 3), step_fn=_step,
+            summarize=lambda w, d, s: dict(loss=1.0), end=4, total=4, eval_fn=eval_fn, show_progress=False)
+  with pytest.raises(interrupt.Interrupted) as e:
+    loop.run(state=_tiny_state(), **kw)
+  assert e.value.code == 75 and calls == [0]
+  assert training.latest_checkpoint_step(str(tmp_path)) is None  # Nothing trained, nothing saved.
+  out = loop.run(state=_tiny_state(), **kw)  # The rerun evaluates step 0 again and trains to the end.
+  assert calls == [0, 0, 2, 4] and [r["step"] for r in out.metrics] == [0, 2, 4]
+
+
+def test_a_signal_caught_by_an_enclosing_job_stops_a_nested_one_at_its_first_boundary(tmp_path, capsys):
+  with interrupt.StopSignals(30.0) as outer:
+    os.kill(os.getpid(), signal.SIGTERM)  # Caught by the outer job (say, a student's base scoring) ...
+    assert outer.signum == signal.SIGTERM
+    with pytest.raises(interrupt.Interrupted):  # ... the train loop it starts next saves its first step and stops.
+      loop.run(workdir=str(tmp_path), identity="{}", cadence=loop.Cadence(2, 0, 10, 3), state=_tiny_state(),
+               step_fn=_step, summarize=lambda w, d, s: dict(loss=1.0), end=10, total=10, show_progress=False)
+    assert training.latest_checkpoint_step(str(tmp_path)) == 1
+    with pytest.raises(interrupt.Interrupted) as e:
+      outer.stop_if_asked(1, "the first unit")
+  assert e.value.code == 75
+  assert "stopped by SIGTERM after the first unit; rerun the same command" in capsys.readouterr().err
+  assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # Every handler put back.
