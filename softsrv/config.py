@@ -194,7 +194,7 @@ def paper(c: ml_collections.ConfigDict) -> None:
   c.data.max_len = 512
   c.generate.num_samples = 100_000  # The paper generates 100K, then subsamples N_s diverse ones.
   c.postprocess.num_subsample = {"boolq": 20_000}.get(c.task, 50_000)  # N_s (A.2).
-  c.baseline.temperature = 2.0  # A.2: PT questions sampled at temperature 2.
+  c.baseline.temperature = None  # The methods' own: PT / PT_SR at 2 (A.2), undiversified PT at 1 (A.4: default).
   c.mauve.num_examples = 0
   c.mauve.num_clusters = 32
   c.mauve.max_tokens = 512
