@@ -169,15 +169,21 @@ def results_from_metrics(rows: Sequence[dict], metric: str) -> list[dict[str, fl
   return out
 
 
-def plot_runs(runs: Mapping[str, Sequence[dict]], metric: str, title: str, path: str) -> str:
-  """metric vs fine-tuning step, one line per run ({label: results_from_metrics rows})."""
+def plot_runs(runs: Mapping[str, Sequence[dict]], metric: str, title: str, path: str, *,
+              epochs_per_step: float | None = None) -> str:
+  """metric vs fine-tuning step, one line per run ({label: results_from_metrics rows}).
+
+  epochs_per_step: with it, the x-axis is steps x batch / training-set size (SoftSRV Figure 3: "the number of
+  fine-tuning steps times batch size normalized by training set size"); pass batch / training-set size.
+  """
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   fig, ax = plt.subplots(figsize=(6, 4))
+  scale = 1.0 if epochs_per_step is None else float(epochs_per_step)
   for name, evals in runs.items():
-    ax.plot([e["step"] for e in evals], [e[metric] for e in evals], marker="o", label=name)
-  ax.set_xlabel("fine-tuning step")
+    ax.plot([e["step"] * scale for e in evals], [e[metric] for e in evals], marker="o", label=name)
+  ax.set_xlabel("fine-tuning step" if epochs_per_step is None else "steps x batch / training-set size")
   ax.set_ylabel(metric)
   ax.set_title(title)
   ax.grid(alpha=0.3)
@@ -189,5 +195,6 @@ def plot_runs(runs: Mapping[str, Sequence[dict]], metric: str, title: str, path:
   return path
 
 
-def plot_metric(evals: Sequence[dict], metric: str, title: str, path: str) -> str:
-  return plot_runs({"": evals}, metric, title, path)
+def plot_metric(evals: Sequence[dict], metric: str, title: str, path: str, *,
+                epochs_per_step: float | None = None) -> str:
+  return plot_runs({"": evals}, metric, title, path, epochs_per_step=epochs_per_step)

@@ -197,8 +197,10 @@ def _run(config, workdir, task, records_path, baseline, mauve, finetune) -> dict
                    best=max(evals, key=lambda e: e[metric]) if evals else None)
     if evals:
       label = os.path.basename(source) if records_path else "baseline: original train set"
-      student.plot_metric(evals, metric, f"{task} {metric} vs fine-tuning steps ({label})",
-                          os.path.join(workdir, "metric_vs_steps.png"))
+      # Figure 3's x-axis: steps x batch / training-set size (an epoch up to the packing factor).
+      student.plot_metric(evals, metric, f"{task} {metric} vs steps x batch / N ({label})",
+                          os.path.join(workdir, "metric_vs_steps.png"), epochs_per_step=cfg.batch_size / len(records))
+      summary["epochs_per_step"] = cfg.batch_size / len(records)
   write_reports(workdir, summary)
   return summary
 
