@@ -45,6 +45,19 @@ class EvalSpec:
                template=config.sft.template, mbpp_tests_in_prompt=config.mbpp_tests_in_prompt)
 
 
+def few_shots(task: str) -> int:
+  """The shots of a task's harness prompt in "few_shot" mode (MBPP 3, GSM8K 5, TriviaQA 5; BoolQ and MAWPS 0)."""
+  if task == "mbpp":
+    from datasynth.evals import mbpp
+    return len(mbpp.PROMPT_TASK_IDS)
+  if task in ("gsm8k", "triviaqa"):
+    from datasynth.evals import gsm8k, triviaqa
+    return {"gsm8k": gsm8k, "triviaqa": triviaqa}[task].NUM_SHOTS
+  if task in ("boolq", "mawps"):
+    return 0
+  raise UserError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)}.")
+
+
 def with_tests(record, task: str, enabled: bool):
   """MBPP: the prompt plus its test asserts (when the record has them), so the function name is known."""
   tests = record.meta.get("test_list") if isinstance(record.meta, dict) else None

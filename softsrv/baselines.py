@@ -47,8 +47,6 @@ from datasynth.errors import UserError
 from softsrv import templates
 
 METHODS = ("pt", "pt_undiversified", "pt_sr")
-# A.2: the PT questions at temperature 2; A.4: the undiversified template at "the default decoding temperature" (1).
-DEFAULT_TEMPERATURE = {"pt": 2.0, "pt_undiversified": 1.0, "pt_sr": 2.0}
 
 
 def baseline_config() -> ml_collections.ConfigDict:
@@ -57,8 +55,8 @@ def baseline_config() -> ml_collections.ConfigDict:
   c.method = "pt"  # pt (Figure 8: 10 questions per call) | pt_undiversified (Figure 10) | pt_sr (Figure 11).
   c.task = ""  # Template task: mbpp | gsm8k | boolq; "" = the run's task.
   c.model = "gemma3-270m"  # The question-writing LLM: the same frozen H as SoftSRV (any load_model name or path).
-  c.temperature = ml_collections.config_dict.placeholder(float)  # None = the method's: pt / pt_sr 2.0 (A.2),
-  # pt_undiversified 1.0 (A.4: the model's default).
+  c.temperature = 2.0  # PT / PT_SR question calls (A.2: 2).
+  c.undiversified_temperature = 1.0  # pt_undiversified (A.4: "the default decoding temperature").
   c.top_p = 1.0  # Nucleus sampling of the question calls (1 = off).
   c.num_items = 100  # Calls (items) N; item i fills in train example i mod n. PT and PT_SR give up to 10 questions
   # each (Figure 8), undiversified one.
@@ -201,8 +199,8 @@ class Setup:
 
   @property
   def temperature(self) -> float:
-    t = self.config.temperature
-    return DEFAULT_TEMPERATURE[self.config.method] if t is None else float(t)
+    c = self.config
+    return float(c.undiversified_temperature if c.method == "pt_undiversified" else c.temperature)
 
   def example(self, item: int) -> str:
     return self.train[example_index(item, len(self.train))]

@@ -243,7 +243,7 @@ def test_a_whole_run_config_drives_the_baseline_with_its_own_fields(tmp_path):
   from softsrv.config import get_config
   run = get_config("mbpp")
   run.pipeline.method, run.generate.num_samples, run.generate.chunk, run.seed = "pt", 25, 2, 3
-  assert run.baseline.temperature == 1.0 and get_config("mbpp", "paper").baseline.temperature is None
+  assert run.baseline.temperature == 1.0 and get_config("mbpp", "paper").baseline.temperature == 2.0
   paper = {m: baselines.Setup(baselines.from_run_config(_with_method(get_config("mbpp", "paper"), m)), "mbpp", TRAIN,
                               "").temperature for m in baselines.METHODS}
   assert paper == {"pt": 2.0, "pt_sr": 2.0, "pt_undiversified": 1.0}  # A.2; A.4: the model's default.
