@@ -33,7 +33,7 @@ from datasynth.errors import UserError
 def get_config(arg: str = "cpu") -> ml_collections.ConfigDict:
   """Presets (comma-separated): cpu (default), paper (SoftSRV Sec. 3.3 step 4), table3 (with paper: Table 3)."""
   c = ml_collections.ConfigDict()
-  c.task = "mbpp"  # mbpp | gsm8k | boolq | triviaqa; --task overrides.
+  c.task = "mbpp"  # mbpp | gsm8k | boolq | triviaqa | mawps (Table 2: MAWPS for GSM8K students); --task overrides.
   c.data_dir = ""  # Benchmark data folder; "" -> $DATASYNTH_DATA, else ../shared/data, then the bundled copy.
   c.model = "smollm2-135m"  # Student: a preset name (smollm2-135m, gemma3-270m) or a checkpoint folder.
   c.compilation_cache = True  # Persist compiled programs under <workdir>/jax_cache (evaluations recompile less).
@@ -65,7 +65,7 @@ def get_config(arg: str = "cpu") -> ml_collections.ConfigDict:
   c.mix.seed = 0  # The draw.
 
   c.eval = ml_collections.ConfigDict()
-  c.eval.split = "test"  # Split evaluated (mbpp: test | validation; gsm8k: test; boolq: test | dev; triviaqa: test).
+  c.eval.split = "test"  # Split evaluated (mbpp: test | validation; gsm8k, triviaqa, mawps: test; boolq: test | dev).
   c.eval.num_examples = 20  # Random subset of the split (fixed by eval.seed); 0: the whole split.
   c.eval.seed = 0  # Subset choice.
   c.eval.mode = "sft"  # "sft": zero-shot in the SFT template (what the student was trained on);

@@ -24,7 +24,8 @@ from typing import Any, Callable, Mapping, Sequence
 from datasynth import io
 from datasynth.errors import UserError
 
-TASK_METRIC = {"mbpp": "pass_at_1", "gsm8k": "accuracy", "boolq": "accuracy", "triviaqa": "exact_match"}
+TASK_METRIC = {"mbpp": "pass_at_1", "gsm8k": "accuracy", "boolq": "accuracy", "triviaqa": "exact_match",
+               "mawps": "accuracy"}
 EvalFn = Callable[[int, Any], dict[str, float]]
 
 
@@ -84,9 +85,10 @@ def _score(task: str, student, eval_records: Sequence, prompts: list[str], spec:
   """(metric value, per-example output rows) of one task for a LoadedModel."""
   from datasynth.evals import lm
   few_shot = spec.mode == "few_shot"
-  if task in ("mbpp", "gsm8k", "triviaqa"):
-    from datasynth.evals import gsm8k
-    stop = {"triviaqa": ["\n"], "gsm8k": list(gsm8k.STOP) if few_shot else []}.get(task, [])
+  if task in ("mbpp", "gsm8k", "triviaqa", "mawps"):
+    from datasynth.evals import gsm8k, mawps
+    stop = {"triviaqa": ["\n"], "gsm8k": list(gsm8k.STOP) if few_shot else [],
+            "mawps": list(mawps.STOP) if few_shot else []}.get(task, [])
     generate = lm.greedy_generator(student, max_new_tokens=spec.max_new_tokens, stop=stop,
                                    batch_size=spec.batch_size, progress=False)
   else:
@@ -108,6 +110,11 @@ def _score(task: str, student, eval_records: Sequence, prompts: list[str], spec:
     res = gsm8k.evaluate_gsm8k(eval_records, generate) if few_shot else gsm8k.score(generate(prompts), eval_records)
     rows = [dict(uid=r.uid, completion=c, prediction=p, gold=g)
             for r, c, p, g in zip(eval_records, res.completions, res.predictions, res.golds)]
+    return res.accuracy, rows
+  if task == "mawps":  # SoftSRV Table 2: 0-shot either way ("few_shot" = the harness's own prompt frame).
+    res = mawps.evaluate_mawps(eval_records, generate) if few_shot else mawps.score(generate(prompts), eval_records)
+    rows = [dict(uid=r.uid, completion=c, prediction=p, gold=g, correct=k)
+            for r, c, p, g, k in zip(eval_records, res.completions, res.predictions, res.golds, res.correct)]
     return res.accuracy, rows
   if task == "triviaqa":
     from datasynth.evals import triviaqa

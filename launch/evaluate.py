@@ -23,7 +23,7 @@ from datasynth.student import TASK_METRIC, EvalSpec, eval_subset, with_tests  # 
 # ------------------------------------------------------------------------------------------------------ records
 
 _EVAL_SPLITS = {"mbpp": ("test", "validation", "train", "prompt"), "gsm8k": ("test", "train"),
-                "boolq": ("test", "dev", "train"), "triviaqa": ("test",)}
+                "boolq": ("test", "dev", "train"), "triviaqa": ("test",), "mawps": ("test", "validation")}
 # configs/evaluate.py sizes and counts: field -> smallest allowed value.
 _AT_LEAST = {"max_records": 0, "eval.num_examples": 0, "eval.seed": 0, "eval.max_new_tokens": 1,
              "eval.batch_size": 1, "eval.workers": 1, "mauve.num_examples": 2, "mauve.num_clusters": 0,
@@ -223,7 +223,7 @@ def define_flags() -> None:
   default = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "evaluate.py")
   cli.define_config_file("config", default, "Evaluation config (default configs/evaluate.py).")
   flags.DEFINE_string("workdir", None, "Output folder (results, metrics, checkpoints); reruns resume.")
-  flags.DEFINE_string("task", None, "mbpp | gsm8k | boolq | triviaqa (default: config.task).")
+  flags.DEFINE_string("task", None, "mbpp | gsm8k | boolq | triviaqa | mawps (default: config.task).")
   flags.DEFINE_string("records", None, "SFT records (JSON Lines written by datasynth.data.write_jsonl).")
   flags.DEFINE_bool("baseline", False, "Fine-tune on the task's original train set instead of --records.")
   flags.DEFINE_bool("mauve", False, "Also score the records' prompts against the train and test folds (MAUVE).")

@@ -274,7 +274,8 @@ _AT_LEAST = {
     "train.num_devices": 0, "checkpoint.save_every": 1, "checkpoint.keep": 1, "generate.num_samples": 1,
     "generate.batch_size": 1, "generate.chunk": 1, "generate.max_new_tokens": 1, "generate.top_k": 0,
     "answer.max_new_tokens": 1, "answer.batch_size": 1, "answer.chunk": 1, "answer.decontaminate_ngram": 0,
-    "mauve.num_examples": 0, "mauve.num_clusters": 0, "mauve.max_tokens": 1, "mauve.batch_size": 1, "postprocess.num_subsample": 0,
+    "mauve.num_examples": 0, "mauve.num_clusters": 0, "mauve.max_tokens": 1, "mauve.batch_size": 1,
+    "postprocess.num_subsample": 0,
     "postprocess.ngram": 1, "postprocess.clusters": 1, "postprocess.svd_components": 1,
 }
 # Real-valued fields: (lowest, highest, lowest is allowed).

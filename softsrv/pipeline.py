@@ -244,7 +244,8 @@ def mauve_table(summary: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------- dataset
-POSTPROCESS_COUNTS = dict(empty="non-empty", dedup="deduplicated", near_dup="near-deduplicated", decontaminate="decontaminated",
+POSTPROCESS_COUNTS = dict(empty="non-empty", dedup="deduplicated", near_dup="near-deduplicated",
+                          decontaminate="decontaminated",
                           subsample="subsampled")
 
 

@@ -121,11 +121,12 @@ def derive_undiversified(task: str) -> str:
 
 PT_UNDIVERSIFIED = {
     "gsm8k": Template("gsm8k/pt_undiversified", _ONE_GSM8K, "Figure 10 (Appendix C), GSM8K undiversified PT", True),
-    "mbpp": Template("mbpp/pt_undiversified", derive_undiversified("mbpp"), "derived from Figure 10 (GSM8K) with Figure 8's MBPP "
-                     "phrase 'writing a Python function' (the paper prints only GSM8K's)", False),
-    "boolq": Template("boolq/pt_undiversified", derive_undiversified("boolq"), "derived from Figure 10 (GSM8K) with Figure 8's BoolQ "
-                      "phrases 'passage and question' and 'a boolean answer that can be answered by the passage' (the "
-                      "paper prints only GSM8K's)", False),
+    "mbpp": Template("mbpp/pt_undiversified", derive_undiversified("mbpp"),
+                     "derived from Figure 10 (GSM8K) with Figure 8's MBPP phrase 'writing a Python function' (the "
+                     "paper prints only GSM8K's)", False),
+    "boolq": Template("boolq/pt_undiversified", derive_undiversified("boolq"),
+                      "derived from Figure 10 (GSM8K) with Figure 8's BoolQ phrases 'passage and question' and 'a "
+                      "boolean answer that can be answered by the passage' (the paper prints only GSM8K's)", False),
 }
 
 # ----------------------------------------------------------------------------------- Figure 11: PT_SR

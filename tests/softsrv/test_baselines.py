@@ -39,7 +39,8 @@ def test_boolq_passage_and_question_items_keep_their_lines():
   text = ("Passage and Question 1: PASSAGE: The Rhine flows north.\nQUESTION: does the rhine flow north\n\n"
           "Passage and Question 2: PASSAGE: Cats purr.\nQUESTION: do cats purr")
   assert parse_questions(text, label="Passage and Question", finished=True) == [
-      "PASSAGE: The Rhine flows north.\nQUESTION: does the rhine flow north", "PASSAGE: Cats purr.\nQUESTION: do cats purr"]
+      "PASSAGE: The Rhine flows north.\nQUESTION: does the rhine flow north",
+      "PASSAGE: Cats purr.\nQUESTION: do cats purr"]
   assert parse_questions(text, finished=True) == []  # "Question 1:" mid-line is not an item start.
 
 
@@ -62,8 +63,8 @@ def test_fewer_than_ten_items_and_the_limit():
 
 
 def test_a_repeated_or_smaller_number_or_another_list_style_continues_the_current_item():
-  assert parse_questions("Question 1: a\nQuestion 1: b\n2. c\nQuestion 2: d", finished=True) == ["a\nQuestion 1: b\n2. c",
-                                                                                                 "d"]
+  text = "Question 1: a\nQuestion 1: b\n2. c\nQuestion 2: d"
+  assert parse_questions(text, finished=True) == ["a\nQuestion 1: b\n2. c", "d"]
   assert parse_questions("no list at all\n1. x", finished=True) == []
 
 
