@@ -23,7 +23,8 @@ texts, 19 clusters: at this size the numbers run high, see the paper's 0.963 for
   | PT        | 0.037          | 0.022   | -             |      0.463
   | train     | -              | 0.981   | -             |      0.963
 SS_MC > SS_NP > PT agrees with the paper's order; the gap to PT is far larger here because the 270M base model with
-the reconstructed PT templates (softsrv/templates.py) mostly writes questions that are not programming tasks.
+the PT templates of that run (reconstructions, before softsrv/templates.py held Appendix C verbatim: the PT row is
+still to be rerun) mostly writes questions that are not programming tasks.
 Decontamination (13-gram overlap with the test fold) dropped 0 of 383 SS_MC, 0 of 379 SS_NP and 0 of 217 PT questions;
 none of the 192 kept questions of any method is a verbatim train question (whitespace-normalised exact match).
 

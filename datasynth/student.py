@@ -24,7 +24,8 @@ from typing import Any, Callable, Mapping, Sequence
 from datasynth import io
 from datasynth.errors import UserError
 
-TASK_METRIC = {"mbpp": "pass_at_1", "gsm8k": "accuracy", "boolq": "accuracy", "triviaqa": "exact_match"}
+TASK_METRIC = {"mbpp": "pass_at_1", "gsm8k": "accuracy", "boolq": "accuracy", "triviaqa": "exact_match",
+               "mawps": "accuracy"}
 EvalFn = Callable[[int, Any], dict[str, float]]
 
 
@@ -43,6 +44,19 @@ class EvalSpec:
     ec = config.eval
     return cls(mode=ec.mode, max_new_tokens=ec.max_new_tokens, batch_size=ec.batch_size, workers=ec.workers,
                template=config.sft.template, mbpp_tests_in_prompt=config.mbpp_tests_in_prompt)
+
+
+def few_shots(task: str) -> int:
+  """The shots of a task's harness prompt in "few_shot" mode (MBPP 3, GSM8K 5, TriviaQA 5; BoolQ and MAWPS 0)."""
+  if task == "mbpp":
+    from datasynth.evals import mbpp
+    return len(mbpp.PROMPT_TASK_IDS)
+  if task in ("gsm8k", "triviaqa"):
+    from datasynth.evals import gsm8k, triviaqa
+    return {"gsm8k": gsm8k, "triviaqa": triviaqa}[task].NUM_SHOTS
+  if task in ("boolq", "mawps"):
+    return 0
+  raise UserError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)}.")
 
 
 def with_tests(record, task: str, enabled: bool):
@@ -71,9 +85,10 @@ def _score(task: str, student, eval_records: Sequence, prompts: list[str], spec:
   """(metric value, per-example output rows) of one task for a LoadedModel."""
   from datasynth.evals import lm
   few_shot = spec.mode == "few_shot"
-  if task in ("mbpp", "gsm8k", "triviaqa"):
-    from datasynth.evals import gsm8k
-    stop = {"triviaqa": ["\n"], "gsm8k": list(gsm8k.STOP) if few_shot else []}.get(task, [])
+  if task in ("mbpp", "gsm8k", "triviaqa", "mawps"):
+    from datasynth.evals import gsm8k, mawps
+    stop = {"triviaqa": ["\n"], "gsm8k": list(gsm8k.STOP) if few_shot else [],
+            "mawps": list(mawps.STOP) if few_shot else []}.get(task, [])
     generate = lm.greedy_generator(student, max_new_tokens=spec.max_new_tokens, stop=stop,
                                    batch_size=spec.batch_size, progress=False)
   else:
@@ -95,6 +110,11 @@ def _score(task: str, student, eval_records: Sequence, prompts: list[str], spec:
     res = gsm8k.evaluate_gsm8k(eval_records, generate) if few_shot else gsm8k.score(generate(prompts), eval_records)
     rows = [dict(uid=r.uid, completion=c, prediction=p, gold=g)
             for r, c, p, g in zip(eval_records, res.completions, res.predictions, res.golds)]
+    return res.accuracy, rows
+  if task == "mawps":  # SoftSRV Table 2: 0-shot either way ("few_shot" = the harness's own prompt frame).
+    res = mawps.evaluate_mawps(eval_records, generate) if few_shot else mawps.score(generate(prompts), eval_records)
+    rows = [dict(uid=r.uid, completion=c, prediction=p, gold=g, correct=k)
+            for r, c, p, g, k in zip(eval_records, res.completions, res.predictions, res.golds, res.correct)]
     return res.accuracy, rows
   if task == "triviaqa":
     from datasynth.evals import triviaqa
@@ -169,15 +189,21 @@ def results_from_metrics(rows: Sequence[dict], metric: str) -> list[dict[str, fl
   return out
 
 
-def plot_runs(runs: Mapping[str, Sequence[dict]], metric: str, title: str, path: str) -> str:
-  """metric vs fine-tuning step, one line per run ({label: results_from_metrics rows})."""
+def plot_runs(runs: Mapping[str, Sequence[dict]], metric: str, title: str, path: str, *,
+              epochs_per_step: float | None = None) -> str:
+  """metric vs fine-tuning step, one line per run ({label: results_from_metrics rows}).
+
+  epochs_per_step: with it, the x-axis is steps x batch / training-set size (SoftSRV Figure 3: "the number of
+  fine-tuning steps times batch size normalized by training set size"); pass batch / training-set size.
+  """
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   fig, ax = plt.subplots(figsize=(6, 4))
+  scale = 1.0 if epochs_per_step is None else float(epochs_per_step)
   for name, evals in runs.items():
-    ax.plot([e["step"] for e in evals], [e[metric] for e in evals], marker="o", label=name)
-  ax.set_xlabel("fine-tuning step")
+    ax.plot([e["step"] * scale for e in evals], [e[metric] for e in evals], marker="o", label=name)
+  ax.set_xlabel("fine-tuning step" if epochs_per_step is None else "steps x batch / training-set size")
   ax.set_ylabel(metric)
   ax.set_title(title)
   ax.grid(alpha=0.3)
@@ -189,5 +215,6 @@ def plot_runs(runs: Mapping[str, Sequence[dict]], metric: str, title: str, path:
   return path
 
 
-def plot_metric(evals: Sequence[dict], metric: str, title: str, path: str) -> str:
-  return plot_runs({"": evals}, metric, title, path)
+def plot_metric(evals: Sequence[dict], metric: str, title: str, path: str, *,
+                epochs_per_step: float | None = None) -> str:
+  return plot_runs({"": evals}, metric, title, path, epochs_per_step=epochs_per_step)

@@ -23,7 +23,7 @@ from datasynth.student import TASK_METRIC, EvalSpec, eval_subset, with_tests  # 
 # ------------------------------------------------------------------------------------------------------ records
 
 _EVAL_SPLITS = {"mbpp": ("test", "validation", "train", "prompt"), "gsm8k": ("test", "train"),
-                "boolq": ("test", "dev", "train"), "triviaqa": ("test",)}
+                "boolq": ("test", "dev", "train"), "triviaqa": ("test",), "mawps": ("test", "validation")}
 # configs/evaluate.py sizes and counts: field -> smallest allowed value.
 _AT_LEAST = {"max_records": 0, "eval.num_examples": 0, "eval.seed": 0, "eval.max_new_tokens": 1,
              "eval.batch_size": 1, "eval.workers": 1, "mauve.num_examples": 2, "mauve.num_clusters": 0,
@@ -201,8 +201,10 @@ def _run(config, workdir, task, records_path, baseline, mauve, finetune, stop: i
                    best=max(evals, key=lambda e: e[metric]) if evals else None)
     if evals:
       label = os.path.basename(source) if records_path else "baseline: original train set"
-      student.plot_metric(evals, metric, f"{task} {metric} vs fine-tuning steps ({label})",
-                          os.path.join(workdir, "metric_vs_steps.png"))
+      # Figure 3's x-axis: steps x batch / training-set size (an epoch up to the packing factor).
+      student.plot_metric(evals, metric, f"{task} {metric} vs steps x batch / N ({label})",
+                          os.path.join(workdir, "metric_vs_steps.png"), epochs_per_step=cfg.batch_size / len(records))
+      summary["epochs_per_step"] = cfg.batch_size / len(records)
   write_reports(workdir, summary)
   return summary
 
@@ -225,7 +227,7 @@ def define_flags() -> None:
   default = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "evaluate.py")
   cli.define_config_file("config", default, "Evaluation config (default configs/evaluate.py).")
   flags.DEFINE_string("workdir", None, "Output folder (results, metrics, checkpoints); reruns resume.")
-  flags.DEFINE_string("task", None, "mbpp | gsm8k | boolq | triviaqa (default: config.task).")
+  flags.DEFINE_string("task", None, "mbpp | gsm8k | boolq | triviaqa | mawps (default: config.task).")
   flags.DEFINE_string("records", None, "SFT records (JSON Lines written by datasynth.data.write_jsonl).")
   flags.DEFINE_bool("baseline", False, "Fine-tune on the task's original train set instead of --records.")
   flags.DEFINE_bool("mauve", False, "Also score the records' prompts against the train and test folds (MAUVE).")

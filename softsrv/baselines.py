@@ -1,36 +1,37 @@
-"""The hard-prompt baselines SoftSRV is judged against (DeSalvo et al., Section 4, Appendices A.2 and C).
+"""The hard-prompt baselines SoftSRV is judged against (DeSalvo et al., Section 3.2, Appendices A.2, A.4 and C).
 
-- PT (`pt`): item j shows the LLM `shots` examples of the train fold, drawn at random for that item (a
-  permutation seeded by (seed, j)), and asks for `num_per_call` = 10 new questions (Appendix C's "Now generate 10
-  different questions ..."); sampled at temperature 2 by default (A.2: the diversity device of the baseline). The
-  completion's numbered items become up to 10 rows (`parse_numbered`).
-- PT undiversified (`pt_undiversified`, Figure 10): the same examples, one new question per call, temperature 1.
-- PT_SR (`pt_sr`, Figure 11): each PT question is critiqued by the same LLM; unless the critique says "Stop" the
-  question is rewritten from the critique, and the loop repeats for at most R = `rounds` rounds (`refine`).
+- PT (`pt`): item i fills Figure 8's template with train example i mod n (A.2: "we cycle through questions found in
+  the training fold and insert them into the relevant domain-specific prompt template"), which asks for 10 new
+  questions and ends "Question 1:" ("Passage and Question 1:" for BoolQ); sampled at temperature 2 (A.2). The
+  completion continues item 1, and its "Question k:" items become up to 10 rows (`parse_questions`).
+- PT undiversified (`pt_undiversified`, Figure 10, A.4): one new question per call, at the model's default
+  temperature (1).
+- PT_SR (`pt_sr`, Figure 11): each PT question is critiqued (the critique template), then the refine template is
+  filled with the question and the critique; a refine output that says "Stop" ends that question's rounds (the
+  question stays as it was), any other output is the new question; at most R = `rounds` rounds.
 
 All three run on the project's sampler (`datasynth.sampling.sample_text`, one key stream per (seed, item), so a row
 depends on (seed, item) only, never on batch size, chunk or process) and on any `load_model` model. The default is
-the embedded Gemma 3 270M base, the same frozen H that SoftSRV trains its soft prompt for: the paper prompts one
-LLM for every method so that only the prompting differs (issue 15: "on the same sampler and model as SoftSRV"; the
-paper's appendix itself could not be re-read here, see `softsrv.templates`). Each method is a `make_rows(items)`
-for `datasynth.chunked`, so a run is chunked, resumable and process-split; `generate_baseline` is the entry.
+the embedded Gemma 3 270M base, the same frozen H that SoftSRV trains its soft prompt for: A.2 queries "the same
+backbone LLM used by SoftSRV". Each method is a `make_rows(items)` for `datasynth.chunked`, so a run is chunked,
+resumable and process-split; `generate_baseline` is the entry.
 
 Rows have the SoftSRV generator's fields {text, item, source_index, method, variant, task, config_hash, step, seed,
-num_tokens, finished} so later stages treat every method alike; here `source_index` is the list of few-shot train
-indices, `variant` the question template's name, `step` None (nothing is trained), `num_tokens` the tokens generated
-for the row (a PT call's tokens are counted on its first row, so the sum over rows is what was generated), plus
-`question_index` (position in the numbered list) and, for PT_SR, `rounds` (refinements applied) and `stopped`.
+num_tokens, finished} so later stages treat every method alike; here `source_index` is the train example's index
+(item mod n), `variant` the question template's name, `step` None (nothing is trained), `num_tokens` the tokens
+generated for the row (a PT call's tokens are counted on its first row, so the sum over rows is what was generated),
+plus `question_index` (position in the list) and, for PT_SR, `rounds` (refinements applied) and `stopped`.
 
-Where the code departs from the paper, and why:
-- The templates are reconstructions (the paper's text was not reachable offline; `softsrv.templates`).
-- `prime_list`: a base model continues text rather than following instructions, so the PT prompt ends with
-  "\\n\\n1." and the completion is parsed as if it began with "1."; sampling stops at "\\n{num_per_call + 1}." (the
-  list is complete). The paper used an instruction-following LLM and needed neither.
-- The "Stop" test (`says_stop`): the critique's first non-empty line begins with the word "stop", or its last
+Where the code departs from the paper, and why (also in `softsrv.paper.DEVIATIONS`):
+- The critique, refine and undiversified prompts are the template followed by one line break, where the model's
+  text begins, and a refinement or an undiversified question ends at a blank line: the default question model is a
+  base model that continues text (the paper prompted an instruction-following LLM). The PT prompt needs nothing:
+  Figure 8 ends with "Question 1:", and generation stops at "Question 11:" (the list is complete).
+- The "Stop" test (`says_stop`): the refine output's first non-empty line begins with the word "stop", or its last
   non-empty line is the word "stop" alone (case, markdown and punctuation ignored); "stop" elsewhere (e.g. "the loop
-  should stop at n") does not count. The paper only says the model answers "Stop".
-- Critique and refinement decode greedily by default (`sr_temperature` = 0): the paper does not give their
-  temperature, and a critique's verdict should not be a coin flip.
+  should stop at n") does not count. The paper only says the model says "Stop".
+- Critique and refinement decode greedily by default (`sr_temperature` = 0) and R = 2 rounds: the paper states
+  neither ("several rounds of self-critique").
 """
 from __future__ import annotations
 
@@ -40,69 +41,59 @@ import re
 from typing import Any, Callable, Sequence
 
 import ml_collections
-import numpy as np
 
 from datasynth import chunked, memo
 from datasynth.errors import UserError
 from softsrv import templates
 
 METHODS = ("pt", "pt_undiversified", "pt_sr")
-DEFAULT_TEMPERATURE = {"pt": 2.0, "pt_undiversified": 1.0, "pt_sr": 2.0}  # A.2: PT at 2; Figure 10 at the default.
 
 
 def baseline_config() -> ml_collections.ConfigDict:
   """The `baseline` config section (wired into softsrv/config.py by the pipeline)."""
   c = ml_collections.ConfigDict()
-  c.method = "pt"  # pt (Appendix C, num_per_call per call) | pt_undiversified (Figure 10) | pt_sr (Figure 11).
+  c.method = "pt"  # pt (Figure 8: 10 questions per call) | pt_undiversified (Figure 10) | pt_sr (Figure 11).
   c.task = ""  # Template task: mbpp | gsm8k | boolq; "" = the run's task.
   c.model = "gemma3-270m"  # The question-writing LLM: the same frozen H as SoftSRV (any load_model name or path).
-  c.temperature = ml_collections.config_dict.placeholder(float)  # None = method default: pt / pt_sr 2.0 (A.2), else 1.
+  c.temperature = 2.0  # PT / PT_SR question calls (A.2: 2).
+  c.undiversified_temperature = 1.0  # pt_undiversified (A.4: "the default decoding temperature").
   c.top_p = 1.0  # Nucleus sampling of the question calls (1 = off).
-  c.num_items = 100  # Calls (items) N; PT and PT_SR give up to num_per_call questions each, undiversified one.
-  c.num_per_call = 10  # Questions asked for per PT call ("Now generate 10 different questions").
-  c.shots = 3  # Few-shot train examples in each prompt, drawn per item with seed (seed, item).
-  c.prime_list = True  # End the PT prompt with "1." so a base model writes the list (see the module docstring).
-  c.max_new_tokens = 512  # Token budget of a question call (a PT call holds num_per_call questions).
-  c.rounds = 2  # R: at most this many critique -> refine rounds per PT_SR question.
+  c.num_items = 100  # Calls (items) N; item i fills in train example i mod n. PT and PT_SR give up to 10 questions
+  # each (Figure 8), undiversified one.
+  c.max_new_tokens = 512  # Token budget of a question call (a PT call holds 10 questions).
+  c.rounds = 2  # R: at most this many critique -> refine rounds per PT_SR question (the paper: "several").
   c.sr_temperature = 0.0  # Temperature of the critique and refine calls (0 = greedy).
   c.sr_max_new_tokens = 128  # Token budget of one critique or one refinement.
   c.batch_size = 8  # Prompts per sampler batch (does not change any row).
   c.chunk_size = 32  # Items per chunk file of datasynth.chunked.
-  c.seed = 0  # Key streams: item j draws from fold_in(key(seed'), j); few-shot draws seeded by (seed, j).
+  c.seed = 0  # Key streams: item j draws from fold_in(key(seed'), j).
   c.cache_dir = ""  # Where sampled calls are memoised (datasynth.memo; "" = none): PT_SR's PT calls are PT's.
   return c
 
 
 # ---------------------------------------------------------------------------------------------- parsing
-# A list marker at the start of a line: "1." "1)" "1:" "#1." "(1)" "**1.**" "Question 1:" "Q1." "Example 1:".
-_MARKER = re.compile(r"^\s*(?:\*\*)?(?:(question|q|problem|example)\s*#?\s*(\d+)\s*[:.)]?|\(?#?(\d+)\s*[.):](?!\d))"
-                     r"\s*(?:\*\*)?\s*", re.IGNORECASE)
+def _item_marker(label: str) -> re.Pattern:
+  """A line starting "Question k:" (or "Passage and Question k:"), maybe in bold: group 1 is k."""
+  words = r"\s+".join(map(re.escape, label.split()))
+  return re.compile(rf"^\s*(?:\*\*)?{words}\s+(\d+)\s*:\s*(?:\*\*)?\s*", re.IGNORECASE)
 
 
-def _marker(line: str) -> tuple[str, int, int] | None:
-  """(style, number, end of the marker) of a list-marker line, else None; style is the word ("" for "1.")."""
-  m = _MARKER.match(line)
-  if not m:
-    return None
-  return (m.group(1) or "").lower(), int(m.group(2) or m.group(3)), m.end()
+def parse_questions(completion: str, *, label: str = "Question", finished: bool, limit: int | None = None) -> list[str]:
+  """The "<label> k:" items of `completion` (Figure 8's list: "Question 1:", "Question 2:", ...), in order.
 
-
-def parse_numbered(completion: str, *, finished: bool, limit: int | None = None) -> list[str]:
-  """The items of a numbered list in `completion`, in order.
-
-  An item starts at a line whose marker number is larger than the previous number of the same marker style ("1.",
-  "2)", ... share a style; "Question 3:" and "Example 4:" have their own), so a repeated or smaller number, e.g. a
-  "1." inside an item, is text of the current item; an item runs to the next one and its continuation lines are
-  joined with "\n" (blank lines dropped). Text before the first marker is dropped. When the completion did not
-  finish (it ran out of tokens), its last item may be cut short and is dropped. At most `limit` items.
+  `completion` includes the "<label> 1:" that ends the prompt. An item starts at a line whose number is larger than
+  the previous item's, so a smaller or repeated number inside an item is its text; continuation lines are joined with
+  "\n" (blank lines dropped). Text before the first marker is dropped. When the completion did not finish (it ran out
+  of tokens), its last item may be cut short and is dropped. At most `limit` items.
   """
+  marker = _item_marker(label)
   items: list[list[str]] = []
-  last: dict[str, int] = {}
+  last = 0
   for line in completion.splitlines():
-    marker = _marker(line)
-    if marker is not None and marker[1] > last.get(marker[0], 0):
-      items.append([line[marker[2]:].strip()])
-      last[marker[0]] = marker[1]
+    m = marker.match(line)
+    if m and int(m.group(1)) > last:
+      items.append([line[m.end():].strip()])
+      last = int(m.group(1))
     elif items and line.strip():
       items[-1].append(line.strip())
   texts = ["\n".join(x for x in item if x).strip() for item in items]
@@ -112,6 +103,10 @@ def parse_numbered(completion: str, *, finished: bool, limit: int | None = None)
   return texts[:limit] if limit is not None else texts
 
 
+_LEADING_LABEL = re.compile(r"^\s*(?:\*\*)?(?:passage\s+and\s+)?(?:question|q)\s*\d*\s*[:.)]\s*(?:\*\*)?\s*|"
+                            r"^\s*\(?\d+\s*[.):](?!\d)\s*", re.IGNORECASE)
+
+
 def parse_single(completion: str, *, finished: bool) -> str | None:
   """One question from a completion: a leading list marker removed; None if empty or cut short (unfinished)."""
   if not finished:
@@ -119,9 +114,7 @@ def parse_single(completion: str, *, finished: bool) -> str | None:
   lines = [x.strip() for x in completion.strip().splitlines() if x.strip()]
   if not lines:
     return None
-  marker = _marker(lines[0])
-  if marker is not None:
-    lines[0] = lines[0][marker[2]:].strip()
+  lines[0] = _LEADING_LABEL.sub("", lines[0], count=1).strip()
   text = "\n".join(x for x in lines if x).strip()
   return text or None
 
@@ -130,9 +123,9 @@ def _words(line: str) -> list[str]:
   return re.findall(r"[a-z]+", line.lower())
 
 
-def says_stop(critique: str) -> bool:
-  """The critique's verdict is "Stop": its first non-empty line begins with the word, or its last line is the word."""
-  lines = [x for x in critique.splitlines() if _words(x)]
+def says_stop(output: str) -> bool:
+  """The refine output is "Stop" (Figure 11): its first non-empty line begins with the word, or its last line is it."""
+  lines = [x for x in output.splitlines() if _words(x)]
   if not lines:
     return False
   first, last = _words(lines[0]), _words(lines[-1])
@@ -190,11 +183,9 @@ def stream_seed(seed: int, phase: str, round_: int = 0) -> int:
   return int.from_bytes(hashlib.sha256(f"{seed}/{phase}/{round_}".encode()).digest()[:4], "little") & 0x7FFFFFFF
 
 
-def few_shot_indices(seed: int, item: int, n: int, shots: int) -> list[int]:
-  """Item `item`'s few-shot train indices: `shots` distinct ones from a generator seeded by (seed, item)."""
-  if not 1 <= shots <= n:
-    raise UserError(f"baseline.shots={shots} needs 1 <= shots <= {n} (train examples); lower it.")
-  return np.random.default_rng([seed, item]).choice(n, size=shots, replace=False).tolist()
+def example_index(item: int, n: int) -> int:
+  """A.2: item i fills its template with train example i mod n (round robin over the train fold)."""
+  return item % n
 
 
 # ---------------------------------------------------------------------------------------------- methods
@@ -208,34 +199,29 @@ class Setup:
 
   @property
   def temperature(self) -> float:
-    t = self.config.temperature
-    return DEFAULT_TEMPERATURE[self.config.method] if t is None else float(t)
+    c = self.config
+    return float(c.undiversified_temperature if c.method == "pt_undiversified" else c.temperature)
 
-  def shots(self, item: int) -> list[int]:
-    return few_shot_indices(self.config.seed, item, len(self.train), self.config.shots)
-
-  def examples(self, item: int) -> str:
-    return templates.format_examples([self.train[i] for i in self.shots(item)])
+  def example(self, item: int) -> str:
+    return self.train[example_index(item, len(self.train))]
 
   def row(self, item: int, text: str, k: int, num_tokens: int, variant: str, **extra) -> dict[str, Any]:
-    return dict(text=text, item=item, source_index=self.shots(item), method=self.config.method, variant=variant,
+    return dict(text=text, item=item, source_index=example_index(item, len(self.train)), method=self.config.method,
+                variant=variant,
                 task=self.task, config_hash=self.config_hash, step=None, seed=self.config.seed,
                 num_tokens=int(num_tokens), finished=True, question_index=k, **extra)
 
 
 def pt_questions(setup: Setup, items: range, generate: GenerateFn) -> list[tuple[int, int, str, int]]:
-  """PT: one call per item, its numbered list parsed; returns (item, k, question, tokens counted on the row)."""
+  """PT: one call per item (Figure 8), its "Question k:" list parsed; returns (item, k, question, tokens on the row)."""
   c = setup.config
-  tpl = templates.get("pt", setup.task)
-  prompts = [templates.fill(tpl, examples=setup.examples(j), num=c.num_per_call) for j in items]
-  if c.prime_list:
-    prompts = [p + "\n\n1." for p in prompts]
+  tpl, label = templates.get("pt", setup.task), templates.ITEM_LABEL[setup.task]
+  prompts = [templates.fill(tpl, example=setup.example(j)) for j in items]
   outs = generate(prompts, seed=stream_seed(c.seed, "pt"), item_ids=list(items), temperature=setup.temperature,
-                  max_new_tokens=c.max_new_tokens, stop=(f"\n{c.num_per_call + 1}.",))
+                  max_new_tokens=c.max_new_tokens, stop=(f"{label} {templates.PER_CALL + 1}:",))
   found = []
-  for j, out in zip(items, outs):
-    text = ("1." + out.text) if c.prime_list else out.text
-    questions = parse_numbered(text, finished=out.finished, limit=c.num_per_call)
+  for j, out in zip(items, outs):  # The prompt ends "<label> 1:": the completion is item 1's text onwards.
+    questions = parse_questions(f"{label} 1:{out.text}", label=label, finished=out.finished, limit=templates.PER_CALL)
     found += [(j, k, q, len(out.token_ids) if k == 0 else 0) for k, q in enumerate(questions)]
   return found
 
@@ -250,7 +236,7 @@ def make_undiversified_rows(setup: Setup, generate: GenerateFn) -> Callable[[ran
   tpl = templates.get("pt_undiversified", setup.task)
 
   def make_rows(items: range) -> list[dict[str, Any]]:
-    prompts = [templates.fill(tpl, examples=setup.examples(j)) + "\n\n" for j in items]
+    prompts = [templates.fill(tpl, example=setup.example(j)) + "\n" for j in items]
     outs = generate(prompts, seed=stream_seed(c.seed, "pt_undiversified"), item_ids=list(items),
                     temperature=setup.temperature, max_new_tokens=c.max_new_tokens, stop=("\n\n",))
     rows = []
@@ -267,17 +253,19 @@ def make_undiversified_rows(setup: Setup, generate: GenerateFn) -> Callable[[ran
 class Refined:
   text: str
   rounds: int = 0  # Refinements applied.
-  stopped: bool = False  # A critique said "Stop".
+  stopped: bool = False  # A refine output said "Stop".
   tokens: int = 0  # Tokens generated by this question's critiques and refinements.
 
 
-def refine(questions: Sequence[str], examples: Sequence[str], ids: Sequence[int], *, task: str, rounds: int,
-           seed: int, temperature: float, max_new_tokens: int, generate: GenerateFn) -> list[Refined]:
-  """PT_SR (Figure 11): critique -> (Stop? keep : refine) for each question, for at most `rounds` rounds.
+def refine(questions: Sequence[str], ids: Sequence[int], *, task: str, rounds: int, seed: int, temperature: float,
+           max_new_tokens: int, generate: GenerateFn) -> list[Refined]:
+  """PT_SR (Figure 11): critique -> refine for each question, for at most `rounds` rounds.
 
-  Questions still live in a round are batched into one critique call and one refine call; question q draws from
-  key stream `ids[q]` of each round's own seed. A refinement that comes back empty (or cut short) keeps the question
-  as it was and ends its loop.
+  A round critiques the question (the critique template), then fills the refine template with the question and the
+  critique; a refine output that says "Stop" ends that question's rounds (the question is kept as it was), any other
+  output is the new question. Questions still live in a round are batched into one critique call and one refine call;
+  question q draws from key stream `ids[q]` of each round's own seed. A refinement that comes back empty (or cut
+  short) keeps the question as it was and ends its rounds.
   """
   critique_t, refine_t = templates.get("pt_sr_critique", task), templates.get("pt_sr_refine", task)
   state = [Refined(q) for q in questions]
@@ -285,29 +273,26 @@ def refine(questions: Sequence[str], examples: Sequence[str], ids: Sequence[int]
   for r in range(rounds):
     if not live:
       break
-    crit = generate([templates.fill(critique_t, examples=examples[q], question=state[q].text) for q in live],
+    crit = generate([templates.fill(critique_t, question=state[q].text) + "\n" for q in live],
                     seed=stream_seed(seed, "critique", r), item_ids=[ids[q] for q in live], temperature=temperature,
                     max_new_tokens=max_new_tokens, stop=())
-    todo = []
     for q, out in zip(live, crit):
+      state[q].tokens += len(out.token_ids)
+    prompts = [templates.fill(refine_t, question=state[q].text, critique=out.text.strip()) + "\n"
+               for q, out in zip(live, crit)]
+    outs = generate(prompts, seed=stream_seed(seed, "refine", r), item_ids=[ids[q] for q in live],
+                    temperature=temperature, max_new_tokens=max_new_tokens, stop=("\n\n",))
+    still = []
+    for q, out in zip(live, outs):
       state[q].tokens += len(out.token_ids)
       if says_stop(out.text):
         state[q].stopped = True
-      else:
-        todo.append((q, out.text.strip()))
-    if not todo:
-      break
-    prompts = [templates.fill(refine_t, examples=examples[q], question=state[q].text, critique=c) + "\n"
-               for q, c in todo]
-    outs = generate(prompts, seed=stream_seed(seed, "refine", r), item_ids=[ids[q] for q, _ in todo],
-                    temperature=temperature, max_new_tokens=max_new_tokens, stop=("\n\n",))
-    live = []
-    for (q, _), out in zip(todo, outs):
-      state[q].tokens += len(out.token_ids)
+        continue
       new = parse_single(out.text, finished=out.finished)
       if new is not None:
         state[q].text, state[q].rounds = new, state[q].rounds + 1
-        live.append(q)
+        still.append(q)
+    live = still
   return state
 
 
@@ -317,9 +302,8 @@ def make_sr_rows(setup: Setup, generate: GenerateFn) -> Callable[[range], list[d
 
   def make_rows(items: range) -> list[dict[str, Any]]:
     found = pt_questions(setup, items, generate)
-    examples = {j: setup.examples(j) for j in items}
-    done = refine([q for _, _, q, _ in found], [examples[j] for j, _, _, _ in found],
-                  [j * c.num_per_call + k for j, k, _, _ in found], task=setup.task, rounds=c.rounds, seed=c.seed,
+    done = refine([q for _, _, q, _ in found], [j * templates.PER_CALL + k for j, k, _, _ in found],
+                  task=setup.task, rounds=c.rounds, seed=c.seed,
                   temperature=c.sr_temperature, max_new_tokens=c.sr_max_new_tokens, generate=generate)
     return [setup.row(j, d.text, k, n + d.tokens, variant, rounds=d.rounds, stopped=d.stopped)
             for (j, k, _, n), d in zip(found, done)]
@@ -337,8 +321,7 @@ def check_config(config: ml_collections.ConfigDict, task: str) -> None:
     raise UserError(f"baseline.method={config.method!r}; expected one of {', '.join(METHODS)}.")
   if task not in templates.TASKS:
     raise UserError(f"baseline.task={task!r}: no PT templates for it; expected one of {', '.join(templates.TASKS)}.")
-  for field in ("num_items", "num_per_call", "shots", "max_new_tokens", "batch_size", "chunk_size",
-                "sr_max_new_tokens"):
+  for field in ("num_items", "max_new_tokens", "batch_size", "chunk_size", "sr_max_new_tokens"):
     if int(config[field]) < 1:
       raise UserError(f"baseline.{field}={config[field]} must be at least 1.")
   if int(config.rounds) < 0:
@@ -360,15 +343,15 @@ def from_run_config(run: ml_collections.ConfigDict) -> ml_collections.ConfigDict
 
   Starts from `baseline_config()`, takes the run's `baseline` fields, then the run-level fields win: method =
   pipeline.method, task, seed, model = model.name (H), chunk_size = generate.chunk, and num_items from
-  generate.num_samples N: ceil(N / num_per_call) calls for pt / pt_sr (each yields up to num_per_call questions),
-  N calls for pt_undiversified.
+  generate.num_samples N: ceil(N / 10) calls for pt / pt_sr (each yields up to 10 questions, Figure 8), N calls for
+  pt_undiversified.
   """
   c = baseline_config()
   c.update(run.get("baseline", ml_collections.ConfigDict()).to_dict())
   c.method, c.task, c.seed, c.model = run.pipeline.method, run.task, int(run.seed), run.model.name
   c.chunk_size = int(run.generate.chunk)
   n = int(run.generate.num_samples)
-  c.num_items = n if c.method == "pt_undiversified" else -(-n // int(c.num_per_call))
+  c.num_items = n if c.method == "pt_undiversified" else -(-n // templates.PER_CALL)
   return c
 
 
@@ -379,7 +362,7 @@ def generate_baseline(config: ml_collections.ConfigDict, out_dir: str, *, task: 
   """Write `config.num_items` baseline items (method `config.method`) as chunk files under `out_dir`.
 
   config: the `baseline` section, or a whole run config (`from_run_config`). task: overrides `config.task`.
-  model: a LoadedModel (else `load_model(config.model)`). train: the few-shot pool (else the task's train fold,
+  model: a LoadedModel (else `load_model(config.model)`). train: the examples cycled over (else the task's train fold,
   `Record.prompt`). generate: a GenerateFn (else the sampler on `model`); with `config.cache_dir` its calls are
   memoised as `model`'s (`memoised`). Rerunning the same call resumes; another process of `process_count` makes the
   other chunks.
@@ -393,8 +376,7 @@ def generate_baseline(config: ml_collections.ConfigDict, out_dir: str, *, task: 
     from datasynth.data import load_task
     train = [r.prompt for r in load_task(task, "train", data_dir)]
   if not train:
-    raise UserError(f"The few-shot pool for {task} is empty; check the data directory or pass train examples.")
-  few_shot_indices(config.seed, 0, len(train), config.shots)  # Checks shots <= len(train) before any model loads.
+    raise UserError(f"The train examples for {task} are empty; check the data directory or pass train examples.")
   if model is None and generate is None:
     from datasynth.models import load_model
     model = load_model(config.model)

@@ -128,7 +128,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.pipeline.mauve = True  # Run the MAUVE stage (questions vs the train and test folds).
 
   c.baseline = baseline_section()  # pipeline.method = pt | pt_undiversified | pt_sr: softsrv.baselines's settings.
-  # CPU preset: temperature 1 for every PT method. The paper's 2 (A.2, the `paper` preset) makes the 270M base model
+  # CPU preset: PT / PT_SR at temperature 1. The paper's 2 (A.2, the `paper` preset) makes the 270M base model
   # write nothing parseable (measured: 0 questions from 2 MBPP calls at temperature 2, 11 at temperature 1).
   c.baseline.temperature = 1.0
 
@@ -150,6 +150,8 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.answer.temperature = 0.0  # 0 = greedy.
   c.answer.batch_size = 16  # Questions per compiled sampling batch.
   c.answer.chunk = 256  # Questions per resumable output chunk.
+  c.answer.decontaminate_ngram = 13  # A.3: drop an answered record whose question or answer shares a 13-gram with a
+  # test-fold question or reference answer (punctuation and digits removed); 0 = off.
 
   c.mauve = ml_collections.ConfigDict()  # MAUVE of the kept questions vs the train and test folds (A.7, Tables 4-5).
   c.mauve.model = "smollm2-135m"  # Feature model: mean of its last-block token states.
@@ -194,7 +196,7 @@ def paper(c: ml_collections.ConfigDict) -> None:
   c.data.max_len = 512
   c.generate.num_samples = 100_000  # The paper generates 100K, then subsamples N_s diverse ones.
   c.postprocess.num_subsample = {"boolq": 20_000}.get(c.task, 50_000)  # N_s (A.2).
-  c.baseline.temperature = 2.0  # A.2: PT questions sampled at temperature 2.
+  c.baseline.temperature = 2.0  # A.2: PT / PT_SR questions at 2 (undiversified PT stays at 1, A.4).
   c.mauve.num_examples = 0
   c.mauve.num_clusters = 32
   c.mauve.max_tokens = 512
@@ -271,8 +273,9 @@ _AT_LEAST = {
     "train.loss_chunk": 0, "train.log_every": 1, "train.eval_every": 1, "train.stop_after": 0,
     "train.num_devices": 0, "checkpoint.save_every": 1, "checkpoint.keep": 1, "generate.num_samples": 1,
     "generate.batch_size": 1, "generate.chunk": 1, "generate.max_new_tokens": 1, "generate.top_k": 0,
-    "answer.max_new_tokens": 1, "answer.batch_size": 1, "answer.chunk": 1, "mauve.num_examples": 0,
-    "mauve.num_clusters": 0, "mauve.max_tokens": 1, "mauve.batch_size": 1, "postprocess.num_subsample": 0,
+    "answer.max_new_tokens": 1, "answer.batch_size": 1, "answer.chunk": 1, "answer.decontaminate_ngram": 0,
+    "mauve.num_examples": 0, "mauve.num_clusters": 0, "mauve.max_tokens": 1, "mauve.batch_size": 1,
+    "postprocess.num_subsample": 0,
     "postprocess.ngram": 1, "postprocess.clusters": 1, "postprocess.svd_components": 1,
 }
 # Real-valued fields: (lowest, highest, lowest is allowed).

@@ -3,9 +3,13 @@
   train        theta = argmin reconstruction loss of x from P_theta(E(x)) (softsrv.train); skipped for baselines.
   generate     x'_j ~ H(P_theta(E(x_{j mod n}))), j = 0..N-1 (softsrv.generate), or a prompt-template baseline:
                PT, undiversified PT, PT_SR (softsrv.baselines); chunked and resumable.
-  postprocess  exact (+ optional MinHash near-) dedup, diversity subsampling to N_s, 13-gram decontamination
-               against the test fold (datasynth.postprocess).
-  answer       each kept question answered by an answer LLM (datasynth.answers): SFT records {prompt, response}.
+  postprocess  empty questions dropped, exact (+ optional MinHash near-) dedup, 13-gram decontamination of the
+               questions against the test fold (an extra: see below), diversity subsampling to N_s
+               (datasynth.postprocess).
+  answer       each kept question answered by an answer LLM (datasynth.answers): SFT records {prompt, response};
+               then A.3's decontamination of those records: a record whose question or answer shares a 13-gram
+               (punctuation and digits removed) with any test-fold question or reference answer is dropped; the
+               rate is in the stage's manifest (`decontamination`) beside the question-level count of postprocess.
   mauve        MAUVE of the kept questions against the train and the test fold (Tables 4 and 5), curves as PNG.
 
 `datasynth.stages` runs them: a rerun skips finished stages, resumes an interrupted one and reruns a stage (and every
@@ -127,14 +131,42 @@ def _postprocess(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
 
 
 def _answer(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
+  """Step 3: answer the kept questions, then A.3's decontamination of the (question, answer) records."""
   from datasynth import answers
   from datasynth.data import read_jsonl
   from softsrv import templates
   questions = read_jsonl(kept)
-  template = templates.answer_template(config.pipeline.method, config.task)  # SoftSRV: None (as is); PT: Appendix C.
+  empty = sum(not str(q.get("text", "")).strip() for q in questions)  # Nothing to answer (post-processing drops
+  questions = [q for q in questions if str(q.get("text", "")).strip()]  # them too; a kept.jsonl of any origin).
+  if not questions:
+    raise UserError(f"All {empty} questions in {kept} are empty; nothing to answer (check the generation stage).")
+  template = templates.answer_template(config.pipeline.method, config.task)  # SoftSRV: None (as is); PT: Figure 9.
   report = answers.answer_questions(questions, models["answer"], stage_dir, config=config.answer.to_dict(),
                                     task=config.task, template=template, progress=config.show_progress)
-  return dict(counts=report["counts"], outputs=[report["records"]])
+  counts = report["counts"]
+  counts["in"] += empty
+  counts["dropped"] = {"empty_question": empty, **counts["dropped"]}
+  out = dict(counts=counts, outputs=[report["records"]])
+  if config.answer.decontaminate_ngram:
+    out["decontamination"] = _decontaminate_records(config, report["records"])
+    counts["out"] = out["decontamination"]["kept"]
+    counts["dropped"][f"test_{config.answer.decontaminate_ngram}gram_overlap"] = out["decontamination"]["dropped"]
+  return out
+
+
+def _decontaminate_records(config, records_path: str) -> dict[str, Any]:
+  """A.3 (Section 3.3 step 3): drop a record sharing an n-gram with a test-fold question or reference answer.
+
+  Rewrites `records_path` with the clean records (the answered chunks stay as they were) and returns the report,
+  with the question-level pass of the postprocess stage (this project's extra) beside it for comparison.
+  """
+  from datasynth.data import load_task, read_jsonl
+  from datasynth.postprocess import decontaminate_records
+  test = load_task(config.task, "test", config.data.data_dir or None)
+  texts = [t for r in test for t in (r.prompt, r.response) if t]
+  kept, report = decontaminate_records(read_jsonl(records_path), texts, int(config.answer.decontaminate_ngram))
+  io.write_jsonl(records_path, kept)
+  return report
 
 
 def _mauve(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
@@ -212,7 +244,8 @@ def mauve_table(summary: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------- dataset
-POSTPROCESS_COUNTS = dict(dedup="deduplicated", near_dup="near-deduplicated", decontaminate="decontaminated",
+POSTPROCESS_COUNTS = dict(empty="non-empty", dedup="deduplicated", near_dup="near-deduplicated",
+                          decontaminate="decontaminated",
                           subsample="subsampled")
 
 

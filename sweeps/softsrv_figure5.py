@@ -1,6 +1,10 @@
 r"""SoftSRV Figure 5 at CPU scale: prompt-template questions on MBPP with and without the "10 different questions"
 diversification (PT vs undiversified PT), MAUVE against the train and the test fold; 2 pipeline runs.
 
+NOTE: the PT / PT_SR / undiversified-PT figures below were measured with the earlier reconstructed templates;
+softsrv/templates.py now holds Appendix C verbatim (one train example per call, 'Question k:' items, PT_SR's
+Stop in the refine output), so those rows are to be rerun and restated; the SoftSRV rows are unaffected.
+
 Command:
   python launch/sweep.py --sweep=sweeps/softsrv_figure5.py
   python launch/report.py --workdir=workdirs/sweeps/softsrv_figure5

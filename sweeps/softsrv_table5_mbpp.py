@@ -1,6 +1,10 @@
 r"""SoftSRV Table 5 on MBPP at CPU scale: MAUVE of SS_NP, SS_MP2, SS_MC, PT and PT_SR questions against the train
 and the test fold (and train vs test), 5 pipeline runs.
 
+NOTE: the PT / PT_SR / undiversified-PT figures below were measured with the earlier reconstructed templates;
+softsrv/templates.py now holds Appendix C verbatim (one train example per call, 'Question k:' items, PT_SR's
+Stop in the refine output), so those rows are to be rerun and restated; the SoftSRV rows are unaffected.
+
 Command:
   python launch/sweep.py --sweep=sweeps/softsrv_table5_mbpp.py
   python launch/report.py --workdir=workdirs/sweeps/softsrv_table5_mbpp

@@ -108,11 +108,14 @@ def load_task(task: str, split: str, data_dir: str | None = None) -> list[Record
   mbpp: train | validation | test | prompt (standard task-id splits); gsm8k: train | test;
   boolq: train | test | dev (dev is the official dev set; test is 1,000 rows of it, train the other 2,270 in the
   shared folder (see the data README); the official train.jsonl is accepted in its place); lima, alpaca: train;
-  triviaqa: test | shots.
+  triviaqa: test | shots; mawps: test | train | validation.
   """
   if task == "triviaqa":  # Evaluation only: test (995 questions) | shots (the 5 held-out prompt shots).
     from datasynth.evals import triviaqa
     path, records = "triviaqa", triviaqa.records(split, data_dir)
+  elif task == "mawps":  # Evaluation only (SoftSRV Table 2): test (238) | train | validation.
+    from datasynth.evals import mawps
+    path, records = "mawps", mawps.records(split, data_dir)
   else:
     rows, path = read_split_rows(task, split, data_dir)
     records = _READERS[task](rows, path, task if task in ("lima", "alpaca") else split)

@@ -97,3 +97,20 @@ def decontaminate(texts: Iterable[str], test_texts: Iterable[str], n: int = 13) 
   dec = Decontaminator(test_texts, n)
   kept = [i for i, text in enumerate(texts) if not dec.is_contaminated(text)]
   return kept, dec.rate
+
+
+def decontaminate_records(records: Iterable[dict], test_texts: Iterable[str], n: int = 13, *,
+                          fields: Sequence[str] = ("prompt", "response")) -> tuple[list[dict], dict]:
+  """A.3 on finished examples: drop a record one of whose `fields` shares an n-gram with any of `test_texts`.
+
+  `test_texts` are the test fold's questions and reference answers. Each field of a record is checked on its own
+  (no n-gram is made across the question / answer boundary). Returns (kept records in input order, report) with
+  report = {count_in, kept, dropped, rate, test_texts, test_ngrams}.
+  """
+  dec = Decontaminator(test_texts, n)
+  records = list(records)
+  kept = [r for r in records if not any(dec.is_contaminated(str(r.get(f) or "")) for f in fields)]
+  dropped = len(records) - len(kept)
+  return kept, dict(count_in=len(records), kept=len(kept), dropped=dropped,
+                    rate=round(dropped / len(records), 6) if records else 0.0, test_texts=dec.n_test,
+                    test_ngrams=len(dec.index), ngram=n)

@@ -1,8 +1,9 @@
-"""The post-processing driver: dedup -> (near-dup) -> decontaminate -> subsample, file to file (SoftSRV A.2-A.3).
+"""The post-processing driver: empty -> dedup -> (near-dup) -> decontaminate -> subsample, file to file (A.2-A.3).
 
 `postprocess(rows, text_key=..., test_texts=..., out_dir=..., config=...)` streams generated rows through the stages
 and writes, for each stage, what it kept and a report:
 
+  <out_dir>/empty.jsonl          rows whose text is not empty or whitespace only (nothing to answer or learn)
   <out_dir>/dedup.jsonl          rows that are not exact duplicates (first occurrences), input order
   <out_dir>/near_dup.jsonl       (config.near_dup only) rows that are not near-duplicates of an earlier kept row
   <out_dir>/decontaminate.jsonl  rows sharing no `ngram`-gram with the test fold
@@ -23,6 +24,11 @@ N_s, while decontaminating first returns exactly N_s whenever at least N_s clean
 asks for; it is also cheaper (the linear n-gram check shrinks the clustering's input). The chosen set is drawn from
 the clean rows only, so it can differ from the paper's order in which rows fill a contaminated row's place;
 decontamination itself is per row, so no contaminated row survives either way.
+
+The decontamination here is on questions alone, before the answers exist: an extra of this project that keeps
+contaminated questions out of the subsample (and out of MAUVE). The paper's A.3 pass runs on the answered
+(question, answer) records against the test fold's questions and reference answers (`decontaminate_records`, run by
+the SoftSRV pipeline's answer stage); both counts are reported.
 
 Every stage streams (memory bounded by the dedup hash set and the LSH index) except subsampling, which holds the
 surviving texts and their TF-IDF matrix. A failure (bad input, nothing left) raises `UserError` and removes every
@@ -47,7 +53,14 @@ from datasynth.postprocess.decontaminate import Decontaminator
 from datasynth.postprocess.dedup import ExactDeduplicator, NearDeduplicator
 from datasynth.postprocess.subsample import diversity_subsample
 
-STAGES = ("dedup", "near_dup", "decontaminate", "subsample")
+STAGES = ("empty", "dedup", "near_dup", "decontaminate", "subsample")
+
+
+class NonEmpty:
+  """Keeps a text with at least one non-whitespace character (a generator that ends at once writes "")."""
+
+  def is_new(self, text: str) -> bool:
+    return bool(text.strip())
 _EXTRA_FILES = ("subsample_selection.jsonl", "kept.jsonl", "postprocess.json")
 
 
@@ -183,7 +196,7 @@ def _run_stages(rows, text_key, test_texts, config, out_dir, written, progress) 
   """The stages in order; appends each file to `written` as soon as it exists (for cleanup on failure)."""
   reports = []
   items = _encode_rows(rows, text_key)
-  filters = [("dedup", ExactDeduplicator(config.fold_case), "exact_duplicate")]
+  filters = [("empty", NonEmpty(), "empty_question"), ("dedup", ExactDeduplicator(config.fold_case), "exact_duplicate")]
   if config.near_dup:
     filters.append(("near_dup", NearDeduplicator(config.near_dup_threshold, config.num_perm, config.shingle),
                     "near_duplicate"))

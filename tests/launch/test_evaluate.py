@@ -52,6 +52,7 @@ def test_main_mbpp_baseline_writes_table_json_and_plot(smollm2, data_dir, tmp_pa
   final = summary["final"]["pass_at_1"]  # Each figure with its binomial standard error on the 4 examples.
   assert f"**{final:.4f} +- {(final * (1 - final) / 4) ** 0.5:.4f}**" in md
   assert (tmp_path / "metric_vs_steps.png").stat().st_size > 1000
+  assert summary["epochs_per_step"] == 2 / 12  # Figure 3's x-axis: steps x batch / training-set size.
   outputs = [json.loads(l) for l in (tmp_path / "eval" / "step_000002.jsonl").read_text().splitlines()]
   assert len(outputs) == 4 and all("completion" in o and "passed" in o for o in outputs)
   # Same work dir again: resumes at the last step and re-evaluates nothing.
@@ -78,3 +79,27 @@ def test_records_with_mauve_on_boolq(smollm2, data_dir, tmp_path):
   assert (tmp_path / "run" / "mauve.png").exists() and "## MAUVE" in (tmp_path / "run" / "results.md").read_text()
   with pytest.raises(ValueError, match="exactly one"):
     launcher.run(config, workdir=str(tmp_path / "bad"), records_path=str(path), baseline=True)
+
+
+def test_figure_3s_x_axis_is_steps_times_batch_over_the_training_set_size(tmp_path, monkeypatch):
+  import matplotlib.axes
+  from datasynth import student
+  drawn = []
+  monkeypatch.setattr(matplotlib.axes.Axes, "plot", lambda self, x, y, **kw: drawn.append((list(x), list(y))))
+  labels = []
+  monkeypatch.setattr(matplotlib.axes.Axes, "set_xlabel", lambda self, text: labels.append(text))
+  evals = [dict(step=0, accuracy=0.1), dict(step=50, accuracy=0.2), dict(step=100, accuracy=0.3)]
+  student.plot_metric(evals, "accuracy", "t", str(tmp_path / "a.png"), epochs_per_step=16 / 400)
+  assert drawn == [([0.0, 2.0, 4.0], [0.1, 0.2, 0.3])] and labels == ["steps x batch / training-set size"]
+
+
+def test_the_paper_preset_is_section_3_3s_student_and_the_cpu_preset_departs():
+  cfg = _load("configs/evaluate.py", "cfg_eval")
+  paper, cpu = cfg.get_config("paper"), cfg.get_config()
+  assert (paper.sft.batch_size, paper.sft.seq_len, paper.sft.pack, paper.sft.lr, paper.sft.warmup_steps,
+          paper.sft.decay, paper.sft.end_factor, paper.sft.steps) == (16, 8192, True, 1e-6, 100, "cosine", 0.0, 2000)
+  assert paper.eval.mode == "few_shot" and paper.eval.num_examples == 0
+  assert cfg.get_config("paper,table3").sft.steps == 10_000
+  assert (cpu.model, cpu.sft.steps, cpu.eval.mode) == ("smollm2-135m", 20, "sft")
+  with pytest.raises(Exception, match="Unknown preset 'tpu'"):
+    cfg.get_config("tpu")

@@ -45,16 +45,17 @@ def test_postprocess_writes_each_stage_and_its_report_and_keeps_rows_unchanged(t
   config = PostprocessConfig(num_subsample=100, svd_components=8, clusters=8, seed=0)
   report = postprocess(iter(rows), test_texts=TEST_FOLD, out_dir=tmp_path, config=config)
   assert sorted(os.listdir(tmp_path)) == sorted(
-      ["dedup.jsonl", "dedup.json", "decontaminate.jsonl", "decontaminate.json", "subsample.jsonl", "subsample.json",
+      ["empty.jsonl", "empty.json", "dedup.jsonl", "dedup.json", "decontaminate.jsonl", "decontaminate.json", "subsample.jsonl", "subsample.json",
        "subsample_selection.jsonl", "kept.jsonl", "postprocess.json"])
-  dedup, decon, sub = report["stages"]
+  empty, dedup, decon, sub = report["stages"]
+  assert empty["dropped"] == {"empty_question": 0}
   assert (dedup["count_in"], dedup["kept"], dedup["dropped"]) == (200, 180, {"exact_duplicate": 20})
   assert (decon["count_in"], decon["kept"], decon["dropped"]) == (180, 178, {"test_13gram_overlap": 2})
   assert decon["rate"] == pytest.approx(2 / 180, abs=1e-6)
   assert (sub["count_in"], sub["kept"], sub["dropped"]) == (178, 100, {"not_selected": 78})
   assert report["count_out"] == 100 and _load(tmp_path / "postprocess.json") == report
-  assert report["counts"] == {"in": 200, "out": 100, "dropped": {"exact_duplicate": 20, "test_13gram_overlap": 2,
-                                                                 "not_selected": 78}}
+  assert report["counts"] == {"in": 200, "out": 100, "dropped": {"empty_question": 0, "exact_duplicate": 20,
+                                                                 "test_13gram_overlap": 2, "not_selected": 78}}
   for stage in report["stages"]:
     assert _load(tmp_path / f"{stage['stage']}.json") == stage and stage["seconds"] >= 0
   selected = _read(tmp_path / "subsample.jsonl")
@@ -71,8 +72,8 @@ def test_near_dup_stage_runs_between_dedup_and_decontamination(tmp_path):
   rows = [dict(text=f"{long} number{i}") for i in range(5)] + [dict(text=other)]
   report = postprocess(rows, test_texts=TEST_FOLD, out_dir=tmp_path,
                        config=PostprocessConfig(near_dup=True, near_dup_threshold=0.8))
-  assert [s["stage"] for s in report["stages"]] == ["dedup", "near_dup", "decontaminate", "subsample"]
-  assert report["stages"][1]["dropped"] == {"near_duplicate": 4}
+  assert [s["stage"] for s in report["stages"]] == ["empty", "dedup", "near_dup", "decontaminate", "subsample"]
+  assert report["stages"][2]["dropped"] == {"near_duplicate": 4}
   assert len(_read(tmp_path / "near_dup.jsonl")) == 2 and report["count_out"] == 2
 
 
