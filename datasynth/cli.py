@@ -23,6 +23,7 @@ import sys
 import traceback
 from typing import Any, Callable, Sequence
 
+from datasynth import interrupt
 from datasynth.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -39,7 +40,8 @@ def fail(message: str, exc: BaseException | None = None, verbose: bool = False) 
 
 
 def run(main: Callable[[Sequence[str]], Any], argv: Sequence[str] | None = None, *, absl_flags: bool = True) -> None:
-  """Run `main` as a launcher: parse flags, call it, turn user errors into `error: ...` and exit status 2."""
+  """Run `main` as a launcher: parse flags, call it, turn user errors into `error: ...` and exit status 2; SIGTERM /
+  SIGINT before a job starts exit 75 (`interrupt.exit_on_signal`)."""
   argv = list(sys.argv if argv is None else argv)
   verbose = any(a in _VERBOSE_FLAGS for a in argv) or os.environ.get("DATASYNTH_DEBUG", "") not in ("", "0")
   argv = [a for a in argv if a not in _VERBOSE_FLAGS]
@@ -50,10 +52,11 @@ def run(main: Callable[[Sequence[str]], Any], argv: Sequence[str] | None = None,
     except UserError as e:
       fail(str(e), e, verbose)
 
-  if not absl_flags:
-    sys.exit(guarded_main(argv[1:]))
-  from absl import app
-  app.run(guarded_main, argv=argv, flags_parser=lambda a: _parse_or_fail(a, verbose))
+  with interrupt.exit_on_signal():  # A preemption during start-up or model loading: exit 75, as during a job.
+    if not absl_flags:
+      sys.exit(guarded_main(argv[1:]))
+    from absl import app
+    app.run(guarded_main, argv=argv, flags_parser=lambda a: _parse_or_fail(a, verbose))
 
 
 def _parse_or_fail(argv: list[str], verbose: bool) -> list[str]:

@@ -23,10 +23,12 @@ by Python before the agreed step).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
+from typing import Iterator
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped by SIGTERM / SIGINT after saving; rerun the command to resume.
 
@@ -36,6 +38,29 @@ class Interrupted(SystemExit):
 
 
 _ACTIVE: list["StopSignals"] = []  # The StopSignals entered and not yet left, outermost first.
+
+
+@contextlib.contextmanager
+def exit_on_signal() -> Iterator[None]:
+  """For launchers, around the whole command: SIGTERM / SIGINT while no job's `StopSignals` is active (start-up,
+  model loading: nothing to save) exit 75 at once with one line, so a preemption always ends in the same status. A
+  job's `StopSignals` replaces the handlers while it runs and puts these back after; a multi-process job's runtime
+  takes SIGTERM over when `jax.distributed` starts. The previous handlers are back after the block."""
+  saved = {}
+  if threading.current_thread() is threading.main_thread():
+    saved = {s: signal.signal(s, _exit_now) for s in StopSignals.SIGNALS}
+  try:
+    yield
+  finally:
+    for s, handler in saved.items():
+      signal.signal(s, handler)
+
+
+def _exit_now(signum, frame):
+  del frame
+  print(f"stopped by {signal.Signals(signum).name} outside a step or chunk (nothing more to save); rerun the same "
+        f"command to resume (exit status {EXIT_INTERRUPTED}).", file=sys.stderr, flush=True)
+  os._exit(EXIT_INTERRUPTED)  # pylint: disable=protected-access  # What is on disk is complete (atomic writes).
 
 
 def multi_process() -> bool:

@@ -16,8 +16,9 @@ the reference's.
 Prints a table: job, trials, kills, resumes, mismatches, clean stops. Exit status 1 when anything mismatched.
 
 --signal=TERM sends SIGTERM instead of SIGKILL (a scheduler's preemption): an interrupted run must exit 75 (stopped
-at a step or chunk boundary after saving it; `datasynth.interrupt`), or -15 when the signal came before the job
-installed its handler (start-up, evaluation, a stage between loops); any other status is a failure. The same checks
+at a step or chunk boundary after saving it, or at once when no job was running yet; `datasynth.interrupt`), or
+-15 when the signal came while the interpreter was starting, before the launcher installed its handler; any other
+status is a failure. The same checks
 follow. `--signal=TERM --trials=10 --kills=3 --jobs=softsrv,sft,generate` makes up to 90 interruptions.
 
 Jobs:
@@ -318,7 +319,7 @@ def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, sp
   Moments count from when `marker` appears (from the start without one). Returns (kills delivered, restarts,
   seconds of a run that ended before its kill moment, or None, clean stops). Such a run ends the trial early (that
   kill is not delivered); the caller then aims later trials inside that run's time. SIGTERM: the run must exit 75
-  (a clean stop) or -15 (killed before its handler was installed); anything else raises.
+  (a clean stop) or -15 (killed in interpreter start-up, before the launcher's handler); anything else raises.
   """
   delivered, restarts, stops = 0, 0, 0
   for attempt in range(kills + 1):

@@ -7,10 +7,13 @@ import signal
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from datasynth import chunked, interrupt, loop, training
+from datasynth import chunked, cli, interrupt, loop, training
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -19,7 +22,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 _JOB = """
 import sys, time
 import jax, jax.numpy as jnp, numpy as np, optax
-from datasynth import chunked, interrupt, loop, training
+from datasynth import chunked, cli, interrupt, loop, training
 workdir, end, pause, grace = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 def step_fn(state, step):
   print(f"step {step}", flush=True)
@@ -128,9 +131,6 @@ def test_chunked_output_stopped_by_sigterm_writes_the_current_chunk_exits_75_and
 
 
 def _tiny_state():
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  import optax  # pylint: disable=g-import-not-at-top
   return training.TrainState.create(jnp.zeros(4), optax.sgd(0.1), jax.random.key(0))
 
 
@@ -170,3 +170,32 @@ def test_a_signal_caught_by_an_enclosing_job_stops_a_nested_one_at_its_first_bou
   assert e.value.code == 75
   assert "stopped by SIGTERM after the first unit; rerun the same command" in capsys.readouterr().err
   assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # Every handler put back.
+
+
+# A launcher still starting (loading a model) when the preemption notice comes: no job is running yet.
+_LOADING = """
+import time
+from datasynth import cli
+def main(argv):
+  print("loading", flush=True)
+  time.sleep(60)
+cli.run(main, absl_flags=False)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_before_any_job_starts_exits_75_at_once_with_one_line(signum):
+  proc = subprocess.Popen([sys.executable, "-c", _LOADING], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=_env())
+  code, err = _signal_at(proc, "loading", signum)
+  assert code == 75, err
+  assert err.strip() == (f"stopped by {signal.Signals(signum).name} outside a step or chunk (nothing more to save); "
+                         "rerun the same command to resume (exit status 75).")
+
+
+def test_a_launcher_run_in_process_puts_the_signal_handlers_back():
+
+  before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+  with pytest.raises(SystemExit):
+    cli.run(lambda argv: 0, ["x.py"], absl_flags=False)
+  assert {s: signal.getsignal(s) for s in before} == before
