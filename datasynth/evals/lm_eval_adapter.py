@@ -39,6 +39,7 @@ import os
 from typing import Any, Iterable, Mapping, Sequence
 
 import jax.numpy as jnp
+from datasets.exceptions import DatasetNotFoundError
 # lm-eval is an optional dependency (setup.py's `lmeval` extra): only this module and what calls it import it.
 import lm_eval
 from lm_eval.api.model import LM
@@ -50,7 +51,7 @@ from datasynth import io, sft
 from datasynth.errors import UserError
 from datasynth.evals import lm as lm_lib
 from datasynth.evals.lm_eval_tasks import TASKS_DIR, shipped_tasks
-from datasynth.models.loaders import LoadedModel, check_name, load_model
+from datasynth.models.loaders import PRESETS, LoadedModel, check_name, load_model
 from datasynth.sampling import sample_text
 
 log = logging.getLogger(__name__)
@@ -260,8 +261,10 @@ def evaluate(model: str | LoadedModel | DatasynthLM, tasks: Sequence[str], *, nu
              limit: int | float | None = None, include_path: str | Sequence[str] | None = None,
              batch_size: int = 8, max_gen_toks: int = 256, data_dir: str | None = None,
              gen_kwargs: str | None = None, log_samples: bool = False, seed: int = 0,
-             progress: bool = True, manager: TaskManager | None = None) -> dict[str, Any]:
-  """lm-eval's `simple_evaluate` of `model` on `tasks` (names, groups or YAML paths): its results dict."""
+             progress: bool = True, manager: TaskManager | None = None,
+             bootstrap_iters: int = 1000) -> dict[str, Any]:
+  """lm-eval's `simple_evaluate` of `model` on `tasks` (names, groups or YAML paths): its results dict. Standard
+  errors of mean metrics are analytic; `bootstrap_iters` is for the others (0: none)."""
   offline()
   if not tasks:
     raise UserError("No lm-eval tasks given; name at least one (e.g. --tasks=bbh_local_fewshot).")
@@ -269,10 +272,15 @@ def evaluate(model: str | LoadedModel | DatasynthLM, tasks: Sequence[str], *, nu
   check_tasks(tasks, manager)
   lm = model if isinstance(model, DatasynthLM) else DatasynthLM(model, batch_size=batch_size,
                                                                  max_gen_toks=max_gen_toks, progress=progress)
-  return lm_eval.simple_evaluate(model=lm, tasks=list(tasks), num_fewshot=num_fewshot, limit=limit,
-                                 task_manager=manager, gen_kwargs=gen_kwargs, log_samples=log_samples,
-                                 random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
-                                 fewshot_random_seed=seed, bootstrap_iters=0)
+  try:
+    return lm_eval.simple_evaluate(model=lm, tasks=list(tasks), num_fewshot=num_fewshot, limit=limit,
+                                   task_manager=manager, gen_kwargs=gen_kwargs, log_samples=log_samples,
+                                   random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
+                                   fewshot_random_seed=seed, bootstrap_iters=bootstrap_iters)
+  except (ConnectionError, FileNotFoundError, DatasetNotFoundError) as e:
+    raise UserError(f"An lm-eval task's data set is not available offline ({type(e).__name__}: {e}); download it "
+                    "into the Hugging Face cache on a machine with network access (datasets.load_dataset(...) with "
+                    "the task's dataset_path), or use the shipped tasks.") from e
 
 
 def metrics(results: Mapping[str, Any]) -> dict[str, dict[str, float]]:
@@ -320,6 +328,51 @@ def write_results(results: Mapping[str, Any], output_path: str) -> list[str]:
   return paths
 
 
-def _iter_names(text: str | Iterable[str]) -> list[str]:
+def task_names(text: str | Iterable[str]) -> list[str]:
+  """"a, b,c" (or a list) -> ["a", "b", "c"]."""
   items = text.split(",") if isinstance(text, str) else list(text)
   return [t.strip() for t in items if t.strip()]
+
+
+def check_args(*, model: str, tasks: Sequence[str], num_fewshot: int | None, limit: float | None, batch_size: int,
+               max_gen_toks: int, output_path: str | None, data_dir: str | None) -> None:
+  """The launcher's inputs, before anything loads (UserError naming the flag)."""
+  if not tasks:
+    raise UserError("--tasks is empty; name lm-eval tasks or groups, e.g. --tasks=bbh_local_fewshot,"
+                    "truthfulqa_local_gen.")
+  if num_fewshot is not None and num_fewshot < 0:
+    raise UserError(f"--num_fewshot={num_fewshot} must be >= 0.")
+  if limit is not None and not (limit > 0 and (limit < 1 or float(limit).is_integer())):
+    raise UserError(f"--limit={limit:g} must be a whole number of documents or a fraction in (0, 1).")
+  for name, value in (("batch_size", batch_size), ("max_gen_toks", max_gen_toks)):
+    if value < 1:
+      raise UserError(f"--{name}={value} must be >= 1.")
+  if output_path and os.path.isfile(output_path):
+    raise UserError(f"--output_path={output_path} is a file; name a folder for results.json and results.md.")
+  if data_dir and not os.path.isdir(data_dir):
+    raise UserError(f"--data_dir={data_dir} is not a folder; point it at the benchmark data.")
+  if model not in PRESETS and not os.path.exists(model):
+    raise UserError(f"--model={model!r} is neither a model preset ({', '.join(PRESETS)}) nor an existing path (GGUF "
+                    "file, HF or Orbax model folder, SFT work dir).")
+
+
+def run(model: str, tasks: Sequence[str], *, output_path: str | None = None, num_fewshot: int | None = None,
+        limit: float | None = None, include_path: str | None = None, batch_size: int = 8, max_gen_toks: int = 256,
+        data_dir: str | None = None, gen_kwargs: str | None = None, log_samples: bool = False, seed: int = 0,
+        dtype: str = "float32", max_length: int | None = None) -> dict[str, Any]:
+  """launch/lm_eval.py: check the inputs, load the model, evaluate, print the table, write the results."""
+  offline()
+  check_args(model=model, tasks=tasks, num_fewshot=num_fewshot, limit=limit, batch_size=batch_size,
+             max_gen_toks=max_gen_toks, output_path=output_path, data_dir=data_dir)
+  manager = task_manager(tasks, include_path, data_dir=data_dir)
+  check_tasks(tasks, manager)
+  lm = DatasynthLM(model, batch_size=batch_size, max_gen_toks=max_gen_toks, dtype=dtype, seed=seed,
+                   max_length=max_length)
+  limit = int(limit) if limit is not None and limit >= 1 else limit
+  results = evaluate(lm, tasks, num_fewshot=num_fewshot, limit=limit, gen_kwargs=gen_kwargs,
+                     log_samples=log_samples, seed=seed, manager=manager)
+  print(table(results), flush=True)
+  if output_path:
+    paths = write_results(results, output_path)
+    print(f"done: {paths[0]}", flush=True)
+  return results
