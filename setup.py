@@ -12,7 +12,9 @@ setuptools.setup(
     description="Learned synthetic data generation in JAX/Flax: SoftSRV and NOMAD.",
     python_requires=">=3.11,<3.12",
     packages=setuptools.find_packages(include=["datasynth", "datasynth.*", "softsrv", "softsrv.*", "nomad", "nomad.*"]),
-    package_data={"datasynth.data": ["bundled/*/*", "bundled/*/*/*"]},
+    package_data={"datasynth.data": ["bundled/*/*", "bundled/*/*/*"],
+                  # The lm-eval task definitions (datasynth.evals.lm_eval_adapter.task_manager).
+                  "datasynth.evals.lm_eval_tasks": ["*.yaml", "*/*.yaml", "*/_template_yaml"]},
     install_requires=[
         "jax>=0.10,<0.11",
         "jaxlib>=0.10,<0.11",
@@ -44,9 +46,16 @@ setuptools.setup(
         # ipykernel execute colab/ headless (tests/colab).
         "test": ["pytest>=8", "torch==2.13.0", "peft>=0.17", "mauve-text>=0.4", "faiss-cpu>=1.8", "datasets==4.8.5",
                  "nbclient==0.11.0", "nbformat==5.11.1", "ipykernel==7.4.0"],
-        # Benchmark-only competitors. lm-eval provides the 13-gram Janitor (benchmarks/postprocess.py); install it
-        # with `pip install --no-deps lm-eval==0.4.13`: the Janitor imports only the standard library, while the
-        # package's declared dependencies (datasets, evaluate, a newer huggingface_hub, ...) would move pinned ones.
+        # lm-evaluation-harness scoring (datasynth/evals/lm_eval_adapter.py, launch/lm_eval.py, the shipped tasks):
+        # the light packages lm-eval's evaluator and the tasks import. lm-eval itself is installed by
+        # scripts/setup.sh with `pip install --no-deps lm-eval==0.4.13`: its declared dependencies (evaluate,
+        # pytablewriter, a newer huggingface_hub range, ...) would pull packages the adapter never imports and could
+        # move pinned ones (transformers, datasets). sacrebleu: lm_eval.api.metrics imports it; rouge-score (+ nltk):
+        # TruthfulQA's ROUGE-L; langdetect, immutabledict, nltk: IFEval's instruction checkers.
+        "lmeval": ["sacrebleu==2.6.0", "rouge-score==0.1.2", "nltk==3.10.4", "langdetect==1.0.9",
+                   "immutabledict==4.2.1"],
+        # Benchmark-only competitors. lm-eval also provides the 13-gram Janitor (benchmarks/postprocess.py); install
+        # it with `pip install --no-deps lm-eval==0.4.13` (as above).
         "bench": ["lm-eval==0.4.13"],
     },
 )

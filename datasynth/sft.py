@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from typing import Any, Callable, Sequence
 
 import jax
@@ -48,6 +49,7 @@ from datasynth.errors import UserError
 from datasynth import losses
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder, cast_params
+from datasynth.models.loaders import load_model
 
 Batch = dict[str, np.ndarray]
 # The unified chat format (NOMAD's teacher data): "User: {prompt}\n\nAssistant: {response}". Defined once here;
@@ -428,3 +430,53 @@ def train_sft(records: Sequence[Record], model, cfg: SFTConfig, workdir: str, **
                  sum(len(e.ids) for e in examples), BatchStream(examples, seq_len=cfg.seq_len, batch_size=1,
                                                                 packed=cfg.pack).rows_per_epoch(), cfg.seq_len)
     return train(examples, model.config, model.params, cfg, workdir, model_id=getattr(model, "source", ""), **kw)
+
+
+# ------------------------------------------------------------------------------------------- reading a trained run
+
+
+def is_run_dir(path: str) -> bool:
+  """Whether `path` is an SFT work dir (its pinned run config and a checkpoints folder), not a model folder."""
+  return (os.path.isfile(os.path.join(path, training.CONFIG_FILE))
+          and os.path.isdir(os.path.join(path, "checkpoints")))
+
+
+def load_trained(workdir: str, *, base=None, step: int | None = None):
+  """The fine-tuned model of an SFT work dir as a `LoadedModel` (LoRA merged), read only (nothing trains).
+
+  The run's pinned config names its base model (`model_id`, the file or folder `train` was given; or pass `base`, a
+  LoadedModel or a name for `load_model`) and its SFT settings; the checkpoint of `step` (default the latest) must
+  match both. Full fine-tuning restores every parameter; a LoRA run restores its factors and merges them.
+  """
+  pinned_path = os.path.join(workdir, training.CONFIG_FILE)
+  if not is_run_dir(workdir):
+    raise UserError(f"{workdir} is not an SFT work dir (no {training.CONFIG_FILE} and checkpoints/); pass the "
+                    "--workdir a fine-tuning run wrote.")
+  with open(pinned_path, encoding="utf-8") as f:
+    pinned = f.read()
+  try:
+    identity = json.loads(pinned)
+    sft_fields, model_json = identity["sft"], identity["model"]
+  except (json.JSONDecodeError, KeyError, TypeError) as e:
+    raise UserError(f"{pinned_path} is not an SFT run config ({e}); pass an SFT work dir.") from e
+  if base is None:
+    base = identity.get("model_id") or ""
+    if not base:
+      raise UserError(f"{pinned_path} does not name its base model; pass the base model explicitly.")
+  if isinstance(base, str):
+    if not os.path.exists(base):
+      raise UserError(f"The base model of {workdir}, {base}, is not there any more; pass the base model explicitly.")
+    base = load_model(base)
+  if json.loads(base.config.to_json()) != model_json:
+    raise UserError(f"The base model {base.source} does not match the model {workdir} was trained on; pass that "
+                    "model.")
+  known = {f.name for f in dataclasses.fields(SFTConfig)}
+  cfg = SFTConfig.from_dict({k: v for k, v in sft_fields.items() if k in known})
+  if cfg.lora_rank > 0:
+    template = jax.eval_shape(lambda: lora_lib.init_lora(base.params, cfg.lora_targets, cfg.lora_rank,
+                                                         jax.random.key(0)))
+  else:
+    template = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.float32), base.params)
+  theta, _ = training.restore_params(workdir, pinned, template, step)
+  params = lora_lib.merge(base.params, theta, cfg.lora_alpha) if cfg.lora_rank > 0 else theta
+  return dataclasses.replace(base, params=jax.device_get(params), source=os.path.abspath(workdir))

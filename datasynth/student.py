@@ -10,6 +10,8 @@ an evaluation runs).
                               -> eval_fn(step, params) -> {metric: value}; writes the outputs to
                               <out_dir>/eval/<prefix>step_<N>.jsonl (what `datasynth.sft.train` calls).
   multi_task_eval_fn(...)     several tasks in one eval_fn: {"<task>/<metric>": value}.
+  make_lm_eval_fn(...)        an lm-eval task ("lm_eval:<task>[:<metric>]", through datasynth.evals.lm_eval_adapter)
+                              as an eval_fn: {metric, metric_stderr, metric_n}.
   standard_error(p, n)        sqrt(p (1 - p) / n), the binomial standard error of an accuracy on n examples.
   results_from_metrics, plot_metric, plot_runs
                               metrics.jsonl rows -> one row per evaluated step; metric-vs-steps PNGs.
@@ -27,6 +29,36 @@ from datasynth.errors import UserError
 TASK_METRIC = {"mbpp": "pass_at_1", "gsm8k": "accuracy", "boolq": "accuracy", "triviaqa": "exact_match",
                "mawps": "accuracy"}
 EvalFn = Callable[[int, Any], dict[str, float]]
+# lm-eval tasks are named "lm_eval:<task or group>[:<metric>]"; without a metric, this table's (else "acc").
+LM_EVAL_PREFIX = "lm_eval:"
+LM_EVAL_METRIC = {"bbh_local_cot_fewshot": "exact_match", "bbh_local_fewshot": "exact_match",
+                  "truthfulqa_local_gen": "rougeL_diff", "boolq_local": "acc", "gsm8k_local": "exact_match",
+                  "ifeval": "prompt_level_loose_acc", "arc_challenge": "acc_norm", "hellaswag": "acc_norm",
+                  "truthfulqa_mc2": "acc", "mmlu": "acc", "winogrande": "acc", "agieval": "acc", "gsm8k": "exact_match"}
+# Metrics that are rates in [0, 1] (their binomial standard error is shown); others show lm-eval's own.
+_RATE_METRICS = ("acc", "acc_norm", "exact_match", "rougeL_acc", "prompt_level_loose_acc", "prompt_level_strict_acc",
+                 "accuracy", "pass_at_1")
+
+
+def is_lm_eval(task: str) -> bool:
+  return task.startswith(LM_EVAL_PREFIX)
+
+
+def lm_eval_task(task: str) -> tuple[str, str]:
+  """"lm_eval:<name>[:<metric>]" -> (name, metric)."""
+  name, _, metric = task[len(LM_EVAL_PREFIX):].partition(":")
+  if not name:
+    raise UserError(f"Task {task!r}: name an lm-eval task after 'lm_eval:' (e.g. lm_eval:bbh_local_fewshot).")
+  return name, metric or LM_EVAL_METRIC.get(name, "acc")
+
+
+def task_metric(task: str) -> str:
+  """The metric a task is reported by: the harness's (TASK_METRIC) or the lm-eval task's."""
+  return lm_eval_task(task)[1] if is_lm_eval(task) else TASK_METRIC[task]
+
+
+def is_rate(task: str) -> bool:
+  return task_metric(task) in _RATE_METRICS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,20 +192,68 @@ def make_eval_fn(model, task: str, eval_records: Sequence, spec: EvalSpec, out_d
 
 
 def metric_key(task: str) -> str:
-  """The name a multi-task evaluation logs a task's metric under: "<task>/<metric>"."""
+  """The name a multi-task evaluation logs a task's metric under: "<task>/<metric>" ("lm_eval:<name>/<metric>")."""
+  if is_lm_eval(task):
+    name, metric = lm_eval_task(task)
+    return f"{LM_EVAL_PREFIX}{name}/{metric}"
   return f"{task}/{TASK_METRIC[task]}"
 
 
-def multi_task_eval_fn(model, eval_sets: Mapping[str, Sequence], specs: Mapping[str, EvalSpec], out_dir: str, *,
-                       prefix: str = "", **kw) -> EvalFn:
-  """One eval_fn over several tasks: {"<task>/<metric>": value} (outputs in <out_dir>/eval/<prefix><task>_step_N)."""
-  fns = {task: make_eval_fn(model, task, records, specs[task], out_dir, prefix=f"{prefix}{task}_", **kw)
+def make_lm_eval_fn(model, task: str, limit: int, spec: EvalSpec, out_dir: str, *, prefix: str = "",
+                    verbose: bool = True, data_dir: str | None = None) -> EvalFn:
+  """eval_fn(step, params) -> {metric, metric_stderr, metric_n} of the lm-eval task `task` ("lm_eval:<name>
+  [:<metric>]") on its first `limit` documents (per sub-task of a group), through the adapter; the per-document
+  outputs go to <out_dir>/eval/<prefix>step_<N>.jsonl."""
+  # lm-eval is optional: imported only when a run names an lm-eval task.
+  from datasynth.evals import lm_eval_adapter
+  name, metric = lm_eval_task(task)
+  manager = lm_eval_adapter.task_manager([name], data_dir=data_dir)
+  lm_eval_adapter.check_tasks([name], manager)
+  os.makedirs(os.path.join(out_dir, "eval"), exist_ok=True)
+
+  def eval_fn(step: int, params) -> dict[str, float]:
+    lm = lm_eval_adapter.DatasynthLM(dataclasses.replace(model, params=params), batch_size=spec.batch_size,
+                                     max_gen_toks=spec.max_new_tokens, progress=False)
+    results = lm_eval_adapter.evaluate(lm, [name], limit=limit, log_samples=True, manager=manager)
+    values = lm_eval_adapter.metrics(results).get(name, {})
+    if metric not in values:
+      raise UserError(f"lm-eval task {name} reports no metric {metric!r} (it reports {sorted(values)}); name one "
+                      f"as lm_eval:{name}:<metric>.")
+    samples = results.get("samples") or {}
+    rows = [dict(task=t, doc_id=r.get("doc_id"), resps=r.get("filtered_resps"),
+                 **{k: r[k] for k in r if k in values}) for t, rs in samples.items() for r in rs]
+    io.write_jsonl(os.path.join(out_dir, "eval", f"{prefix}step_{step:06d}.jsonl"), rows)
+    n = sum(v.get("effective", 0) for v in results.get("n-samples", {}).values()) or len(rows)
+    if verbose:
+      print(f"step {step}: {name} {metric} = {values[metric]:.4f} on {n} documents", flush=True)
+    return {metric: values[metric], f"{metric}_stderr": values.get(f"{metric}_stderr", math.nan), f"{metric}_n": n}
+
+  return eval_fn
+
+
+def multi_task_eval_fn(model, eval_sets: Mapping[str, Sequence | int], specs: Mapping[str, EvalSpec], out_dir: str,
+                       *, prefix: str = "", data_dir: str | None = None, **kw) -> EvalFn:
+  """One eval_fn over several tasks: {"<task>/<metric>": value} (outputs in <out_dir>/eval/<prefix><task>_step_N).
+  An lm-eval task's set is its document limit (an int); its standard error and count come as
+  "<task>/<metric>_stderr" and "_n"."""
+  fns = {task: (make_lm_eval_fn(model, task, records, specs[task], out_dir, prefix=f"{prefix}{_file_name(task)}_",
+                                data_dir=data_dir, **kw) if is_lm_eval(task) else
+                make_eval_fn(model, task, records, specs[task], out_dir, prefix=f"{prefix}{task}_", **kw))
          for task, records in eval_sets.items()}
 
   def eval_fn(step: int, params) -> dict[str, float]:
-    return {metric_key(task): fn(step, params)[TASK_METRIC[task]] for task, fn in fns.items()}
+    out = {}
+    for task, fn in fns.items():
+      metric = task_metric(task)
+      for k, v in fn(step, params).items():
+        out[metric_key(task) + k[len(metric):]] = v
+    return out
 
   return eval_fn
+
+
+def _file_name(task: str) -> str:
+  return task.replace(":", "_")
 
 
 # ------------------------------------------------------------------------------------------------------- reports

@@ -13,7 +13,10 @@ steps = ceil(epochs x packed rows per epoch / batch size), so a run's compute is
 table: the "twice the epochs" baseline matches the mixture's compute exactly when |X_synthesis| ~ |X_train|; the
 table shows both so a reader sees how far apart they are).
 Every run is scored on each task of `student.tasks` (default GSM8K 5-shot CoT accuracy and TriviaQA 5-shot exact
-match over the answer aliases, the harnesses of `datasynth.evals`) on a fixed seeded subset of the test split, at
+match over the answer aliases, the harnesses of `datasynth.evals`; lm-eval tasks too, named
+"lm_eval:<task or group>[:<metric>]", e.g. lm_eval:bbh_local_cot_fewshot, lm_eval:truthfulqa_local_gen,
+lm_eval:ifeval, scored through `datasynth.evals.lm_eval_adapter` on their first `student.lm_eval_limit` documents
+per sub-task) on a fixed seeded subset of the test split, at
 the end (and every `student.eval_every` steps); the untouched student is scored once ("step 0" of every run).
 Each figure is printed with its binomial standard error. Outputs: results.md / results.json and
 metric_vs_steps_<task>.png.
@@ -45,7 +48,10 @@ def student_section() -> ml_collections.ConfigDict:
   s = ml_collections.ConfigDict()
   s.model = "smollm2-135m"  # The student: a preset name or checkpoint folder (paper: Llama / Mistral 7B).
   s.epochs = 1.0  # Passes over each run's data (the equal-compute baseline gets twice as many).
-  s.tasks = "gsm8k,triviaqa"  # Comma-separated evaluation tasks (gsm8k, triviaqa, mbpp, boolq).
+  # Comma-separated evaluation tasks: gsm8k, triviaqa, mbpp, boolq (the project's harnesses) and lm-eval tasks as
+  # "lm_eval:<task or group>[:<metric>]" (e.g. lm_eval:bbh_local_fewshot, lm_eval:truthfulqa_local_gen).
+  s.tasks = "gsm8k,triviaqa"
+  s.lm_eval_limit = 100  # lm-eval tasks: documents per (sub-)task, the first ones in the task's order.
   s.num_examples = ml_collections.ConfigDict(dict(gsm8k=48, triviaqa=200, mbpp=50, boolq=200))  # Test subset sizes.
   s.max_new_tokens = ml_collections.ConfigDict(dict(gsm8k=160, triviaqa=16, mbpp=192, boolq=1))  # Per task.
   s.mode = "few_shot"  # few_shot: the harnesses' standard prompts; sft: zero-shot in the training template.
@@ -67,10 +73,27 @@ def student_section() -> ml_collections.ConfigDict:
 
 def tasks(config) -> list[str]:
   names = [t.strip() for t in str(config.student.tasks).split(",") if t.strip()]
-  unknown = sorted(set(names) - set(TASKS))
+  unknown = sorted(set(n for n in names if not student_lib.is_lm_eval(n)) - set(TASKS))
   if not names or unknown:
-    raise UserError(f"student.tasks={config.student.tasks!r}: expected a comma-separated subset of {list(TASKS)}.")
+    raise UserError(f"student.tasks={config.student.tasks!r}: expected a comma-separated subset of {list(TASKS)} "
+                    "and lm-eval tasks as lm_eval:<task>[:<metric>].")
+  for n in names:
+    if student_lib.is_lm_eval(n):
+      student_lib.lm_eval_task(n)  # A UserError for "lm_eval:" alone.
   return names
+
+
+def check_lm_eval_tasks(config) -> None:
+  """The lm-eval tasks of student.tasks exist (lm-eval installed, task known), before anything trains."""
+  names = [student_lib.lm_eval_task(t)[0] for t in tasks(config) if student_lib.is_lm_eval(t)]
+  if not names:
+    return
+  try:  # lm-eval is optional: imported only when student.tasks names an lm-eval task.
+    from datasynth.evals import lm_eval_adapter
+  except ImportError as e:
+    raise UserError(f"student.tasks names lm-eval tasks {names} but lm-eval is not importable ({e}); run "
+                    "`bash scripts/setup.sh` (it installs lm-eval with --no-deps and its light dependencies).") from e
+  lm_eval_adapter.check_tasks(names, lm_eval_adapter.task_manager(names, data_dir=config.data.data_dir or None))
 
 
 def validate(config) -> sft.SFTConfig:
@@ -79,11 +102,13 @@ def validate(config) -> sft.SFTConfig:
   if not (isinstance(s.epochs, (int, float)) and math.isfinite(s.epochs) and s.epochs > 0):
     raise UserError(f"student.epochs={s.epochs!r} must be a finite number > 0.")
   for task in tasks(config):
+    if student_lib.is_lm_eval(task):
+      continue
     for field, low in (("num_examples", 1), ("max_new_tokens", 1)):
       value = s[field].get(task)
       if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise UserError(f"student.{field}.{task}={value!r} must be an integer >= {low}.")
-  for field, low in (("batch_size", 1), ("seed", 0), ("eval_every", 0)):
+  for field, low in (("batch_size", 1), ("seed", 0), ("eval_every", 0), ("lm_eval_limit", 1)):
     if isinstance(s[field], bool) or not isinstance(s[field], int) or s[field] < low:
       raise UserError(f"student.{field}={s[field]!r} must be an integer >= {low}.")
   if s.mode not in ("few_shot", "sft"):
@@ -94,11 +119,12 @@ def validate(config) -> sft.SFTConfig:
     raise UserError(f"student.sft: {e}") from e
 
 
-def eval_sets(config) -> dict[str, list[Record]]:
-  """The seeded test subsets, one per task."""
+def eval_sets(config) -> dict[str, list[Record] | int]:
+  """The seeded test subsets, one per harness task; an lm-eval task's document limit."""
   from datasynth.data import load_task
   s = config.student
-  return {t: student_lib.eval_subset(load_task(t, "test", config.data.data_dir or None), s.num_examples[t], s.seed)
+  return {t: int(s.lm_eval_limit) if student_lib.is_lm_eval(t) else
+          student_lib.eval_subset(load_task(t, "test", config.data.data_dir or None), s.num_examples[t], s.seed)
           for t in tasks(config)}
 
 
@@ -161,23 +187,25 @@ def run_students(config, out_dir: str, x_train: Sequence[Record], synthetic: Map
                  model=None) -> dict[str, Any]:
   """Train and score the baselines and one mixture per synthetic set; writes the table and the plots."""
   cfg = validate(config)
+  check_lm_eval_tasks(config)
   specs = run_specs(config, x_train, synthetic)
   sets = eval_sets(config)
   if model is None:
     from datasynth.models import load_model
     model = load_model(config.student.model)
   s = config.student
-  specs_by_task = {t: student_lib.EvalSpec(mode=s.mode, max_new_tokens=s.max_new_tokens[t], batch_size=s.batch_size,
-                                           template=cfg.template) for t in sets}
+  specs_by_task = {t: student_lib.EvalSpec(mode=s.mode, max_new_tokens=s.max_new_tokens.get(t, 256),
+                                           batch_size=s.batch_size, template=cfg.template) for t in sets}
   os.makedirs(out_dir, exist_ok=True)
 
   def evaluate(step: int, params, prefix: str = "") -> dict[str, float]:
-    return student_lib.multi_task_eval_fn(model, sets, specs_by_task, out_dir, prefix=prefix, verbose=False)(
-        step, params)
+    return student_lib.multi_task_eval_fn(model, sets, specs_by_task, out_dir, prefix=prefix, verbose=False,
+                                          data_dir=config.data.data_dir or None)(step, params)
 
   base_path = os.path.join(out_dir, "base_scores.json")
   base = io.read_json(base_path)
-  base_id = json.dumps(dict(model=s.model, sets={t: [r.uid for r in rs] for t, rs in sets.items()},
+  base_id = json.dumps(dict(model=s.model, sets={t: rs if isinstance(rs, int) else [r.uid for r in rs]
+                                                 for t, rs in sets.items()},
                             specs={t: dataclasses.asdict(v) for t, v in specs_by_task.items()}), sort_keys=True)
   # SIGTERM / SIGINT: the base scoring and each run are units; a unit that started is finished (a run stops at its
   # own next step) or, past the grace period, abandoned; then exit 75 and the rerun goes on from the saved units.
@@ -190,12 +218,14 @@ def run_students(config, out_dir: str, x_train: Sequence[Record], synthetic: Map
     for i, spec in enumerate(specs, 1):
       runs.append(_train_one(config, spec, model, cfg, evaluate, base["scores"], out_dir))
       stop.stop_if_asked(i, f"student run {spec.name!r}")
-  table = dict(tasks={t: dict(metric=student_lib.TASK_METRIC[t], num_examples=len(rs)) for t, rs in sets.items()},
+  table = dict(tasks={t: dict(metric=student_lib.task_metric(t),
+                              num_examples=int(base["scores"].get(student_lib.metric_key(t) + "_n", 0))
+                              if isinstance(rs, int) else len(rs)) for t, rs in sets.items()},
                base=base["scores"], runs=runs, empty_sets=[name for name, records in synthetic.items() if not records])
   for t in sets:
     m = student_lib.metric_key(t)
     student_lib.plot_runs({r["name"]: r["evals"][t] for r in runs}, m, f"NOMAD student: {t}",
-                          os.path.join(out_dir, f"metric_vs_steps_{t}.png"))
+                          os.path.join(out_dir, f"metric_vs_steps_{t.replace(':', '_')}.png"))
   io.write_json(os.path.join(out_dir, "results.json"), table)
   io.write_text(os.path.join(out_dir, "results.md"), markdown(table))
   return table
@@ -217,7 +247,12 @@ def score_table(s: Mapping[str, Any]) -> str:
   """One row per student run (final score +- its binomial standard error), the untrained student first and the
   empty synthetic sets (not trained) last."""
   tasks_ = list(s["tasks"])
-  cell = lambda p, t: f"{p:.3f} +- {student_lib.standard_error(p, s['tasks'][t]['num_examples']):.3f}"
+
+  def cell(p, t):  # A rate with its binomial standard error; another metric (e.g. ROUGE-L points) as is.
+    if not student_lib.is_rate(t):
+      return f"{p:.3f}"
+    return f"{p:.3f} +- {student_lib.standard_error(p, s['tasks'][t]['num_examples']):.3f}"
+
   head = " | ".join(f"{t} {s['tasks'][t]['metric']} (n={s['tasks'][t]['num_examples']})" for t in tasks_)
   lines = [f"| run | records | epochs | steps | {head} |", "|---|---:|---:|---:|" + "---:|" * len(tasks_),
            "| untrained student | - | - | 0 | " + " | ".join(cell(s["base"][student_lib.metric_key(t)], t)
@@ -236,5 +271,5 @@ def markdown(table: Mapping[str, Any]) -> str:
   lines = ["# NOMAD student: X_train + X_synthesis vs X_train", "", score_table(summary(table)), "",
            "train: X_train at equal epochs; train_2x: X_train for twice the epochs (equal compute, the paper's "
            "setting); the other rows: X_train + that synthetic set. +- is the binomial standard error.", ""]
-  lines += [f"![{t}](metric_vs_steps_{t}.png)" for t in tasks_] + [""]
+  lines += [f"![{t}](metric_vs_steps_{t.replace(':', '_')}.png)" for t in tasks_] + [""]
   return "\n".join(lines)

