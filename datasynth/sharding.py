@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder
 

@@ -5,15 +5,15 @@ Paper (Chen et al., Sec. 3): M_synthesis writes whole conversations from "User: 
 and coding samples are filtered. Here:
 
   generate(config, teacher, out_dir)   items j = 0..N-1, x_j ~ M_synthesis(. | "User: ") with the key
-                                       fold_in(key(generate.seed), j) (`datasynth.sampling.sample_text(item_ids=...)`),
-                                       through `datasynth.chunked`: resumable after a kill, split over processes, and
+                                       fold_in(key(generate.seed), j) (`datasynth.decode.text.sample_text(item_ids=...)`),
+                                       through `datasynth.jobs.chunked`: resumable after a kill, split over processes, and
                                        the same bytes for any batch size, split or resume.
   parse_and_filter(rows, config)       `nomad.parse.parse_generations` (kept + a count per rejection reason), then
                                        `nomad.filters.apply_filters` (removals per filter and reason).
 
 Rows: {text (the continuation after "User: "), item, finished (EOS or stop string, not the token budget),
 num_tokens, method "nomad", teacher_step, teacher_fingerprint (hash of the teacher's pinned run config), seed,
-model}, plus `fingerprint` (the chunk plan's hash) stamped by `datasynth.chunked`.
+model}, plus `fingerprint` (the chunk plan's hash) stamped by `datasynth.jobs.chunked`.
 
 Departures (config fields, documented in nomad/config.py): the prompt fed is "User:" with its trailing space removed
 (`strip_prefix_space`), so a BPE / SentencePiece tokenizer produces the space fused to the first word as it saw in
@@ -25,9 +25,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Iterable, Mapping
 
-from datasynth import chunked
-from datasynth.errors import UserError
-from nomad import chat, filters, parse
+from datasynth.jobs import chunked
+from datasynth.utils.errors import UserError
+from nomad import conversations as chat, filters, parse
 
 METHOD = "nomad"
 
@@ -37,7 +37,7 @@ class GenerateConfig:
   num_samples: int = 256  # Conversations generated.
   chunk_size: int = 32  # Items per chunk file.
   batch_size: int = 16  # Rows per sampling batch.
-  batching: str = "continuous"  # continuous | static (`datasynth.sampling.sample_text`; the same samples).
+  batching: str = "continuous"  # continuous | static (`datasynth.decode.text.sample_text`; the same samples).
   max_new_tokens: int = 256  # Token budget per conversation.
   temperature: float = 1.0  # Paper: 1.
   top_p: float = 0.9  # Paper: 0.9.
@@ -83,8 +83,8 @@ def fingerprint(g: GenerateConfig, fmt: chat.ChatFormat, provenance: Mapping[str
 
 def make_rows_fn(teacher, g: GenerateConfig, fmt: chat.ChatFormat, provenance: Mapping[str, Any]
                  ) -> Callable[[range], list[dict[str, Any]]]:
-  """`make_rows(items)` for `datasynth.chunked.run`: one sample per item, item j keyed by (seed, j) only."""
-  from datasynth.sampling import sample_text
+  """`make_rows(items)` for `datasynth.jobs.chunked.run`: one sample per item, item j keyed by (seed, j) only."""
+  from datasynth.decode.text import sample_text
   prompt, stops = prompt_and_stops(fmt, g)
   lead = fmt.user_prefix[len(prompt):]  # The stripped space: the text is reported as a continuation of user_prefix.
 

@@ -1,9 +1,9 @@
 """The NOMAD pipeline (Chen et al., Sec. 3-5): one config, one work dir, five stages, and the Table 1 driver.
 
   teacher       M_synthesis = a base LM fine-tuned on the seeded chat subset, prompt masking off (or on: the
-                baseline teacher) (`nomad.teacher.train_teacher`, through `datasynth.sft`).
+                baseline teacher) (`nomad.teacher.train_teacher`, through `datasynth.train.sft`).
   generate      x_j ~ M_synthesis(. | "User: "), j = 0..N-1, temperature 1, top-p 0.9 (`nomad.generate`), chunked and
-                resumable (`datasynth.chunked`).
+                resumable (`datasynth.jobs.chunked`).
   parse_filter  first rounds (`nomad.parse`), then repetition and coding filters (`nomad.filters`); writes
                 parsed.jsonl (valid first rounds) and filtered.jsonl, with a count of each rejection / removal reason.
   normsim       NormSim(x) = max_{z in subset} f(z)^T f(x) of prompts and responses, for the parsed and the filtered
@@ -11,7 +11,7 @@
   student       (pipeline.student) a prompt-masked student on X_train + the downstream set vs X_train alone at equal
                 epochs and equal compute, scored on GSM8K and TriviaQA with standard errors (`nomad.student`).
 
-`datasynth.stages` runs them: a rerun skips finished stages, resumes an interrupted one, and reruns a changed stage
+`datasynth.jobs.stages` runs them: a rerun skips finished stages, resumes an interrupted one, and reruns a changed stage
 and every later one. `summary.md` / `summary.json` in the work dir hold the per-stage table (counts, reasons, time),
 the NormSim medians and the student table. `run_table1` runs the pipeline for the unmasked and the masked teacher
 (sub-folders of one work dir), then one student per (teacher, filtered or not) and the two X_train baselines once
@@ -36,10 +36,14 @@ from typing import Any
 import jax
 import ml_collections
 
-from datasynth import chunked, io, lock, loop, sft, stages
-from datasynth.data import Record, load_records_jsonl, publish
-from datasynth.errors import UserError
-from nomad import chat, config as config_lib, generate as generate_lib, student as student_lib, teacher as teacher_lib
+from datasynth.jobs import chunked, stages
+from datasynth.utils import io, lock
+from datasynth.train import loop, sft
+from datasynth.data.records import Record, load_records_jsonl
+from datasynth.data import publish
+from datasynth.utils.errors import UserError
+from nomad import (conversations as chat, config as config_lib, generate as generate_lib, student as student_lib,
+                   teacher as teacher_lib)
 
 SETS = ("unfiltered", "filtered")  # parse_filter outputs: parsed.jsonl, filtered.jsonl.
 FILES = dict(unfiltered="parsed.jsonl", filtered="filtered.jsonl")
@@ -55,14 +59,14 @@ class Models:
   @property
   def teacher(self):
     if self._teacher is None:
-      from datasynth.models import load_model
+      from datasynth.models.loaders import load_model
       self._teacher = load_model(self.config.model)
     return self._teacher
 
   @property
   def student(self):
     if self._student is None:
-      from datasynth.models import load_model
+      from datasynth.models.loaders import load_model
       self._student = load_model(self.config.student.model)
     return self._student
 

@@ -3,7 +3,7 @@ r"""NOMAD's student (Chen et al., Sec. 5): prompt-masked SFT on X_train + X_synt
 The paper trains the student *with* prompt masking (loss on the response only) on the original data plus the
 teacher's synthetic first rounds, and compares it with the original data alone at equal epochs and at equal compute
 (the baseline run for twice the epochs). `run_students` trains, in `<out_dir>/runs/<name>/` (each a resumable
-`datasynth.sft` run; a finished run is read back from its result.json, not retrained):
+`datasynth.train.sft` run; a finished run is read back from its result.json, not retrained):
 
   train                X_train,                  `student.epochs` passes   (equal epochs)
   train_2x             X_train,              2 x `student.epochs` passes   (equal compute, as in the paper)
@@ -33,15 +33,17 @@ from typing import Any, Mapping, Sequence
 
 import ml_collections
 
-from datasynth import io, sft, student as student_lib
-from datasynth.data import Record
-from datasynth.errors import UserError
+from datasynth.utils import io
+from datasynth.train import sft
+from datasynth.evals import student_eval as student_lib
+from datasynth.data.records import Record
+from datasynth.utils.errors import UserError
 
 TASKS = ("gsm8k", "triviaqa", "mbpp", "boolq")
 
 
 def student_section() -> ml_collections.ConfigDict:
-  """configs/nomad.py's `student` section (the SFT fields start from `datasynth.sft.SFTConfig`'s defaults)."""
+  """configs/nomad.py's `student` section (the SFT fields start from `datasynth.train.sft.SFTConfig`'s defaults)."""
   s = ml_collections.ConfigDict()
   s.model = "smollm2-135m"  # The student: a preset name or checkpoint folder (paper: Llama / Mistral 7B).
   s.epochs = 1.0  # Passes over each run's data (the equal-compute baseline gets twice as many).
@@ -52,7 +54,7 @@ def student_section() -> ml_collections.ConfigDict:
   s.batch_size = 8  # Evaluation batch.
   s.seed = 0  # Test-subset choice.
   s.eval_every = 0  # Also evaluate every this many steps (0: at the end only).
-  s.sft = ml_collections.ConfigDict(dataclasses.asdict(sft.SFTConfig()))  # datasynth.sft.SFTConfig fields.
+  s.sft = ml_collections.ConfigDict(dataclasses.asdict(sft.SFTConfig()))  # datasynth.train.sft.SFTConfig fields.
   s.sft.prompt_masking = True  # NOMAD's student learns the responses only.
   s.sft.template = "chat"  # "User: {prompt}\n\nAssistant: {response}".
   s.sft.batch_size = 4
@@ -96,7 +98,7 @@ def validate(config) -> sft.SFTConfig:
 
 def eval_sets(config) -> dict[str, list[Record]]:
   """The seeded test subsets, one per task."""
-  from datasynth.data import load_task
+  from datasynth.data.records import load_task
   s = config.student
   return {t: student_lib.eval_subset(load_task(t, "test", config.data.data_dir or None), s.num_examples[t], s.seed)
           for t in tasks(config)}
@@ -164,7 +166,7 @@ def run_students(config, out_dir: str, x_train: Sequence[Record], synthetic: Map
   specs = run_specs(config, x_train, synthetic)
   sets = eval_sets(config)
   if model is None:
-    from datasynth.models import load_model
+    from datasynth.models.loaders import load_model
     model = load_model(config.student.model)
   s = config.student
   specs_by_task = {t: student_lib.EvalSpec(mode=s.mode, max_new_tokens=s.max_new_tokens[t], batch_size=s.batch_size,

@@ -3,8 +3,8 @@
 Paper (Chen et al., Sec. 3-4): fine-tune a *base* model on "User: ... Assistant: ..." conversations of a small
 subset (15K of TULU v2) for 2 epochs at lr 2e-5 without prompt masking: L = -sum_i log p(x_i | x_<i) over every
 token of the conversation, user turns included, so the model learns to write prompts from "User: " alone. The
-masked teacher (the paper's baseline) keeps the loss on assistant turns only. Both are `datasynth.sft.train` on the
-examples `nomad.chat.to_examples` builds (the masks are worked out in that module's docstring); this module only
+masked teacher (the paper's baseline) keeps the loss on assistant turns only. Both are `datasynth.train.sft.train` on the
+examples `nomad.conversations.to_examples` builds (the masks are worked out in that module's docstring); this module only
 wires the config to them:
 
   conversations = chat.load_chat_data(config.data)         # seeded subset of config.data.subset_size
@@ -24,9 +24,12 @@ from typing import Any
 
 import jax
 
-from datasynth import io, sft, sharding, training
-from datasynth.errors import UserError
-from nomad import chat
+from datasynth.utils import io
+from datasynth.train import sft
+from datasynth import sharding
+from datasynth.train import checkpoint as checkpoint_lib
+from datasynth.utils.errors import UserError
+from nomad import conversations as chat
 
 
 def data_config(config) -> chat.ChatDataConfig:
@@ -71,7 +74,7 @@ def train_teacher(config, workdir: str, *, model=None, show_progress: bool = Tru
   data = data_config(config)
   chat.load_chat_data(data)  # Bad data stops here, before the model loads.
   if model is None:
-    from datasynth.models import load_model
+    from datasynth.models.loaders import load_model
     model = load_model(config.model)
   conversations, examples = teacher_examples(config, model.tokenizer)
   cfg = sft_config(config, examples)
@@ -103,8 +106,8 @@ def teacher_provenance(workdir: str) -> dict[str, Any]:
   if steps[-1] < summary["steps"]:
     raise UserError(f"The teacher in {workdir} stopped at step {steps[-1]} of {summary['steps']}; rerun the same "
                     "train command to finish it.")
-  with open(os.path.join(workdir, training.CONFIG_FILE), encoding="utf-8") as f:
-    fingerprint = training.config_hash(f.read())
+  with open(os.path.join(workdir, checkpoint_lib.CONFIG_FILE), encoding="utf-8") as f:
+    fingerprint = checkpoint_lib.config_hash(f.read())
   return dict(step=steps[-1], fingerprint=fingerprint, model=summary.get("model", ""))
 
 
@@ -116,7 +119,7 @@ def load_teacher(config, workdir: str, *, model=None):
   """
   provenance = teacher_provenance(workdir)
   if model is None:
-    from datasynth.models import load_model
+    from datasynth.models.loaders import load_model
     model = load_model(config.model)
   result = train_teacher(config, workdir, model=model, show_progress=False)
   return dataclasses.replace(model, params=jax.device_get(result.params)), provenance

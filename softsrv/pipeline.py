@@ -5,10 +5,10 @@
                PT, undiversified PT, PT_SR (softsrv.baselines); chunked and resumable.
   postprocess  exact (+ optional MinHash near-) dedup, diversity subsampling to N_s, 13-gram decontamination
                against the test fold (datasynth.postprocess).
-  answer       each kept question answered by an answer LLM (datasynth.answers): SFT records {prompt, response}.
+  answer       each kept question answered by an answer LLM (datasynth.jobs.answers): SFT records {prompt, response}.
   mauve        MAUVE of the kept questions against the train and the test fold (Tables 4 and 5), curves as PNG.
 
-`datasynth.stages` runs them: a rerun skips finished stages, resumes an interrupted one and reruns a stage (and every
+`datasynth.jobs.stages` runs them: a rerun skips finished stages, resumes an interrupted one and reruns a stage (and every
 later one) whose config changed. `summary.md` / `summary.json` in the work dir hold the per-stage table and MAUVE.
 The method is `pipeline.method`: softsrv (the config's variant) | pt | pt_undiversified | pt_sr.
 
@@ -27,10 +27,11 @@ from typing import Any
 
 import ml_collections
 
-from datasynth import io, lock, stages
+from datasynth.utils import io, lock
+from datasynth.jobs import stages
 from datasynth.data import publish
-from datasynth.errors import UserError
-from datasynth.loop import without_fields
+from datasynth.utils.errors import UserError
+from datasynth.train.loop import without_fields
 
 METHODS = ("softsrv", "pt", "pt_undiversified", "pt_sr")
 TRAIN_SECTIONS = ("task", "seed", "data", "model", "context", "soft_prompt", "train")
@@ -57,7 +58,7 @@ class Models:
 
   def __getitem__(self, role: str):
     if role not in self._loaded:
-      from datasynth.models import load_model
+      from datasynth.models.loaders import load_model
       name = self._names[role]
       same = [r for r, n in self._names.items() if n == name and r in self._loaded]
       self._loaded[role] = self._loaded[same[0]] if same else load_model(name)
@@ -111,14 +112,15 @@ def _generate(config, stage_dir: str, train_dir: str, models: Models) -> dict[st
   else:
     from softsrv import baselines
     stats = baselines.generate_baseline(config, stage_dir, model=models["generator"])
-  from datasynth import chunked
+  from datasynth.jobs import chunked
   rows = sum(1 for _ in chunked.read_rows(stage_dir))
   return dict(counts={"in": config.generate.num_samples, "out": rows}, rate=stats.line(), outputs=[stage_dir])
 
 
 def _postprocess(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
-  from datasynth import chunked, postprocess
-  from datasynth.data import load_task
+  from datasynth.jobs import chunked
+  from datasynth import postprocess
+  from datasynth.data.records import load_task
   test = [r.prompt for r in load_task(config.task, "test", config.data.data_dir or None)]
   report = postprocess.postprocess(chunked.read_rows(gen_dir), text_key="text", test_texts=test, out_dir=stage_dir,
                                    progress=config.show_progress,
@@ -127,8 +129,8 @@ def _postprocess(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
 
 
 def _answer(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
-  from datasynth import answers
-  from datasynth.data import read_jsonl
+  from datasynth.jobs import answers
+  from datasynth.data.files import read_jsonl
   from softsrv import templates
   questions = read_jsonl(kept)
   template = templates.answer_template(config.pipeline.method, config.task)  # SoftSRV: None (as is); PT: Appendix C.
@@ -138,7 +140,8 @@ def _answer(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]
 
 
 def _mauve(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
-  from datasynth.data import load_task, read_jsonl
+  from datasynth.data.records import load_task
+  from datasynth.data.files import read_jsonl
   from datasynth.evals import mauve
   mc = config.mauve
   questions = [r["text"] for r in read_jsonl(kept)]

@@ -27,7 +27,7 @@ import dataclasses
 import string
 from typing import Sequence
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 TASKS = ("mbpp", "gsm8k", "boolq")
 

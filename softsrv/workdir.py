@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from datasynth.data import load_records_jsonl, load_task
-from datasynth.errors import UserError
+from datasynth.data.records import load_records_jsonl, load_task
+from datasynth.utils.errors import UserError
 from datasynth.models.loaders import LoadedModel
 from softsrv import context as context_lib
 from softsrv import embeddings

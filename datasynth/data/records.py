@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from datasynth.data import sources
 from datasynth.data.files import read_jsonl, read_text  # noqa: F401  (re-exported)
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 TASKS = ("mbpp", "gsm8k", "boolq", "lima", "alpaca", "triviaqa")
 

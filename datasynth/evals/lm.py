@@ -1,15 +1,15 @@
 """The two model callables the harnesses take, implemented with our Decoder.
 
 - `greedy_generator(model, ...)`: `list[str] -> list[str]`, greedy continuations cut before the first stop string,
-  through `datasynth.sampling.sample_text` (KV-cached, compiled; it does the cut).
+  through `datasynth.decode.text.sample_text` (KV-cached, compiled; it does the cut).
 - `loglik_scorer(model, ...)`: `list[(context, continuation)] -> list[float]`, the sum of log p(continuation tokens
-  | context) = -sum of `datasynth.losses.token_nll`, batched and jitted with padding masks; only the continuation
+  | context) = -sum of `datasynth.train.losses.token_nll`, batched and jitted with padding masks; only the continuation
   positions are unembedded, so a 262K vocabulary costs [batch, continuation, vocab], not [batch, length, vocab].
   Pairs that share a context and whose continuations are one token each (BoolQ's "True" / "False", "yes" / "no")
   are scored by one forward of the context: every such continuation is read at its last position, the same
   log-probability as a forward of context + continuation (causal attention), for half the work of a yes/no task.
 
-`model` is a `datasynth.models.LoadedModel` (config, params, tokenizer).
+`model` is a `datasynth.models.loaders.LoadedModel` (config, params, tokenizer).
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from datasynth import progress as progress_lib
-from datasynth.buckets import round_up
-from datasynth.errors import UserError
+from datasynth.utils import progress as progress_lib
+from datasynth.decode.buckets import round_up
+from datasynth.utils.errors import UserError
 
 GenerateFn = Callable[[list[str]], list[str]]
 LoglikFn = Callable[[list[tuple[str, str]]], list[float]]
@@ -36,7 +36,7 @@ def greedy_generator(model, *, max_new_tokens: int = 256, stop: Sequence[str] = 
   The few-shot prompts of a harness share their shots, so the ids common to every prompt are prefilled once
   (`sample_text(share_common_prefix=True)`): each row prefills only its own question (TriviaQA 5-shot: ~24 of
   ~159 positions per row, 2.2x the questions/s; benchmarks/few_shot_eval.py)."""
-  from datasynth.sampling import sample_text
+  from datasynth.decode.text import sample_text
 
   def generate(prompts: list[str]) -> list[str]:
     if not prompts:
@@ -72,8 +72,8 @@ def _rows(enc: list[tuple[list[int], list[int]]]) -> list[tuple[list[int], list[
 def _loglik_program(cfg):
   import jax
   import jax.numpy as jnp
-  from datasynth.losses import token_nll
-  from datasynth.models import Decoder
+  from datasynth.train.losses import token_nll
+  from datasynth.models.decoder import Decoder
   dec = Decoder(cfg)
 
   @jax.jit

@@ -17,7 +17,7 @@ removed, whitespace collapsed; a prediction is correct when it equals any normal
 One departure: aliases that normalise to "" are dropped (25 rows of the shared file list an empty alias, which the
 official rule would let an empty prediction match).
 
-Records are dicts with the data file's fields (question, answers) or `datasynth.data.Record`s (prompt, and the
+Records are dicts with the data file's fields (question, answers) or `datasynth.data.records.Record`s (prompt, and the
 aliases in meta["answers"]).
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ import string
 from typing import Any, Callable, Sequence
 
 from datasynth.data.records import read_split_rows
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 NUM_SHOTS = 5
 STOP = ("\n",)

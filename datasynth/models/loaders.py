@@ -16,8 +16,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from datasynth import io
-from datasynth.errors import UserError
+from datasynth.utils import io
+from datasynth.utils.errors import UserError
 from datasynth.models import tokenizer as tok_lib
 from datasynth.models.config import DecoderConfig, gemma_layer_types, make_config
 from datasynth.models.params import hf_names, params_from_hf

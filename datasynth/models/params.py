@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 from datasynth.models.config import DecoderConfig
 
 GetTensor = Callable[[str], np.ndarray]

@@ -60,7 +60,8 @@ def test_main_mbpp_baseline_writes_table_json_and_plot(smollm2, data_dir, tmp_pa
 
 
 def test_records_with_mauve_on_boolq(smollm2, data_dir, tmp_path):
-  from datasynth.data import load_task, write_jsonl
+  from datasynth.data.records import load_task
+  from datasynth.utils.io import write_jsonl
   cfg_lib = _load("configs/evaluate.py", "configs_evaluate")
   launcher = _load_launcher()
   records = load_task("boolq", "train", str(data_dir))[:24]

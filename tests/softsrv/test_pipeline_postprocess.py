@@ -1,7 +1,7 @@
 """The pipeline's postprocess stage on chunked generator output (softsrv/pipeline.py -> datasynth.postprocess)."""
 import json
 
-from datasynth import chunked
+from datasynth.jobs import chunked
 from softsrv import pipeline
 from softsrv.config import get_config
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from datasynth.evals import lm
-from datasynth.models import Decoder, LoadedModel, make_config
+from datasynth.models.decoder import Decoder
+from datasynth.models.loaders import LoadedModel
+from datasynth.models.config import make_config
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 import torch
 import transformers
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 from datasynth.models import encoder
 
 TEXTS = ["A man is eating food.", "The quick brown fox jumps over the lazy dog!", "",

@@ -8,8 +8,9 @@ import pytest
 import torch
 import transformers
 
-from datasynth.errors import UserError
-from datasynth.models import Decoder, load_gguf, load_hf, load_model, load_orbax, save_orbax
+from datasynth.utils.errors import UserError
+from datasynth.models.decoder import Decoder
+from datasynth.models.loaders import load_gguf, load_hf, load_model, load_orbax, save_orbax
 from datasynth.models.loaders import _unpermute_rope
 
 VOCAB = 97

@@ -4,7 +4,7 @@ import collections
 import numpy as np
 import pytest
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 from datasynth.postprocess.subsample import diversity_subsample, round_robin
 
 
