@@ -87,7 +87,7 @@ def run_jax(loaded, prefix: np.ndarray, new_tokens: int, scan_layers: bool, shar
   b = prefix.shape[0]
   kw = dict(prefix=prefix[:1], prompt_tokens=np.ones((b, 1), np.int32)) if shared else dict(prefix=prefix)
   call = lambda seed: kernels.sample(dec, params, rng=seed, max_new_tokens=new_tokens, temperature=1.0,
-                                      eos_id=None, **kw).tokens.block_until_ready()
+                                     eos_id=None, **kw).tokens.block_until_ready()
   t = time.perf_counter()
   call(0)
   compile_s = time.perf_counter() - t

@@ -26,9 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from datasynth.utils.errors import UserError
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder
+from datasynth.utils.errors import UserError
 
 Rules = Sequence[tuple[str, Any]]
 

@@ -31,6 +31,7 @@ import os
 import random
 from typing import Any, Iterable
 
+from datasynth.data.records import load_task
 from datasynth.utils import io
 from datasynth.utils.errors import UserError
 
@@ -272,7 +273,6 @@ def real_examples(task: str | None, data_dir: str | None, num: int, seed: int, c
                   ) -> tuple[list[str], str]:
   if not task:
     return [], "The task is unknown (no 'task' in summary.json or the config): no real examples."
-  from datasynth.data.records import load_task
   try:
     records = load_task(task, "train", data_dir or None)
   except (OSError, ValueError) as e:

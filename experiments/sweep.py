@@ -62,6 +62,7 @@ import time
 import traceback
 from typing import Any, Callable, Iterable
 
+from datasynth.evals.student_eval import metric_key, standard_error
 from datasynth.utils import interrupt, io
 from datasynth.utils.errors import UserError
 
@@ -462,7 +463,6 @@ def _evaluate_metrics(run: Run) -> dict[str, float]:
   out = {k: v for k, v in final.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
   metric, n = results.get("metric"), results.get("num_eval_examples")
   if _is_number(out.get(metric)) and isinstance(n, int) and n > 0:  # The binomial SE, printed beside the figure.
-    from datasynth.evals.student_eval import standard_error
     out[f"{metric}_se"] = standard_error(out[metric], n)
   evals = results.get("evals") or []
   if len(evals) > 1 and evals[0].get("step") == 0 and _is_number(evals[0].get(metric)):
@@ -475,7 +475,6 @@ def _student_metrics(student: Any) -> dict[str, float]:
   """NOMAD's student table -> {"student_<run>_<task>": final metric} and the untrained student's."""
   if not isinstance(student, dict):
     return {}
-  from datasynth.evals.student_eval import metric_key
   tasks, base = student.get("tasks") or {}, student.get("base") or {}
   out = {f"student_untrained_{t}": base[metric_key(t)] for t in tasks if _is_number(base.get(metric_key(t)))}
   for name, scores in (student.get("runs") or {}).items():
@@ -547,7 +546,7 @@ def _start(run: Run, repo: str, log: Callable[[str], None]) -> subprocess.Popen:
   return proc
 
 
-def _finish(run: Run, returncode: int, log: Callable[[str], None]) -> str:
+def finish_run(run: Run, returncode: int, log: Callable[[str], None]) -> str:
   status = ("finished" if returncode == 0 and is_finished(run) else
             "interrupted" if returncode == interrupt.EXIT_INTERRUPTED else "failed" if returncode else "incomplete")
   _record(run, status=status, returncode=returncode, ended=time.time())
@@ -604,7 +603,7 @@ def run_local(sw: Sweep, parallel: int = 1, log: Callable[[str], None] = print, 
             running[run.name] = (run, _start(run, sw.repo, log))
         for name, (run, proc) in list(running.items()):
           if proc.poll() is not None:
-            status[name] = _finish(run, proc.returncode, log)
+            status[name] = finish_run(run, proc.returncode, log)
             del running[name]
         time.sleep(poll_s if running else 0)
     except BaseException:
@@ -640,7 +639,7 @@ def plan(sw: Sweep) -> list[dict[str, str]]:
 def job_script(run: Run, repo: str) -> str:
   """One run as a shell script: cd to the repo, run the launcher, log to the run's sweep.log (rerun = resume)."""
   cmd = shlex.join(["${PYTHON:-python3}"] + [run.launcher] + run.args()).replace("'${PYTHON:-python3}'",
-                                                                                    '"${PYTHON:-python3}"')
+                                                                                 '"${PYTHON:-python3}"')
   return "\n".join([
       "#!/usr/bin/env bash",
       f"# Sweep run {run.name}: rerunning this script resumes it from its work dir.",
@@ -860,7 +859,7 @@ def plot_comparison(sw: Sweep, columns: list[str], rows: list[dict[str, Any]], p
                            squeeze=False)
   for ax, metric in zip(axes[0], metrics):
     if sw.plot_axis:
-      _lines(ax, sw, rows, metric)
+      plot_lines(ax, sw, rows, metric)
     else:
       _bars(ax, rows, metric)
     ax.set_title(metric)
@@ -897,7 +896,7 @@ def line_groups(sw: Sweep, rows: list[dict[str, Any]], metric: str) -> dict[str,
   return {label: sorted(points, key=lambda p: (str(type(p[0])), p[0])) for label, points in groups.items()}
 
 
-def _lines(ax, sw: Sweep, rows: list[dict[str, Any]], metric: str) -> None:
+def plot_lines(ax, sw: Sweep, rows: list[dict[str, Any]], metric: str) -> None:
   groups = line_groups(sw, rows, metric)
   for label, points in groups.items():
     errors = [se or 0.0 for _, _, se in points]  # +- 1 SE where the run reported one.

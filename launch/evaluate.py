@@ -16,10 +16,10 @@ import logging
 import os
 from typing import Any, Sequence
 
-from datasynth.utils import cli, io, lock
-from datasynth.jobs import compiled
-from datasynth.utils.errors import UserError
 from datasynth.evals.student_eval import TASK_METRIC, EvalSpec, eval_subset, with_tests  # TASK_METRIC: the launchers' table.
+from datasynth.jobs import compiled
+from datasynth.utils import cli, io, lock
+from datasynth.utils.errors import UserError
 
 # ------------------------------------------------------------------------------------------------------ records
 

@@ -27,6 +27,7 @@ from datasynth.train import sft
 from datasynth.utils.errors import UserError
 from nomad import filters
 from nomad.conversations import ChatFormat
+from nomad.student import student_section
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -84,7 +85,6 @@ def base_config() -> ml_collections.ConfigDict:
   c.pipeline.filtered = True  # Downstream set: the filtered first rounds (True) or all parsed ones (False).
   c.pipeline.student = True  # Run the student stage (nomad.student: X_train + X_synthesis vs X_train).
 
-  from nomad.student import student_section  # Cheap: ml_collections and dataclasses.
   c.student = student_section()  # nomad.student: the student's model, SFT fields, tasks and test-subset sizes.
   c.show_progress = True  # Progress bars.
   return c

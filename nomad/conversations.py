@@ -40,9 +40,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from datasynth.train import sft
 from datasynth.data.records import Record, load_task
 from datasynth.data.records import read_jsonl
+from datasynth.train import sft
 from datasynth.utils.errors import UserError
 
 BUILTIN_SOURCES = ("lima", "alpaca")

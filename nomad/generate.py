@@ -25,9 +25,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Iterable, Mapping
 
+from datasynth.decode import text as text_lib
 from datasynth.jobs import chunked
 from datasynth.utils.errors import UserError
-from nomad import conversations as chat, filters, parse
+from nomad import conversations as conv_lib, filters, parse
 
 METHOD = "nomad"
 
@@ -62,11 +63,11 @@ class GenerateConfig:
     return g
 
 
-def chat_format(config) -> chat.ChatFormat:
-  return chat.ChatFormat(**config.format.to_dict())
+def chat_format(config) -> conv_lib.ChatFormat:
+  return conv_lib.ChatFormat(**config.format.to_dict())
 
 
-def prompt_and_stops(fmt: chat.ChatFormat, g: GenerateConfig) -> tuple[str, tuple[str, ...]]:
+def prompt_and_stops(fmt: conv_lib.ChatFormat, g: GenerateConfig) -> tuple[str, tuple[str, ...]]:
   """The prompt fed to the teacher and the stop strings of generation."""
   prompt = fmt.user_prefix.rstrip() if g.strip_prefix_space else fmt.user_prefix
   if not prompt:
@@ -75,24 +76,23 @@ def prompt_and_stops(fmt: chat.ChatFormat, g: GenerateConfig) -> tuple[str, tupl
   return prompt, stops
 
 
-def fingerprint(g: GenerateConfig, fmt: chat.ChatFormat, provenance: Mapping[str, Any]) -> dict[str, Any]:
+def fingerprint(g: GenerateConfig, fmt: conv_lib.ChatFormat, provenance: Mapping[str, Any]) -> dict[str, Any]:
   """What every generated row depends on (batch size and chunking do not change a sample)."""
   settings = {k: v for k, v in dataclasses.asdict(g).items() if k not in ("batch_size", "batching", "chunk_size")}
   return dict(stage="nomad-generate", teacher=dict(provenance), format=dataclasses.asdict(fmt), settings=settings)
 
 
-def make_rows_fn(teacher, g: GenerateConfig, fmt: chat.ChatFormat, provenance: Mapping[str, Any]
+def make_rows_fn(teacher, g: GenerateConfig, fmt: conv_lib.ChatFormat, provenance: Mapping[str, Any]
                  ) -> Callable[[range], list[dict[str, Any]]]:
   """`make_rows(items)` for `datasynth.jobs.chunked.run`: one sample per item, item j keyed by (seed, j) only."""
-  from datasynth.decode.text import sample_text
   prompt, stops = prompt_and_stops(fmt, g)
   lead = fmt.user_prefix[len(prompt):]  # The stripped space: the text is reported as a continuation of user_prefix.
 
   def make_rows(items: range) -> list[dict[str, Any]]:
-    outs = sample_text(teacher, [prompt] * len(items), item_ids=list(items), seed=g.seed, batch_size=g.batch_size,
-                       batching=g.batching,
-                       max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
-                       stop=stops, return_details=True, progress=False)
+    outs = text_lib.sample_text(teacher, [prompt] * len(items), item_ids=list(items), seed=g.seed, batch_size=g.batch_size,
+                                batching=g.batching,
+                                max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
+                                stop=stops, return_details=True, progress=False)
     return [dict(text=_continuation(o.text, lead), item=j, finished=bool(o.finished), num_tokens=len(o.token_ids),
                  method=METHOD, teacher_step=int(provenance.get("step", 0)),
                  teacher_fingerprint=provenance.get("fingerprint", ""), model=provenance.get("model", ""),

@@ -33,10 +33,11 @@ from typing import Any, Mapping, Sequence
 
 import ml_collections
 
-from datasynth.utils import io
-from datasynth.train import sft
+from datasynth.data.records import Record, load_task
 from datasynth.evals import student_eval as student_lib
-from datasynth.data.records import Record
+from datasynth.models import loaders
+from datasynth.train import sft
+from datasynth.utils import io
 from datasynth.utils.errors import UserError
 
 TASKS = ("gsm8k", "triviaqa", "mbpp", "boolq")
@@ -98,7 +99,6 @@ def validate(config) -> sft.SFTConfig:
 
 def eval_sets(config) -> dict[str, list[Record]]:
   """The seeded test subsets, one per task."""
-  from datasynth.data.records import load_task
   s = config.student
   return {t: student_lib.eval_subset(load_task(t, "test", config.data.data_dir or None), s.num_examples[t], s.seed)
           for t in tasks(config)}
@@ -166,8 +166,7 @@ def run_students(config, out_dir: str, x_train: Sequence[Record], synthetic: Map
   specs = run_specs(config, x_train, synthetic)
   sets = eval_sets(config)
   if model is None:
-    from datasynth.models.loaders import load_model
-    model = load_model(config.student.model)
+    model = loaders.load_model(config.student.model)
   s = config.student
   specs_by_task = {t: student_lib.EvalSpec(mode=s.mode, max_new_tokens=s.max_new_tokens[t], batch_size=s.batch_size,
                                            template=cfg.template) for t in sets}

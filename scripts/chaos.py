@@ -294,14 +294,14 @@ def run_to_end(cmd: list[str], env: dict, marker: str | None = None, timeout: fl
   """Run to completion; returns the seconds from when `marker` appeared (from the start without one) to the end."""
   t0 = time.perf_counter()
   p = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-  seen = _wait_for(marker, p) if marker else t0
+  seen = wait_for(marker, p) if marker else t0
   _, err = p.communicate(timeout=timeout)
   if p.returncode != 0:
     raise RuntimeError(f"{' '.join(cmd[:3])} failed ({p.returncode}):\n{err[-3000:]}")
   return time.perf_counter() - (seen or t0)
 
 
-def _wait_for(marker: str, p: subprocess.Popen) -> float | None:
+def wait_for(marker: str, p: subprocess.Popen) -> float | None:
   """Poll until `marker` exists (returns that moment) or the process ends (None)."""
   while p.poll() is None:
     if os.path.exists(marker):
@@ -326,7 +326,7 @@ def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, sp
     p = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if attempt < kills:
       at = rng.uniform(0.0, span)
-      seen = _wait_for(marker, p) if marker else t0
+      seen = wait_for(marker, p) if marker else t0
       try:
         p.wait(timeout=max(at - (time.perf_counter() - (seen or t0)), 0.0))
       except subprocess.TimeoutExpired:

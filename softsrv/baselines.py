@@ -42,7 +42,10 @@ from typing import Any, Callable, Sequence
 import ml_collections
 import numpy as np
 
+from datasynth.data.records import load_task
+from datasynth.decode.text import sample_text
 from datasynth.jobs import chunked, memo
+from datasynth.models.loaders import load_model
 from datasynth.utils.errors import UserError
 from softsrv import templates
 
@@ -154,7 +157,6 @@ GenerateFn = Callable[..., Sequence[Sample]]
 
 def sampler(model, *, batch_size: int, top_p: float = 1.0, progress: bool = False) -> GenerateFn:
   """A GenerateFn on `sample_text` for a LoadedModel: item ids give each prompt its own key stream."""
-  from datasynth.decode.text import sample_text
 
   def generate(prompts, *, seed, item_ids, temperature, max_new_tokens, stop=()):
     return sample_text(model, list(prompts), seed=seed, item_ids=list(item_ids), temperature=temperature,
@@ -390,13 +392,11 @@ def generate_baseline(config: ml_collections.ConfigDict, out_dir: str, *, task: 
   task = task or config.task
   check_config(config, task)
   if train is None:
-    from datasynth.data.records import load_task
     train = [r.prompt for r in load_task(task, "train", data_dir)]
   if not train:
     raise UserError(f"The few-shot pool for {task} is empty; check the data directory or pass train examples.")
   few_shot_indices(config.seed, 0, len(train), config.shots)  # Checks shots <= len(train) before any model loads.
   if model is None and generate is None:
-    from datasynth.models.loaders import load_model
     model = load_model(config.model)
   source = config.model if model is None else str(getattr(model, "source", config.model))
   plan = chunked.Plan(int(config.num_items), int(config.chunk_size), fingerprint(config, task, train, source))

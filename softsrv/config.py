@@ -18,9 +18,12 @@ from typing import Sequence
 
 import ml_collections
 
+from datasynth.data import sources
+from datasynth.models.loaders import check_name
+from datasynth.train.loop import without_fields
 from datasynth.utils.errors import UserError
 from datasynth.utils.io import check_workdir
-from datasynth.train.loop import without_fields
+from softsrv.baselines import baseline_config
 
 
 # Per-task CPU default sizes: max token length of x (H's tokens incl. BOS and EOS), steps, examples read.
@@ -170,7 +173,6 @@ _RUN_LEVEL_BASELINE_FIELDS = ("method", "task", "seed", "model", "num_items", "c
 
 def baseline_section() -> ml_collections.ConfigDict:
   """The PT / PT_SR settings, defaults stated once in `softsrv.baselines.baseline_config` (minus run-level fields)."""
-  from softsrv.baselines import baseline_config  # numpy + ml_collections only: cheap at config load.
   d = baseline_config()
   return ml_collections.ConfigDict({k: d[k] for k in d if k not in _RUN_LEVEL_BASELINE_FIELDS},
                                    type_safe=False)
@@ -346,7 +348,6 @@ def _check_data(config: ml_collections.ConfigDict) -> None:
     raise UserError(f"data.data_dir={d.data_dir!r} is not a folder; point --config.data.data_dir at the benchmark "
                     "data, or leave it empty for $DATASYNTH_DATA, ../shared/data or the bundled copy (README \"Data\" "
                     "lists the layouts read).")
-  from datasynth.data import sources
   sources.locate(config.task, d.split, d.data_dir or None)  # Missing data: the one-line error, now.
 
 
@@ -357,11 +358,9 @@ def validate_pipeline(config: ml_collections.ConfigDict, workdir: str, given: Se
   pc = config.pipeline
   roles = dict(generator="model.name", context="context.model" if pc.method == "softsrv" else None,
                answer="answer.model" if pc.answer else None, mauve="mauve.model" if pc.mauve else None)
-  from datasynth.models.loaders import check_name
   for role, path in roles.items():
     if path and role not in given:
       check_name(_get(config, path), path)
-  from datasynth.data import sources
   for split in ("test", "train") if pc.mauve else ("test",):  # Decontamination reads test; MAUVE train and test.
     sources.locate(config.task, split, config.data.data_dir or None)
 

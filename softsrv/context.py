@@ -17,12 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datasynth.jobs import memo
-from datasynth.utils import progress
 from datasynth.decode.buckets import round_up
-from datasynth.utils.errors import UserError
+from datasynth.jobs import memo
 from datasynth.models.decoder import Decoder
 from datasynth.models.loaders import LoadedModel
+from datasynth.utils import progress
+from datasynth.utils.errors import UserError
 
 
 def projection_matrix(width: int, dim: int, seed: int) -> np.ndarray:

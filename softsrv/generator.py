@@ -23,11 +23,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from datasynth.train import checkpoint as checkpoint_lib
-from datasynth.utils.errors import UserError
+from datasynth.decode.text import sample_text
 from datasynth.models.decoder import cast_params
 from datasynth.models.loaders import LoadedModel, load_model
-from datasynth.decode.text import sample_text
+from datasynth.train import checkpoint as checkpoint_lib
+from datasynth.utils.errors import UserError
 from softsrv import config as config_lib
 from softsrv import context as context_lib
 from softsrv import workdir as workdir_lib

@@ -27,11 +27,18 @@ from typing import Any
 
 import ml_collections
 
-from datasynth.utils import io, lock
-from datasynth.jobs import stages
+from datasynth import postprocess
 from datasynth.data import publish
-from datasynth.utils.errors import UserError
+from datasynth.data.files import read_jsonl
+from datasynth.data.records import load_task
+from datasynth.evals import mauve
+from datasynth.jobs import answers, chunked, stages
+from datasynth.models.loaders import load_model
 from datasynth.train.loop import without_fields
+from datasynth.utils import io, lock
+from datasynth.utils.errors import UserError
+from softsrv import baselines, generate as generate_lib, templates, train as train_lib
+from softsrv.config import get_config, validate_pipeline, without_mutable_fields
 
 METHODS = ("softsrv", "pt", "pt_undiversified", "pt_sr")
 TRAIN_SECTIONS = ("task", "seed", "data", "model", "context", "soft_prompt", "train")
@@ -44,7 +51,6 @@ def _section(config: ml_collections.ConfigDict, *names: str) -> dict[str, Any]:
 
 def _train_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """What the trained theta depends on: the training sections minus the restart-safe fields."""
-  from softsrv.config import without_mutable_fields
   return without_mutable_fields(_section(config, *TRAIN_SECTIONS))
 
 
@@ -58,7 +64,6 @@ class Models:
 
   def __getitem__(self, role: str):
     if role not in self._loaded:
-      from datasynth.models.loaders import load_model
       name = self._names[role]
       same = [r for r, n in self._names.items() if n == name and r in self._loaded]
       self._loaded[role] = self._loaded[same[0]] if same else load_model(name)
@@ -82,7 +87,7 @@ def build_stages(config: ml_collections.ConfigDict, workdir: str, models: Models
   out.append(stages.Stage("generate", gen_config, lambda d: _generate(config, d, train_dir, models)))
   gen_dir = os.path.join(workdir, "generate")
   out.append(stages.Stage("postprocess", dict(postprocess=config.postprocess.to_dict(), task=config.task),
-                          lambda d: _postprocess(config, d, gen_dir)))
+                          lambda d: postprocess_stage(config, d, gen_dir)))
   kept = os.path.join(workdir, "postprocess", "kept.jsonl")
   if config.pipeline.answer:
     out.append(stages.Stage("answer", dict(answer=config.answer.to_dict()),
@@ -95,7 +100,6 @@ def build_stages(config: ml_collections.ConfigDict, workdir: str, models: Models
 
 # ---------------------------------------------------------------------------------------------------------- stages
 def _train(config, stage_dir: str, models: Models) -> dict[str, Any]:
-  from softsrv import train as train_lib
   result = train_lib.train(config, stage_dir, model=models["generator"], context_model=models["context"])
   losses = [r for r in result.metrics if "heldout_loss" in r]
   final = dict(step=int(result.state.step), heldout_loss=losses[-1]["heldout_loss"] if losses else None)
@@ -106,21 +110,15 @@ def _train(config, stage_dir: str, models: Models) -> dict[str, Any]:
 def _generate(config, stage_dir: str, train_dir: str, models: Models) -> dict[str, Any]:
   method = config.pipeline.method
   if method == "softsrv":
-    from softsrv import generate as generate_lib
     stats = generate_lib.generate(config, train_dir, stage_dir, model=models["generator"],
                                   context_model=models["context"])
   else:
-    from softsrv import baselines
     stats = baselines.generate_baseline(config, stage_dir, model=models["generator"])
-  from datasynth.jobs import chunked
   rows = sum(1 for _ in chunked.read_rows(stage_dir))
   return dict(counts={"in": config.generate.num_samples, "out": rows}, rate=stats.line(), outputs=[stage_dir])
 
 
-def _postprocess(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
-  from datasynth.jobs import chunked
-  from datasynth import postprocess
-  from datasynth.data.records import load_task
+def postprocess_stage(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
   test = [r.prompt for r in load_task(config.task, "test", config.data.data_dir or None)]
   report = postprocess.postprocess(chunked.read_rows(gen_dir), text_key="text", test_texts=test, out_dir=stage_dir,
                                    progress=config.show_progress,
@@ -129,9 +127,6 @@ def _postprocess(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
 
 
 def _answer(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
-  from datasynth.jobs import answers
-  from datasynth.data.files import read_jsonl
-  from softsrv import templates
   questions = read_jsonl(kept)
   template = templates.answer_template(config.pipeline.method, config.task)  # SoftSRV: None (as is); PT: Appendix C.
   report = answers.answer_questions(questions, models["answer"], stage_dir, config=config.answer.to_dict(),
@@ -140,9 +135,6 @@ def _answer(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]
 
 
 def _mauve(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
-  from datasynth.data.records import load_task
-  from datasynth.data.files import read_jsonl
-  from datasynth.evals import mauve
   mc = config.mauve
   questions = [r["text"] for r in read_jsonl(kept)]
   folds = {f: [r.prompt for r in load_task(config.task, f, config.data.data_dir or None)] for f in ("train", "test")}
@@ -177,7 +169,6 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, command: str | None 
   workdir = os.path.abspath(workdir)
   if os.path.isfile(workdir):
     raise UserError(f"--workdir {workdir} is a file; pass a folder.")
-  from softsrv.config import validate_pipeline
   validate_pipeline(config, workdir, given=tuple(models))  # Every stage's input, before the first stage runs.
   with lock.hold(workdir):  # The stages, the summary and the dataset folder: one writer (run_stages re-enters it).
     return _run(config, workdir, command, models)
@@ -240,7 +231,7 @@ def publish_dataset(config, workdir: str, summary: dict[str, Any], command: str 
       models=dict(generator=config.model.name, **({"answer": config.answer.model} if answered else {})),
       source=config.data.file or config.task, task=config.task, config_hash=summary["stages"][-1]["key"],
       counts=_counts(by_name),
-      command=command or _command(config, workdir), metrics=metrics,
+      command=command or launch_command(config, workdir), metrics=metrics,
       tags=("softsrv",) if softsrv else ("softsrv", "prompt-templates"),
       details={"context model E": f"`{config.context.model}`"} if softsrv else {})
   return publish.write_dataset(folder, records, card)
@@ -267,9 +258,8 @@ def _counts(by_name: dict[str, Any]) -> list[publish.Count]:
   return counts
 
 
-def _command(config, workdir: str) -> str:
+def launch_command(config, workdir: str) -> str:
   """launch/pipeline.py with the config fields that differ from the task's default config as flags."""
-  from softsrv.config import get_config
   flags = publish.config_overrides(config, get_config(config.task))
   return publish.command_line(["launch/pipeline.py", f"--config=configs/{config.task}.py", f"--workdir={workdir}",
                                *flags])

@@ -23,16 +23,16 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from datasynth.utils import lock
-from datasynth.train import loop
 from datasynth import sharding
-from datasynth.train import state as state_lib
-from datasynth.utils.errors import UserError
 from datasynth.models.decoder import Decoder, cast_params
 from datasynth.models.loaders import LoadedModel, load_model
+from datasynth.train import loop
+from datasynth.train import state as state_lib
+from datasynth.utils import lock
+from datasynth.utils.errors import UserError
+from softsrv import config as config_lib
 from softsrv import embeddings
 from softsrv import loss as loss_lib
-from softsrv import config as config_lib
 from softsrv import workdir as workdir_lib
 from softsrv.layout import Layout
 
@@ -162,7 +162,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
   dec = Decoder(model.config, dtype=dtype, remat=config.model.remat, scan_layers=config.model.scan_layers)
   tc = config.train
   tx = state_lib.make_optimizer(lr=tc.lr, steps=tc.steps, warmup_steps=tc.warmup_steps, decay=tc.decay,
-                               end_factor=tc.end_factor, optimizer=tc.optimizer, clip_norm=tc.clip_norm or None)
+                                end_factor=tc.end_factor, optimizer=tc.optimizer, clip_norm=tc.clip_norm or None)
   # H's weights follow the logical-axis rules (replicated on a pure data mesh, split over fsdp / tensor axes).
   frozen = sharding.shard_params(cast_params(model.params, dtype), model.config, mesh)
   step_fn, eval_fn = make_step_fns(module, dec, tx, sp.t, tc.loss_chunk, mesh)

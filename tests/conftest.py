@@ -23,9 +23,9 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 
 import pytest
 
-from datasynth.jobs import compiled
-from datasynth.data.sources import data_dirs
 from datasynth.data import sources
+from datasynth.data.sources import data_dirs
+from datasynth.jobs import compiled
 from datasynth.utils.errors import UserError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -37,10 +37,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datasynth.models.decoder import Decoder, attach_prefix, init_cache, unstack_layers
 from datasynth.decode.kernels import (Spec, constrain_cache, decode_step, ends_row, first_stop_end,
                                       prefill_after_shared_prefix, prefill_rows, prefill_shared_prefix)
 from datasynth.decode.tokens import choose_tokens
+from datasynth.models.decoder import Decoder, attach_prefix, init_cache, unstack_layers
 
 Array = jax.Array
 
@@ -227,7 +227,7 @@ class Engine:
       left = len(items) - queued  # Items waiting for a slot: end the block once enough slots are free for them.
       want = min(self.refill_rows, left) if left else self.slots + 1
       state = decode_block(self.params, state, jnp.asarray(release), jnp.int32(want), spec=self.spec,
-                            block_steps=self.block_steps)
+                           block_steps=self.block_steps)
       ended, ended_items = self._collect(state, held, results)
       release = np.zeros(self.slots, bool)
       release[ended] = True  # Slots ended on the host (stop strings) that no item refills stay ended on device.

@@ -328,9 +328,9 @@ def make_spec(dec: Decoder, *, max_new_tokens: int, temperature: float = 1.0, to
   if mesh is not None and rules is None:
     rules = sharding.DEFAULT_RULES
   spec = Spec(config=cfg, dtype=dec.dtype, cache_dtype=jnp.dtype(cache_dtype), scan_layers=dec.scan_layers,
-               max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_k=int(top_k),
-               top_p=float(top_p), eos_ids=eos_tuple(eos_id, cfg), stop_ids=stop_ids, pad_id=int(pad_id),
-               return_logprobs=bool(return_logprobs), mesh=mesh, rules=tuple(rules) if rules else ())
+              max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_k=int(top_k),
+              top_p=float(top_p), eos_ids=eos_tuple(eos_id, cfg), stop_ids=stop_ids, pad_id=int(pad_id),
+              return_logprobs=bool(return_logprobs), mesh=mesh, rules=tuple(rules) if rules else ())
   return spec, stop_strings
 
 

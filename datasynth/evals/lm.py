@@ -18,8 +18,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from datasynth.utils import progress as progress_lib
 from datasynth.decode.buckets import round_up
+from datasynth.decode.text import sample_text
+from datasynth.models.decoder import Decoder
+from datasynth.train.losses import token_nll
+from datasynth.utils import progress as progress_lib
 from datasynth.utils.errors import UserError
 
 GenerateFn = Callable[[list[str]], list[str]]
@@ -36,7 +39,6 @@ def greedy_generator(model, *, max_new_tokens: int = 256, stop: Sequence[str] = 
   The few-shot prompts of a harness share their shots, so the ids common to every prompt are prefilled once
   (`sample_text(share_common_prefix=True)`): each row prefills only its own question (TriviaQA 5-shot: ~24 of
   ~159 positions per row, 2.2x the questions/s; benchmarks/few_shot_eval.py)."""
-  from datasynth.decode.text import sample_text
 
   def generate(prompts: list[str]) -> list[str]:
     if not prompts:
@@ -52,7 +54,7 @@ def greedy_generator(model, *, max_new_tokens: int = 256, stop: Sequence[str] = 
 Segment = tuple[int, int, list[int]]  # (pair index, position predicting its first token, its continuation ids)
 
 
-def _rows(enc: list[tuple[list[int], list[int]]]) -> list[tuple[list[int], list[Segment]]]:
+def forward_rows(enc: list[tuple[list[int], list[int]]]) -> list[tuple[list[int], list[Segment]]]:
   """(context, continuation) ids -> forward rows (ids, segments): context + continuation for a longer continuation;
   one row of the bare context for every one-token continuation of that context (read at its last position)."""
   rows: list[tuple[list[int], list[Segment]]] = []
@@ -72,8 +74,6 @@ def _rows(enc: list[tuple[list[int], list[int]]]) -> list[tuple[list[int], list[
 def _loglik_program(cfg):
   import jax
   import jax.numpy as jnp
-  from datasynth.train.losses import token_nll
-  from datasynth.models.decoder import Decoder
   dec = Decoder(cfg)
 
   @jax.jit
@@ -106,7 +106,7 @@ def loglik_scorer(model, *, batch_size: int = 4, progress: bool = True, length_m
         raise UserError(f"Pair {i} has {len(c) + len(k)} tokens, more than the model's context of {cfg.max_len}; "
                         "shorten the passage.")
       enc.append((c, k))
-    rows = _rows(enc)
+    rows = forward_rows(enc)
     order = np.argsort([len(ids) for ids, _ in rows], kind="stable")  # Less padding per batch.
     out = np.zeros(len(pairs), np.float64)
     bar = progress_lib.bar(len(pairs), desc="loglik", unit="ex", enabled=progress)

@@ -16,8 +16,10 @@ from typing import Sequence
 
 import numpy as np
 
-from datasynth.utils import progress as progress_lib
 from datasynth.decode.buckets import round_up
+from datasynth.jobs import memo
+from datasynth.models.decoder import Decoder
+from datasynth.utils import progress as progress_lib
 from datasynth.utils.errors import UserError
 from datasynth.utils.io import save_figure
 
@@ -200,8 +202,6 @@ def mauve_against(texts: Sequence[str], references: dict[str, Sequence[str]], fe
   once for every call, and every run, that shares the folder). Returns {name: {mauve, num_clusters, num_p, num_q}};
   writes the divergence curves to `png`.
   """
-  from datasynth.jobs import memo
-  from datasynth.models.decoder import Decoder
   decoder = Decoder(feature_model.config)
 
   def features(batch):

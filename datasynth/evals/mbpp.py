@@ -16,10 +16,10 @@ import concurrent.futures
 import dataclasses
 from typing import Any, Callable, Sequence
 
-from datasynth.utils import progress as progress_lib
 from datasynth.data.records import read_split_rows
-from datasynth.utils.errors import UserError
 from datasynth.evals import sandbox
+from datasynth.utils import progress as progress_lib
+from datasynth.utils.errors import UserError
 
 PROMPT_TASK_IDS = (2, 3, 4)
 DONE = "[DONE]"

@@ -21,6 +21,9 @@ import math
 import os
 from typing import Any, Callable, Mapping, Sequence
 
+from datasynth.evals import boolq, gsm8k, lm, mbpp, triviaqa
+from datasynth.evals.mauve import random_subset
+from datasynth.train import sft
 from datasynth.utils import io
 from datasynth.utils.errors import UserError
 
@@ -55,7 +58,6 @@ def with_tests(record, task: str, enabled: bool):
 
 
 def eval_subset(records: Sequence, num: int, seed: int) -> list:
-  from datasynth.evals.mauve import random_subset  # One seeded subset rule for evaluation and MAUVE.
   return random_subset(records, num, seed)
 
 
@@ -69,17 +71,14 @@ def standard_error(p: float, n: int) -> float:
 
 def _score(task: str, student, eval_records: Sequence, prompts: list[str], spec: EvalSpec) -> tuple[float, list]:
   """(metric value, per-example output rows) of one task for a LoadedModel."""
-  from datasynth.evals import lm
   few_shot = spec.mode == "few_shot"
   if task in ("mbpp", "gsm8k", "triviaqa"):
-    from datasynth.evals import gsm8k
     stop = {"triviaqa": ["\n"], "gsm8k": list(gsm8k.STOP) if few_shot else []}.get(task, [])
     generate = lm.greedy_generator(student, max_new_tokens=spec.max_new_tokens, stop=stop,
                                    batch_size=spec.batch_size, progress=False)
   else:
     loglik = lm.loglik_scorer(student, batch_size=spec.batch_size, progress=False)
   if task == "mbpp":
-    from datasynth.evals import mbpp
     if few_shot:
       res = mbpp.evaluate_mbpp(eval_records, generate, workers=spec.workers, progress=False)
       completions, verdicts = res.completions, res.verdicts
@@ -91,19 +90,16 @@ def _score(task: str, student, eval_records: Sequence, prompts: list[str], spec:
             for r, c, v in zip(eval_records, completions, verdicts)]
     return sum(v.passed for v in verdicts) / len(verdicts), rows
   if task == "gsm8k":
-    from datasynth.evals import gsm8k
     res = gsm8k.evaluate_gsm8k(eval_records, generate) if few_shot else gsm8k.score(generate(prompts), eval_records)
     rows = [dict(uid=r.uid, completion=c, prediction=p, gold=g)
             for r, c, p, g in zip(eval_records, res.completions, res.predictions, res.golds)]
     return res.accuracy, rows
   if task == "triviaqa":
-    from datasynth.evals import triviaqa
     res = (triviaqa.evaluate_triviaqa(eval_records, generate) if few_shot else
            triviaqa.score(generate(prompts), eval_records))
     rows = [dict(uid=r.uid, completion=c, prediction=p, correct=k)
             for r, c, p, k in zip(eval_records, res.completions, res.predictions, res.correct)]
     return res.exact_match, rows
-  from datasynth.evals import boolq
   if few_shot:
     preds = boolq.evaluate_boolq(eval_records, loglik).predictions
   else:  # Which response did the student learn to give: log p("True" | prompt) vs log p("False" | prompt).
@@ -117,7 +113,6 @@ def _score(task: str, student, eval_records: Sequence, prompts: list[str], spec:
 def make_eval_fn(model, task: str, eval_records: Sequence, spec: EvalSpec, out_dir: str, *, prefix: str = "",
                  verbose: bool = True) -> EvalFn:
   """eval_fn(step, params) -> {metric: value}; also writes the outputs to <out_dir>/eval/<prefix>step_<N>.jsonl."""
-  from datasynth.train import sft
   if task not in TASK_METRIC:
     raise UserError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)}.")
   if spec.mode not in ("sft", "few_shot"):

@@ -28,8 +28,10 @@ import hashlib
 import os
 from typing import Any, Callable, Sequence
 
-from datasynth.decode import chat as chat_lib
+from datasynth.data.files import read_jsonl
+from datasynth.decode import chat as chat_lib, text as text_lib
 from datasynth.jobs import chunked
+from datasynth.models.loaders import load_model
 from datasynth.utils import io
 from datasynth.utils.errors import UserError
 
@@ -65,7 +67,6 @@ def load_questions(path: str) -> list[dict[str, Any]]:
   if os.path.isdir(path):
     rows = list(chunked.read_rows(path))
   elif os.path.isfile(path):
-    from datasynth.data.files import read_jsonl
     rows = read_jsonl(path)
   else:
     raise UserError(f"Questions not found at {path}; pass a generation / postprocess output folder or a JSONL file.")
@@ -104,16 +105,15 @@ def fingerprint(questions: Sequence[dict[str, Any]], *, model_source: str, templ
 def make_rows_fn(questions: Sequence[dict[str, Any]], model, *, template: str | None, fmt: chat_lib.ChatFormat,
                  settings: AnswerSettings, answer_model: str, progress: bool = False) -> Callable[[range], list]:
   """`make_rows(items)` for `datasynth.jobs.chunked.run`: answers questions[items], one record each (empty ones dropped)."""
-  from datasynth.decode.text import sample_text
   eos = tuple(dict.fromkeys(([] if model.config.eos_id is None else [int(model.config.eos_id)]) +
                             list(chat_lib.end_ids(fmt, model.tokenizer))))
   template_name = None if template is None else hashlib.sha256(template.encode()).hexdigest()[:12]
 
   def make_rows(items: range) -> list[dict[str, Any]]:
     prompts = [answer_prompt(questions[k]["text"], template, fmt) for k in items]
-    outs = sample_text(model, prompts, item_ids=list(items), seed=settings.seed, temperature=settings.temperature,
-                       top_p=settings.top_p, max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size,
-                       eos_id=eos, return_details=True, progress=progress)
+    outs = text_lib.sample_text(model, prompts, item_ids=list(items), seed=settings.seed, temperature=settings.temperature,
+                                top_p=settings.top_p, max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size,
+                                eos_id=eos, return_details=True, progress=progress)
     rows = []
     for k, out in zip(items, outs):
       response = out.text.strip()
@@ -147,7 +147,6 @@ def generate_answers(questions: Sequence[dict[str, Any]] | str, out_dir: str, *,
   template = getattr(template, "text", template)  # A softsrv.templates.Template or its text.
   answer_model = model_name if model is None else os.path.basename(str(model.source))
   if model is None:
-    from datasynth.models.loaders import load_model
     model = load_model(model_name)
   fmt = chat_lib.resolve(settings.chat, model)
   plan = chunked.Plan(len(questions), settings.chunk_size,

@@ -34,8 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datasynth.utils import progress as progress_lib
 from datasynth.decode.buckets import round_up
+from datasynth.utils import progress as progress_lib
 from datasynth.utils.errors import UserError
 
 Array = jax.Array

@@ -40,12 +40,12 @@ import shutil
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from datasynth.utils import progress as progress_lib
-from datasynth.utils.errors import UserError
-from datasynth.utils.io import atomic_write, write_json, write_jsonl
 from datasynth.postprocess.decontaminate import Decontaminator
 from datasynth.postprocess.dedup import ExactDeduplicator, NearDeduplicator
 from datasynth.postprocess.subsample import diversity_subsample
+from datasynth.utils import progress as progress_lib
+from datasynth.utils.errors import UserError
+from datasynth.utils.io import atomic_write, write_json, write_jsonl
 
 STAGES = ("dedup", "near_dup", "decontaminate", "subsample")
 _EXTRA_FILES = ("subsample_selection.jsonl", "kept.jsonl", "postprocess.json")

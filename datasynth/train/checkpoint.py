@@ -85,7 +85,7 @@ class Checkpointer:
       return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
     except (ValueError, KeyError) as e:
       raise UserError(f"Checkpoint at step {step} in {self.workdir} does not match this model/config ({e}); "
-                       "use a new --workdir.") from e
+                      "use a new --workdir.") from e
 
   def wait(self) -> None:
     with io.disk_errors(str(self.manager.directory)):  # An asynchronous save's error surfaces here.

@@ -42,9 +42,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import jax
 
-from datasynth.utils import lock, progress
 from datasynth.train import (checkpoint as checkpoint_lib, finite as finite_lib, metrics as metrics_lib,
                              state as state_lib)
+from datasynth.utils import lock, progress
 from datasynth.utils.interrupt import EXIT_INTERRUPTED, Interrupted, StopSignals
 
 
@@ -130,7 +130,7 @@ def _run(*, workdir, identity, cadence, state, step_fn, summarize, end, total, e
         window = jax.device_get(window)
         for i in range(checked, len(window)):
           finite_lib.check_finite(done - len(window) + i + 1, float(window[i]["loss"]),
-                                float(window[i]["grad_norm"]), hint, ckpt)
+                                  float(window[i]["grad_norm"]), hint, ckpt)
         checked = len(window)
       if log:
         row.update(summarize(window, done, time.perf_counter() - t0))

@@ -41,15 +41,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from datasynth.models import lora as lora_lib
-from datasynth.train import loop
 from datasynth import sharding
-from datasynth.train import state as state_lib
 from datasynth.data.records import Record
-from datasynth.utils.errors import UserError
-from datasynth.train import losses
+from datasynth.models import lora as lora_lib
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder, cast_params
+from datasynth.train import loop
+from datasynth.train import losses
+from datasynth.train import state as state_lib
+from datasynth.utils.errors import UserError
 
 Batch = dict[str, np.ndarray]
 # The unified chat format (NOMAD's teacher data): "User: {prompt}\n\nAssistant: {response}". Defined once here;
@@ -335,8 +335,8 @@ def _compiled(decoder_config: DecoderConfig, cfg: SFTConfig) -> _Fns:
   dtype = jnp.bfloat16 if cfg.bf16 else jnp.float32
   model = Decoder(decoder_config, dtype=dtype, remat=cfg.remat)
   tx = state_lib.make_optimizer(lr=cfg.lr, steps=cfg.steps, warmup_steps=cfg.warmup_steps, decay=cfg.decay,
-                               end_factor=cfg.end_factor, optimizer="adamw", b1=cfg.b1, b2=cfg.b2,
-                               weight_decay=cfg.weight_decay, clip_norm=cfg.clip_norm or None)
+                                end_factor=cfg.end_factor, optimizer="adamw", b1=cfg.b1, b2=cfg.b2,
+                                weight_decay=cfg.weight_decay, clip_norm=cfg.clip_norm or None)
   use_lora = cfg.lora_rank > 0
 
   def effective(theta, frozen):
@@ -355,7 +355,7 @@ def _compiled(decoder_config: DecoderConfig, cfg: SFTConfig) -> _Fns:
     return state, dict(loss=loss, loss_tokens=n, grad_norm=optax.global_norm(grads))
 
   return _Fns(dtype=dtype, schedule=state_lib.make_schedule(cfg.lr, cfg.steps, cfg.warmup_steps, cfg.decay,
-                                                           cfg.end_factor),
+                                                            cfg.end_factor),
               create=jax.jit(lambda theta, rng: state_lib.TrainState.create(theta, tx, rng)),
               step=jax.jit(step_fn, donate_argnums=0), effective=jax.jit(effective))
 

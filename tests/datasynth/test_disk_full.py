@@ -14,9 +14,9 @@ import orbax.checkpoint as ocp
 import pytest
 
 from datasynth.jobs import chunked
-from datasynth.utils import io
-from datasynth.train import loop
 from datasynth.train import checkpoint as checkpoint_lib, state as state_lib
+from datasynth.train import loop
+from datasynth.utils import io
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from datasynth.decode import kernels
 from datasynth import sharding
-from datasynth.models.decoder import Decoder
+from datasynth.decode import kernels
 from datasynth.models.config import make_config
+from datasynth.models.decoder import Decoder
 
 CFG = make_config("llama", vocab_size=128, width=32, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8,
                   mlp_dim=64, max_len=64, eos_id=None, pad_id=0)
@@ -95,14 +95,14 @@ def test_sharded_sampling_equals_single_device(axes):
   xs = sharding.shard_batch(dict(tokens=tokens, mask=mask, prefix=prefix), mesh)
   placed = sharding.shard_params(params, CFG, mesh)
   out = kernels.sample(dec, placed, prompt_tokens=xs["tokens"], prompt_mask=xs["mask"], prefix=xs["prefix"],
-                        mesh=mesh, **kw)
+                       mesh=mesh, **kw)
   np.testing.assert_array_equal(out.tokens, ref.tokens)
   np.testing.assert_array_equal(out.lengths, ref.lengths)
   np.testing.assert_allclose(out.logprobs, ref.logprobs, atol=1e-5)
   # One prefix shared by every row (batch 1): its cache segment is replicated, the rows' slots are split.
   ref = kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, prefix=prefix[:1], **kw)
   out = kernels.sample(dec, placed, prompt_tokens=xs["tokens"], prompt_mask=xs["mask"], prefix=prefix[:1],
-                        mesh=mesh, **kw)
+                       mesh=mesh, **kw)
   np.testing.assert_array_equal(out.tokens, ref.tokens)
   np.testing.assert_allclose(out.logprobs, ref.logprobs, atol=1e-5)
 

@@ -16,8 +16,8 @@ import sys
 import pytest
 from PIL import Image
 
-from experiments import report
 from datasynth.utils.errors import UserError
+from experiments import report
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RED = (220, 20, 20)  # The colour of the loss PNG, looked for in the browser's screenshot.
@@ -199,7 +199,7 @@ def test_train_and_evaluate_work_dirs_report_their_final_metrics_and_curves(tmp_
   _write_json(tmp_path / "t" / "run_config.json", dict(task="mbpp", soft_prompt=dict(t=16)))
   _png(str(tmp_path / "t" / "loss.png"), RED)
   _write_json(tmp_path / "e" / "results.json", dict(task="mbpp", metric="pass_at_1", final=dict(step=20, pass_at_1=0.3),
-                                                  mauve=dict(test=dict(mauve=0.7, num_clusters=2, num_p=5, num_q=5))))
+                                                    mauve=dict(test=dict(mauve=0.7, num_clusters=2, num_p=5, num_q=5))))
   _png(str(tmp_path / "e" / "metric_vs_steps.png"), RED)
   train_page = _parse(report.write_report(str(tmp_path / "t"))[0])
   eval_page = _parse(report.write_report(str(tmp_path / "e"))[0])

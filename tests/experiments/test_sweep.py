@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from experiments import sweep as sw
 from datasynth.utils.errors import UserError
+from experiments import sweep as sw
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -147,7 +147,7 @@ def test_runs_whose_names_collide_are_refused(fake_sweep):
   path = fake_sweep("""
   def get_sweep():
     return [{"data.file": "a/b"}, {"data.file": "a_b"}]
-  """, header=None)
+                    """, header=None)
   with pytest.raises(UserError, match="both named 'file-a_b'"):
     sw.load_sweep(path, root="/tmp/unused")
 
@@ -170,7 +170,7 @@ def test_an_unknown_launcher_is_one_clear_error(fake_sweep, tmp_path):
   with pytest.raises(UserError, match="unknown launcher 'launch/nope.py'"):
     sw.load_sweep(missing)
   no_kind = fake_sweep(GRID, header=f"LAUNCHER = {str(tmp_path / 'fake_train.py')!r}\n"
-                                    f"CONFIG = {str(tmp_path / 'fake_config.py')!r}\n")
+                       f"CONFIG = {str(tmp_path / 'fake_config.py')!r}\n")
   with pytest.raises(UserError, match="set KIND"):
     sw.load_sweep(no_kind)
 
@@ -306,7 +306,7 @@ def test_an_evaluate_run_is_finished_by_results_json_and_reports_its_final_metri
                kind="evaluate", workdir=str(tmp_path))
   assert not sw.is_finished(run)
   (tmp_path / "results.json").write_text(json.dumps(dict(metric="pass_at_1", final=dict(step=40, pass_at_1=0.25),
-                                                          mauve=dict(test=dict(mauve=0.8)))))
+                                                         mauve=dict(test=dict(mauve=0.8)))))
   assert sw.is_finished(run) and sw.final_metrics(run) == dict(step=40, pass_at_1=0.25, mauve_test=0.8)
   (tmp_path / "results.json").write_text(json.dumps(dict(  # With its test-subset size: the SE; with step 0: it too.
       metric="accuracy", num_eval_examples=200, final=dict(step=20, accuracy=0.6),
@@ -346,7 +346,7 @@ def test_root_in_a_value_is_the_sweep_root_and_implies_no_ordering(fake_sweep, t
   grid = sw.load_sweep(fake_sweep("""
 def get_sweep():
   return [dict(run, **{"--cache_dir": "{root}/cache"}) for run in sweep("soft_prompt.t", [16, 64])]
-"""), root=str(tmp_path / "root"))
+                                  """), root=str(tmp_path / "root"))
   assert [r.after for r in grid.runs] == [[], []] and len(sw.waves(grid.runs)) == 1
   assert all(f"--cache_dir={tmp_path / 'root'}/cache" in r.args() for r in grid.runs)
   assert grid.runs[0].identity()["overrides"]["--cache_dir"] == "{root}/cache"  # Root-independent.
@@ -571,7 +571,7 @@ def test_a_metric_with_a_standard_error_is_drawn_with_error_bars_not_as_a_panel_
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   fig, ax = plt.subplots()
-  sw._lines(ax, grid, rows, "accuracy")
+  sw.plot_lines(ax, grid, rows, "accuracy")
   bars = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
   assert len(bars) == 2 and all(c.has_yerr for c in bars)  # One line per seed, each with +- 1 SE.
   plt.close(fig)
@@ -603,5 +603,5 @@ def test_a_sigtermed_sweep_stops_its_child_exits_75_and_the_rerun_resumes_it(fak
 
 def test_a_run_that_exits_75_is_interrupted_not_failed(fake_sweep, tmp_path):
   grid = sw.load_sweep(fake_sweep(GRID), root=str(tmp_path / "root"))
-  assert sw._finish(grid.runs[0], 75, lambda _: None) == "interrupted"  # pylint: disable=protected-access
-  assert sw._finish(grid.runs[0], 3, lambda _: None) == "failed"  # pylint: disable=protected-access
+  assert sw.finish_run(grid.runs[0], 75, lambda _: None) == "interrupted"
+  assert sw.finish_run(grid.runs[0], 3, lambda _: None) == "failed"

@@ -229,5 +229,5 @@ def test_the_student_stage_trains_on_the_downstream_set_and_reports_its_table(te
 def test_the_cards_rebuilt_command_parses_back_to_the_same_config(presets):
   from tests.datasynth.data.test_publish import parse_command
   config = config_lib.get_config(presets)
-  parsed, workdir = parse_command(pipeline._command(config, "/tmp/a work dir"))
+  parsed, workdir = parse_command(pipeline.launch_command(config, "/tmp/a work dir"))
   assert parsed.to_dict() == config.to_dict() and workdir == "/tmp/a work dir"

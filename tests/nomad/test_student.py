@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from datasynth.train import sft
-from datasynth.evals import student_eval as student_lib
 from datasynth.data.records import Record
+from datasynth.evals import student_eval as student_lib
+from datasynth.train import sft
 from datasynth.utils.errors import UserError
 from nomad import config as config_lib
 from nomad import pipeline

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from datasynth.utils.errors import UserError
 from datasynth.models.loaders import LoadedModel
+from datasynth.utils.errors import UserError
 from nomad import config as config_lib
 from nomad import teacher
 from tests.datasynth.train.sft_fixtures import TINY, tiny_params

@@ -13,11 +13,11 @@ import jax
 import numpy as np
 import pytest
 
-from datasynth.jobs import chunked
-from datasynth.utils import lock
 from datasynth.decode import text as text_lib
-from datasynth.utils.errors import UserError
+from datasynth.jobs import chunked
 from datasynth.models.loaders import load_model, save_orbax
+from datasynth.utils import lock
+from datasynth.utils.errors import UserError
 from softsrv import generate as generate_lib
 from softsrv import train as train_lib
 from softsrv.generator import Generator

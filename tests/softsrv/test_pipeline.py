@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from datasynth.data.records import load_records_jsonl
 from datasynth.data import publish
 from datasynth.data.files import read_jsonl
+from datasynth.data.records import load_records_jsonl
 from datasynth.utils.errors import UserError
 from softsrv import pipeline
 from softsrv.config import get_config
@@ -140,5 +140,5 @@ def test_the_cards_rebuilt_command_parses_back_to_the_same_config(data_dir, task
   from tests.datasynth.data.test_publish import parse_command
   config = _toy_config(data_dir) if presets is None else get_config(task, presets)
   config.pipeline.method = "pt_sr"
-  parsed, workdir = parse_command(pipeline._command(config, "/tmp/a work dir"))
+  parsed, workdir = parse_command(pipeline.launch_command(config, "/tmp/a work dir"))
   assert parsed.to_dict() == config.to_dict() and workdir == "/tmp/a work dir"

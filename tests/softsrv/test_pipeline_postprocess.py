@@ -22,7 +22,7 @@ def test_the_postprocess_stage_reads_chunked_rows_and_writes_kept_jsonl_with_cou
   def make_rows(items):  # Every 6th item repeats the one before it.
     return [dict(item=i, text=text(i - 1 if i % 6 == 5 else i)) for i in items]
   chunked.run(gen_dir, plan, make_rows, progress=False)
-  report = pipeline._postprocess(config, stage_dir, gen_dir)
+  report = pipeline.postprocess_stage(config, stage_dir, gen_dir)
   assert report["counts"]["in"] == 60 and report["counts"]["out"] == 20
   assert report["counts"]["dropped"]["exact_duplicate"] == 10
   with open(report["outputs"][0], encoding="utf-8") as f:

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from datasynth.data.sources import BUNDLED_DIR, data_dirs, data_file
-from datasynth.data.records import load_task
-from datasynth.data.files import read_text
 from datasynth.data import sources
+from datasynth.data.files import read_text
+from datasynth.data.records import load_task
+from datasynth.data.sources import BUNDLED_DIR, data_dirs, data_file
 from datasynth.utils.errors import UserError
 
 TASK_SPLITS = [("mbpp", "train"), ("mbpp", "test"), ("mbpp", "validation"), ("mbpp", "prompt"),
@@ -33,7 +33,7 @@ def test_every_bundled_set_has_its_data_license_and_source_and_no_unlicensed_set
     source = read_text(os.path.join(BUNDLED_DIR, name, "SOURCE.md"))
     assert source.startswith("Source: ") and " @ " in source or "official dev split" in source, name
   licenses = {n: read_text(os.path.join(BUNDLED_DIR, n, "LICENSE")) for n in ("mbpp", "gsm8k", "boolq", "bbh",
-                                                                            "truthfulqa")}
+                                                                              "truthfulqa")}
   assert "CC BY 4.0" in licenses["mbpp"] and "CC BY-SA 3.0" in licenses["boolq"]
   assert "MIT License" in licenses["gsm8k"] and "MIT License" in licenses["bbh"]
   assert "Apache License" in licenses["truthfulqa"] and "Version 2.0" in licenses["truthfulqa"]

@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from datasynth.data.records import load_records_jsonl, load_task
 from datasynth.data.files import read_jsonl
-from datasynth.utils.io import write_jsonl
+from datasynth.data.records import load_records_jsonl, load_task
 from datasynth.utils.errors import UserError
+from datasynth.utils.io import write_jsonl
 
 
 @pytest.mark.parametrize("task,split,count", [("mbpp", "train", 374), ("mbpp", "test", 500), ("mbpp", "prompt", 10),

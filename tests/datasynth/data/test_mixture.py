@@ -3,8 +3,8 @@ import collections
 
 import pytest
 
-from datasynth.data.records import Record
 from datasynth.data.mixture import mix_records, quotas
+from datasynth.data.records import Record
 from datasynth.utils.errors import UserError
 
 

@@ -6,11 +6,11 @@ import shutil
 
 import pytest
 
-from datasynth.data.sources import data_file
-from datasynth.data.records import load_task
-from datasynth.data.files import read_text
 from datasynth.data import sources
+from datasynth.data.files import read_text
+from datasynth.data.records import load_task
 from datasynth.data.records import read_jsonl
+from datasynth.data.sources import data_file
 from datasynth.utils.errors import UserError
 
 datasets = pytest.importorskip("datasets")
@@ -94,7 +94,7 @@ def test_boolq_test_is_cut_from_the_official_dev_file_as_the_shared_folder_cut_i
 def test_triviaqa_hf_columns_and_lima_conversations_map_to_the_official_fields(tmp_path):
   (tmp_path / "triviaqa").mkdir()
   hf = [dict(question=f"Q{i}?", question_id=f"id{i}", answer=dict(aliases=["Paris", "paris"], value="Paris",
-                                                                   normalized_aliases=["paris"])) for i in range(7)]
+                                                                  normalized_aliases=["paris"])) for i in range(7)]
   datasets.Dataset.from_list(hf).to_json(str(tmp_path / "triviaqa" / "validation.jsonl"))
   test = load_task("triviaqa", "test", str(tmp_path))
   assert len(test) == 2 and test[0].prompt == "Q5?" and test[0].meta["answers"] == ["Paris", "paris"]

@@ -116,7 +116,7 @@ def test_stop_strings_and_stop_sequences_cut_where_static_batching_cuts():
   tokens, mask = model.tokenizer.encode_batch(_PROMPTS, length=16)
   keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(3), i))(jnp.arange(11, dtype=jnp.uint32))
   ref = kernels.sample(Decoder(model.config), model.params, prompt_tokens=tokens, prompt_mask=mask, rng=keys,
-                        max_new_tokens=10, eos_id=None, stop_sequences=[seq])
+                       max_new_tokens=10, eos_id=None, stop_sequences=[seq])
   items = continuous.Items(keys=np.asarray(jax.random.key_data(keys)), tokens=tokens, mask=mask)
   got = continuous.Engine(spec, model.params, slots=4, block_steps=2, refill_rows=3).run(items)
   for j, g in enumerate(got):
@@ -158,7 +158,7 @@ def test_per_row_cache_index_equals_the_shared_index():
 
 def test_end_check_at_per_row_columns_equals_the_check_per_row():
   spec, _ = kernels.make_spec(Decoder(tiny_model()[0].config), max_new_tokens=6, eos_id=[9],
-                               stop_sequences=[[4, 5], [7]])
+                              stop_sequences=[[4, 5], [7]])
   buf = jnp.array([[1, 4, 5, 0, 0, 0], [9, 2, 3, 0, 0, 0], [4, 5, 6, 7, 0, 0], [2, 2, 2, 2, 2, 2]], jnp.int32)
   cols = jnp.array([2, 0, 3, 5], jnp.int32)
   got = kernels.ends_row(buf, cols, spec)
@@ -192,7 +192,7 @@ def test_refill_groups_carry_no_padding_and_few_shapes():
 
 
 def test_a_block_ends_as_soon_as_want_slots_have_ended():
-  """`_decode_block` returns after the step at which the want-th slot ended (so the host refills it at once), and
+  """`decode_block` returns after the step at which the want-th slot ended (so the host refills it at once), and
   runs to its block size (or until every slot is done) when want exceeds the slots."""
   model = _model(tiny_model)
   free = text_lib.sample_text(model, _PROMPTS[:4], progress=False, return_details=True, max_new_tokens=10,
@@ -204,16 +204,16 @@ def test_a_block_ends_as_soon_as_want_slots_have_ended():
   items = continuous.Items(keys=np.asarray(jax.random.key_data(keys)), tokens=tokens, mask=mask)
   engine = continuous.Engine(spec, model.params, slots=4, block_steps=12)
   state = continuous.init_state(spec, 4, 8 + 10, items.keys.shape[1:])
-  state, _ = engine._fill(state, items, None, [-1] * 4, 0)
+  state, _ = engine.fill(state, items, None, [-1] * 4, 0)
   fresh = lambda: jax.tree.map(jnp.copy, state)
   release = jnp.zeros((4,), bool)
-  full = continuous._decode_block(engine.params, fresh(), release, jnp.int32(5), spec=spec, block_steps=12)
+  full = continuous.decode_block(engine.params, fresh(), release, jnp.int32(5), spec=spec, block_steps=12)
   assert bool(jnp.all(full["done"]))
   ends = sorted(np.asarray(full["steps"])[~np.asarray(state["done"])].tolist())  # Tokens when each slot ended.
   assert len(ends) >= 3 and len(set(ends)) >= 2, ends
   for want in range(1, len(ends) + 1):
-    got = continuous._decode_block(engine.params, fresh(), release, jnp.int32(want), spec=spec, block_steps=12)
+    got = continuous.decode_block(engine.params, fresh(), release, jnp.int32(want), spec=spec, block_steps=12)
     assert int(jnp.max(got["steps"])) == ends[want - 1]
     assert int(jnp.sum(got["done"] & ~state["done"])) >= want
-  short = continuous._decode_block(engine.params, fresh(), release, jnp.int32(5), spec=spec, block_steps=2)
+  short = continuous.decode_block(engine.params, fresh(), release, jnp.int32(5), spec=spec, block_steps=2)
   assert int(jnp.max(short["steps"])) == 3 and not bool(jnp.all(short["done"]))

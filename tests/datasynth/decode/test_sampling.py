@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from datasynth.decode import kernels, text as text_lib, tokens as tokens_lib
-from datasynth.models.decoder import Decoder
-from datasynth.models.config import make_config
 from datasynth.models.config import gemma_layer_types
+from datasynth.models.config import make_config
+from datasynth.models.decoder import Decoder
 from datasynth.models.decoder import cast_params
 
 TINY = dict(vocab_size=128, width=32, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8, mlp_dim=64, max_len=128)
@@ -126,7 +126,7 @@ def test_greedy_smollm2_equals_transformers_generate(smollm2):
                       max_new_tokens=32, do_sample=False, eos_token_id=smollm2.config.eos_id,
                       pad_token_id=smollm2.config.pad_id)[0, len(ids):].tolist()
   out = kernels.sample(Decoder(smollm2.config), smollm2.params, prompt_tokens=np.array([ids]), max_new_tokens=32,
-                        temperature=0.0)
+                       temperature=0.0)
   ours = np.asarray(out.tokens[0, :int(out.lengths[0])]).tolist()
   assert ours == ref
 
@@ -247,12 +247,12 @@ def test_eos_and_stop_sequences_end_each_row_at_the_right_token():
   tokens, mask, _ = ragged_prompts()
   n = 12
   base = np.asarray(kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=n,
-                                    temperature=0.0, eos_id=None).tokens)
+                                   temperature=0.0, eos_id=None).tokens)
   eos = int(base[0, 4])
   stop = tuple(int(x) for x in base[1, 5:7])
   for eos_ids, stops in [((eos,), ()), ((), (stop,)), ((eos,), (stop,))]:
     out = kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=n, temperature=0.0,
-                          eos_id=list(eos_ids), stop_sequences=[list(s) for s in stops])
+                         eos_id=list(eos_ids), stop_sequences=[list(s) for s in stops])
     for r in range(3):
       found = _expected_end(base[r].tolist(), eos_ids, stops, n)
       end = n if found is None else found
@@ -261,7 +261,7 @@ def test_eos_and_stop_sequences_end_each_row_at_the_right_token():
       np.testing.assert_array_equal(out.tokens[r, :end], base[r, :end])
       assert np.all(np.asarray(out.tokens[r, end:]) == 0)  # pad_id after the end.
   assert int(kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=n, temperature=0.0,
-                             eos_id=eos).lengths[0]) <= 5
+                            eos_id=eos).lengths[0]) <= 5
 
 
 def test_stop_strings_on_smollm2(smollm2):
@@ -270,13 +270,13 @@ def test_stop_strings_on_smollm2(smollm2):
   prompts = ["Write a short list of fruits:\n1.", "Question: What is 2 + 2?\nAnswer:"]
   ids, mask = tok.encode_batch(prompts)
   base = kernels.sample(dec, smollm2.params, prompt_tokens=ids, prompt_mask=mask, max_new_tokens=24,
-                         temperature=0.0, eos_id=None)
+                        temperature=0.0, eos_id=None)
   row = np.asarray(base.tokens[0]).tolist()
   text = tok.decode(row)
   stop = tok.decode(row[:8])[-3:]  # A string completed around token 8 of row 0.
   assert stop.strip(), "stop string should be visible text"
   out = kernels.sample(dec, smollm2.params, prompt_tokens=ids, prompt_mask=mask, max_new_tokens=24,
-                        temperature=0.0, eos_id=None, stop_sequences=[stop], tokenizer=tok)
+                       temperature=0.0, eos_id=None, stop_sequences=[stop], tokenizer=tok)
   for r in range(2):
     full = np.asarray(base.tokens[r]).tolist()
     end = next((k for k in range(1, 25) if stop in tok.decode(full[:k])), 24)  # Linear scan reference.
@@ -327,7 +327,7 @@ def test_unrolled_layers_sample_the_same_tokens():
   dec, params = gemma3_like()
   tokens, mask, _ = ragged_prompts()
   run = lambda d: kernels.sample(d, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=12,
-                                  temperature=1.0, rng=jax.random.key(5), return_logprobs=True)
+                                 temperature=1.0, rng=jax.random.key(5), return_logprobs=True)
   scanned, unrolled = run(dec), run(Decoder(dec.config, scan_layers=False))
   np.testing.assert_array_equal(unrolled.tokens, scanned.tokens)
   np.testing.assert_allclose(unrolled.logprobs, scanned.logprobs, atol=1e-4)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from datasynth.data.records import Record
-from datasynth.utils.errors import UserError
 from datasynth.evals import normsim
+from datasynth.utils.errors import UserError
 
 S = np.sqrt(0.5)
 

@@ -1,8 +1,8 @@
 """TriviaQA harness: the official normalisation, held-out shots, prompt format, and gold aliases scoring 100%."""
 import pytest
 
-from datasynth.utils.errors import UserError
 from datasynth.evals import triviaqa
+from datasynth.utils.errors import UserError
 
 
 @pytest.fixture(scope="module")

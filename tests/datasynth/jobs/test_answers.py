@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from datasynth.jobs import answers, chunked
+from datasynth.data.records import load_records_jsonl
 from datasynth.decode import chat
 from datasynth.decode import text as text_lib
-from datasynth.data.records import load_records_jsonl
+from datasynth.jobs import answers, chunked
 from datasynth.utils.errors import UserError
 
 QUESTIONS = [dict(text=f"Write a function that returns {k} times x.", item=10 + k, method="softsrv", variant="mc",
@@ -155,7 +155,7 @@ def test_questions_load_from_a_jsonl_file_or_a_chunked_folder(tmp_path):
 def test_smollm2_answers_two_mbpp_questions_with_code(smollm2, data_dir, tmp_path):
   from datasynth.data.records import load_task
   qs = [dict(text=r.prompt, item=k, method="pt", task="mbpp") for k, r in enumerate(load_task("mbpp", "train",
-                                                                                               str(data_dir))[:2])]
+                                                                                              str(data_dir))[:2])]
   template = "{question}\nWrite the Python function."
   summary = answers.generate_answers(qs, str(tmp_path / "a"), model=smollm2, template=template,
                                      settings=answers.AnswerSettings(max_new_tokens=96, batch_size=2), progress=False)

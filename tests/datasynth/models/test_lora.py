@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from datasynth.models import lora
-from datasynth.train import sft
 from datasynth.models.decoder import Decoder
+from datasynth.train import sft
 from tests.datasynth.train.sft_fixtures import TINY, tiny_examples, tiny_params
 
 TARGETS = ("q", "v", "o", "down")

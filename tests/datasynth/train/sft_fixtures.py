@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datasynth.models.decoder import Decoder
 from datasynth.models.config import make_config
+from datasynth.models.decoder import Decoder
 from datasynth.train.sft import Example
 
 TINY = make_config("llama", vocab_size=64, width=32, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8,

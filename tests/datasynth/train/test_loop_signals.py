@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from datasynth.jobs import chunked
-from datasynth.train import loop
 from datasynth.train import checkpoint as checkpoint_lib, metrics, state as state_lib
+from datasynth.train import loop
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 
@@ -96,7 +96,7 @@ def test_softsrv_training_stopped_by_sigterm_resumes_bitwise_through_the_launche
   chaos.run_to_end(cmd(tmp_path / "ref"), env)
   part = tmp_path / "part"
   proc = subprocess.Popen(cmd(part), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-  assert chaos._wait_for(str(part / "checkpoints" / "2"), proc) is not None, proc.stderr.read()
+  assert chaos.wait_for(str(part / "checkpoints" / "2"), proc) is not None, proc.stderr.read()
   proc.send_signal(signal.SIGTERM)
   _, err = proc.communicate(timeout=300)
   assert proc.returncode == 75, err[-3000:]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh
 
-from datasynth.train import sft
 from datasynth.data.records import Record, load_task
 from datasynth.models.decoder import Decoder
+from datasynth.train import sft
 from tests.datasynth.train.sft_fixtures import TINY, tiny_examples, tiny_params
 
 
