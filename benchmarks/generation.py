@@ -78,7 +78,7 @@ Continuous batching beats transformers 3.84x in float32 (the 3x target) but stat
 bfloat16 it loses to static (its per-slot cache writes and refill prefills cost more than the idle rows it saves).
 
 After (a) blocks that end as soon as R slots have ended while items wait (`datasynth.decode.continuous`; K up to 32, R = 4
-in float32 and 8 in bfloat16), and (b) `sampling.decode_layout` (bfloat16 on CPU: the tied embedding's float32
+in float32 and 8 in bfloat16), and (b) `text.decode_layout` (bfloat16 on CPU: the tied embedding's float32
 lookup table and [width, vocab] head made once; inside a compiled decode loop XLA CPU had made both from the
 bfloat16 table on every call, ~0.2 s per call, paid once per static batch but once per continuous block and per
 refill), on a third idle 2-core machine (2026-12-04 22:06, `--prefixes` of a fresh 150-step run, 17.4-18 tokens per

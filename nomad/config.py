@@ -60,7 +60,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.generate.num_samples = 256  # Conversations generated (paper: 30K raw).
   c.generate.chunk_size = 32  # Items per chunk file (datasynth.jobs.chunked; the resume unit).
   c.generate.batch_size = 16  # Rows per sampling batch (does not change any sample).
-  c.generate.batching = "continuous"  # continuous (slots refilled as rows end) | static (sampling.sample_text).
+  c.generate.batching = "continuous"  # continuous (slots refilled as rows end) | static (datasynth.decode.text.sample_text).
   c.generate.max_new_tokens = 256  # Token budget per conversation; rows that hit it are "incomplete".
   c.generate.temperature = 1.0  # Paper: 1.
   c.generate.top_p = 0.9  # Paper: 0.9 (nucleus).
