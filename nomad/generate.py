@@ -89,10 +89,10 @@ def make_rows_fn(teacher, g: GenerateConfig, fmt: conv_lib.ChatFormat, provenanc
   lead = fmt.user_prefix[len(prompt):]  # The stripped space: the text is reported as a continuation of user_prefix.
 
   def make_rows(items: range) -> list[dict[str, Any]]:
-    outs = text_lib.sample_text(teacher, [prompt] * len(items), item_ids=list(items), seed=g.seed, batch_size=g.batch_size,
-                                batching=g.batching,
-                                max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
-                                stop=stops, return_details=True, progress=False)
+    outs = text_lib.sample_text(teacher, [prompt] * len(items), item_ids=list(items), seed=g.seed,
+                                batch_size=g.batch_size, batching=g.batching, max_new_tokens=g.max_new_tokens,
+                                temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, stop=stops,
+                                return_details=True, progress=False)
     return [dict(text=_continuation(o.text, lead), item=j, finished=bool(o.finished), num_tokens=len(o.token_ids),
                  method=METHOD, teacher_step=int(provenance.get("step", 0)),
                  teacher_fingerprint=provenance.get("fingerprint", ""), model=provenance.get("model", ""),

@@ -9,7 +9,7 @@ from datasynth.train import sft
 from datasynth.utils.errors import UserError
 from nomad import conversations
 
-TWO_ROUNDS = chat.Conversation("toy/0", (("Hi", "Hello"), ("Why?", "Fun")))
+TWO_ROUNDS = conversations.Conversation("toy/0", (("Hi", "Hello"), ("Why?", "Fun")))
 
 
 def _write_jsonl(path, rows):
