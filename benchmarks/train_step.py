@@ -14,8 +14,9 @@ SS_MC (the default variant) and SS_NP with H's layers as one `lax.scan` (`model.
 Not a test: figures depend on the machine's load.
 
 Our SS_NP runs H over its prompt once per batch (the prompt is the same in every row; `softsrv.loss.make_forward`)
-into one cache segment the rows attend to (`datasynth.models.decoder.attach_prefix`), which PEFT repeats per row: it does 0.42 of the model FLOPs above at these settings, so its GFLOP/s column is an
-effective rate (work PEFT does per second) and can exceed the peak. SS_MC's prompts differ per row: no such saving.
+into one cache segment the rows attend to (`datasynth.models.decoder.attach_prefix`), which PEFT repeats per row: it
+does 0.42 of the model FLOPs above at these settings, so its GFLOP/s column is an effective rate (work PEFT does per
+second) and can exceed the peak. SS_MC's prompts differ per row: no such saving.
 
 Measured on the idle 2-core machine (AMD EPYC with AVX512-BF16; SmolLM2-135M, batch 8, 64 tokens, t=128, 2 threads;
 730.9 model GFLOP per step; matmul peak 208 GFLOP/s), step seconds and tokens/s:

@@ -16,8 +16,9 @@ r"""A work dir as one page a person can read at a glance: `report.html` (self-co
 The HTML embeds every PNG as base64 and escapes every text it shows (configs, generated text: model output is
 untrusted); the Markdown links the PNGs by relative path. Generated examples are a seeded random draw of the kept
 questions (postprocess output, else the generated chunks); the real ones a draw of the task's train fold
-(`datasynth.data.records.load_task`, the data dir from the config). A missing part is stated in its section, never fatal;
-a JSON file that is there but unreadable (summary.json cut off) is an error naming it, never shown as a finished run.
+(`datasynth.data.records.load_task`, the data dir from the config). A missing part is stated in its section, never
+fatal; a JSON file that is there but unreadable (summary.json cut off) is an error naming it, never shown as a finished
+run.
 """
 from __future__ import annotations
 

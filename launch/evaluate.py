@@ -16,7 +16,8 @@ import logging
 import os
 from typing import Any, Sequence
 
-from datasynth.evals.student_eval import TASK_METRIC, EvalSpec, eval_subset, with_tests  # TASK_METRIC: the launchers' table.
+# TASK_METRIC: the launchers' table.
+from datasynth.evals.student_eval import TASK_METRIC, EvalSpec, eval_subset, with_tests
 from datasynth.jobs import compiled
 from datasynth.utils import cli, io, lock
 from datasynth.utils.errors import UserError

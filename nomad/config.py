@@ -13,8 +13,8 @@ presets applied in order:
                   32 steps of 4 x 128 tokens, 96 generations of <= 96 tokens, students scored on 160 TriviaQA
                   questions (24.8 min on 2 cores; configs/nomad.py has the measured times and table);
   tiny            a toy size for tests and smoke runs (2 teacher steps, 8 generations of 32 tokens).
-The `sft` section holds `datasynth.train.sft.SFTConfig` fields; it starts from the dataclass defaults and the presets set
-only what differs (defaults are stated once, in the dataclass).
+The `sft` section holds `datasynth.train.sft.SFTConfig` fields; it starts from the dataclass defaults and the presets
+set only what differs (defaults are stated once, in the dataclass).
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.seed = 0  # Seed of the subset draw.
 
   c.format = ml_collections.ConfigDict(dataclasses.asdict(ChatFormat()))  # The unified template's pieces:
-  # user_prefix "User: ", assistant_prefix "Assistant: ", separator / turn_separator "\n\n" (datasynth.train.sft.CHAT_*).
+  # user_prefix "User: ", assistant_prefix "Assistant: ", separator / turn_separator "\n\n"
+  # (datasynth.train.sft.CHAT_*).
 
   c.teacher = ml_collections.ConfigDict()
   c.teacher.epochs = 1.0  # Passes over the subset; sets sft.steps when > 0 (paper: 2). 0: use sft.steps as given.
@@ -60,7 +61,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.generate.num_samples = 256  # Conversations generated (paper: 30K raw).
   c.generate.chunk_size = 32  # Items per chunk file (datasynth.jobs.chunked; the resume unit).
   c.generate.batch_size = 16  # Rows per sampling batch (does not change any sample).
-  c.generate.batching = "continuous"  # continuous (slots refilled as rows end) | static (datasynth.decode.text.sample_text).
+  c.generate.batching = "continuous"  # continuous (slots refilled as rows end) | static (decode.text.sample_text).
   c.generate.max_new_tokens = 256  # Token budget per conversation; rows that hit it are "incomplete".
   c.generate.temperature = 1.0  # Paper: 1.
   c.generate.top_p = 0.9  # Paper: 0.9 (nucleus).

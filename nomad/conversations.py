@@ -6,14 +6,14 @@ well as the assistant turn, so the model learns to write prompts), on a delibera
 TULU v2 conversations). Here:
 
 - `load_conversations(source)`: LIMA (multi-turn: `meta["history"]` holds the earlier rounds) or Alpaca from the
-  shared data folder through `datasynth.data.records.load_task`, or any JSON Lines of {prompt, response} (optionally with
-  "history": [[user, assistant], ...]) or {messages: [{role, content}, ...]}.
+  shared data folder through `datasynth.data.records.load_task`, or any JSON Lines of {prompt, response} (optionally
+  with "history": [[user, assistant], ...]) or {messages: [{role, content}, ...]}.
 - `select_subset(conversations, subset_size, seed)`: the paper's training-set-size knob (0 = all).
 - `render(conversation, fmt)`: the text the teacher sees; every round is rendered, in order.
 - `to_examples(...)`: `datasynth.train.sft.Example`s (token ids + loss mask) for `datasynth.train.sft.train`.
 
-The format is one definition: `ChatFormat`'s defaults are `datasynth.train.sft.CHAT_USER / CHAT_ASSISTANT / CHAT_SEP`, the
-pieces of `sft.TEMPLATES["chat"]`, so a single-round conversation tokenises exactly as `sft.tokenize(...,
+The format is one definition: `ChatFormat`'s defaults are `datasynth.train.sft.CHAT_USER / CHAT_ASSISTANT / CHAT_SEP`,
+the pieces of `sft.TEMPLATES["chat"]`, so a single-round conversation tokenises exactly as `sft.tokenize(...,
 template="chat")` would (tested). The paper writes the template on one line; the separator between a user turn and
 "Assistant: " (and between rounds) is "\n\n" here, as in the SFT code's chat template, so that the first-round parser
 (`nomad.parse`) can find role markers at line starts.

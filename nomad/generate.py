@@ -5,9 +5,10 @@ Paper (Chen et al., Sec. 3): M_synthesis writes whole conversations from "User: 
 and coding samples are filtered. Here:
 
   generate(config, teacher, out_dir)   items j = 0..N-1, x_j ~ M_synthesis(. | "User: ") with the key
-                                       fold_in(key(generate.seed), j) (`datasynth.decode.text.sample_text(item_ids=...)`),
-                                       through `datasynth.jobs.chunked`: resumable after a kill, split over processes, and
-                                       the same bytes for any batch size, split or resume.
+                                       fold_in(key(generate.seed), j)
+                                       (`datasynth.decode.text.sample_text(item_ids=...)`), through
+                                       `datasynth.jobs.chunked`: resumable after a kill, split over processes, and the
+                                       same bytes for any batch size, split or resume.
   parse_and_filter(rows, config)       `nomad.parse.parse_generations` (kept + a count per rejection reason), then
                                        `nomad.filters.apply_filters` (removals per filter and reason).
 

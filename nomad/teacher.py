@@ -3,9 +3,9 @@
 Paper (Chen et al., Sec. 3-4): fine-tune a *base* model on "User: ... Assistant: ..." conversations of a small
 subset (15K of TULU v2) for 2 epochs at lr 2e-5 without prompt masking: L = -sum_i log p(x_i | x_<i) over every
 token of the conversation, user turns included, so the model learns to write prompts from "User: " alone. The
-masked teacher (the paper's baseline) keeps the loss on assistant turns only. Both are `datasynth.train.sft.train` on the
-examples `nomad.conversations.to_examples` builds (the masks are worked out in that module's docstring); this module only
-wires the config to them:
+masked teacher (the paper's baseline) keeps the loss on assistant turns only. Both are `datasynth.train.sft.train` on
+the examples `nomad.conversations.to_examples` builds (the masks are worked out in that module's docstring); this module
+only wires the config to them:
 
   conversations = conv_lib.load_chat_data(config.data)         # seeded subset of config.data.subset_size
   examples = conv_lib.to_examples(conversations, tokenizer, ...)  # ids + loss masks (masked or not)

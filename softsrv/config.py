@@ -117,7 +117,8 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.generate.num_samples = 384  # Sequences generated in all (split over processes). Paper: 100K.
   c.generate.batch_size = 32  # Sequences per compiled sampling batch (does not change any item).
   c.generate.batching = "continuous"  # continuous: batch_size slots, each refilled with the next item when its row
-  # ends (datasynth.decode.continuous) | static: each batch runs until its longest row ends. The same samples either way.
+  # ends (datasynth.decode.continuous) | static: each batch runs until its longest row ends. The same samples either
+  # way.
   c.generate.chunk = 1024  # Items per output chunk file (the unit of resume); host memory holds one chunk.
   c.generate.max_new_tokens = CPU_DEFAULTS[task]["max_len"]  # Tokens generated after BOS (x's budget in training).
   c.generate.temperature = 1.0  # Sampling temperature (0 = greedy).
@@ -161,7 +162,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.mauve.max_tokens = 256  # Texts truncated to this many tokens for features.
   c.mauve.batch_size = 16  # Feature batch.
   c.mauve.seed = 0  # Subset choice.
-  c.mauve.cache_dir = ""  # Where features are memoised (datasynth.jobs.memo); "" = the stage's folder. Sweeps share one.
+  c.mauve.cache_dir = ""  # Where features are memoised (jobs.memo); "" = the stage's folder. Sweeps share one.
   c.mauve.train_vs_test = True  # Also score the train fold against the test fold (the reference row of Table 4).
   return c
 

@@ -1,8 +1,8 @@
 """SoftSRV generation at scale: N items from a trained generator, in resumable chunks, split over processes.
 
 `generate(config, workdir)` loads the trained generator (`softsrv.generator.Generator`: theta, E's cached z, H) and
-runs it over items 0..N-1 (N = `generate.num_samples`; the paper generates 100K) with `datasynth.jobs.chunked.run`: chunks
-of `generate.chunk` items, each one JSON Lines file `chunk-XXXXX.jsonl` written atomically when complete, under
+runs it over items 0..N-1 (N = `generate.num_samples`; the paper generates 100K) with `datasynth.jobs.chunked.run`:
+chunks of `generate.chunk` items, each one JSON Lines file `chunk-XXXXX.jsonl` written atomically when complete, under
 `<workdir>/generated/` with a manifest pinned to the generator's fingerprint. So a run killed at any point (kill -9)
 and restarted with the same command makes only the absent chunks: no item is duplicated or lost, host memory holds one
 chunk, and as item j's sample depends only on (seed, j), the files are byte-identical to an uninterrupted run's,

@@ -8,8 +8,8 @@
   answer       each kept question answered by an answer LLM (datasynth.jobs.answers): SFT records {prompt, response}.
   mauve        MAUVE of the kept questions against the train and the test fold (Tables 4 and 5), curves as PNG.
 
-`datasynth.jobs.stages` runs them: a rerun skips finished stages, resumes an interrupted one and reruns a stage (and every
-later one) whose config changed. `summary.md` / `summary.json` in the work dir hold the per-stage table and MAUVE.
+`datasynth.jobs.stages` runs them: a rerun skips finished stages, resumes an interrupted one and reruns a stage (and
+every later one) whose config changed. `summary.md` / `summary.json` in the work dir hold the per-stage table and MAUVE.
 The method is `pipeline.method`: softsrv (the config's variant) | pt | pt_undiversified | pt_sr.
 
 The run ends by writing `<workdir>/dataset/`, the set as a Hugging Face dataset folder (`datasynth.data.publish`):

@@ -20,8 +20,9 @@ tiny decoders in float32 across slot counts, with per-row prefixes, a shared pre
 backend's kernels give a row the same floats whatever the number of rows in the call. XLA CPU's default YNNPACK dot
 fusion does not (refills prefill fewer rows than a static batch): on the MBPP job 3 of 64 items part from static's
 tokens at some token, as static batching's own items do between batch sizes 16 and 32; without that fusion
-(`datasynth.decode.text.sample_text`'s docstring) all 64 were identical for 8 and 32 slots and block sizes 1 and 8, though a
-refill group of one row (`group_sizes`) still rounds ~1e-5 away there and may part an item's tokens in a longer run.
+(`datasynth.decode.text.sample_text`'s docstring) all 64 were identical for 8 and 32 slots and block sizes 1 and 8,
+though a refill group of one row (`group_sizes`) still rounds ~1e-5 away there and may part an item's tokens in a longer
+run.
 
 Stop strings are checked on the host between blocks with `kernels.first_stop_end` on the slot's tokens so far: the
 first token whose decoded text contains a stop string is found on any prefix that contains it (containment is

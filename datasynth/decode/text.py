@@ -30,7 +30,7 @@ class TextSample:
   finished: bool  # Ended by EOS or a stop sequence (False: ran out of max_new_tokens).
 
 
-BATCHING = ("continuous", "static")  # sample_text's engines (`datasynth.decode.continuous`; one `sample` call per batch).
+BATCHING = ("continuous", "static")  # sample_text's engines (`continuous`; one `sample` call per batch).
 
 
 def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, batch_size: int = 32,
@@ -53,8 +53,8 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   part at some token (each still a sample of the same distribution); with
   XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= (1.4-1.8x slower there) prefills of 2 or more rows were
   bitwise equal (a 1-row one still ~1e-5 off) and those 64 items' tokens identical across batch sizes and batchings (`benchmarks/generation.py --batch_invariant`).
-  batching: "continuous" (`datasynth.decode.continuous`: batch_size slots, each refilled with the next item as soon as its
-    row ends; decoding runs in compiled blocks of at most `block_steps` steps, each ending as soon as enough slots
+  batching: "continuous" (`datasynth.decode.continuous`: batch_size slots, each refilled with the next item as soon
+    as its row ends; decoding runs in compiled blocks of at most `block_steps` steps, each ending as soon as enough slots
     are free for the waiting items) or "static" (one compiled `sample` call per
     batch of batch_size items, which runs until its longest row ends; the last batch is padded with repeats). Both
     give every item the same tokens (under batch-invariant kernels, as above).

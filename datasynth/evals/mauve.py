@@ -42,8 +42,8 @@ def sequence_features(model, params, tokenizer, texts: Sequence[str], *, batch_s
                       max_tokens: int = 256, pooling: str = "mean", progress: bool = True) -> np.ndarray:
   """[N, width] float32 features of `texts`: the decoder's final hidden states pooled over real tokens.
 
-  model: a `datasynth.models.decoder.Decoder`; params: its params; tokenizer: its `Tokenizer`. pooling: "mean" (the paper's
-  choice, mean over the padding mask) or "last" (the last real token). Texts are truncated to their first
+  model: a `datasynth.models.decoder.Decoder`; params: its params; tokenizer: its `Tokenizer`. pooling: "mean" (the
+  paper's choice, mean over the padding mask) or "last" (the last real token). Texts are truncated to their first
   `max_tokens` tokens, as MAUVE's reference setting truncates long texts; this is the definition of the feature,
   not an error.
   """

@@ -37,7 +37,7 @@ class EvalSpec:
   max_new_tokens: int = 192  # Generation budget per example (MBPP, GSM8K, TriviaQA).
   batch_size: int = 4  # Generation / scoring batch.
   workers: int = 2  # MBPP: parallel sandboxed test runs.
-  template: str = "plain"  # The SFT template ("sft" mode prompts): a datasynth.train.sft.TEMPLATES name or format string.
+  template: str = "plain"  # The SFT template ("sft" mode prompts): an sft.TEMPLATES name or format string.
   mbpp_tests_in_prompt: bool = True  # MBPP: append the record's test asserts to its prompt.
 
   @classmethod

@@ -5,17 +5,17 @@ to an answer model, and each (question, answer) pair becomes an SFT record `{pro
 - The answer prompt is the question *as is* for SoftSRV (no domain template), or the question filled into a
   template for the PT baselines (the paper's Appendix C answer templates live in `softsrv.templates`; this module
   takes any template with a `{question}` field, since `datasynth` knows no method).
-- Either way it is wrapped in the answer model's chat template when it has one (`datasynth.decode.chat`: SmolLM2's ChatML
-  by default, Gemma turns, or none for base models), and the reply stops at the turn-end token.
+- Either way it is wrapped in the answer model's chat template when it has one (`datasynth.decode.chat`: SmolLM2's
+  ChatML by default, Gemma turns, or none for base models), and the reply stops at the turn-end token.
 - Decoding is greedy by default (temperature 0); with a temperature, question k draws from fold_in(key(seed), k).
 
 Records: `prompt` is the question (what the student is fine-tuned on: the harnesses add their own task prompt),
 `response` the answer; provenance fields ride along flat (method, variant, source_index, seed, step of the question's
 generator, the question's own `item` as `question_item` and its generation fingerprint as `question_fingerprint`,
 `answer_model`, `answer_template`). `item` is the question's position in the kept list: the unit of the chunked
-driver (`datasynth.jobs.chunked`), so answering is resumable and process-split like generation. Empty answers are dropped
-and counted (`AnswerSummary.empty`). `export_jsonl` concatenates the chunks into one SFT file (atomically), which
-`datasets.load_dataset("json", data_files=...)` and `launch/evaluate.py --records` (`load_records_jsonl`) read;
+driver (`datasynth.jobs.chunked`), so answering is resumable and process-split like generation. Empty answers are
+dropped and counted (`AnswerSummary.empty`). `export_jsonl` concatenates the chunks into one SFT file (atomically),
+which `datasets.load_dataset("json", data_files=...)` and `launch/evaluate.py --records` (`load_records_jsonl`) read;
 each chunk file alone reads the same way.
 
 Departure from the paper: the paper answers with a large instruction-tuned LLM; the default here is the embedded
@@ -104,7 +104,8 @@ def fingerprint(questions: Sequence[dict[str, Any]], *, model_source: str, templ
 
 def make_rows_fn(questions: Sequence[dict[str, Any]], model, *, template: str | None, fmt: chat_lib.ChatFormat,
                  settings: AnswerSettings, answer_model: str, progress: bool = False) -> Callable[[range], list]:
-  """`make_rows(items)` for `datasynth.jobs.chunked.run`: answers questions[items], one record each (empty ones dropped)."""
+  """`make_rows(items)` for `datasynth.jobs.chunked.run`: answers questions[items], one record each (empty ones
+  dropped)."""
   eos = tuple(dict.fromkeys(([] if model.config.eos_id is None else [int(model.config.eos_id)]) +
                             list(chat_lib.end_ids(fmt, model.tokenizer))))
   template_name = None if template is None else hashlib.sha256(template.encode()).hexdigest()[:12]

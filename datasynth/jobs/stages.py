@@ -11,9 +11,9 @@ every stage before it, so
 - a changed config invalidates that stage and every stage after it: their folders are emptied before they run, so
   no output of the old config survives next to the new one.
 
-Manifests are written atomically (`datasynth.utils.io`): after a kill -9 a stage is either finished (manifest present) or
-not, never half. Between stages the process's compiled programs are released (`datasynth.jobs.compiled`). One pipeline
-at a time: the work dir is locked while it runs (`datasynth.utils.lock`).
+Manifests are written atomically (`datasynth.utils.io`): after a kill -9 a stage is either finished (manifest present)
+or not, never half. Between stages the process's compiled programs are released (`datasynth.jobs.compiled`). One
+pipeline at a time: the work dir is locked while it runs (`datasynth.utils.lock`).
 
 SIGTERM / SIGINT (preemption, Ctrl-C): a stage whose job has step or chunk boundaries (the train loop, chunked
 output) saves at its next one and exits 75 itself; any other stage (post-processing, MAUVE, NormSim) is finished if it
@@ -61,8 +61,9 @@ def run_stages(workdir: str, stages: list[Stage], *, log: Callable[[str], None] 
                stop_grace_s: float = 20.0) -> list[dict[str, Any]]:
   """Run every stage that is not finished under its current key; returns the manifests in order.
 
-  The work dir is locked for the whole pipeline (`datasynth.utils.lock`): a second pipeline on it is refused. After SIGTERM /
-  SIGINT the running stage has `stop_grace_s` to finish (see the module docstring); then the process exits 75."""
+  The work dir is locked for the whole pipeline (`datasynth.utils.lock`): a second pipeline on it is refused. After
+  SIGTERM / SIGINT the running stage has `stop_grace_s` to finish (see the module docstring); then the process exits
+  75."""
   workdir = os.path.abspath(workdir)
   with lock.hold(workdir), StopSignals(stop_grace_s) as stop:
     return _run_stages(workdir, stages, log, stop)

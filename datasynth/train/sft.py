@@ -22,9 +22,9 @@ it in the same example (segment ids), so each example's first token is never pre
 Optimisation is optax AdamW with linear warmup and cosine decay (`datasynth.train.state.make_optimizer`); compute may be
 bfloat16 over float32 master weights; the step is one jit, data-parallel over a mesh's batch axes (data, fsdp:
 `datasynth.sharding`) when a mesh is given. Full fine-tuning trains every parameter; with `lora_rank > 0` only LoRA
-factors train (`datasynth.models.lora`) and the base weights stay a frozen, non-differentiated argument. The steps run in
-the shared train loop (`datasynth.train.loop`): runs resume from the latest Orbax checkpoint in the work dir with the same
-data order (batches are a pure function of the step).
+factors train (`datasynth.models.lora`) and the base weights stay a frozen, non-differentiated argument. The steps run
+in the shared train loop (`datasynth.train.loop`): runs resume from the latest Orbax checkpoint in the work dir with the
+same data order (batches are a pure function of the step).
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ class SFTConfig:
   save_every: int = 100  # Checkpoint cadence (steps); the last step is always saved.
   keep: int = 2  # Checkpoints kept.
   eval_every: int = 0  # Call eval_fn every this many steps (and at step 0 and the end); 0: only at the end.
-  stop_grace_s: float = 20.0  # After SIGTERM / SIGINT: seconds to reach a step boundary and save (datasynth.train.loop).
+  stop_grace_s: float = 20.0  # After SIGTERM / SIGINT: seconds to reach a step boundary and save (train.loop).
 
   # Fields that may change between restarts without invalidating a checkpoint: the loop's cadence.
   RUN_CONTROL = loop.RESTART_SAFE
@@ -364,7 +364,8 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
           mesh: jax.sharding.Mesh | None = None, param_shardings=None,
           eval_fn: Callable[[int, Any], dict[str, float]] | None = None, stop_at: int | None = None,
           show_progress: bool = True, model_id: str = "") -> SFTResult:
-  """Fine-tune `params` on tokenized examples; resumes from `workdir` when it holds a checkpoint (`datasynth.train.loop`).
+  """Fine-tune `params` on tokenized examples; resumes from `workdir` when it holds a checkpoint
+  (`datasynth.train.loop`).
 
   mesh: optional; batches are split over its batch axes (`datasynth.sharding`: data and fsdp), params replicated
   unless `param_shardings` (a pytree of NamedShardings matching params) says otherwise. eval_fn(step, params) ->

@@ -9,10 +9,10 @@ not block a rerun; the file itself is never removed (removing it would race with
 holder writes its pid, host, command line and start time into the file, which the refusal quotes.
 
 Where it is taken: the three choke points that own a folder, `datasynth.train.loop.run` (SoftSRV training, SFT, NOMAD's
-teacher and students), `datasynth.jobs.chunked.run` (generation, baselines, answers) and `datasynth.jobs.stages.run_stages`
-(the SoftSRV and NOMAD pipelines). A pipeline holds its work dir and each stage's job holds its own sub-folder; a job
-that locks a folder its own process already holds (a launcher that locks early, a stage whose job writes the stage
-folder itself) is let through: the lock is re-entrant per process (a count per folder).
+teacher and students), `datasynth.jobs.chunked.run` (generation, baselines, answers) and
+`datasynth.jobs.stages.run_stages` (the SoftSRV and NOMAD pipelines). A pipeline holds its work dir and each stage's job
+holds its own sub-folder; a job that locks a folder its own process already holds (a launcher that locks early, a stage
+whose job writes the stage folder itself) is let through: the lock is re-entrant per process (a count per folder).
 
 Multi-process jobs: process i locks its own `.datasynth.lock.p<i>`. Every process of a job writes (checkpoints are a
 collective save; chunked output is split by process), and a work dir may sit on a shared file system, where one lock

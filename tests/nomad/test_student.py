@@ -1,6 +1,6 @@
 """NOMAD's student stage (nomad/student.py) and the evaluation pieces it shares with launch/evaluate.py
-(datasynth/evals/student_eval.py): the runs (equal epochs, equal compute, one mixture per synthetic set), their steps, the
-shared untrained score, the table with standard errors, resume without retraining, and bad settings."""
+(datasynth/evals/student_eval.py): the runs (equal epochs, equal compute, one mixture per synthetic set), their steps,
+the shared untrained score, the table with standard errors, resume without retraining, and bad settings."""
 import json
 import math
 import os

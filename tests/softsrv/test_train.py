@@ -181,9 +181,8 @@ def test_a_blown_up_learning_rate_stops_naming_the_step_and_saves_only_finite_ch
   with pytest.raises(finite_lib.NonFiniteError, match=r"non-finite .*at step \d+") as info:
     train_lib.train(config, str(tmp_path / "wd"), model=h_model, context_model=e_model)
   assert "lower --config.train.lr" in str(info.value) or "not saved" in str(info.value)
-  ckpt = checkpoint_lib.Checkpointer(str(tmp_path / "wd"), train_lib.prepare(config, str(tmp_path / "wd"), model=h_model,
-                                                                             context_model=e_model).identity,
-                                     save_every=1)
+  identity = train_lib.prepare(config, str(tmp_path / "wd"), model=h_model, context_model=e_model).identity
+  ckpt = checkpoint_lib.Checkpointer(str(tmp_path / "wd"), identity, save_every=1)
   steps = ckpt.manager.all_steps()
   assert steps and max(steps) < 12
   run = train_lib.prepare(config, str(tmp_path / "wd"), model=h_model, context_model=e_model)

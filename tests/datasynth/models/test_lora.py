@@ -1,4 +1,5 @@
-"""Tests for datasynth.models.lora and LoRA training in datasynth.train.sft: identity at init, only factors move, loss falls."""
+"""Tests for datasynth.models.lora and LoRA training in datasynth.train.sft: identity at init, only factors move, loss
+falls."""
 import jax
 import jax.numpy as jnp
 import numpy as np

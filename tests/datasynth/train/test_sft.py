@@ -1,4 +1,5 @@
-"""Tests for datasynth.train.sft: templates, masks, packing without leakage, resume, sharding, and a real SmolLM2 run."""
+"""Tests for datasynth.train.sft: templates, masks, packing without leakage, resume, sharding, and a real SmolLM2
+run."""
 import functools
 
 import jax
