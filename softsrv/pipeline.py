@@ -27,13 +27,13 @@ from typing import Any
 
 import ml_collections
 
-from datasynth import postprocess
 from datasynth.data import publish
 from datasynth.data.files import read_jsonl
 from datasynth.data.records import load_task
 from datasynth.evals import mauve
 from datasynth.jobs import answers, chunked, stages
 from datasynth.models.loaders import load_model
+from datasynth.postprocess import postprocess as postprocess_lib
 from datasynth.train.loop import without_fields
 from datasynth.utils import io, lock
 from datasynth.utils.errors import UserError
@@ -120,9 +120,9 @@ def _generate(config, stage_dir: str, train_dir: str, models: Models) -> dict[st
 
 def postprocess_stage(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
   test = [r.prompt for r in load_task(config.task, "test", config.data.data_dir or None)]
-  report = postprocess.postprocess(chunked.read_rows(gen_dir), text_key="text", test_texts=test, out_dir=stage_dir,
-                                   progress=config.show_progress,
-                                   config=postprocess.PostprocessConfig(**config.postprocess.to_dict()))
+  report = postprocess_lib.postprocess(chunked.read_rows(gen_dir), text_key="text", test_texts=test, out_dir=stage_dir,
+                                       progress=config.show_progress,
+                                       config=postprocess_lib.PostprocessConfig(**config.postprocess.to_dict()))
   return dict(counts=report["counts"], stages=report["stages"], outputs=[os.path.join(stage_dir, "kept.jsonl")])
 
 
