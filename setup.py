@@ -11,7 +11,8 @@ setuptools.setup(
     version="0.1.0",
     description="Learned synthetic data generation in JAX/Flax: SoftSRV and NOMAD.",
     python_requires=">=3.11,<3.12",
-    packages=setuptools.find_packages(include=["datasynth", "datasynth.*", "softsrv", "softsrv.*", "nomad", "nomad.*"]),
+    packages=setuptools.find_packages(include=["datasynth", "datasynth.*", "softsrv", "softsrv.*", "nomad", "nomad.*",
+                                               "experiments", "experiments.*"]),
     package_data={"datasynth.data": ["bundled/*/*", "bundled/*/*/*"],
                   # The lm-eval task definitions (datasynth.evals.lm_eval_adapter.task_manager).
                   "datasynth.evals.lm_eval_tasks": ["*.yaml", "*/*.yaml", "*/_template_yaml"]},

@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def prompts_for(n: int) -> list[str]:
-  from datasynth import student
+  from datasynth.evals import student_eval as student
   from datasynth.evals import triviaqa
   shots = triviaqa.prompt_shots()
   return [triviaqa.build_prompt(r, shots) for r in student.eval_subset(triviaqa.read_split("test"), n, 0)]
@@ -47,7 +47,7 @@ def prompts_for(n: int) -> list[str]:
 
 def run_jax(model, prompts, args, share: bool) -> tuple[list[str], float, float]:
   """(answers, compile + first call seconds, timed seconds)."""
-  from datasynth.sampling import sample_text
+  from datasynth.decode.text import sample_text
   kw = dict(batch_size=args.batch, max_new_tokens=args.new_tokens, temperature=0.0, stop=("\n",), progress=False,
             share_common_prefix=share)
   start = time.perf_counter()
@@ -89,7 +89,7 @@ def main(argv=None):
   args = p.parse_args(argv)
   from benchmarks.common import machine_header, load_torch_reference
   from datasynth.models.loaders import load_model
-  from datasynth.sampling import common_token_prefix
+  from datasynth.decode.text import common_token_prefix
   machine_header(args.threads)
   loaded = load_model(args.model)
   prompts = prompts_for(args.questions)

@@ -29,7 +29,8 @@ def main() -> None:
   import numpy as np
   import torch
 
-  from datasynth.models import Decoder, load_model
+  from datasynth.models.decoder import Decoder
+  from datasynth.models.loaders import load_model
 
   peak = machine_header(args.threads)
   rows = []

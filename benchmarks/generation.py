@@ -12,7 +12,8 @@ randomly initialised prompt instead, whose rows rarely end before the budget: no
 prefixes go to:
 - static: `sample_text(batching="static")`, one compiled `sample` call per batch of `--batch` rows; a batch runs
   until its longest row ends (today's path);
-- continuous: `sample_text(batching="continuous")`, `--batch` slots refilled as rows end (`datasynth.continuous`);
+- continuous: `sample_text(batching="continuous")`, `--batch` slots refilled as rows end
+  (`datasynth.decode.continuous`);
 - hf: `transformers` `generate(inputs_embeds=[P; embed(BOS)])` on the same weights (dequantised from the same GGUF),
   batches of `--batch`, the first `--hf_items` items (it is the slowest), torch with `--threads` threads.
 Each JAX path gets one untimed warm-up call on 2 x `--batch` items (compilation, printed apart; past `--batch` items
@@ -62,8 +63,8 @@ bfloat16 (K=8 best there). "same ids" below n is XLA CPU's YNNPACK dot fusion ro
 a row differently for different row counts, not the engine: with that fusion off every item matched (64 items,
 float32, 8 and 32 slots, K = 1 and 8), and static batching's own items matched between batch sizes 16 and 32.
 
-After short prompts were padded to a power of two instead of 16 (`datasynth.buckets.prompt_length`: the BOS prompt
-prefills 1 position, each item's prefill 17 instead of 32), same run, idle machine (2026-12-04 18:13, matmul peak
+After short prompts were padded to a power of two instead of 16 (`datasynth.decode.buckets.prompt_length`: the BOS
+prompt prefills 1 position, each item's prefill 17 instead of 32), same run, idle machine (2026-12-04 18:13, matmul peak
 457 GFLOP/s, copy bandwidth 39.5 GB/s, load 1.5-2.1):
 
   dtype    | method     | items | items/s | tok/s | x static | x hf | % FLOP/s | % decode BW | same ids
@@ -77,8 +78,8 @@ prefills 1 position, each item's prefill 17 instead of 32), same run, idle machi
 Continuous batching beats transformers 3.84x in float32 (the 3x target) but static batching only 1.18x, and in
 bfloat16 it loses to static (its per-slot cache writes and refill prefills cost more than the idle rows it saves).
 
-After (a) blocks that end as soon as R slots have ended while items wait (`datasynth.continuous`; K up to 32, R = 4
-in float32 and 8 in bfloat16), and (b) `sampling.decode_layout` (bfloat16 on CPU: the tied embedding's float32
+After (a) blocks that end as soon as R slots have ended while items wait (`datasynth.decode.continuous`; K up to 32, R =
+4 in float32 and 8 in bfloat16), and (b) `text.decode_layout` (bfloat16 on CPU: the tied embedding's float32
 lookup table and [width, vocab] head made once; inside a compiled decode loop XLA CPU had made both from the
 bfloat16 table on every call, ~0.2 s per call, paid once per static batch but once per continuous block and per
 refill), on a third idle 2-core machine (2026-12-04 22:06, `--prefixes` of a fresh 150-step run, 17.4-18 tokens per
@@ -151,7 +152,7 @@ def load_workload(args):
   if args.prefixes:
     import types
     from configs import mbpp
-    from datasynth.models import load_model
+    from datasynth.models.loaders import load_model
     config = mbpp.get_config()
     prefixes = np.load(args.prefixes)[:args.items]
     if len(prefixes) < args.items:
@@ -161,7 +162,7 @@ def load_workload(args):
   import jax.numpy as jnp
   import flax.linen as nn
   from configs import mbpp
-  from datasynth.models import load_model
+  from datasynth.models.loaders import load_model
   from softsrv import context as context_lib
   from softsrv import train as train_lib
   from softsrv import workdir as workdir_lib
@@ -192,7 +193,7 @@ def load_workload(args):
 # ------------------------------------------------------------------------------------------------ runners
 def run_jax(gen, prefixes, args, batching: str, dtype: str):
   """(samples, seconds, warm-up seconds) of `sample_text` over every item (after a warm-up on the first batch)."""
-  from datasynth.sampling import sample_text
+  from datasynth.decode.text import sample_text
   g = gen.config.generate
   call = lambda p: sample_text(gen.model, [""] * len(p), prefixes=p, add_bos=True, batch_size=args.batch,
                                max_new_tokens=g.max_new_tokens, temperature=g.temperature, seed=gen.config.seed,

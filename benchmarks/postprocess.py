@@ -68,7 +68,7 @@ _NUMBER = re.compile(r"\d+")
 
 def load_sources(data_dir: str | None) -> tuple[list[str], list[str]]:
   """(train questions, test questions) of MBPP and GSM8K."""
-  from datasynth.data import load_task
+  from datasynth.data.records import load_task
   train, test = [], []
   for task in ("mbpp", "gsm8k"):
     train += [r.prompt for r in load_task(task, "train", data_dir)]
@@ -151,8 +151,10 @@ def _timed(fn):
 
 
 def run_size(n: int, train, test, args, rows, notes) -> None:
-  from datasynth.postprocess import (Decontaminator, ExactDeduplicator, NearDeduplicator, PostprocessConfig,
-                                     diversity_subsample, postprocess)
+  from datasynth.postprocess.decontaminate import Decontaminator
+  from datasynth.postprocess.dedup import ExactDeduplicator, NearDeduplicator
+  from datasynth.postprocess.postprocess import PostprocessConfig, postprocess
+  from datasynth.postprocess.subsample import diversity_subsample
   items = make_items(n, train, test, args.seed)
   dedup = ExactDeduplicator()
   unique, sec, mb = _timed(lambda: [t for t in items if dedup.is_new(t)])

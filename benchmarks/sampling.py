@@ -1,14 +1,14 @@
-"""Sampling throughput: datasynth.sampling (JAX, jit + KV cache) vs transformers / PEFT `generate` (PyTorch).
+"""Sampling throughput: datasynth.decode (JAX, jit + KV cache) vs transformers / PEFT `generate` (PyTorch).
 
   python benchmarks/sampling.py                                  # smollm2-135m, batch 32 (the quick run)
   python benchmarks/sampling.py --models smollm2-135m,gemma3-270m --batches 1,8,32,64
 
 Each row generates `--new_tokens` (64) tokens per sequence after a `--prefix_len` (64) token *embedded* prefix (the
 SoftSRV setting), sampling at temperature 1 with no truncation and EOS disabled, so every method does the same work:
-- jax: `datasynth.sampling.sample(prefix=...)` with one prefix per row, layers unrolled on per-layer weights (what
+- jax: `datasynth.decode.kernels.sample(prefix=...)` with one prefix per row, layers unrolled on per-layer weights (what
   `sample_text` and SoftSRV generation use); timed after one compile call (compile time printed separately).
 - jax-shared: one prefix for every row plus a one-token prompt per row, PEFT's setting (and SoftSRV SS_NP's): the
-  prefix is prefilled once into one cache segment that every row attends to (`datasynth.models.attach_prefix`).
+  prefix is prefilled once into one cache segment that every row attends to (`datasynth.models.decoder.attach_prefix`).
 - jax-scan: as jax, with the layer scan (faster compile, slower decode).
 - hf: transformers `generate(inputs_embeds=prefix)` on the same weights (dequantised from the same GGUF).
 - peft: PEFT prompt tuning (`num_virtual_tokens = prefix_len`, the jax-shared prefix as its prompt) `generate` from
@@ -80,14 +80,14 @@ def run_jax(loaded, prefix: np.ndarray, new_tokens: int, scan_layers: bool, shar
   """shared: one prefix for every row, as PEFT's prompt (rows' prompts: one token each, as PEFT's input)."""
   import jax
   import jax.numpy as jnp
-  from datasynth import sampling
-  from datasynth.models import Decoder, cast_params
+  from datasynth.decode import kernels
+  from datasynth.models.decoder import Decoder, cast_params
   dec = Decoder(loaded.config, dtype=jnp.dtype(dtype), scan_layers=scan_layers)
   params = jax.device_put(cast_params(loaded.params, dec.dtype))
   b = prefix.shape[0]
   kw = dict(prefix=prefix[:1], prompt_tokens=np.ones((b, 1), np.int32)) if shared else dict(prefix=prefix)
-  call = lambda seed: sampling.sample(dec, params, rng=seed, max_new_tokens=new_tokens, temperature=1.0,
-                                      eos_id=None, **kw).tokens.block_until_ready()
+  call = lambda seed: kernels.sample(dec, params, rng=seed, max_new_tokens=new_tokens, temperature=1.0,
+                                     eos_id=None, **kw).tokens.block_until_ready()
   t = time.perf_counter()
   call(0)
   compile_s = time.perf_counter() - t
@@ -159,7 +159,8 @@ def main(argv=None):
   ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights, both sides")
   args = ap.parse_args(argv)
   methods = args.methods.split(",")
-  from datasynth.models import Decoder, load_model
+  from datasynth.models.decoder import Decoder
+  from datasynth.models.loaders import load_model
 
   peak_flops, bandwidth = machine_header(args.threads, args.dtype), copy_bandwidth()
   print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s; prefix {args.prefix_len} embedded tokens, "

@@ -14,8 +14,9 @@ SS_MC (the default variant) and SS_NP with H's layers as one `lax.scan` (`model.
 Not a test: figures depend on the machine's load.
 
 Our SS_NP runs H over its prompt once per batch (the prompt is the same in every row; `softsrv.loss.make_forward`)
-into one cache segment the rows attend to (`datasynth.models.attach_prefix`), which PEFT repeats per row: it does 0.42 of the model FLOPs above at these settings, so its GFLOP/s column is an
-effective rate (work PEFT does per second) and can exceed the peak. SS_MC's prompts differ per row: no such saving.
+into one cache segment the rows attend to (`datasynth.models.decoder.attach_prefix`), which PEFT repeats per row: it
+does 0.42 of the model FLOPs above at these settings, so its GFLOP/s column is an effective rate (work PEFT does per
+second) and can exceed the peak. SS_MC's prompts differ per row: no such saving.
 
 Measured on the idle 2-core machine (AMD EPYC with AVX512-BF16; SmolLM2-135M, batch 8, 64 tokens, t=128, 2 threads;
 730.9 model GFLOP per step; matmul peak 208 GFLOP/s), step seconds and tokens/s:
@@ -77,7 +78,7 @@ def ours(model, batch: int, length: int, t: int, variant: str, repeats: int, dty
   import jax.numpy as jnp
   import numpy as np
 
-  from datasynth import training
+  from datasynth.train import state as state_lib
   from datasynth.models.decoder import Decoder, cast_params
   from softsrv import embeddings
   from softsrv import train as train_lib
@@ -87,7 +88,7 @@ def ours(model, batch: int, length: int, t: int, variant: str, repeats: int, dty
   mesh = sharding.make_mesh(devices=jax.devices()[:1])
   dec = Decoder(model.config, dtype=jnp.dtype(dtype), scan_layers=scan_layers)
   module = embeddings.make_soft_prompt(variant, t=t, d=model.config.width, init_scale=1.0)
-  tx = training.make_optimizer(lr=1e-3, steps=100)
+  tx = state_lib.make_optimizer(lr=1e-3, steps=100)
   step_fn, _ = train_lib.make_step_fns(module, dec, tx, t, 0, mesh)
   rng = np.random.RandomState(0)
   ids = rng.randint(3, model.config.vocab_size, (batch, length)).astype(np.int32)
@@ -95,7 +96,7 @@ def ours(model, batch: int, length: int, t: int, variant: str, repeats: int, dty
   z = rng.standard_normal((batch, 64)).astype(np.float32)
   data = jax.device_put(dict(ids=ids, mask=np.ones_like(ids, bool), z=z))
   theta = nn.meta.unbox(module.init(jax.random.key(0), z[:1])["params"])
-  state = [training.TrainState.create(theta, tx, jax.random.key_data(jax.random.key(1)))]
+  state = [state_lib.TrainState.create(theta, tx, jax.random.key_data(jax.random.key(1)))]
   frozen = jax.device_put(cast_params(model.params, dtype))
 
   def run():
@@ -145,7 +146,7 @@ def main() -> None:
   ap.add_argument("--variants", default="np,np-scan,mc", help="which of our steps to time: subset of np,np-scan,mc")
   args = ap.parse_args()
 
-  from datasynth.models import load_model
+  from datasynth.models.loaders import load_model
 
   peak = machine_header(args.threads, args.dtype)
   model = load_model(args.model)

@@ -26,8 +26,8 @@ import dataclasses
 
 import ml_collections
 
-from datasynth import sft
-from datasynth.errors import UserError
+from datasynth.train import sft
+from datasynth.utils.errors import UserError
 
 
 def get_config(arg: str = "cpu") -> ml_collections.ConfigDict:
@@ -41,8 +41,8 @@ def get_config(arg: str = "cpu") -> ml_collections.ConfigDict:
   c.mbpp_tests_in_prompt = True  # MBPP: append a record's test asserts (when it has them) to its prompt, so the
   # student sees the function name it must define, in training and evaluation alike.
 
-  # datasynth.sft.SFTConfig: the dataclass's defaults (each field is commented there), then what a student run here
-  # changes. Defaults kept: pack, prompt masking on (a student learns the response only), the "plain" template +
+  # datasynth.train.sft.SFTConfig: the dataclass's defaults (each field is commented there), then what a student run
+  # here changes. Defaults kept: pack, prompt masking on (a student learns the response only), the "plain" template +
   # EOS, truncation, cosine decay, AdamW without weight decay, clip 1.0, float32, no LoRA, seed 0.
   c.sft = ml_collections.ConfigDict(dataclasses.asdict(sft.SFTConfig()))
   c.sft.steps = 20

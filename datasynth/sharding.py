@@ -26,9 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from datasynth.errors import UserError
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder
+from datasynth.utils.errors import UserError
 
 Rules = Sequence[tuple[str, Any]]
 
@@ -182,6 +182,11 @@ def maybe_initialize_distributed(flag: bool) -> bool:
     return True
   jax.distributed.initialize()
   return True
+
+
+def is_primary() -> bool:
+  """Whether this process writes a run's shared files (process 0 of a multi-process job; always in one process)."""
+  return jax.process_index() == 0
 
 
 def shard_for_process(n_items: int, process_index: int | None = None, process_count: int | None = None) -> range:

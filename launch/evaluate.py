@@ -16,9 +16,11 @@ import logging
 import os
 from typing import Any, Sequence
 
-from datasynth import cli, compiled, interrupt, io, lock
-from datasynth.errors import UserError
-from datasynth.student import TASK_METRIC, EvalSpec, eval_subset, with_tests  # TASK_METRIC: the launchers' table.
+# TASK_METRIC: the launchers' table.
+from datasynth.evals.student_eval import TASK_METRIC, EvalSpec, eval_subset, with_tests
+from datasynth.jobs import compiled
+from datasynth.utils import cli, interrupt, io, lock
+from datasynth.utils.errors import UserError
 
 # ------------------------------------------------------------------------------------------------------ records
 
@@ -32,8 +34,8 @@ _AT_LEAST = {"max_records": 0, "eval.num_examples": 0, "eval.seed": 0, "eval.max
 
 def validate(config, *, task: str, workdir: str, records_path: str | None, baseline: bool) -> None:
   """Every field of configs/evaluate.py with a domain, the flags and the work dir, before anything loads."""
-  from datasynth import sft
-  from datasynth.io import check_workdir
+  from datasynth.train import sft
+  from datasynth.utils.io import check_workdir
   if task not in TASK_METRIC:
     raise UserError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)} (--task or config.task).")
   if bool(records_path) == bool(baseline):
@@ -64,7 +66,7 @@ def validate(config, *, task: str, workdir: str, records_path: str | None, basel
 
 def load_train_records(config, *, task: str, records_path: str | None, baseline: bool) -> tuple[list, str]:
   """SFT records from --records, or the task's train split with --baseline; returns (records, source)."""
-  from datasynth.data import load_records_jsonl, load_task
+  from datasynth.data.records import load_records_jsonl, load_task
   if bool(records_path) == bool(baseline):
     raise UserError("Pass exactly one of --records=PATH.jsonl (SFT records) or --baseline (the task's train set).")
   if baseline:
@@ -97,7 +99,7 @@ def mix_sources(config) -> list[str]:
 
 def mix_general(config, records: list) -> list:
   """SoftSRV Table 3: the task records mixed with general instruction data at `mix.general_share` (exact quotas)."""
-  from datasynth.data import load_task
+  from datasynth.data.records import load_task
   from datasynth.data.mixture import mix_records
   m = config.mix
   general = [r for n in mix_sources(config) for r in load_task(n, "train", config.data_dir or None)]
@@ -111,9 +113,9 @@ def mix_general(config, records: list) -> list:
 
 def mauve_scores(config, model, task: str, records: Sequence, workdir: str) -> dict[str, Any]:
   """MAUVE of the records' prompts (q) against the train and the test fold's prompts (p), with the curves' PNG."""
-  from datasynth.data import load_task
+  from datasynth.data.records import load_task
   from datasynth.evals import mauve
-  from datasynth.models import load_model
+  from datasynth.models.loaders import load_model
   mc = config.mauve
   folds = {fold: [r.prompt for r in load_task(task, fold, config.data_dir or None)]
            for fold in ("train", config.eval.split)}
@@ -133,7 +135,7 @@ def write_reports(workdir: str, summary: dict[str, Any]) -> None:
            f"- evaluated on {summary['num_eval_examples']} `{summary['eval_split']}` examples, mode "
            f"`{summary['eval_mode']}`", ""]
   if evals:
-    from datasynth.student import standard_error
+    from datasynth.evals.student_eval import standard_error
     n = summary["num_eval_examples"]
     se = lambda p: f"{p:.4f} +- {standard_error(p, n):.4f}"  # The binomial standard error on n test examples.
     lines += [f"| step | {metric} (+- SE, n={n}) | train loss |", "|---:|---:|---:|"]
@@ -171,9 +173,11 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
 
 def _run(config, workdir, task, records_path, baseline, mauve, finetune, stop: interrupt.StopSignals) -> dict[str, Any]:
   import jax
-  from datasynth import sft, sharding, student
-  from datasynth.data import load_task
-  from datasynth.models import load_model
+  from datasynth.train import sft
+  from datasynth import sharding
+  from datasynth.evals import student_eval as student
+  from datasynth.data.records import load_task
+  from datasynth.models.loaders import load_model
 
   records, source = load_train_records(config, task=task, records_path=records_path, baseline=baseline)
   eval_records = eval_subset(load_task(task, config.eval.split, config.data_dir or None), config.eval.num_examples,
@@ -228,7 +232,7 @@ def define_flags() -> None:
   cli.define_config_file("config", default, "Evaluation config (default configs/evaluate.py).")
   flags.DEFINE_string("workdir", None, "Output folder (results, metrics, checkpoints); reruns resume.")
   flags.DEFINE_string("task", None, "mbpp | gsm8k | boolq | triviaqa | mawps (default: config.task).")
-  flags.DEFINE_string("records", None, "SFT records (JSON Lines written by datasynth.data.write_jsonl).")
+  flags.DEFINE_string("records", None, "SFT records (JSON Lines written by datasynth.utils.io.write_jsonl).")
   flags.DEFINE_bool("baseline", False, "Fine-tune on the task's original train set instead of --records.")
   flags.DEFINE_bool("mauve", False, "Also score the records' prompts against the train and test folds (MAUVE).")
   flags.DEFINE_bool("finetune", True, "Fine-tune and evaluate (--nofinetune with --mauve: MAUVE only).")

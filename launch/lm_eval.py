@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(_HERE))  # Run from a checkout.
 from absl import flags
 from absl import logging
 
-from datasynth import cli
+from datasynth.utils import cli
 
 _MODEL = flags.DEFINE_string("model", "smollm2-135m", "Preset, model file or folder, or SFT work dir.")
 _TASKS = flags.DEFINE_list("tasks", [], "lm-eval task or group names (or YAML files), comma-separated.")

@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
 
-from datasynth import cli
+from datasynth.utils import cli
 from absl import flags
 from absl import logging
 from ml_collections import config_flags

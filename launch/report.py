@@ -1,16 +1,16 @@
 r"""One page for a work dir: `python launch/report.py --workdir=DIR [--out_dir=DIR] [--num_examples=10] [--seed=0]`.
 
 Writes DIR/report.html (self-contained: PNGs inline, all text escaped; open it in any browser) and DIR/report.md
-for a pipeline, NOMAD, sweep, train or evaluate work dir (detected from its files; see datasynth/report.py): the
+for a pipeline, NOMAD, sweep, train or evaluate work dir (detected from its files; see experiments/report.py): the
 config, each stage's counts (kept / dropped by reason), the final metrics, the figures, and seeded random generated
-examples beside real ones from the task's train fold. Thin entry point over `datasynth.report`.
+examples beside real ones from the task's train fold. Thin entry point over `experiments.report`.
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
 
-from datasynth import cli
+from datasynth.utils import cli
 from absl import flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work dir of a pipeline, NOMAD, sweep, train or evaluate run.")
@@ -23,8 +23,8 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
   del argv
-  from datasynth import report
-  from datasynth.errors import UserError
+  from experiments import report
+  from datasynth.utils.errors import UserError
   try:
     html_path, md_path = report.write_report(_WORKDIR.value, _OUT_DIR.value, num_examples=_NUM.value,
                                              seed=_SEED.value, data_dir=_DATA_DIR.value)

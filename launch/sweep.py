@@ -7,7 +7,7 @@ r"""Run a sweep: `python launch/sweep.py --sweep=sweeps/softsrv_variants.py [--m
                   when the xmanager package is installed, xm_launch.py; runs nothing.
   --mode=collect  only collects: <root>/results.md, results.csv, comparison.png (after a cluster run).
   --dry_run       prints each run's action (skip / resume / start) and command; runs and writes nothing.
-The root defaults to ./workdirs/sweeps/<sweep file name>. Thin entry point over `datasynth.sweep`; the sweep-file
+The root defaults to ./workdirs/sweeps/<sweep file name>. Thin entry point over `experiments.sweep`; the sweep-file
 format is in sweeps/README.md. Then `python launch/report.py --workdir=<root>` renders the sweep as one HTML page.
 """
 import os
@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
 
-from datasynth import cli
+from datasynth.utils import cli
 from absl import flags
 
 _SWEEP = flags.DEFINE_string("sweep", None, "Sweep file, e.g. sweeps/softsrv_variants.py.")
@@ -30,8 +30,8 @@ flags.mark_flags_as_required(["sweep"])
 
 def main(argv):
   del argv
-  from datasynth import sweep as sweep_lib
-  from datasynth.errors import UserError
+  from experiments import sweep as sweep_lib
+  from datasynth.utils.errors import UserError
   try:
     sw = sweep_lib.load_sweep(_SWEEP.value, root=_ROOT.value)
     sw.plot_axis = _PLOT_AXIS.value or sw.plot_axis

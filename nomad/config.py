@@ -13,8 +13,8 @@ presets applied in order:
                   32 steps of 4 x 128 tokens, 96 generations of <= 96 tokens, students scored on 160 TriviaQA
                   questions (24.8 min on 2 cores; configs/nomad.py has the measured times and table);
   tiny            a toy size for tests and smoke runs (2 teacher steps, 8 generations of 32 tokens).
-The `sft` section holds `datasynth.sft.SFTConfig` fields; it starts from the dataclass defaults and the presets set
-only what differs (defaults are stated once, in the dataclass).
+The `sft` section holds `datasynth.train.sft.SFTConfig` fields; it starts from the dataclass defaults and the presets
+set only what differs (defaults are stated once, in the dataclass).
 """
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ import re
 
 import ml_collections
 
-from datasynth import sft
-from datasynth.errors import UserError
+from datasynth.train import sft
+from datasynth.utils.errors import UserError
 from nomad import filters
-from nomad.chat import ChatFormat
+from nomad.conversations import ChatFormat
+from nomad.student import student_section
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -34,19 +35,20 @@ def base_config() -> ml_collections.ConfigDict:
   c.method = "nomad"  # The method this config drives (launchers dispatch on it).
   c.model = "gemma3-270m"  # Teacher M_synthesis: a *pretrained* (base) model; preset name or checkpoint folder.
 
-  c.data = ml_collections.ConfigDict()  # nomad.chat.ChatDataConfig.
+  c.data = ml_collections.ConfigDict()  # nomad.conversations.ChatDataConfig.
   c.data.source = "alpaca"  # lima | alpaca (shared data folder) | path to JSON Lines of {prompt, response}/{messages}.
   c.data.data_dir = ""  # Data folder for lima/alpaca; "" -> $DATASYNTH_DATA, else ../shared/data (not bundled).
   c.data.subset_size = 128  # Conversations drawn (seeded) for the teacher; 0 = all. Paper: 15K of TULU v2's 300K.
   c.data.seed = 0  # Seed of the subset draw.
 
   c.format = ml_collections.ConfigDict(dataclasses.asdict(ChatFormat()))  # The unified template's pieces:
-  # user_prefix "User: ", assistant_prefix "Assistant: ", separator / turn_separator "\n\n" (datasynth.sft.CHAT_*).
+  # user_prefix "User: ", assistant_prefix "Assistant: ", separator / turn_separator "\n\n"
+  # (datasynth.train.sft.CHAT_*).
 
   c.teacher = ml_collections.ConfigDict()
   c.teacher.epochs = 1.0  # Passes over the subset; sets sft.steps when > 0 (paper: 2). 0: use sft.steps as given.
 
-  c.sft = ml_collections.ConfigDict(dataclasses.asdict(sft.SFTConfig()))  # datasynth.sft.SFTConfig fields.
+  c.sft = ml_collections.ConfigDict(dataclasses.asdict(sft.SFTConfig()))  # datasynth.train.sft.SFTConfig fields.
   c.sft.prompt_masking = False  # NOMAD: no prompt masking (loss on user and assistant turns); preset masked: True.
   c.sft.batch_size = 4  # Packed rows per step.
   c.sft.seq_len = 256  # Tokens per row; longer conversations are cut.
@@ -57,9 +59,9 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.generate = ml_collections.ConfigDict()  # nomad.generate.GenerateConfig: sampling from the bare "User: ".
   c.generate.num_samples = 256  # Conversations generated (paper: 30K raw).
-  c.generate.chunk_size = 32  # Items per chunk file (datasynth.chunked; the resume unit).
+  c.generate.chunk_size = 32  # Items per chunk file (datasynth.jobs.chunked; the resume unit).
   c.generate.batch_size = 16  # Rows per sampling batch (does not change any sample).
-  c.generate.batching = "continuous"  # continuous (slots refilled as rows end) | static (sampling.sample_text).
+  c.generate.batching = "continuous"  # continuous (slots refilled as rows end) | static (decode.text.sample_text).
   c.generate.max_new_tokens = 256  # Token budget per conversation; rows that hit it are "incomplete".
   c.generate.temperature = 1.0  # Paper: 1.
   c.generate.top_p = 0.9  # Paper: 0.9 (nucleus).
@@ -84,7 +86,6 @@ def base_config() -> ml_collections.ConfigDict:
   c.pipeline.filtered = True  # Downstream set: the filtered first rounds (True) or all parsed ones (False).
   c.pipeline.student = True  # Run the student stage (nomad.student: X_train + X_synthesis vs X_train).
 
-  from nomad.student import student_section  # Cheap: ml_collections and dataclasses.
   c.student = student_section()  # nomad.student: the student's model, SFT fields, tasks and test-subset sizes.
   c.show_progress = True  # Progress bars.
   return c

@@ -25,8 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
-from datasynth.data import Record
-from datasynth.errors import UserError
+from datasynth.data.records import Record
+from datasynth.utils.errors import UserError
 
 CODE_KEYWORDS = ("```", "def ", "class ", "import ", "#include", "console.log", "print(", "function", "code",
                  "coding", "python", "javascript", "java", "c++", "sql", "html", "programming")

@@ -5,15 +5,16 @@ Paper (Chen et al., Sec. 3): M_synthesis writes whole conversations from "User: 
 and coding samples are filtered. Here:
 
   generate(config, teacher, out_dir)   items j = 0..N-1, x_j ~ M_synthesis(. | "User: ") with the key
-                                       fold_in(key(generate.seed), j) (`datasynth.sampling.sample_text(item_ids=...)`),
-                                       through `datasynth.chunked`: resumable after a kill, split over processes, and
-                                       the same bytes for any batch size, split or resume.
+                                       fold_in(key(generate.seed), j)
+                                       (`datasynth.decode.text.sample_text(item_ids=...)`), through
+                                       `datasynth.jobs.chunked`: resumable after a kill, split over processes, and the
+                                       same bytes for any batch size, split or resume.
   parse_and_filter(rows, config)       `nomad.parse.parse_generations` (kept + a count per rejection reason), then
                                        `nomad.filters.apply_filters` (removals per filter and reason).
 
 Rows: {text (the continuation after "User: "), item, finished (EOS or stop string, not the token budget),
 num_tokens, method "nomad", teacher_step, teacher_fingerprint (hash of the teacher's pinned run config), seed,
-model}, plus `fingerprint` (the chunk plan's hash) stamped by `datasynth.chunked`.
+model}, plus `fingerprint` (the chunk plan's hash) stamped by `datasynth.jobs.chunked`.
 
 Departures (config fields, documented in nomad/config.py): the prompt fed is "User:" with its trailing space removed
 (`strip_prefix_space`), so a BPE / SentencePiece tokenizer produces the space fused to the first word as it saw in
@@ -25,9 +26,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Iterable, Mapping
 
-from datasynth import chunked
-from datasynth.errors import UserError
-from nomad import chat, filters, parse
+from datasynth.decode import text as text_lib
+from datasynth.jobs import chunked
+from datasynth.utils.errors import UserError
+from nomad import conversations as conv_lib, filters, parse
 
 METHOD = "nomad"
 
@@ -37,7 +39,7 @@ class GenerateConfig:
   num_samples: int = 256  # Conversations generated.
   chunk_size: int = 32  # Items per chunk file.
   batch_size: int = 16  # Rows per sampling batch.
-  batching: str = "continuous"  # continuous | static (`datasynth.sampling.sample_text`; the same samples).
+  batching: str = "continuous"  # continuous | static (`datasynth.decode.text.sample_text`; the same samples).
   max_new_tokens: int = 256  # Token budget per conversation.
   temperature: float = 1.0  # Paper: 1.
   top_p: float = 0.9  # Paper: 0.9.
@@ -62,11 +64,11 @@ class GenerateConfig:
     return g
 
 
-def chat_format(config) -> chat.ChatFormat:
-  return chat.ChatFormat(**config.format.to_dict())
+def chat_format(config) -> conv_lib.ChatFormat:
+  return conv_lib.ChatFormat(**config.format.to_dict())
 
 
-def prompt_and_stops(fmt: chat.ChatFormat, g: GenerateConfig) -> tuple[str, tuple[str, ...]]:
+def prompt_and_stops(fmt: conv_lib.ChatFormat, g: GenerateConfig) -> tuple[str, tuple[str, ...]]:
   """The prompt fed to the teacher and the stop strings of generation."""
   prompt = fmt.user_prefix.rstrip() if g.strip_prefix_space else fmt.user_prefix
   if not prompt:
@@ -75,24 +77,23 @@ def prompt_and_stops(fmt: chat.ChatFormat, g: GenerateConfig) -> tuple[str, tupl
   return prompt, stops
 
 
-def fingerprint(g: GenerateConfig, fmt: chat.ChatFormat, provenance: Mapping[str, Any]) -> dict[str, Any]:
+def fingerprint(g: GenerateConfig, fmt: conv_lib.ChatFormat, provenance: Mapping[str, Any]) -> dict[str, Any]:
   """What every generated row depends on (batch size and chunking do not change a sample)."""
   settings = {k: v for k, v in dataclasses.asdict(g).items() if k not in ("batch_size", "batching", "chunk_size")}
   return dict(stage="nomad-generate", teacher=dict(provenance), format=dataclasses.asdict(fmt), settings=settings)
 
 
-def make_rows_fn(teacher, g: GenerateConfig, fmt: chat.ChatFormat, provenance: Mapping[str, Any]
+def make_rows_fn(teacher, g: GenerateConfig, fmt: conv_lib.ChatFormat, provenance: Mapping[str, Any]
                  ) -> Callable[[range], list[dict[str, Any]]]:
-  """`make_rows(items)` for `datasynth.chunked.run`: one sample per item, item j keyed by (seed, j) only."""
-  from datasynth.sampling import sample_text
+  """`make_rows(items)` for `datasynth.jobs.chunked.run`: one sample per item, item j keyed by (seed, j) only."""
   prompt, stops = prompt_and_stops(fmt, g)
   lead = fmt.user_prefix[len(prompt):]  # The stripped space: the text is reported as a continuation of user_prefix.
 
   def make_rows(items: range) -> list[dict[str, Any]]:
-    outs = sample_text(teacher, [prompt] * len(items), item_ids=list(items), seed=g.seed, batch_size=g.batch_size,
-                       batching=g.batching,
-                       max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
-                       stop=stops, return_details=True, progress=False)
+    outs = text_lib.sample_text(teacher, [prompt] * len(items), item_ids=list(items), seed=g.seed,
+                                batch_size=g.batch_size, batching=g.batching, max_new_tokens=g.max_new_tokens,
+                                temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, stop=stops,
+                                return_details=True, progress=False)
     return [dict(text=_continuation(o.text, lead), item=j, finished=bool(o.finished), num_tokens=len(o.token_ids),
                  method=METHOD, teacher_step=int(provenance.get("step", 0)),
                  teacher_fingerprint=provenance.get("fingerprint", ""), model=provenance.get("model", ""),

@@ -27,8 +27,8 @@ import dataclasses
 import re
 from typing import Any, Iterable, Mapping
 
-from datasynth.data import Record
-from nomad.chat import ChatFormat
+from datasynth.data.records import Record
+from nomad.conversations import ChatFormat
 
 KEPT = "kept"
 INCOMPLETE = "incomplete"

@@ -1,9 +1,9 @@
 """The NOMAD pipeline (Chen et al., Sec. 3-5): one config, one work dir, five stages, and the Table 1 driver.
 
   teacher       M_synthesis = a base LM fine-tuned on the seeded chat subset, prompt masking off (or on: the
-                baseline teacher) (`nomad.teacher.train_teacher`, through `datasynth.sft`).
+                baseline teacher) (`nomad.teacher.train_teacher`, through `datasynth.train.sft`).
   generate      x_j ~ M_synthesis(. | "User: "), j = 0..N-1, temperature 1, top-p 0.9 (`nomad.generate`), chunked and
-                resumable (`datasynth.chunked`).
+                resumable (`datasynth.jobs.chunked`).
   parse_filter  first rounds (`nomad.parse`), then repetition and coding filters (`nomad.filters`); writes
                 parsed.jsonl (valid first rounds) and filtered.jsonl, with a count of each rejection / removal reason.
   normsim       NormSim(x) = max_{z in subset} f(z)^T f(x) of prompts and responses, for the parsed and the filtered
@@ -11,7 +11,7 @@
   student       (pipeline.student) a prompt-masked student on X_train + the downstream set vs X_train alone at equal
                 epochs and equal compute, scored on GSM8K and TriviaQA with standard errors (`nomad.student`).
 
-`datasynth.stages` runs them: a rerun skips finished stages, resumes an interrupted one, and reruns a changed stage
+`datasynth.jobs.stages` runs them: a rerun skips finished stages, resumes an interrupted one, and reruns a changed stage
 and every later one. `summary.md` / `summary.json` in the work dir hold the per-stage table (counts, reasons, time),
 the NormSim medians and the student table. `run_table1` runs the pipeline for the unmasked and the masked teacher
 (sub-folders of one work dir), then one student per (teacher, filtered or not) and the two X_train baselines once
@@ -36,10 +36,18 @@ from typing import Any
 import jax
 import ml_collections
 
-from datasynth import chunked, io, lock, loop, sft, stages
-from datasynth.data import Record, load_records_jsonl, publish
-from datasynth.errors import UserError
-from nomad import chat, config as config_lib, generate as generate_lib, student as student_lib, teacher as teacher_lib
+from datasynth.data import publish, sources
+from datasynth.data.records import Record, load_records_jsonl
+from datasynth.evals import normsim
+from datasynth.jobs import chunked, stages
+from datasynth.models import encoder as encoder_lib, loaders
+from datasynth.models.encoder import load_sentence_encoder
+from datasynth.models.loaders import check_name
+from datasynth.train import loop, sft
+from datasynth.utils import io, lock
+from datasynth.utils.errors import UserError
+from nomad import (conversations as conv_lib, config as config_lib, generate as generate_lib, student as student_lib,
+                   teacher as teacher_lib)
 
 SETS = ("unfiltered", "filtered")  # parse_filter outputs: parsed.jsonl, filtered.jsonl.
 FILES = dict(unfiltered="parsed.jsonl", filtered="filtered.jsonl")
@@ -52,24 +60,25 @@ class Models:
     self.config, self._teacher, self._encoder, self._student = config, teacher, encoder, student
     self.trained: dict[str, Any] = {}  # teacher dir -> (LoadedModel, provenance) when trained in this process.
 
+  def loaded(self, role: str) -> bool:
+    """Whether the "teacher", "encoder" or "student" is in memory (passed in or used once): nothing loads."""
+    return getattr(self, "_" + role) is not None
+
   @property
   def teacher(self):
     if self._teacher is None:
-      from datasynth.models import load_model
-      self._teacher = load_model(self.config.model)
+      self._teacher = loaders.load_model(self.config.model)
     return self._teacher
 
   @property
   def student(self):
     if self._student is None:
-      from datasynth.models import load_model
-      self._student = load_model(self.config.student.model)
+      self._student = loaders.load_model(self.config.student.model)
     return self._student
 
   @property
   def encoder(self):
     if self._encoder is None:
-      from datasynth.models.encoder import load_sentence_encoder
       self._encoder = load_sentence_encoder(self.config.normsim.encoder or None)
     return self._encoder
 
@@ -90,8 +99,7 @@ def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
   teacher_dir, gen_dir, pf_dir = (os.path.join(workdir, n) for n in ("teacher", "generate", "parse_filter"))
   generate_lib.GenerateConfig.from_config(config)  # Bad generation settings stop before the teacher trains.
   generate_lib.filter_configs(config)
-  if models._encoder is None:  # A missing sentence encoder stops here, not after the teacher and generation ran.
-    from datasynth.models import encoder as encoder_lib
+  if not models.loaded("encoder"):  # A missing sentence encoder stops here, not after the teacher and generation ran.
     folder = config.normsim.encoder or encoder_lib.default_encoder_path()
     if not os.path.isdir(folder):
       raise UserError(f"normsim.encoder={folder!r} is not a folder; pass a Hugging Face BERT / MPNet folder "
@@ -114,17 +122,15 @@ def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
 def check_inputs(config, models: Models) -> None:
   """Every stage's model (a preset or an existing path, unless passed in loaded) and data (the teacher's chat source,
   the student's test folds), before the first stage runs: cheap existence checks, nothing loads."""
-  from datasynth.data import sources
-  from datasynth.models.loaders import check_name
-  if models._teacher is None:  # pylint: disable=protected-access
+  if not models.loaded("teacher"):
     check_name(config.model, "model")
-  if config.pipeline.student and models._student is None:  # pylint: disable=protected-access
+  if config.pipeline.student and not models.loaded("student"):
     check_name(config.student.model, "student.model")
   d = config.data
-  if d.source in chat.BUILTIN_SOURCES:
+  if d.source in conv_lib.BUILTIN_SOURCES:
     sources.locate(d.source, "train", d.data_dir or None)
   elif not os.path.isfile(d.source):
-    raise UserError(f"data.source={d.source!r} is neither one of {chat.BUILTIN_SOURCES} nor an existing JSON Lines "
+    raise UserError(f"data.source={d.source!r} is neither one of {conv_lib.BUILTIN_SOURCES} nor an existing JSON Lines "
                     "file; fix --config.data.source.")
   if config.pipeline.student:
     for task in student_lib.tasks(config):
@@ -168,7 +174,7 @@ def _parse_filter(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
 
 def original_records(config) -> list[Record]:
   """The teacher's subset as first rounds (NormSim's reference set X_original)."""
-  conversations = chat.load_chat_data(teacher_lib.data_config(config))
+  conversations = conv_lib.load_chat_data(teacher_lib.data_config(config))
   return [Record(c.uid, "chat", c.turns[0][0], c.turns[0][1]) for c in conversations]
 
 
@@ -180,7 +186,6 @@ def _read_records(path: str) -> list[Record]:
 
 def normsim_values(config, pf_dir: str, models: Models) -> dict[str, dict[str, list[float]]]:
   """{"<label> <set>": {"prompt": [...], "response": [...]}} for each non-empty set."""
-  from datasynth.evals import normsim
   original = original_records(config)
   encode = lambda texts: models.encoder.encode(texts, batch_size=int(config.normsim.batch_size))
   runs = {}
@@ -193,7 +198,6 @@ def normsim_values(config, pf_dir: str, models: Models) -> dict[str, dict[str, l
 
 
 def _normsim(config, stage_dir: str, pf_dir: str, models: Models) -> dict[str, Any]:
-  from datasynth.evals import normsim
   runs = normsim_values(config, pf_dir, models)
   io.write_json(os.path.join(stage_dir, "normsim_values.json"), runs)
   n = sum(len(v["prompt"]) for v in runs.values())
@@ -297,7 +301,7 @@ def publish_dataset(config, workdir: str, summary: dict[str, Any], command: str 
       title=f"NOMAD synthetic conversations ({label(config)} teacher, {name})", description=_description(config, name),
       method="NOMAD", variant=f"{label(config)} teacher, {name} set", models={"teacher": config.model},
       source=source, config_hash=summary["stages"][-1]["key"],
-      counts=_counts(by_name, name), command=command or _command(config, workdir), metrics=metrics,
+      counts=_counts(by_name, name), command=command or launch_command(config, workdir), metrics=metrics,
       tags=("nomad", "conversational"),
       details={"teacher training": f"fine-tuned here on {config.data.subset_size or 'all'} conversations of "
                                    f"`{source}` (seed {config.data.seed}), prompt masking "
@@ -326,7 +330,7 @@ def _counts(by_name: dict[str, Any], name: str) -> list[publish.Count]:
   return counts
 
 
-def _command(config, workdir: str) -> str:
+def launch_command(config, workdir: str) -> str:
   """launch/nomad.py with the config fields that differ from the default config as flags."""
   flags = publish.config_overrides(config, config_lib.get_config())
   return publish.command_line(["launch/nomad.py", "--config=configs/nomad.py", f"--workdir={workdir}", *flags])
@@ -341,7 +345,6 @@ def run_table1(config, workdir: str, **given) -> dict[str, Any]:
 
 
 def _run_table1(config, workdir: str, base: Models) -> dict[str, Any]:
-  from datasynth.evals import normsim
   runs, rows = {}, []
   for masked in (False, True):
     c = copy.deepcopy(config)

@@ -3,7 +3,7 @@ r"""NOMAD's student (Chen et al., Sec. 5): prompt-masked SFT on X_train + X_synt
 The paper trains the student *with* prompt masking (loss on the response only) on the original data plus the
 teacher's synthetic first rounds, and compares it with the original data alone at equal epochs and at equal compute
 (the baseline run for twice the epochs). `run_students` trains, in `<out_dir>/runs/<name>/` (each a resumable
-`datasynth.sft` run; a finished run is read back from its result.json, not retrained):
+`datasynth.train.sft` run; a finished run is read back from its result.json, not retrained):
 
   train                X_train,                  `student.epochs` passes   (equal epochs)
   train_2x             X_train,              2 x `student.epochs` passes   (equal compute, as in the paper)
@@ -36,15 +36,18 @@ from typing import Any, Mapping, Sequence
 
 import ml_collections
 
-from datasynth import interrupt, io, sft, student as student_lib
-from datasynth.data import Record
-from datasynth.errors import UserError
+from datasynth.data.records import Record, load_task
+from datasynth.evals import student_eval as student_lib
+from datasynth.models import loaders
+from datasynth.train import sft
+from datasynth.utils import interrupt, io
+from datasynth.utils.errors import UserError
 
 TASKS = ("gsm8k", "triviaqa", "mbpp", "boolq")
 
 
 def student_section() -> ml_collections.ConfigDict:
-  """configs/nomad.py's `student` section (the SFT fields start from `datasynth.sft.SFTConfig`'s defaults)."""
+  """configs/nomad.py's `student` section (the SFT fields start from `datasynth.train.sft.SFTConfig`'s defaults)."""
   s = ml_collections.ConfigDict()
   s.model = "smollm2-135m"  # The student: a preset name or checkpoint folder (paper: Llama / Mistral 7B).
   s.epochs = 1.0  # Passes over each run's data (the equal-compute baseline gets twice as many).
@@ -58,7 +61,7 @@ def student_section() -> ml_collections.ConfigDict:
   s.batch_size = 8  # Evaluation batch.
   s.seed = 0  # Test-subset choice.
   s.eval_every = 0  # Also evaluate every this many steps (0: at the end only).
-  s.sft = ml_collections.ConfigDict(dataclasses.asdict(sft.SFTConfig()))  # datasynth.sft.SFTConfig fields.
+  s.sft = ml_collections.ConfigDict(dataclasses.asdict(sft.SFTConfig()))  # datasynth.train.sft.SFTConfig fields.
   s.sft.prompt_masking = True  # NOMAD's student learns the responses only.
   s.sft.template = "chat"  # "User: {prompt}\n\nAssistant: {response}".
   s.sft.batch_size = 4
@@ -88,8 +91,8 @@ def check_lm_eval_tasks(config) -> None:
   names = [student_lib.lm_eval_task(t)[0] for t in tasks(config) if student_lib.is_lm_eval(t)]
   if not names:
     return
-  try:  # lm-eval is optional: imported only when student.tasks names an lm-eval task.
-    from datasynth.evals import lm_eval_adapter
+  try:  # lm-eval is an optional, heavy dependency: imported only when student.tasks names an lm-eval task.
+    from datasynth.evals import lm_eval_adapter  # optional dependency: lm-eval
   except ImportError as e:
     raise UserError(f"student.tasks names lm-eval tasks {names} but lm-eval is not importable ({e}); run "
                     "`bash scripts/setup.sh` (it installs lm-eval with --no-deps and its light dependencies).") from e
@@ -121,7 +124,6 @@ def validate(config) -> sft.SFTConfig:
 
 def eval_sets(config) -> dict[str, list[Record] | int]:
   """The seeded test subsets, one per harness task; an lm-eval task's document limit."""
-  from datasynth.data import load_task
   s = config.student
   return {t: int(s.lm_eval_limit) if student_lib.is_lm_eval(t) else
           student_lib.eval_subset(load_task(t, "test", config.data.data_dir or None), s.num_examples[t], s.seed)
@@ -191,8 +193,7 @@ def run_students(config, out_dir: str, x_train: Sequence[Record], synthetic: Map
   specs = run_specs(config, x_train, synthetic)
   sets = eval_sets(config)
   if model is None:
-    from datasynth.models import load_model
-    model = load_model(config.student.model)
+    model = loaders.load_model(config.student.model)
   s = config.student
   specs_by_task = {t: student_lib.EvalSpec(mode=s.mode, max_new_tokens=s.max_new_tokens.get(t, 256),
                                            batch_size=s.batch_size, template=cfg.template) for t in sets}

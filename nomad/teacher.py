@@ -3,12 +3,12 @@
 Paper (Chen et al., Sec. 3-4): fine-tune a *base* model on "User: ... Assistant: ..." conversations of a small
 subset (15K of TULU v2) for 2 epochs at lr 2e-5 without prompt masking: L = -sum_i log p(x_i | x_<i) over every
 token of the conversation, user turns included, so the model learns to write prompts from "User: " alone. The
-masked teacher (the paper's baseline) keeps the loss on assistant turns only. Both are `datasynth.sft.train` on the
-examples `nomad.chat.to_examples` builds (the masks are worked out in that module's docstring); this module only
-wires the config to them:
+masked teacher (the paper's baseline) keeps the loss on assistant turns only. Both are `datasynth.train.sft.train` on
+the examples `nomad.conversations.to_examples` builds (the masks are worked out in that module's docstring); this module
+only wires the config to them:
 
-  conversations = chat.load_chat_data(config.data)         # seeded subset of config.data.subset_size
-  examples = chat.to_examples(conversations, tokenizer, ...)  # ids + loss masks (masked or not)
+  conversations = conv_lib.load_chat_data(config.data)         # seeded subset of config.data.subset_size
+  examples = conv_lib.to_examples(conversations, tokenizer, ...)  # ids + loss masks (masked or not)
   sft.train(examples, model, SFTConfig(config.sft, steps from config.teacher.epochs), workdir)
 
 The work dir also gets `teacher_data.jsonl` (the rendered subset, one conversation a line, for provenance) and
@@ -24,15 +24,19 @@ from typing import Any
 
 import jax
 
-from datasynth import io, sft, sharding, training
-from datasynth.errors import UserError
-from nomad import chat
+from datasynth import sharding
+from datasynth.models import loaders
+from datasynth.train import checkpoint as checkpoint_lib
+from datasynth.train import sft
+from datasynth.utils import io
+from datasynth.utils.errors import UserError
+from nomad import conversations as conv_lib
 
 
-def data_config(config) -> chat.ChatDataConfig:
-  return chat.ChatDataConfig(source=config.data.source, data_dir=config.data.data_dir,
-                             subset_size=config.data.subset_size, seed=config.data.seed,
-                             format=chat.ChatFormat(**config.format.to_dict()))
+def data_config(config) -> conv_lib.ChatDataConfig:
+  return conv_lib.ChatDataConfig(source=config.data.source, data_dir=config.data.data_dir,
+                                 subset_size=config.data.subset_size, seed=config.data.seed,
+                                 format=conv_lib.ChatFormat(**config.format.to_dict()))
 
 
 def sft_config(config, examples) -> sft.SFTConfig:
@@ -44,13 +48,13 @@ def sft_config(config, examples) -> sft.SFTConfig:
   return cfg
 
 
-def teacher_examples(config, tokenizer) -> tuple[list[chat.Conversation], list[sft.Example]]:
+def teacher_examples(config, tokenizer) -> tuple[list[conv_lib.Conversation], list[sft.Example]]:
   """The configured subset and its tokenised examples (loss masks by config.sft.prompt_masking)."""
   data = data_config(config)
-  conversations = chat.load_chat_data(data)
+  conversations = conv_lib.load_chat_data(data)
   cfg = sft.SFTConfig.from_dict(config.sft.to_dict())
-  return conversations, chat.to_examples(conversations, tokenizer, data.format, prompt_masking=cfg.prompt_masking,
-                                         add_eos=cfg.add_eos, max_len=cfg.seq_len, truncate=cfg.truncate)
+  return conversations, conv_lib.to_examples(conversations, tokenizer, data.format, prompt_masking=cfg.prompt_masking,
+                                             add_eos=cfg.add_eos, max_len=cfg.seq_len, truncate=cfg.truncate)
 
 
 def _mesh(model, cfg: sft.SFTConfig) -> tuple[Any, Any]:
@@ -69,15 +73,14 @@ def train_teacher(config, workdir: str, *, model=None, show_progress: bool = Tru
   model: a `LoadedModel` to train instead of `config.model` (tests pass a tiny one).
   """
   data = data_config(config)
-  chat.load_chat_data(data)  # Bad data stops here, before the model loads.
+  conv_lib.load_chat_data(data)  # Bad data stops here, before the model loads.
   if model is None:
-    from datasynth.models import load_model
-    model = load_model(config.model)
+    model = loaders.load_model(config.model)
   conversations, examples = teacher_examples(config, model.tokenizer)
   cfg = sft_config(config, examples)
   os.makedirs(workdir, exist_ok=True)
   io.write_jsonl(os.path.join(workdir, "teacher_data.jsonl"),
-                 (dict(uid=c.uid, text=chat.render(c, data.format), rounds=len(c.turns)) for c in conversations))
+                 (dict(uid=c.uid, text=conv_lib.render(c, data.format), rounds=len(c.turns)) for c in conversations))
   mesh, shardings = _mesh(model, cfg)
   result = sft.train(examples, model.config, model.params, cfg, workdir, mesh=mesh, param_shardings=shardings,
                      stop_at=stop_at, show_progress=show_progress, model_id=getattr(model, "source", ""))
@@ -103,8 +106,8 @@ def teacher_provenance(workdir: str) -> dict[str, Any]:
   if steps[-1] < summary["steps"]:
     raise UserError(f"The teacher in {workdir} stopped at step {steps[-1]} of {summary['steps']}; rerun the same "
                     "train command to finish it.")
-  with open(os.path.join(workdir, training.CONFIG_FILE), encoding="utf-8") as f:
-    fingerprint = training.config_hash(f.read())
+  with open(os.path.join(workdir, checkpoint_lib.CONFIG_FILE), encoding="utf-8") as f:
+    fingerprint = checkpoint_lib.config_hash(f.read())
   return dict(step=steps[-1], fingerprint=fingerprint, model=summary.get("model", ""))
 
 
@@ -116,7 +119,6 @@ def load_teacher(config, workdir: str, *, model=None):
   """
   provenance = teacher_provenance(workdir)
   if model is None:
-    from datasynth.models import load_model
-    model = load_model(config.model)
+    model = loaders.load_model(config.model)
   result = train_teacher(config, workdir, model=model, show_progress=False)
   return dataclasses.replace(model, params=jax.device_get(result.params)), provenance

@@ -16,17 +16,17 @@ the reference's.
 Prints a table: job, trials, kills, resumes, mismatches, clean stops. Exit status 1 when anything mismatched.
 
 --signal=TERM sends SIGTERM instead of SIGKILL (a scheduler's preemption): an interrupted run must exit 75 (stopped
-at a step or chunk boundary after saving it, or at once when no job was running yet; `datasynth.interrupt`), or
+at a step or chunk boundary after saving it, or at once when no job was running yet; `datasynth.utils.interrupt`), or
 -15 when the signal came while the interpreter was starting, before the launcher installed its handler; any other
 status is a failure. The same checks
 follow. `--signal=TERM --trials=10 --kills=3 --jobs=softsrv,sft,generate` makes up to 90 interruptions.
 
 Jobs:
   softsrv   `launch/train.py --config=configs/mbpp.py` with tiny H and E (12 steps, checkpoint every 2).
-  sft       `datasynth.sft.train_sft` on 24 MBPP records with the tiny H as the student (10 steps, save every 2);
+  sft       `datasynth.train.sft.train_sft` on 24 MBPP records with the tiny H as the student (10 steps, save every 2);
             run through this script's own `--worker=sft` entry point.
   generate  `launch/generate.py` into chunk files + manifest.json, from a trained reference work dir; enabled when
-            launch/generate.py writes chunked output (datasynth.chunked), else reported as skipped.
+            launch/generate.py writes chunked output (datasynth.jobs.chunked), else reported as skipped.
   student   NOMAD's student stage (`nomad.student.run_students`): the tiny H as the student, 12 Alpaca first rounds
             as X_train and 8 MBPP records as a synthetic set, so three SFT runs (train, train_2x, the mixture; save
             every step), each scored zero-shot on 6 TriviaQA questions; run through `--worker=student`.
@@ -79,7 +79,7 @@ def make_tiny_models(folder: str) -> tuple[str, str]:
   import flax.linen as nn
   import jax
   import numpy as np
-  from datasynth.models import load_model
+  from datasynth.models.loaders import load_model
   from datasynth.models.config import make_config
   from datasynth.models.decoder import Decoder
   from datasynth.models.loaders import LoadedModel, save_orbax
@@ -176,9 +176,9 @@ def sft_command(workdir: str, models: tuple[str, str], data_dir: str) -> list[st
 
 def sft_worker(workdir: str, model_path: str, data_dir: str) -> None:
   """The SFT job: the tiny H fine-tuned (full) on 24 MBPP records with prompt masking."""
-  from datasynth import sft
-  from datasynth.data import load_task
-  from datasynth.models import load_model
+  from datasynth.train import sft
+  from datasynth.data.records import load_task
+  from datasynth.models.loaders import load_model
   records = load_task("mbpp", "train", data_dir)[:24]
   cfg = sft.SFTConfig(steps=SFT_STEPS, batch_size=4, seq_len=96, lr=1e-3, warmup_steps=1, log_every=1,
                       save_every=2, keep=2)
@@ -192,7 +192,7 @@ def student_command(workdir: str, models: tuple[str, str], data_dir: str) -> lis
 
 def student_worker(workdir: str, model_path: str, data_dir: str) -> None:
   """The student job: NOMAD's student stage on the tiny H (three runs, each scored on 6 TriviaQA questions)."""
-  from datasynth.data import load_task
+  from datasynth.data.records import load_task
   from nomad import config as nomad_config
   from nomad import pipeline, student
   c = nomad_config.get_config("tiny")
@@ -250,9 +250,9 @@ def bitwise_equal(a: dict, b: dict) -> bool:
 
 def logged_steps(workdir: str) -> tuple[list[int], list[int]]:
   """Steps with a loss in metrics.jsonl, and in the TensorBoard events (each in file order)."""
-  from datasynth import training
-  rows = training.MetricsWriter(workdir, tensorboard=False).read()
-  tb = training.read_tensorboard_scalars(os.path.join(workdir, "tensorboard"))
+  from datasynth.train import metrics as metrics_lib
+  rows = metrics_lib.MetricsWriter(workdir, tensorboard=False).read()
+  tb = metrics_lib.read_tensorboard_scalars(os.path.join(workdir, "tensorboard"))
   return [r["step"] for r in rows if "loss" in r], sorted(s for s, tag, _ in tb if tag == "loss")
 
 
@@ -295,14 +295,14 @@ def run_to_end(cmd: list[str], env: dict, marker: str | None = None, timeout: fl
   """Run to completion; returns the seconds from when `marker` appeared (from the start without one) to the end."""
   t0 = time.perf_counter()
   p = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-  seen = _wait_for(marker, p) if marker else t0
+  seen = wait_for(marker, p) if marker else t0
   _, err = p.communicate(timeout=timeout)
   if p.returncode != 0:
     raise RuntimeError(f"{' '.join(cmd[:3])} failed ({p.returncode}):\n{err[-3000:]}")
   return time.perf_counter() - (seen or t0)
 
 
-def _wait_for(marker: str, p: subprocess.Popen) -> float | None:
+def wait_for(marker: str, p: subprocess.Popen) -> float | None:
   """Poll until `marker` exists (returns that moment) or the process ends (None)."""
   while p.poll() is None:
     if os.path.exists(marker):
@@ -327,7 +327,7 @@ def run_with_kills(cmd: list[str], env: dict, rng: random.Random, kills: int, sp
     p = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if attempt < kills:
       at = rng.uniform(0.0, span)
-      seen = _wait_for(marker, p) if marker else t0
+      seen = wait_for(marker, p) if marker else t0
       try:
         p.wait(timeout=max(at - (time.perf_counter() - (seen or t0)), 0.0))
       except subprocess.TimeoutExpired:

@@ -10,10 +10,10 @@
   filled with the question and the critique; a refine output that says "Stop" ends that question's rounds (the
   question stays as it was), any other output is the new question; at most R = `rounds` rounds.
 
-All three run on the project's sampler (`datasynth.sampling.sample_text`, one key stream per (seed, item), so a row
+All three run on the project's sampler (`datasynth.decode.text.sample_text`, one key stream per (seed, item), so a row
 depends on (seed, item) only, never on batch size, chunk or process) and on any `load_model` model. The default is
 the embedded Gemma 3 270M base, the same frozen H that SoftSRV trains its soft prompt for: A.2 queries "the same
-backbone LLM used by SoftSRV". Each method is a `make_rows(items)` for `datasynth.chunked`, so a run is chunked,
+backbone LLM used by SoftSRV". Each method is a `make_rows(items)` for `datasynth.jobs.chunked`, so a run is chunked,
 resumable and process-split; `generate_baseline` is the entry.
 
 Rows have the SoftSRV generator's fields {text, item, source_index, method, variant, task, config_hash, step, seed,
@@ -42,8 +42,11 @@ from typing import Any, Callable, Sequence
 
 import ml_collections
 
-from datasynth import chunked, memo
-from datasynth.errors import UserError
+from datasynth.data.records import load_task
+from datasynth.decode.text import sample_text
+from datasynth.jobs import chunked, memo
+from datasynth.models.loaders import load_model
+from datasynth.utils.errors import UserError
 from softsrv import templates
 
 METHODS = ("pt", "pt_undiversified", "pt_sr")
@@ -65,9 +68,9 @@ def baseline_config() -> ml_collections.ConfigDict:
   c.sr_temperature = 0.0  # Temperature of the critique and refine calls (0 = greedy).
   c.sr_max_new_tokens = 128  # Token budget of one critique or one refinement.
   c.batch_size = 8  # Prompts per sampler batch (does not change any row).
-  c.chunk_size = 32  # Items per chunk file of datasynth.chunked.
+  c.chunk_size = 32  # Items per chunk file of datasynth.jobs.chunked.
   c.seed = 0  # Key streams: item j draws from fold_in(key(seed'), j).
-  c.cache_dir = ""  # Where sampled calls are memoised (datasynth.memo; "" = none): PT_SR's PT calls are PT's.
+  c.cache_dir = ""  # Where sampled calls are memoised (datasynth.jobs.memo; "" = none): PT_SR's PT calls are PT's.
   return c
 
 
@@ -135,7 +138,7 @@ def says_stop(output: str) -> bool:
 # ---------------------------------------------------------------------------------------------- sampling
 @dataclasses.dataclass
 class Sample:
-  """What the baselines need of a sampled continuation (`datasynth.sampling.TextSample` has these fields)."""
+  """What the baselines need of a sampled continuation (`datasynth.decode.text.TextSample` has these fields)."""
   text: str
   token_ids: list[int]
   finished: bool
@@ -147,7 +150,6 @@ GenerateFn = Callable[..., Sequence[Sample]]
 
 def sampler(model, *, batch_size: int, top_p: float = 1.0, progress: bool = False) -> GenerateFn:
   """A GenerateFn on `sample_text` for a LoadedModel: item ids give each prompt its own key stream."""
-  from datasynth.sampling import sample_text
 
   def generate(prompts, *, seed, item_ids, temperature, max_new_tokens, stop=()):
     return sample_text(model, list(prompts), seed=seed, item_ids=list(item_ids), temperature=temperature,
@@ -158,7 +160,7 @@ def sampler(model, *, batch_size: int, top_p: float = 1.0, progress: bool = Fals
 
 
 def memoised(generate: GenerateFn, cache_dir: str, model, **fixed) -> GenerateFn:
-  """`generate` with every call memoised under `cache_dir` (`datasynth.memo`), keyed by the model, the prompts, the
+  """`generate` with every call memoised under `cache_dir` (`datasynth.jobs.memo`), keyed by the model, the prompts, the
   item ids, the seed and the sampling options (`fixed`: those `generate` holds itself, e.g. top_p).
 
   A sampled row depends only on its prompt, its item's key stream and these options, never on the batch, so a call
@@ -373,12 +375,10 @@ def generate_baseline(config: ml_collections.ConfigDict, out_dir: str, *, task: 
   task = task or config.task
   check_config(config, task)
   if train is None:
-    from datasynth.data import load_task
     train = [r.prompt for r in load_task(task, "train", data_dir)]
   if not train:
     raise UserError(f"The train examples for {task} are empty; check the data directory or pass train examples.")
   if model is None and generate is None:
-    from datasynth.models import load_model
     model = load_model(config.model)
   source = config.model if model is None else str(getattr(model, "source", config.model))
   plan = chunked.Plan(int(config.num_items), int(config.chunk_size), fingerprint(config, task, train, source))

@@ -18,9 +18,12 @@ from typing import Sequence
 
 import ml_collections
 
-from datasynth.errors import UserError
-from datasynth.io import check_workdir
-from datasynth.loop import without_fields
+from datasynth.data import sources
+from datasynth.models.loaders import check_name
+from datasynth.train.loop import without_fields
+from datasynth.utils.errors import UserError
+from datasynth.utils.io import check_workdir
+from softsrv.baselines import baseline_config
 
 
 # Per-task CPU default sizes: max token length of x (H's tokens incl. BOS and EOS), steps, examples read.
@@ -30,7 +33,7 @@ CPU_DEFAULTS = {
     "boolq": dict(max_len=96, steps=30, limit=0),
 }
 
-# Where this config keeps the train loop's restart-safe fields (`datasynth.loop.Cadence`).
+# Where this config keeps the train loop's restart-safe fields (`datasynth.train.loop.Cadence`).
 CADENCE_FIELDS = {"log_every": "train.log_every", "eval_every": "train.eval_every",
                   "save_every": "checkpoint.save_every", "keep": "checkpoint.keep",
                   "stop_grace_s": "train.stop_grace_s"}
@@ -75,7 +78,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.context.normalize = True  # Per-example RMS normalisation of z.
   c.context.max_len = 256  # Tokens of x that E reads (longer x are embedded from their first tokens).
   c.context.batch_size = 32  # Batch size of the (jitted, cached) E pass.
-  c.context.cache_dir = ""  # Where E(x) is memoised (datasynth.memo); "" = <workdir>/context. Sweeps share one.
+  c.context.cache_dir = ""  # Where E(x) is memoised (datasynth.jobs.memo); "" = <workdir>/context. Sweeps share one.
 
   c.soft_prompt = ml_collections.ConfigDict()
   c.soft_prompt.variant = "mc"  # np (SS_NP, Eq. 1) | mp (SS_MPk, Eq. 2) | mc (SS_MC, Eq. 3).
@@ -114,7 +117,8 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.generate.num_samples = 384  # Sequences generated in all (split over processes). Paper: 100K.
   c.generate.batch_size = 32  # Sequences per compiled sampling batch (does not change any item).
   c.generate.batching = "continuous"  # continuous: batch_size slots, each refilled with the next item when its row
-  # ends (datasynth.continuous) | static: each batch runs until its longest row ends. The same samples either way.
+  # ends (datasynth.decode.continuous) | static: each batch runs until its longest row ends. The same samples either
+  # way.
   c.generate.chunk = 1024  # Items per output chunk file (the unit of resume); host memory holds one chunk.
   c.generate.max_new_tokens = CPU_DEFAULTS[task]["max_len"]  # Tokens generated after BOS (x's budget in training).
   c.generate.temperature = 1.0  # Sampling temperature (0 = greedy).
@@ -132,7 +136,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   # write nothing parseable (measured: 0 questions from 2 MBPP calls at temperature 2, 11 at temperature 1).
   c.baseline.temperature = 1.0
 
-  c.postprocess = ml_collections.ConfigDict()  # datasynth.postprocess.PostprocessConfig (A.2-A.3).
+  c.postprocess = ml_collections.ConfigDict()  # datasynth.postprocess.postprocess.PostprocessConfig (A.2-A.3).
   c.postprocess.fold_case = False  # Exact dedup also folds case (the paper does not say).
   c.postprocess.near_dup = False  # Add a MinHash LSH near-duplicate pass (word 5-gram shingles; not in the paper).
   c.postprocess.near_dup_threshold = 0.8  # Estimated Jaccard similarity above which a text is a near-duplicate.
@@ -144,7 +148,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.postprocess.ngram = 13  # Decontamination: drop a question sharing a 13-gram with the test fold (A.3).
   c.postprocess.seed = 0  # Seeds the SVD, k-means and the round-robin draw.
 
-  c.answer = ml_collections.ConfigDict()  # Step 3 (datasynth.answers): each kept question -> an answer LLM.
+  c.answer = ml_collections.ConfigDict()  # Step 3 (datasynth.jobs.answers): each kept question -> an answer LLM.
   c.answer.model = "smollm2-135m"  # Answer LLM: preset name or checkpoint folder (its chat template when it has one).
   c.answer.max_new_tokens = 96  # Tokens per answer.
   c.answer.temperature = 0.0  # 0 = greedy.
@@ -160,7 +164,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.mauve.max_tokens = 256  # Texts truncated to this many tokens for features.
   c.mauve.batch_size = 16  # Feature batch.
   c.mauve.seed = 0  # Subset choice.
-  c.mauve.cache_dir = ""  # Where features are memoised (datasynth.memo); "" = the stage's folder. Sweeps share one.
+  c.mauve.cache_dir = ""  # Where features are memoised (jobs.memo); "" = the stage's folder. Sweeps share one.
   c.mauve.train_vs_test = True  # Also score the train fold against the test fold (the reference row of Table 4).
   return c
 
@@ -172,7 +176,6 @@ _RUN_LEVEL_BASELINE_FIELDS = ("method", "task", "seed", "model", "num_items", "c
 
 def baseline_section() -> ml_collections.ConfigDict:
   """The PT / PT_SR settings, defaults stated once in `softsrv.baselines.baseline_config` (minus run-level fields)."""
-  from softsrv.baselines import baseline_config  # numpy + ml_collections only: cheap at config load.
   d = baseline_config()
   return ml_collections.ConfigDict({k: d[k] for k in d if k not in _RUN_LEVEL_BASELINE_FIELDS},
                                    type_safe=False)
@@ -349,7 +352,6 @@ def _check_data(config: ml_collections.ConfigDict) -> None:
     raise UserError(f"data.data_dir={d.data_dir!r} is not a folder; point --config.data.data_dir at the benchmark "
                     "data, or leave it empty for $DATASYNTH_DATA, ../shared/data or the bundled copy (README \"Data\" "
                     "lists the layouts read).")
-  from datasynth.data import sources
   sources.locate(config.task, d.split, d.data_dir or None)  # Missing data: the one-line error, now.
 
 
@@ -360,11 +362,9 @@ def validate_pipeline(config: ml_collections.ConfigDict, workdir: str, given: Se
   pc = config.pipeline
   roles = dict(generator="model.name", context="context.model" if pc.method == "softsrv" else None,
                answer="answer.model" if pc.answer else None, mauve="mauve.model" if pc.mauve else None)
-  from datasynth.models.loaders import check_name
   for role, path in roles.items():
     if path and role not in given:
       check_name(_get(config, path), path)
-  from datasynth.data import sources
   for split in ("test", "train") if pc.mauve else ("test",):  # Decontamination reads test; MAUVE train and test.
     sources.locate(config.task, split, config.data.data_dir or None)
 

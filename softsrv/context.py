@@ -7,7 +7,7 @@ inputs of unit scale whatever the layer). The BOS token the tokenizer may prepen
 hidden states are the attention sink and would dominate it).
 
 `embed_texts` runs E batched under jit with fixed shapes (one compile); `cached_context` stores the result per
-data set (`datasynth.memo`: under the work dir, or a folder a sweep shares), keyed by everything that decides it.
+data set (`datasynth.jobs.memo`: under the work dir, or a folder a sweep shares), keyed by everything that decides it.
 """
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datasynth import memo, progress
-from datasynth.buckets import round_up
-from datasynth.errors import UserError
+from datasynth.decode.buckets import round_up
+from datasynth.jobs import memo
 from datasynth.models.decoder import Decoder
 from datasynth.models.loaders import LoadedModel
+from datasynth.utils import progress
+from datasynth.utils.errors import UserError
 
 
 def projection_matrix(width: int, dim: int, seed: int) -> np.ndarray:
@@ -101,6 +102,6 @@ def embed_texts(model: LoadedModel, texts: Sequence[str], *, layer: int = 0, max
 
 def cached_context(model: LoadedModel, texts: Sequence[str], cache_dir: str, show_progress: bool = False,
                    **options) -> np.ndarray:
-  """`embed_texts` memoised as `<cache_dir>/z-<key>.npy` (`datasynth.memo`: content-addressed, atomic)."""
+  """`embed_texts` memoised as `<cache_dir>/z-<key>.npy` (`datasynth.jobs.memo`: content-addressed, atomic)."""
   return memo.cached(cache_dir, "z", model, texts,
                      lambda: embed_texts(model, texts, show_progress=show_progress, **options), **options)

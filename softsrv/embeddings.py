@@ -25,7 +25,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 Array = jax.Array
 Initializer = Callable[..., Array]

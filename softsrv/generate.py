@@ -1,13 +1,13 @@
 """SoftSRV generation at scale: N items from a trained generator, in resumable chunks, split over processes.
 
 `generate(config, workdir)` loads the trained generator (`softsrv.generator.Generator`: theta, E's cached z, H) and
-runs it over items 0..N-1 (N = `generate.num_samples`; the paper generates 100K) with `datasynth.chunked.run`: chunks
-of `generate.chunk` items, each one JSON Lines file `chunk-XXXXX.jsonl` written atomically when complete, under
+runs it over items 0..N-1 (N = `generate.num_samples`; the paper generates 100K) with `datasynth.jobs.chunked.run`:
+chunks of `generate.chunk` items, each one JSON Lines file `chunk-XXXXX.jsonl` written atomically when complete, under
 `<workdir>/generated/` with a manifest pinned to the generator's fingerprint. So a run killed at any point (kill -9)
 and restarted with the same command makes only the absent chunks: no item is duplicated or lost, host memory holds one
 chunk, and as item j's sample depends only on (seed, j), the files are byte-identical to an uninterrupted run's,
 whatever the batch size or number of processes (process p of P makes the chunks c with c % P == p). Read the output
-back with `datasynth.chunked.read_rows(out_dir)`.
+back with `datasynth.jobs.chunked.read_rows(out_dir)`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import os
 import jax
 import ml_collections
 
-from datasynth import chunked, lock
+from datasynth.jobs import chunked
+from datasynth.utils import lock
 from datasynth.models.loaders import LoadedModel
 from softsrv.generator import Generator
 

@@ -8,9 +8,9 @@ then BOS (the layout training fitted, `softsrv.layout`), and sample x'_j with te
 Orbax checkpoint (without the optimizer state), E's cached z of the train fold, H, and the pinned identity (a work
 dir of another config is refused). No optimizer, step function, mesh or initialisation table is built.
 
-Item j draws from the key stream fold_in(key(seed), j) (`datasynth.sampling.sample_text(item_ids=...)`), so its
+Item j draws from the key stream fold_in(key(seed), j) (`datasynth.decode.text.sample_text(item_ids=...)`), so its
 sample depends only on (seed, j) and the trained run: not on the batch, chunk or process it fell in. `make_rows` is
-the row maker of `datasynth.chunked.run`; `fingerprint` is what its output folder is pinned to.
+the row maker of `datasynth.jobs.chunked.run`; `fingerprint` is what its output folder is pinned to.
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from datasynth import training
-from datasynth.errors import UserError
+from datasynth.decode.text import sample_text
 from datasynth.models.decoder import cast_params
 from datasynth.models.loaders import LoadedModel, load_model
-from datasynth.sampling import sample_text
+from datasynth.train import checkpoint as checkpoint_lib
+from datasynth.utils.errors import UserError
 from softsrv import config as config_lib
 from softsrv import context as context_lib
 from softsrv import workdir as workdir_lib
@@ -62,7 +62,7 @@ class Generator:
   def load(cls, config: ml_collections.ConfigDict, workdir: str, *, model: LoadedModel | None = None,
            context_model: LoadedModel | None = None) -> "Generator":
     config_lib.validate(config)  # Every config field with a domain (generate.* included); cheap.
-    if training.latest_checkpoint_step(workdir) is None:  # Before anything heavy loads.
+    if checkpoint_lib.latest_checkpoint_step(workdir) is None:  # Before anything heavy loads.
       raise UserError(f"No trained SoftSRV checkpoint in {workdir}; train first with {_train_command(workdir)}.")
     texts = workdir_lib.load_texts(config)
     model = model or load_model(config.model.name)
@@ -72,7 +72,7 @@ class Generator:
     module = workdir_lib.make_module(config, model.config.width)
     d_e = context_lib.context_dim(context_model.config.width, config.context.projection_dim or None)
     template = jax.eval_shape(lambda: nn.meta.unbox(module.init(jax.random.key(0), jnp.zeros((1, d_e)))))
-    theta, step = training.restore_params(workdir, identity, template["params"])  # The identity check: first.
+    theta, step = checkpoint_lib.restore_params(workdir, identity, template["params"])  # The identity check: first.
     z = workdir_lib.load_examples(config, workdir, model, context_model, texts).train["z"]  # From E's cache.
     dtype = workdir_lib.DTYPES[config.model.dtype]
     model = dataclasses.replace(model, params=jax.device_put(cast_params(model.params, dtype)))
@@ -94,7 +94,7 @@ class Generator:
 
   @property
   def config_hash(self) -> str:
-    return training.config_hash(self.identity)
+    return checkpoint_lib.config_hash(self.identity)
 
   def source_indices(self, items) -> np.ndarray:
     """Round robin (App. A.2): item j uses context i = j mod n."""

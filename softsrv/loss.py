@@ -21,8 +21,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from datasynth.losses import token_nll
 from datasynth.models.decoder import Decoder, attach_prefix, init_cache
+from datasynth.train.losses import token_nll
 from softsrv.layout import Layout
 
 

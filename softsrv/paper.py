@@ -19,6 +19,8 @@ import importlib.util
 import os
 from typing import Any
 
+from datasynth.evals.student_eval import few_shots
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOFTSRV_TASKS = ("mbpp", "gsm8k", "boolq")
 N_S = {"mbpp": 50_000, "gsm8k": 50_000, "boolq": 20_000}  # A.2.
@@ -176,7 +178,6 @@ def config_value(config, field: str) -> Any:
     b = config.baseline
     return float(b.undiversified_temperature if method == "pt_undiversified" else b.temperature)
   if field.startswith("eval.shots["):
-    from datasynth.student import few_shots
     task = field[len("eval.shots["):-1]
     return few_shots(task) if config.eval.mode == "few_shot" else 0
   node = config

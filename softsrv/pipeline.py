@@ -6,14 +6,14 @@
   postprocess  empty questions dropped, exact (+ optional MinHash near-) dedup, 13-gram decontamination of the
                questions against the test fold (an extra: see below), diversity subsampling to N_s
                (datasynth.postprocess).
-  answer       each kept question answered by an answer LLM (datasynth.answers): SFT records {prompt, response};
+  answer       each kept question answered by an answer LLM (datasynth.jobs.answers): SFT records {prompt, response};
                then A.3's decontamination of those records: a record whose question or answer shares a 13-gram
                (punctuation and digits removed) with any test-fold question or reference answer is dropped; the
                rate is in the stage's manifest (`decontamination`) beside the question-level count of postprocess.
   mauve        MAUVE of the kept questions against the train and the test fold (Tables 4 and 5), curves as PNG.
 
-`datasynth.stages` runs them: a rerun skips finished stages, resumes an interrupted one and reruns a stage (and every
-later one) whose config changed. `summary.md` / `summary.json` in the work dir hold the per-stage table and MAUVE.
+`datasynth.jobs.stages` runs them: a rerun skips finished stages, resumes an interrupted one and reruns a stage (and
+every later one) whose config changed. `summary.md` / `summary.json` in the work dir hold the per-stage table and MAUVE.
 The method is `pipeline.method`: softsrv (the config's variant) | pt | pt_undiversified | pt_sr.
 
 The run ends by writing `<workdir>/dataset/`, the set as a Hugging Face dataset folder (`datasynth.data.publish`):
@@ -31,10 +31,19 @@ from typing import Any
 
 import ml_collections
 
-from datasynth import io, lock, stages
 from datasynth.data import publish
-from datasynth.errors import UserError
-from datasynth.loop import without_fields
+from datasynth.data.files import read_jsonl
+from datasynth.data.records import load_task
+from datasynth.evals import mauve
+from datasynth.jobs import answers, chunked, stages
+from datasynth.models.loaders import load_model
+from datasynth.postprocess import postprocess as postprocess_lib
+from datasynth.postprocess.decontaminate import decontaminate_records
+from datasynth.train.loop import without_fields
+from datasynth.utils import io, lock
+from datasynth.utils.errors import UserError
+from softsrv import baselines, generate as generate_lib, templates, train as train_lib
+from softsrv.config import get_config, validate_pipeline, without_mutable_fields
 
 METHODS = ("softsrv", "pt", "pt_undiversified", "pt_sr")
 TRAIN_SECTIONS = ("task", "seed", "data", "model", "context", "soft_prompt", "train")
@@ -47,7 +56,6 @@ def _section(config: ml_collections.ConfigDict, *names: str) -> dict[str, Any]:
 
 def _train_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """What the trained theta depends on: the training sections minus the restart-safe fields."""
-  from softsrv.config import without_mutable_fields
   return without_mutable_fields(_section(config, *TRAIN_SECTIONS))
 
 
@@ -61,7 +69,6 @@ class Models:
 
   def __getitem__(self, role: str):
     if role not in self._loaded:
-      from datasynth.models import load_model
       name = self._names[role]
       same = [r for r, n in self._names.items() if n == name and r in self._loaded]
       self._loaded[role] = self._loaded[same[0]] if same else load_model(name)
@@ -85,7 +92,7 @@ def build_stages(config: ml_collections.ConfigDict, workdir: str, models: Models
   out.append(stages.Stage("generate", gen_config, lambda d: _generate(config, d, train_dir, models)))
   gen_dir = os.path.join(workdir, "generate")
   out.append(stages.Stage("postprocess", dict(postprocess=config.postprocess.to_dict(), task=config.task),
-                          lambda d: _postprocess(config, d, gen_dir)))
+                          lambda d: postprocess_stage(config, d, gen_dir)))
   kept = os.path.join(workdir, "postprocess", "kept.jsonl")
   if config.pipeline.answer:
     out.append(stages.Stage("answer", dict(answer=config.answer.to_dict()),
@@ -98,7 +105,6 @@ def build_stages(config: ml_collections.ConfigDict, workdir: str, models: Models
 
 # ---------------------------------------------------------------------------------------------------------- stages
 def _train(config, stage_dir: str, models: Models) -> dict[str, Any]:
-  from softsrv import train as train_lib
   result = train_lib.train(config, stage_dir, model=models["generator"], context_model=models["context"])
   losses = [r for r in result.metrics if "heldout_loss" in r]
   final = dict(step=int(result.state.step), heldout_loss=losses[-1]["heldout_loss"] if losses else None)
@@ -109,32 +115,23 @@ def _train(config, stage_dir: str, models: Models) -> dict[str, Any]:
 def _generate(config, stage_dir: str, train_dir: str, models: Models) -> dict[str, Any]:
   method = config.pipeline.method
   if method == "softsrv":
-    from softsrv import generate as generate_lib
     stats = generate_lib.generate(config, train_dir, stage_dir, model=models["generator"],
                                   context_model=models["context"])
   else:
-    from softsrv import baselines
     stats = baselines.generate_baseline(config, stage_dir, model=models["generator"])
-  from datasynth import chunked
   rows = sum(1 for _ in chunked.read_rows(stage_dir))
   return dict(counts={"in": config.generate.num_samples, "out": rows}, rate=stats.line(), outputs=[stage_dir])
 
 
-def _postprocess(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
-  from datasynth import chunked, postprocess
-  from datasynth.data import load_task
+def postprocess_stage(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
   test = [r.prompt for r in load_task(config.task, "test", config.data.data_dir or None)]
-  report = postprocess.postprocess(chunked.read_rows(gen_dir), text_key="text", test_texts=test, out_dir=stage_dir,
-                                   progress=config.show_progress,
-                                   config=postprocess.PostprocessConfig(**config.postprocess.to_dict()))
+  report = postprocess_lib.postprocess(chunked.read_rows(gen_dir), text_key="text", test_texts=test, out_dir=stage_dir,
+                                       progress=config.show_progress,
+                                       config=postprocess_lib.PostprocessConfig(**config.postprocess.to_dict()))
   return dict(counts=report["counts"], stages=report["stages"], outputs=[os.path.join(stage_dir, "kept.jsonl")])
 
 
 def _answer(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
-  """Step 3: answer the kept questions, then A.3's decontamination of the (question, answer) records."""
-  from datasynth import answers
-  from datasynth.data import read_jsonl
-  from softsrv import templates
   questions = read_jsonl(kept)
   empty = sum(not str(q.get("text", "")).strip() for q in questions)  # Nothing to answer (post-processing drops
   questions = [q for q in questions if str(q.get("text", "")).strip()]  # them too; a kept.jsonl of any origin).
@@ -160,8 +157,6 @@ def _decontaminate_records(config, records_path: str) -> dict[str, Any]:
   Rewrites `records_path` with the clean records (the answered chunks stay as they were) and returns the report,
   with the question-level pass of the postprocess stage (this project's extra) beside it for comparison.
   """
-  from datasynth.data import load_task, read_jsonl
-  from datasynth.postprocess import decontaminate_records
   test = load_task(config.task, "test", config.data.data_dir or None)
   texts = [t for r in test for t in (r.prompt, r.response) if t]
   kept, report = decontaminate_records(read_jsonl(records_path), texts, int(config.answer.decontaminate_ngram))
@@ -170,8 +165,6 @@ def _decontaminate_records(config, records_path: str) -> dict[str, Any]:
 
 
 def _mauve(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
-  from datasynth.data import load_task, read_jsonl
-  from datasynth.evals import mauve
   mc = config.mauve
   questions = [r["text"] for r in read_jsonl(kept)]
   folds = {f: [r.prompt for r in load_task(config.task, f, config.data.data_dir or None)] for f in ("train", "test")}
@@ -206,7 +199,6 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, command: str | None 
   workdir = os.path.abspath(workdir)
   if os.path.isfile(workdir):
     raise UserError(f"--workdir {workdir} is a file; pass a folder.")
-  from softsrv.config import validate_pipeline
   validate_pipeline(config, workdir, given=tuple(models))  # Every stage's input, before the first stage runs.
   with lock.hold(workdir):  # The stages, the summary and the dataset folder: one writer (run_stages re-enters it).
     return _run(config, workdir, command, models)
@@ -270,7 +262,7 @@ def publish_dataset(config, workdir: str, summary: dict[str, Any], command: str 
       models=dict(generator=config.model.name, **({"answer": config.answer.model} if answered else {})),
       source=config.data.file or config.task, task=config.task, config_hash=summary["stages"][-1]["key"],
       counts=_counts(by_name),
-      command=command or _command(config, workdir), metrics=metrics,
+      command=command or launch_command(config, workdir), metrics=metrics,
       tags=("softsrv",) if softsrv else ("softsrv", "prompt-templates"),
       details={"context model E": f"`{config.context.model}`"} if softsrv else {})
   return publish.write_dataset(folder, records, card)
@@ -297,9 +289,8 @@ def _counts(by_name: dict[str, Any]) -> list[publish.Count]:
   return counts
 
 
-def _command(config, workdir: str) -> str:
+def launch_command(config, workdir: str) -> str:
   """launch/pipeline.py with the config fields that differ from the task's default config as flags."""
-  from softsrv.config import get_config
   flags = publish.config_overrides(config, get_config(config.task))
   return publish.command_line(["launch/pipeline.py", f"--config=configs/{config.task}.py", f"--workdir={workdir}",
                                *flags])

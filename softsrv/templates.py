@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import string
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 TASKS = ("mbpp", "gsm8k", "boolq")
 PER_CALL = 10  # Figure 8: "Now generate 10 different questions" (a number in the paper's text, not a setting).

@@ -6,7 +6,7 @@ equation and its fast paths (shared-prefix forward, chunked NLL with the direct 
 exist).
 
 `train(config, workdir)` is the whole job: data -> E (cached) -> theta init -> jitted, sharded, donated step, run by
-`datasynth.loop` (Orbax checkpoints with exact resume: params, optimizer, data order, RNG; metrics as JSON Lines +
+`datasynth.train.loop` (Orbax checkpoints with exact resume: params, optimizer, data order, RNG; metrics as JSON Lines +
 TensorBoard; a progress bar and a loss-curve PNG).
 """
 from __future__ import annotations
@@ -23,13 +23,16 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from datasynth import lock, loop, sharding, training
-from datasynth.errors import UserError
+from datasynth import sharding
 from datasynth.models.decoder import Decoder, cast_params
 from datasynth.models.loaders import LoadedModel, load_model
+from datasynth.train import loop
+from datasynth.train import state as state_lib
+from datasynth.utils import lock
+from datasynth.utils.errors import UserError
+from softsrv import config as config_lib
 from softsrv import embeddings
 from softsrv import loss as loss_lib
-from softsrv import config as config_lib
 from softsrv import workdir as workdir_lib
 from softsrv.layout import Layout
 
@@ -102,12 +105,12 @@ class Run:
   eval_fn: Any  # jitted (theta, frozen, batch) -> (nll sum, tokens).
   identity: str
 
-  def init_state(self) -> training.TrainState:
+  def init_state(self) -> state_lib.TrainState:
     key = jax.random.key(self.config.seed)
     k_init, k_state = jax.random.split(key)
     z0 = jnp.zeros((1, self.train["z"].shape[-1]), jnp.float32)
     theta = nn.meta.unbox(self.module.init(k_init, z0)["params"])
-    state = training.TrainState.create(theta, self.tx, jax.random.key_data(k_state))
+    state = state_lib.TrainState.create(theta, self.tx, jax.random.key_data(k_state))
     return jax.device_put(state, sharding.replicated(self.mesh))
 
   def batch(self, step: int) -> dict[str, jax.Array]:
@@ -158,8 +161,8 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, *, model: LoadedMod
   dtype = _DTYPES[config.model.dtype]
   dec = Decoder(model.config, dtype=dtype, remat=config.model.remat, scan_layers=config.model.scan_layers)
   tc = config.train
-  tx = training.make_optimizer(lr=tc.lr, steps=tc.steps, warmup_steps=tc.warmup_steps, decay=tc.decay,
-                               end_factor=tc.end_factor, optimizer=tc.optimizer, clip_norm=tc.clip_norm or None)
+  tx = state_lib.make_optimizer(lr=tc.lr, steps=tc.steps, warmup_steps=tc.warmup_steps, decay=tc.decay,
+                                end_factor=tc.end_factor, optimizer=tc.optimizer, clip_norm=tc.clip_norm or None)
   # H's weights follow the logical-axis rules (replicated on a pure data mesh, split over fsdp / tensor axes).
   frozen = sharding.shard_params(cast_params(model.params, dtype), model.config, mesh)
   step_fn, eval_fn = make_step_fns(module, dec, tx, sp.t, tc.loss_chunk, mesh)
@@ -172,7 +175,7 @@ def make_step_fns(module, dec: Decoder, tx, t: int, chunk: int, mesh: Mesh):
   loss_fn = loss_lib.make_loss_fn(module, dec, t, chunk)
   loss_and_grad = loss_lib.make_loss_and_grad(module, dec, t, chunk)
 
-  def train_step(state: training.TrainState, frozen, batch):
+  def train_step(state: state_lib.TrainState, frozen, batch):
     (loss, tokens), grads = loss_and_grad(state.params, frozen, batch)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
@@ -192,7 +195,7 @@ def make_step_fns(module, dec: Decoder, tx, t: int, chunk: int, mesh: Mesh):
 # ------------------------------------------------------------------------------------------------------------ loop
 @dataclasses.dataclass
 class Result:
-  state: training.TrainState
+  state: state_lib.TrainState
   metrics: list[dict[str, float]]
   workdir: str
   run: Run
@@ -246,4 +249,4 @@ def cadence(config: ml_collections.ConfigDict) -> loop.Cadence:
 
 def _lr(config):
   tc = config.train
-  return training.make_schedule(tc.lr, tc.steps, tc.warmup_steps, tc.decay, tc.end_factor)
+  return state_lib.make_schedule(tc.lr, tc.steps, tc.warmup_steps, tc.decay, tc.end_factor)

@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from datasynth.data import load_records_jsonl, load_task
-from datasynth.errors import UserError
+from datasynth.data.records import load_records_jsonl, load_task
 from datasynth.models.loaders import LoadedModel
+from datasynth.utils.errors import UserError
 from softsrv import context as context_lib
 from softsrv import embeddings
 from softsrv.config import without_mutable_fields

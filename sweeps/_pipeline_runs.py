@@ -1,7 +1,7 @@
 """What the SoftSRV pipeline sweeps of Table 5 and Figure 7 share (not a sweep itself: a leading underscore).
 
 - `CACHES`: one memo folder under the sweep root for E(x) of the train set, the MAUVE features of the train and
-  test folds and the PT calls (`datasynth.memo`), which every pipeline run of a task would otherwise compute anew
+  test folds and the PT calls (`datasynth.jobs.memo`), which every pipeline run of a task would otherwise compute anew
   (PT_SR's first phase is PT's calls). Results do not change; the files are content-addressed and written
   atomically, so runs in parallel or on a cluster may share it.
 - `LIGHT`: what brings 4-5 pipeline runs under 30 minutes on the 2 cores, on top of the `sweep` preset (60 steps

@@ -35,7 +35,7 @@ generator after 30 CPU steps writes fluent but often incoherent passages with se
 Deviation from the paper: one task (BoolQ: a 135M student scores ~0 on MBPP and GSM8K), hundreds of examples, a
 135M student instead of Gemma 2B.
 """
-from datasynth.sweep import chain
+from experiments.sweep import chain
 from sweeps._boolq_students import RECORDS, pipeline, student
 
 LAUNCHER = "launch/pipeline.py"

@@ -27,7 +27,7 @@ The magnitudes do not carry over: with Gemma 3 270M as H both baselines are far 
 Gemma 2 2B and larger); undiversified calls often return a preamble instead of a question ("More Python Programming
 Question:"), which is most of the gap here.
 """
-from datasynth.sweep import sweep
+from experiments.sweep import sweep
 
 LAUNCHER = "launch/pipeline.py"
 CONFIG = "configs/mbpp.py:sweep"

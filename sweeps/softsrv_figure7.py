@@ -36,7 +36,7 @@ parameters to fit from the same few steps at the same learning rate (tuned for S
 many more steps (the paper: 20K) or a learning rate tuned per variant. (At 60 steps, before LIGHT, the picture was
 the same: 3.1-3.3 for every k.)
 """
-from datasynth.sweep import run_name, sweep
+from experiments.sweep import run_name, sweep
 from sweeps._pipeline_runs import CACHES, LIGHT
 
 LAUNCHER = "launch/pipeline.py"

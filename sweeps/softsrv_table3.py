@@ -38,7 +38,7 @@ it answers False on 132 of the 200 test questions although 44 of its 64 BoolQ re
 200 test questions are True). Each record is a passage of up to ~250 tokens with a one-token answer, so 40 steps
 move the True / False prior more than they teach the decision; not investigated further.
 """
-from datasynth.sweep import chain
+from experiments.sweep import chain
 from sweeps._boolq_students import RECORDS, pipeline, student
 
 LAUNCHER = "launch/pipeline.py"

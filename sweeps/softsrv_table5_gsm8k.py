@@ -38,7 +38,7 @@ said "Stop"), and the 270M model's refinements collapse to generic lines ("What 
 "What is the answer?" 7), so 21 are exact duplicates (48 kept). The absolute values are not comparable with the
 paper's: 64 texts a side, SmolLM2 features (train vs test 0.985).
 """
-from datasynth.sweep import chain, run_name, sweep
+from experiments.sweep import chain, run_name, sweep
 from sweeps._pipeline_runs import CACHES, LIGHT, LIGHT_PT_SR
 
 LAUNCHER = "launch/pipeline.py"

@@ -39,7 +39,7 @@ SmolLM2 features, so train vs test is 0.877 here against the paper's 0.963. PT k
 budget rambling), and PT_SR's refinements made 6 of them exact duplicates. The first run (SS_NP) pays for E(x) of
 the train set and both folds' MAUVE features, hence its extra ~110 s.
 """
-from datasynth.sweep import chain, run_name, sweep
+from experiments.sweep import chain, run_name, sweep
 from sweeps._pipeline_runs import CACHES, LIGHT, LIGHT_PT_SR
 
 LAUNCHER = "launch/pipeline.py"

@@ -14,9 +14,9 @@ Runtime: not yet measured as a whole sweep. One run at t=16 is configs/mbpp.py's
 sequentially on 2 cores: run it with --mode=scripts on a cluster, or cut train.steps for a quick look
 (add sweep("train.steps", [30]) to the product: the run names then say steps-30).
 """
-from datasynth.sweep import product, sweep
+from experiments.sweep import product, sweep
 
-LAUNCHER = "launch/train.py"  # Every run trains (datasynth.sweep.FINISHED: last step of metrics.jsonl).
+LAUNCHER = "launch/train.py"  # Every run trains (experiments.sweep.FINISHED: last step of metrics.jsonl).
 CONFIG = "configs/mbpp.py"  # --config=configs/mbpp.py:<preset>.
 METRICS = ("loss", "heldout_loss")  # Columns plotted in comparison.png (the table keeps every metric).
 PLOT_AXIS = "soft_prompt.t"  # comparison.png: lines over t, one per (variant, seed).

@@ -23,9 +23,10 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 
 import pytest
 
-from datasynth import compiled
-from datasynth.data import data_dirs, sources
-from datasynth.errors import UserError
+from datasynth.data import sources
+from datasynth.data.sources import data_dirs
+from datasynth.jobs import compiled
+from datasynth.utils.errors import UserError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # The folder the project reads by default: $DATASYNTH_DATA, else ../shared/data beside the checkout, else the copy
@@ -37,7 +38,7 @@ UNBUNDLED = (("lima", "train"), ("alpaca", "train"), ("triviaqa", "dev"))  # Set
 @pytest.fixture(scope="module", autouse=True)
 def _release_compiled_programs():
   """After each test module, drop its compiled programs: in one process the suite would otherwise pass Linux's cap
-  on memory maps (vm.max_map_count) and die inside XLA's compiler (see datasynth/compiled.py)."""
+  on memory maps (vm.max_map_count) and die inside XLA's compiler (see datasynth/jobs/compiled.py)."""
   yield
   compiled.release()
 
@@ -65,11 +66,11 @@ def full_data_dir(data_dir) -> pathlib.Path:
 
 @pytest.fixture(scope="session")
 def smollm2():
-  from datasynth.models import load_model
+  from datasynth.models.loaders import load_model
   return load_model("smollm2-135m")
 
 
 @pytest.fixture(scope="session")
 def gemma3():
-  from datasynth.models import load_model
+  from datasynth.models.loaders import load_model
   return load_model("gemma3-270m")

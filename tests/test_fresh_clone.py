@@ -34,7 +34,7 @@ def test_a_clone_with_no_shared_folder_beside_it_trains_and_checkpoints_the_main
   # The clone's own package is the one imported (the launcher puts its checkout first on sys.path), and with no
   # ../shared/data and no $DATASYNTH_DATA the readers fall back to the clone's bundled copy.
   probe = subprocess.run(
-      [sys.executable, "-c", "import sys; sys.path.insert(0, '.'); import datasynth.data as d; "
+      [sys.executable, "-c", "import sys; sys.path.insert(0, '.'); import datasynth.data.sources as d; "
        "print(d.__file__); print(d.data_dirs())"], cwd=clone, capture_output=True, text=True, check=True,
       env={k: v for k, v in os.environ.items() if k not in ("DATASYNTH_DATA", "PYTHONPATH")})
   where, dirs = probe.stdout.splitlines()

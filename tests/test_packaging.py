@@ -19,7 +19,8 @@ BUNDLED = REPO / "datasynth" / "data" / "bundled"
 PROBE = """
 import json, os, sys
 import datasynth
-from datasynth.data import BUNDLED_DIR, data_dirs, data_file, load_task
+from datasynth.data.sources import BUNDLED_DIR, data_dirs, data_file
+from datasynth.data.records import load_task
 from datasynth.models import loaders
 from datasynth.models.encoder import default_encoder_path
 print(json.dumps(dict(

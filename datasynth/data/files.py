@@ -7,7 +7,7 @@ import lzma
 import os
 from typing import Any
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 
 def _require_file(path: str) -> None:

@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from datasynth.data.records import Record
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 
 def quotas(weights: Mapping[str, float], num: int) -> dict[str, int]:

@@ -9,8 +9,9 @@
                               reader needs: method and variant, the models, the config hash, the counts through each
                               stage, the metrics, the command that reproduces the set, and a `push_to_hub` snippet.
 
-The folder is built under `<folder>.tmp` and renamed into place (`datasynth.io.atomic_dir`, which moves an older folder
-aside first and removes it after), so after a kill -9 the folder is the old one, the new one, or absent, never half.
+The folder is built under `<folder>.tmp` and renamed into place (`datasynth.utils.io.atomic_dir`, which moves an older
+folder aside first and removes it after), so after a kill -9 the folder is the old one, the new one, or absent, never
+half.
 
 This module knows no method: a pipeline passes what it knows as a `Card` (its counts, metrics, command, the models and
 source data by name); `model_license` and `data_license` name the licenses of the embedded models and the bundled /
@@ -26,8 +27,8 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from datasynth import io
-from datasynth.errors import UserError
+from datasynth.utils import io
+from datasynth.utils.errors import UserError
 
 DATA_FILE = "data/train.jsonl"
 CARD_FILE = "README.md"

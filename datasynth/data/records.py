@@ -13,9 +13,9 @@ import dataclasses
 import os
 from typing import Any, Iterable
 
-from datasynth.data import sources
+from datasynth.data import mawps_data, sources, triviaqa_data
 from datasynth.data.files import read_jsonl, read_text  # noqa: F401  (re-exported)
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 TASKS = ("mbpp", "gsm8k", "boolq", "lima", "alpaca", "triviaqa")
 
@@ -102,6 +102,20 @@ def read_split_rows(task: str, split: str, data_dir: str | None = None) -> tuple
   return sources.read_rows(task, split, data_dir or None)
 
 
+def _triviaqa(split: str, data_dir: str | None) -> list[Record]:
+  """`triviaqa_data.read_split` rows as records: prompt = question, response = the shot answer, meta["answers"] =
+  the aliases."""
+  return [Record(f"triviaqa/{split}/{r.get('id', n)}", "triviaqa", r["question"], triviaqa_data.shot_answer(r),
+                 dict(answers=list(r["answers"]))) for n, r in enumerate(triviaqa_data.read_split(split, data_dir))]
+
+
+def _mawps(split: str, data_dir: str | None) -> list[Record]:
+  """`mawps_data.read_split` rows as records: prompt = the problem, response = the answer, meta = equation, ans."""
+  return [Record(f"mawps/{split}/{r.get('id', n)}", "mawps", r["original_text"].strip(),
+                 mawps_data.format_number(r["ans"]), dict(equation=r.get("equation"), ans=float(r["ans"])))
+          for n, r in enumerate(mawps_data.read_split(split, data_dir))]
+
+
 def load_task(task: str, split: str, data_dir: str | None = None) -> list[Record]:
   """Records of `task` / `split` from the data folder (any layout of `datasynth.data.sources`).
 
@@ -111,11 +125,9 @@ def load_task(task: str, split: str, data_dir: str | None = None) -> list[Record
   triviaqa: test | shots; mawps: test | train | validation.
   """
   if task == "triviaqa":  # Evaluation only: test (995 questions) | shots (the 5 held-out prompt shots).
-    from datasynth.evals import triviaqa
-    path, records = "triviaqa", triviaqa.records(split, data_dir)
+    path, records = "triviaqa", _triviaqa(split, data_dir)
   elif task == "mawps":  # Evaluation only (SoftSRV Table 2): test (238) | train | validation.
-    from datasynth.evals import mawps
-    path, records = "mawps", mawps.records(split, data_dir)
+    path, records = "mawps", _mawps(split, data_dir)
   else:
     rows, path = read_split_rows(task, split, data_dir)
     records = _READERS[task](rows, path, task if task in ("lima", "alpaca") else split)

@@ -50,7 +50,7 @@ import random
 from typing import Any, Callable
 
 from datasynth.data.files import read_jsonl, read_text
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 Rows = list[dict[str, Any]]
 
@@ -220,7 +220,7 @@ def missing_data_message(task: str, split: str, data_dir: str | None) -> str:
 def data_file(rel: str, data_dir: str | None = None) -> str:
   """The path of data file `rel` (e.g. "bbh/bbh/navigate.json", maybe stored as `rel + COMPRESSED`) in the first of
   `data_dirs(data_dir)` that holds it; none is a one-line UserError naming where it looked. Read it with
-  `datasynth.data.read_text`, which decompresses."""
+  `datasynth.data.files.read_text`, which decompresses."""
   for d in data_dirs(data_dir):
     path = existing_file(os.path.join(d, rel))
     if path is not None:

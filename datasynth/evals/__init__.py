@@ -7,5 +7,8 @@
   (`generate_fn: list[str] -> list[str]` or `loglik_fn: list[(context, continuation)] -> list[float]`).
 - `lm`: those callables implemented with our Decoder (greedy generation, continuation log-likelihood).
 - `baseline`: base-model numbers on each harness (`python -m datasynth.evals.baseline`).
-Submodules are imported on use (`from datasynth.evals import mbpp`), so importing one does not load JAX or sklearn.
+- `student_eval`: the fine-tuned student's evaluation (task metrics with standard errors, multi-task, metric-vs-steps
+  PNG).
+May import `datasynth.utils`, `models`, `sharding`, `decode`, `train` and `data`. This file imports nothing, so
+importing one harness (`from datasynth.evals import mbpp`) does not load the others.
 """

@@ -20,9 +20,11 @@ import json
 import time
 from typing import Any, Sequence
 
-from datasynth.errors import UserError
 from datasynth.evals import boolq, gsm8k, lm, mbpp, triviaqa
-from datasynth.io import write_text
+from datasynth.models.loaders import load_model
+from datasynth.utils import cli
+from datasynth.utils.errors import UserError
+from datasynth.utils.io import write_text
 
 TASKS = ("mbpp", "gsm8k", "boolq", "triviaqa")
 
@@ -79,7 +81,6 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("--data_dir", default=None)
   parser.add_argument("--out", default=None, help="write the JSON here (atomically)")
   args = parser.parse_args(argv)
-  from datasynth.models import load_model
   numbers = base_model_numbers(load_model(args.model), n=args.n, tasks=args.tasks.split(","), data_dir=args.data_dir,
                                batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, boolq_n=args.boolq_n)
   text = json.dumps(numbers, indent=2)
@@ -89,5 +90,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-  from datasynth import cli
   cli.run(main, absl_flags=False)

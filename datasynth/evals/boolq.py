@@ -4,7 +4,7 @@ Context: "{passage}\\nQuestion: {question}?\\nAnswer:"; continuations " True" / 
 The prediction is the continuation with the higher log-likelihood (sum over its tokens), zero-shot.
 
 Records are dicts with the data file's fields (passage, question, answer: bool) or objects whose `meta` holds
-passage/question/label or answer (`datasynth.data.Record`).
+passage/question/label or answer (`datasynth.data.records.Record`).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any, Callable, Sequence
 
 from datasynth.data.records import read_split_rows
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 CHOICES = {"true_false": (" True", " False"), "yes_no": (" yes", " no")}
 

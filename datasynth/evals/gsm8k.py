@@ -7,7 +7,7 @@ Answer of a completion: the number after the last "####", else the last number i
 trailing period are dropped and integral floats ("18.00") compare equal to integers ("18").
 
 Records are dicts with the data file's fields (question, answer) or objects with `prompt`/`response`
-(`datasynth.data.Record`).
+(`datasynth.data.records.Record`).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import re
 from typing import Any, Callable, Sequence
 
 from datasynth.data.records import read_split_rows
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 NUM_SHOTS = 5
 STOP = ("\n\nQuestion:", "\nQuestion:", "Question:")

@@ -1,9 +1,9 @@
 """The two model callables the harnesses take, implemented with our Decoder.
 
 - `greedy_generator(model, ...)`: `list[str] -> list[str]`, greedy continuations cut before the first stop string,
-  through `datasynth.sampling.sample_text` (KV-cached, compiled; it does the cut).
+  through `datasynth.decode.text.sample_text` (KV-cached, compiled; it does the cut).
 - `loglik_scorer(model, ...)`: `list[(context, continuation)] -> list[float]`, the sum of log p(continuation tokens
-  | context) = -sum of `datasynth.losses.token_nll`, batched and jitted with padding masks; only the continuation
+  | context) = -sum of `datasynth.train.losses.token_nll`, batched and jitted with padding masks; only the continuation
   positions are unembedded, so a 262K vocabulary costs [batch, continuation, vocab], not [batch, length, vocab].
   Pairs that share a context and whose continuations are one token each (BoolQ's "True" / "False", "yes" / "no")
   are scored by one forward of the context: every such continuation is read at its last position, the same
@@ -12,7 +12,7 @@
   lm-eval's `loglikelihood` asks (`datasynth.evals.lm_eval_adapter`): the ids every context starts with (few-shot
   shots) run once into a shared KV cache, each distinct context once, each continuation once on its context's cache.
 
-`model` is a `datasynth.models.LoadedModel` (config, params, tokenizer).
+`model` is a `datasynth.models.loaders.LoadedModel` (config, params, tokenizer).
 """
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datasynth import progress as progress_lib
-from datasynth.buckets import round_up
-from datasynth.errors import UserError
+from datasynth.decode.buckets import round_up
+from datasynth.decode.kernels import prefill, prefill_after_shared_prefix, prefill_shared_prefix
+from datasynth.decode.text import common_token_prefix, sample_text
 from datasynth.models.decoder import Decoder, cast_params
-from datasynth.sampling import common_token_prefix, prefill, prefill_after_shared_prefix, prefill_shared_prefix
+from datasynth.train.losses import token_nll
+from datasynth.utils import progress as progress_lib
+from datasynth.utils.errors import UserError
 
 GenerateFn = Callable[[list[str]], list[str]]
 LoglikFn = Callable[[list[tuple[str, str]]], list[float]]
@@ -44,7 +46,6 @@ def greedy_generator(model, *, max_new_tokens: int = 256, stop: Sequence[str] = 
   The few-shot prompts of a harness share their shots, so the ids common to every prompt are prefilled once
   (`sample_text(share_common_prefix=True)`): each row prefills only its own question (TriviaQA 5-shot: ~24 of
   ~159 positions per row, 2.2x the questions/s; benchmarks/few_shot_eval.py)."""
-  from datasynth.sampling import sample_text
 
   def generate(prompts: list[str]) -> list[str]:
     if not prompts:
@@ -60,7 +61,7 @@ def greedy_generator(model, *, max_new_tokens: int = 256, stop: Sequence[str] = 
 Segment = tuple[int, int, list[int]]  # (pair index, position predicting its first token, its continuation ids)
 
 
-def _rows(enc: list[tuple[list[int], list[int]]]) -> list[tuple[list[int], list[Segment]]]:
+def forward_rows(enc: list[tuple[list[int], list[int]]]) -> list[tuple[list[int], list[Segment]]]:
   """(context, continuation) ids -> forward rows (ids, segments): context + continuation for a longer continuation;
   one row of the bare context for every one-token continuation of that context (read at its last position)."""
   rows: list[tuple[list[int], list[Segment]]] = []
@@ -80,8 +81,6 @@ def _rows(enc: list[tuple[list[int], list[int]]]) -> list[tuple[list[int], list[
 def _loglik_program(cfg):
   import jax
   import jax.numpy as jnp
-  from datasynth.losses import token_nll
-  from datasynth.models import Decoder
   dec = Decoder(cfg)
 
   @jax.jit
@@ -114,7 +113,7 @@ def loglik_scorer(model, *, batch_size: int = 4, progress: bool = True, length_m
         raise UserError(f"Pair {i} has {len(c) + len(k)} tokens, more than the model's context of {cfg.max_len}; "
                         "shorten the passage.")
       enc.append((c, k))
-    rows = _rows(enc)
+    rows = forward_rows(enc)
     order = np.argsort([len(ids) for ids, _ in rows], kind="stable")  # Less padding per batch.
     out = np.zeros(len(pairs), np.float64)
     bar = progress_lib.bar(len(pairs), desc="loglik", unit="ex", enabled=progress)

@@ -19,7 +19,7 @@ The three request types, batched through the compiled forward and the sampler:
   trailing spaces onto the continuation; a pair longer than `max_length` loses the start of its context.
 - `loglikelihood_rolling`: a document's log-likelihood in disjoint windows of `max_length` ids (lm-eval's
   `get_rolling_token_windows`), each scored the same way; the first window is conditioned on BOS (else EOS).
-- `generate_until`: `datasynth.sampling.sample_text` per (task, generation settings): continuous batching,
+- `generate_until`: `datasynth.decode.text.sample_text` per (task, generation settings): continuous batching,
   `share_common_prefix=True` (the shots prefilled once), stop strings = `until`, `max_gen_toks`, greedy unless
   `do_sample` with a temperature. A context longer than `max_length - max_gen_toks` ids loses its start.
 
@@ -47,12 +47,13 @@ from lm_eval.api.registry import register_model
 from lm_eval.tasks import TaskManager
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
-from datasynth import io, sft
-from datasynth.errors import UserError
+from datasynth.decode.text import sample_text
 from datasynth.evals import lm as lm_lib
 from datasynth.evals.lm_eval_tasks import TASKS_DIR, shipped_tasks
 from datasynth.models.loaders import PRESETS, LoadedModel, check_name, load_model
-from datasynth.sampling import sample_text
+from datasynth.train import sft
+from datasynth.utils import io
+from datasynth.utils.errors import UserError
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "datasynth"  # The name lm-eval knows the adapter by (`--model datasynth`).
@@ -67,7 +68,7 @@ def offline() -> None:
 
 def load(model: str | LoadedModel) -> LoadedModel:
   """A LoadedModel from a preset name, a GGUF file, an HF or Orbax model folder, or an SFT work dir (its fine-tuned
-  checkpoint on its base model, `datasynth.sft.load_trained`)."""
+  checkpoint on its base model, `datasynth.train.sft.load_trained`)."""
   if isinstance(model, LoadedModel):
     return model
   check_name(model, "model")

@@ -16,10 +16,12 @@ from typing import Sequence
 
 import numpy as np
 
-from datasynth import progress as progress_lib
-from datasynth.buckets import round_up
-from datasynth.errors import UserError
-from datasynth.io import save_figure
+from datasynth.decode.buckets import round_up
+from datasynth.jobs import memo
+from datasynth.models.decoder import Decoder
+from datasynth.utils import progress as progress_lib
+from datasynth.utils.errors import UserError
+from datasynth.utils.io import save_figure
 
 
 @dataclasses.dataclass
@@ -40,8 +42,8 @@ def sequence_features(model, params, tokenizer, texts: Sequence[str], *, batch_s
                       max_tokens: int = 256, pooling: str = "mean", progress: bool = True) -> np.ndarray:
   """[N, width] float32 features of `texts`: the decoder's final hidden states pooled over real tokens.
 
-  model: a `datasynth.models.Decoder`; params: its params; tokenizer: its `Tokenizer`. pooling: "mean" (the paper's
-  choice, mean over the padding mask) or "last" (the last real token). Texts are truncated to their first
+  model: a `datasynth.models.decoder.Decoder`; params: its params; tokenizer: its `Tokenizer`. pooling: "mean" (the
+  paper's choice, mean over the padding mask) or "last" (the last real token). Texts are truncated to their first
   `max_tokens` tokens, as MAUVE's reference setting truncates long texts; this is the definition of the feature,
   not an error.
   """
@@ -196,12 +198,10 @@ def mauve_against(texts: Sequence[str], references: dict[str, Sequence[str]], fe
   """MAUVE of `texts` (q) against each reference set (p), e.g. {"train": ..., "test": ...} (SoftSRV Tables 4, 5).
 
   Both sides are random subsets of `num_examples` (seeded); features are `sequence_features` of `feature_model` (a
-  `LoadedModel`), memoised under `cache_dir` when given (`datasynth.memo`: a reference fold's features are computed
+  `LoadedModel`), memoised under `cache_dir` when given (`datasynth.jobs.memo`: a reference fold's features are computed
   once for every call, and every run, that shares the folder). Returns {name: {mauve, num_clusters, num_p, num_q}};
   writes the divergence curves to `png`.
   """
-  from datasynth import memo
-  from datasynth.models import Decoder
   decoder = Decoder(feature_model.config)
 
   def features(batch):

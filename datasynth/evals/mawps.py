@@ -12,43 +12,20 @@ when the student rounded to two decimals.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from typing import Any, Callable, Sequence
 
-from datasynth.errors import UserError
+from datasynth.data import records as records_lib
+from datasynth.evals.gsm8k import extract_answer
+from datasynth.utils.errors import UserError
+from datasynth.data.mawps_data import SPLIT_FILES, format_number, read_split  # noqa: F401  (the harness's data)
 
-SPLIT_FILES = {"test": "mawps/testset.json", "train": "mawps/trainset.json", "validation": "mawps/validset.json"}
 STOP = ("\n\nQuestion:", "\nQuestion:")
 
 
-def read_split(split: str = "test", data_dir: str | None = None) -> list[dict[str, Any]]:
-  """The rows of MAWPS `split` (test | train | validation)."""
-  from datasynth.data import read_text
-  from datasynth.data.sources import data_file
-  if split not in SPLIT_FILES:
-    raise UserError(f"MAWPS has no split {split!r}; expected one of {', '.join(SPLIT_FILES)}.")
-  path = data_file(SPLIT_FILES[split], data_dir)
-  try:
-    rows = json.loads(read_text(path))
-  except json.JSONDecodeError as e:
-    raise UserError(f"{path} is not valid JSON ({e}); restore the MAWPS file.") from e
-  if not isinstance(rows, list) or not rows or any("original_text" not in r or "ans" not in r for r in rows):
-    raise UserError(f"{path} is not MAWPS rows ({{original_text, ans, ...}}); restore the file.")
-  return rows
-
-
 def records(split: str = "test", data_dir: str | None = None) -> list:
-  """MAWPS rows as `datasynth.data.Record`s: prompt = the problem, response = the answer, meta = equation, ans."""
-  from datasynth.data.records import Record
-  rows = read_split(split, data_dir)
-  return [Record(f"mawps/{split}/{r.get('id', n)}", "mawps", r["original_text"].strip(), format_number(r["ans"]),
-                 dict(equation=r.get("equation"), ans=float(r["ans"]))) for n, r in enumerate(rows)]
-
-
-def format_number(x: float | str) -> str:
-  x = float(x)  # Some rows store the answer as a string ("3220.0").
-  return str(int(x)) if x.is_integer() else repr(x)
+  """MAWPS `split` as `Record`s (prompt = the problem, response = the answer; meta: equation, ans)."""
+  return records_lib.load_task("mawps", split, data_dir)
 
 
 def build_prompt(problem: str) -> str:
@@ -83,7 +60,6 @@ def _gold(r: Any) -> float:
 
 
 def score(completions: Sequence[str], rows: Sequence[Any]) -> MawpsResult:
-  from datasynth.evals.gsm8k import extract_answer
   if len(completions) != len(rows):
     raise UserError(f"Got {len(completions)} completions for {len(rows)} MAWPS problems.")
   completions = [min((c.split(s)[0] for s in STOP), key=len) for c in completions]

@@ -8,7 +8,7 @@ with the query ending after "[BEGIN]\\n". The completion's code is everything up
 sample: the fraction of tasks whose code + test_setup_code + the three asserts runs to the end in the sandbox.
 
 Records are dicts with the data file's fields (task_id, text, code, test_list, test_setup_code) or objects with
-those fields in `.meta` plus `prompt`/`response` (`datasynth.data.Record`).
+those fields in `.meta` plus `prompt`/`response` (`datasynth.data.records.Record`).
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import concurrent.futures
 import dataclasses
 from typing import Any, Callable, Sequence
 
-from datasynth import progress as progress_lib
 from datasynth.data.records import read_split_rows
-from datasynth.errors import UserError
 from datasynth.evals import sandbox
+from datasynth.utils import progress as progress_lib
+from datasynth.utils.errors import UserError
 
 PROMPT_TASK_IDS = (2, 3, 4)
 DONE = "[DONE]"

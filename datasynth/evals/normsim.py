@@ -23,7 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
+from datasynth.utils.io import save_figure, write_json
 
 FIELDS = ("prompt", "response")
 DEFAULT_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 101), 2)
@@ -118,7 +119,6 @@ def plot_curves(runs: Mapping[str, Mapping[str, np.ndarray]], path: str, *, titl
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  from datasynth.io import save_figure
   fields = sorted({f for v in runs.values() for f in v}, key=lambda f: (FIELDS + (f,)).index(f))
   fig, axes = plt.subplots(1, len(fields), figsize=(5 * len(fields), 4), squeeze=False)
   for ax, field in zip(axes[0], fields):
@@ -139,7 +139,6 @@ def plot_curves(runs: Mapping[str, Mapping[str, np.ndarray]], path: str, *, titl
 
 def write_report(runs: Mapping[str, Mapping[str, np.ndarray]], folder: str, *, title: str = "NormSim") -> dict:
   """normsim.json ({run: {field: summary}}) and normsim.png (Figure 2) in `folder`; returns the summaries."""
-  from datasynth.io import write_json
   summaries = report(runs)
   write_json(os.path.join(folder, "normsim.json"), summaries)
   plot_curves(runs, os.path.join(folder, "normsim.png"), title=title)

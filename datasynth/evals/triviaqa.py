@@ -17,81 +17,28 @@ removed, whitespace collapsed; a prediction is correct when it equals any normal
 One departure: aliases that normalise to "" are dropped (25 rows of the shared file list an empty alias, which the
 official rule would let an empty prediction match).
 
-Records are dicts with the data file's fields (question, answers) or `datasynth.data.Record`s (prompt, and the
+Records are dicts with the data file's fields (question, answers) or `datasynth.data.records.Record`s (prompt, and the
 aliases in meta["answers"]).
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
-import re
-import string
 from typing import Any, Callable, Sequence
 
-from datasynth.data.records import read_split_rows
-from datasynth.errors import UserError
+from datasynth.data.triviaqa_data import NUM_SHOTS  # noqa: F401  (the harness's shot count)
+from datasynth.data.triviaqa_data import aliases, normalize_answer, question, read_split, shot_answer
+from datasynth.utils.errors import UserError
 
-NUM_SHOTS = 5
 STOP = ("\n",)
-SPLITS = ("test", "shots")
-_PUNCT = set(string.punctuation + "‘’´`")
-
-
-def normalize_answer(s: str) -> str:
-  """The official TriviaQA normalisation: underscores, case, punctuation, articles, whitespace."""
-  s = s.replace("_", " ").lower()
-  s = "".join(" " if ch in _PUNCT else ch for ch in s)
-  s = re.sub(r"\b(a|an|the)\b", " ", s)
-  return " ".join(s.split())
-
-
-def _question(r: Any) -> str:
-  return r["question"] if isinstance(r, dict) else r.prompt
-
-
-def aliases(r: Any) -> list[str]:
-  """The record's answer aliases, without those that normalise to "" (25 rows of the shared file list a "")."""
-  answers = r.get("answers") if isinstance(r, dict) else r.meta.get("answers")
-  if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-    raise UserError(f"TriviaQA record {_question(r)[:60]!r} has no list of answer aliases ('answers').")
-  kept = [a for a in answers if normalize_answer(a)]
-  if not kept:
-    raise UserError(f"TriviaQA record {_question(r)[:60]!r} has no answer alias that is non-empty after "
-                    "normalisation; fix or drop it.")
-  return kept
-
-
-def read_split(split: str = "test", data_dir: str | None = None) -> list[dict[str, Any]]:
-  """"test": the evaluation questions (all but the first NUM_SHOTS rows); "shots": the first NUM_SHOTS rows."""
-  if split not in SPLITS:
-    raise UserError(f"Unknown TriviaQA split {split!r}; expected one of {SPLITS}.")
-  rows = read_split_rows("triviaqa", "dev", data_dir)[0]  # The file (any layout of datasynth.data.sources).
-  return rows[:NUM_SHOTS] if split == "shots" else rows[NUM_SHOTS:]
-
-
-def records(split: str = "test", data_dir: str | None = None) -> list:
-  """`read_split` rows as `Record`s: prompt = question, response = the shot answer, meta["answers"] = aliases."""
-  from datasynth.data.records import Record
-  return [Record(f"triviaqa/{split}/{r.get('id', n)}", "triviaqa", r["question"], shot_answer(r),
-                 dict(answers=list(r["answers"]))) for n, r in enumerate(read_split(split, data_dir))]
 
 
 def prompt_shots(data_dir: str | None = None) -> list[dict[str, Any]]:
   return read_split("shots", data_dir)
 
 
-def shot_answer(r: Any) -> str:
-  """The alias shown in a shot: the most frequent normalised alias (ties: shorter), first capitalised spelling."""
-  names = aliases(r)
-  counts = collections.Counter(normalize_answer(a) for a in names)
-  best = max(counts, key=lambda k: (counts[k], -len(k)))
-  spellings = [a for a in names if normalize_answer(a) == best]
-  return next((a for a in spellings if a[:1].isupper()), spellings[0]).strip()
-
-
 def build_prompt(r: Any, shots: Sequence[Any]) -> str:
-  parts = [f"Question: {_question(s)}\nAnswer: {shot_answer(s)}" for s in shots]
-  return "\n\n".join(parts + [f"Question: {_question(r)}\nAnswer:"])
+  parts = [f"Question: {question(s)}\nAnswer: {shot_answer(s)}" for s in shots]
+  return "\n\n".join(parts + [f"Question: {question(r)}\nAnswer:"])
 
 
 def extract_answer(completion: str) -> str:
@@ -129,8 +76,8 @@ def evaluate_triviaqa(records: Sequence[Any], generate_fn: Callable[[list[str]],
   if not records:
     raise UserError("evaluate_triviaqa got no records; pass at least one TriviaQA question.")
   shots = prompt_shots() if shots is None else shots
-  held_out = {_question(s) for s in shots}
-  if any(_question(r) in held_out for r in records):
+  held_out = {question(s) for s in shots}
+  if any(question(r) in held_out for r in records):
     raise UserError("A TriviaQA shot is also in the evaluated records; evaluate read_split('test'), which leaves "
                     "the shots out.")
   prompts = [build_prompt(r, shots) for r in records]

@@ -1,5 +1,3 @@
-"""Flax decoders (Gemma 1/2/3, Llama, Qwen2), their checkpoint loaders and tokenizers."""
-from datasynth.models.config import DecoderConfig, make_config
-from datasynth.models.decoder import Decoder, DecoderOutput, attach_prefix, cast_params, init_cache, unstack_layers
-from datasynth.models.loaders import LoadedModel, load_gguf, load_hf, load_model, load_orbax, save_orbax
-from datasynth.models.tokenizer import Tokenizer
+"""Flax decoders (Gemma 1/2/3, Llama, Qwen2) and sentence encoders, their configs, checkpoint loaders (GGUF, HF
+folders, Orbax), tokenizers and LoRA. May import `datasynth.utils`. Import the submodules themselves
+(`from datasynth.models.loaders import load_model`): this file imports nothing."""

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import Any
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 ARCHITECTURES = ("gemma", "gemma2", "gemma3", "llama", "qwen2")
 

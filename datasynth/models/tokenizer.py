@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 SPM_FILE = "tokenizer.model"
 HF_FILE = "tokenizer.json"

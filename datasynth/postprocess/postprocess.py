@@ -46,12 +46,12 @@ import shutil
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from datasynth import progress as progress_lib
-from datasynth.errors import UserError
-from datasynth.io import atomic_write, write_json, write_jsonl
 from datasynth.postprocess.decontaminate import Decontaminator
 from datasynth.postprocess.dedup import ExactDeduplicator, NearDeduplicator
 from datasynth.postprocess.subsample import diversity_subsample
+from datasynth.utils import progress as progress_lib
+from datasynth.utils.errors import UserError
+from datasynth.utils.io import atomic_write, write_json, write_jsonl
 
 STAGES = ("empty", "dedup", "near_dup", "decontaminate", "subsample")
 
@@ -228,7 +228,7 @@ def postprocess(rows: Iterable[dict], *, text_key: str = "text", test_texts: lis
   """Dedup -> (near-dup) -> decontaminate -> subsample `rows`, writing each stage's rows and report under `out_dir`.
 
   Returns the report also written to <out_dir>/postprocess.json: the config, one dict per stage (count_in, kept,
-  dropped by reason, seconds, ...), counts ({"in", "out", "dropped": {reason: n}}, as `datasynth.stages` manifests
+  dropped by reason, seconds, ...), counts ({"in", "out", "dropped": {reason: n}}, as `datasynth.jobs.stages` manifests
   hold them), count_in and count_out. Bad input raises `UserError` and leaves no file.
   `config` is a `PostprocessConfig` or a mapping / ConfigDict of its fields. `progress` shows a bar (rate, and ETA
   after the first stage) per streaming stage.

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,10 @@ import optax
 import orbax.checkpoint as ocp
 import pytest
 
-from datasynth import chunked, io, loop, training
+from datasynth.jobs import chunked
+from datasynth.train import checkpoint as checkpoint_lib, state as state_lib
+from datasynth.train import loop
+from datasynth.utils import io
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -80,7 +83,8 @@ def test_chunked_output_stops_on_a_full_disk_keeping_complete_chunks_and_resumes
 # A launcher-shaped job in a real process whose disk fills after 3 files: what a user sees.
 _JOB = """
 import errno, os, sys
-from datasynth import chunked, cli
+from datasynth.jobs import chunked
+from datasynth.utils import cli
 calls, real = [], os.fsync
 def fsync(fd):
   calls.append(fd)
@@ -106,7 +110,7 @@ def test_a_launcher_on_a_full_disk_exits_2_with_one_line(tmp_path):
 
 
 def _train(workdir, end):
-  state = training.TrainState.create(jnp.zeros(3), optax.sgd(0.1), jax.random.key(0))
+  state = state_lib.TrainState.create(jnp.zeros(3), optax.sgd(0.1), jax.random.key(0))
   step_fn = lambda s, step: (s.replace(step=s.step + 1, params=s.params + step), dict(loss=1.0, grad_norm=1.0))
   return loop.run(workdir=str(workdir), identity="{}", cadence=loop.Cadence(2, 0, 2, 3), state=state,
                   step_fn=step_fn, summarize=lambda w, d, s: dict(loss=1.0), end=end, total=end, show_progress=False)
@@ -133,6 +137,6 @@ def test_a_checkpoint_save_on_a_full_disk_stops_and_the_last_good_checkpoint_sta
     m.setattr(ocp.CheckpointManager, "save", save)
     with pytest.raises(io.DiskError, match=f"cannot write {tmp_path}/run/checkpoints: no space left"):
       _train(tmp_path / "run", 6)
-  assert training.latest_checkpoint_step(str(tmp_path / "run")) == 2
+  assert checkpoint_lib.latest_checkpoint_step(str(tmp_path / "run")) == 2
   resumed = _train(tmp_path / "run", 6)
   np.testing.assert_array_equal(resumed.state.params, _train(tmp_path / "fresh", 6).state.params)

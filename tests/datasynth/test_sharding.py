@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from datasynth import sampling, sharding
-from datasynth.models import Decoder, make_config
+from datasynth import sharding
+from datasynth.decode import kernels
+from datasynth.models.config import make_config
+from datasynth.models.decoder import Decoder
 
 CFG = make_config("llama", vocab_size=128, width=32, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8,
                   mlp_dim=64, max_len=64, eos_id=None, pad_id=0)
@@ -89,25 +91,25 @@ def test_sharded_sampling_equals_single_device(axes):
   dec, params = model()
   tokens, mask, prefix = batch()
   kw = dict(max_new_tokens=6, temperature=1.0, top_k=20, rng=jax.random.key(4), return_logprobs=True)
-  ref = sampling.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, prefix=prefix, **kw)
+  ref = kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, prefix=prefix, **kw)
   xs = sharding.shard_batch(dict(tokens=tokens, mask=mask, prefix=prefix), mesh)
   placed = sharding.shard_params(params, CFG, mesh)
-  out = sampling.sample(dec, placed, prompt_tokens=xs["tokens"], prompt_mask=xs["mask"], prefix=xs["prefix"],
-                        mesh=mesh, **kw)
+  out = kernels.sample(dec, placed, prompt_tokens=xs["tokens"], prompt_mask=xs["mask"], prefix=xs["prefix"],
+                       mesh=mesh, **kw)
   np.testing.assert_array_equal(out.tokens, ref.tokens)
   np.testing.assert_array_equal(out.lengths, ref.lengths)
   np.testing.assert_allclose(out.logprobs, ref.logprobs, atol=1e-5)
   # One prefix shared by every row (batch 1): its cache segment is replicated, the rows' slots are split.
-  ref = sampling.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, prefix=prefix[:1], **kw)
-  out = sampling.sample(dec, placed, prompt_tokens=xs["tokens"], prompt_mask=xs["mask"], prefix=prefix[:1],
-                        mesh=mesh, **kw)
+  ref = kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, prefix=prefix[:1], **kw)
+  out = kernels.sample(dec, placed, prompt_tokens=xs["tokens"], prompt_mask=xs["mask"], prefix=prefix[:1],
+                       mesh=mesh, **kw)
   np.testing.assert_array_equal(out.tokens, ref.tokens)
   np.testing.assert_allclose(out.logprobs, ref.logprobs, atol=1e-5)
 
 
 def test_cache_shardings_split_batch():
   mesh = sharding.make_mesh(MESHES[0])
-  from datasynth.models import attach_prefix, init_cache
+  from datasynth.models.decoder import attach_prefix, init_cache
   cache = jax.eval_shape(lambda: init_cache(CFG, 8, 16))
   s = sharding.cache_shardings(mesh, cache)
   assert s["k"].spec == P(None, ("data", "fsdp"), None, None, None)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from datasynth import cli
+from datasynth.utils import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 _LAUNCHER_FLAGS = ("config", "workdir", "out_dir", "jax_distributed", "task", "records", "baseline", "mauve",
@@ -332,7 +332,7 @@ def test_the_nomad_pipeline_checks_its_chat_data_before_training(tmp_path, capsy
 
 # ------------------------------------------------------------------------------------------ launch/sweep.py, report
 def test_a_sweep_file_with_a_syntax_error_is_one_line_with_its_file_and_line(tmp_path, capsys):
-  bad = _write(tmp_path / "bad.py", "from datasynth.sweep import product\n\ndef get_sweep(:\n  return []\n")
+  bad = _write(tmp_path / "bad.py", "from experiments.sweep import product\n\ndef get_sweep(:\n  return []\n")
   line = _run("sweep", [f"--sweep={bad}", f"--root={tmp_path / 'root'}"], capsys)
   assert line.startswith(f"error: sweep file {bad}:3: ") and "invalid syntax" in line
 
@@ -360,7 +360,7 @@ def test_an_internal_bug_keeps_its_traceback():
 
 
 def test_verbose_shows_the_traceback_of_a_user_error(capsys):
-  from datasynth.errors import UserError
+  from datasynth.utils.errors import UserError
 
   def main(argv):
     raise UserError("bad thing")

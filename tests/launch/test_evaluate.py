@@ -5,6 +5,8 @@ import pathlib
 
 import pytest
 
+from datasynth.evals import student_eval as student
+
 pytest.importorskip("datasynth.evals.lm", reason="needs the evals harnesses (datasynth/evals)")
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -61,7 +63,8 @@ def test_main_mbpp_baseline_writes_table_json_and_plot(smollm2, data_dir, tmp_pa
 
 
 def test_records_with_mauve_on_boolq(smollm2, data_dir, tmp_path):
-  from datasynth.data import load_task, write_jsonl
+  from datasynth.data.records import load_task
+  from datasynth.utils.io import write_jsonl
   cfg_lib = _load("configs/evaluate.py", "configs_evaluate")
   launcher = _load_launcher()
   records = load_task("boolq", "train", str(data_dir))[:24]
@@ -83,7 +86,6 @@ def test_records_with_mauve_on_boolq(smollm2, data_dir, tmp_path):
 
 def test_figure_3s_x_axis_is_steps_times_batch_over_the_training_set_size(tmp_path, monkeypatch):
   import matplotlib.axes
-  from datasynth import student
   drawn = []
   monkeypatch.setattr(matplotlib.axes.Axes, "plot", lambda self, x, y, **kw: drawn.append((list(x), list(y))))
   labels = []

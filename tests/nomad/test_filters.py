@@ -4,8 +4,8 @@ import re
 import numpy as np
 import pytest
 
-from datasynth.data import Record
-from datasynth.errors import UserError
+from datasynth.data.records import Record
+from datasynth.utils.errors import UserError
 from nomad import filters
 
 

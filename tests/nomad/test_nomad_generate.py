@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from datasynth import chunked
-from datasynth.errors import UserError
+from datasynth.jobs import chunked
+from datasynth.utils.errors import UserError
 from nomad import config as config_lib
 from nomad import generate
 from tests.softsrv.conftest import tiny_model

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from datasynth.errors import UserError
+from datasynth.utils.errors import UserError
 from nomad import config as config_lib
 from nomad import pipeline
 from tests.softsrv.conftest import REPO, tiny_model
@@ -39,16 +39,16 @@ def encoder():
 
 @pytest.fixture
 def scripted_sampler(monkeypatch):
-  """datasynth.sampling.sample_text replaced by SCRIPT[item] (finished unless the text is cut off)."""
-  from datasynth import sampling
-  calls, real = [], sampling.sample_text
+  """datasynth.decode.text.sample_text replaced by SCRIPT[item] (finished unless the text is cut off)."""
+  from datasynth.decode import text as text_lib
+  calls, real = [], text_lib.sample_text
 
   def fake(model, prompts, *, item_ids=None, **kw):
     if item_ids is None:  # Not the teacher's generation (the student's evaluation): the real sampler.
       return real(model, prompts, **kw)
     calls.append((list(item_ids), prompts[0], kw["temperature"], kw["top_p"]))
-    return [sampling.TextSample(SCRIPT[j % len(SCRIPT)], [1] * 5, j % len(SCRIPT) not in (2,)) for j in item_ids]
-  monkeypatch.setattr(sampling, "sample_text", fake)
+    return [text_lib.TextSample(SCRIPT[j % len(SCRIPT)], [1] * 5, j % len(SCRIPT) not in (2,)) for j in item_ids]
+  monkeypatch.setattr(text_lib, "sample_text", fake)
   return calls
 
 
@@ -182,11 +182,11 @@ def test_generating_without_a_trained_teacher_says_to_train_first(tmp_path):
 
 DISPATCH = """
 import runpy, sys
-import datasynth.models as models
-from datasynth.models import load_model
+import datasynth.models.loaders as loaders
+from datasynth.models.loaders import load_model
 from tests.softsrv.conftest import tiny_model
 tiny = tiny_model(load_model("smollm2-135m"))
-models.load_model = lambda name, *a, **k: tiny
+loaders.load_model = lambda name, *a, **k: tiny
 sys.argv = ["launch/train.py", "--config=configs/nomad.py:tiny", "--workdir=" + sys.argv[1]]
 runpy.run_path("launch/train.py", run_name="__main__")
 """
@@ -227,7 +227,7 @@ def test_the_student_stage_trains_on_the_downstream_set_and_reports_its_table(te
 
 @pytest.mark.parametrize("presets", ["tiny,masked", "table1,unfiltered", "paper"])
 def test_the_cards_rebuilt_command_parses_back_to_the_same_config(presets):
-  from tests.datasynth.test_publish import parse_command
+  from tests.datasynth.data.test_publish import parse_command
   config = config_lib.get_config(presets)
-  parsed, workdir = parse_command(pipeline._command(config, "/tmp/a work dir"))
+  parsed, workdir = parse_command(pipeline.launch_command(config, "/tmp/a work dir"))
   assert parsed.to_dict() == config.to_dict() and workdir == "/tmp/a work dir"

@@ -2,7 +2,7 @@
 import pytest
 
 from nomad import parse
-from nomad.chat import ChatFormat
+from nomad.conversations import ChatFormat
 
 
 @pytest.mark.parametrize("text,finished,want", [

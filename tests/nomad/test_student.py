@@ -1,16 +1,16 @@
 """NOMAD's student stage (nomad/student.py) and the evaluation pieces it shares with launch/evaluate.py
-(datasynth/student.py): the runs (equal epochs, equal compute, one mixture per synthetic set), their steps, the
-shared untrained score, the table with standard errors, resume without retraining, and bad settings."""
+(datasynth/evals/student_eval.py): the runs (equal epochs, equal compute, one mixture per synthetic set), their steps,
+the shared untrained score, the table with standard errors, resume without retraining, and bad settings."""
 import json
 import math
 import os
 
 import pytest
 
-from datasynth import sft
-from datasynth import student as student_lib
-from datasynth.data import Record
-from datasynth.errors import UserError
+from datasynth.data.records import Record
+from datasynth.evals import student_eval as student_lib
+from datasynth.train import sft
+from datasynth.utils.errors import UserError
 from nomad import config as config_lib
 from nomad import pipeline
 from nomad import student

@@ -5,11 +5,11 @@ import os
 import numpy as np
 import pytest
 
-from datasynth.errors import UserError
 from datasynth.models.loaders import LoadedModel
+from datasynth.utils.errors import UserError
 from nomad import config as config_lib
 from nomad import teacher
-from tests.datasynth.sft_fixtures import TINY, tiny_params
+from tests.datasynth.train.sft_fixtures import TINY, tiny_params
 
 
 class CharTokenizer:

@@ -71,8 +71,8 @@ def test_a_twice_killed_trial_per_job_ends_bitwise_equal_to_an_uninterrupted_run
   data_dir = full_data_dir  # The NOMAD student job reads Alpaca and TriviaQA.
   chaos = _chaos()
   # The generation job's kill is covered by tests/softsrv/test_generate.py (a SIGKILLed generation resumes to the
-  # same bytes), and the sft job's by the student job, whose three runs are `datasynth.sft.train` runs saving every
-  # step; the suite's trial takes those two and NOMAD's pipeline (`python scripts/chaos.py` runs the others too).
+  # same bytes), and the sft job's by the student job, whose three runs are `datasynth.train.sft.train` runs saving
+  # every step; the suite's trial takes those two and NOMAD's pipeline (`python scripts/chaos.py` runs the others too).
   tallies = chaos.chaos(["softsrv", "student", "nomad"], trials=1, kills=2, seed=1, root=str(tmp_path),
                         data_dir=str(data_dir), log=lambda *_: None)
   print(chaos.table(tallies))

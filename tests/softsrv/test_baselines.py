@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from datasynth import chunked
-from datasynth.errors import UserError
+from datasynth.jobs import chunked
+from datasynth.utils.errors import UserError
 from softsrv import baselines, templates
 from softsrv.baselines import Sample, parse_questions, parse_single, says_stop
 

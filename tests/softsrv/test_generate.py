@@ -13,10 +13,11 @@ import jax
 import numpy as np
 import pytest
 
-from datasynth import chunked, lock
-from datasynth import sampling
-from datasynth.errors import UserError
+from datasynth.decode import text as text_lib
+from datasynth.jobs import chunked
 from datasynth.models.loaders import load_model, save_orbax
+from datasynth.utils import lock
+from datasynth.utils.errors import UserError
 from softsrv import generate as generate_lib
 from softsrv import train as train_lib
 from softsrv.generator import Generator
@@ -74,8 +75,8 @@ def test_items_cycle_over_the_contexts_round_robin_and_carry_their_provenance(tr
 def test_the_generator_gives_the_prompts_of_the_trained_theta_without_building_the_training_run(trained):
   h, e = trained.models
   run = train_lib.prepare(trained.config, trained.workdir, model=h, context_model=e)
-  from datasynth import training
-  ckpt = training.Checkpointer(trained.workdir, run.identity, save_every=1)
+  from datasynth.train import checkpoint as checkpoint_lib
+  ckpt = checkpoint_lib.Checkpointer(trained.workdir, run.identity, save_every=1)
   state = ckpt.restore(run.init_state())
   ckpt.close()
   gen = Generator.load(trained.config, trained.workdir, model=h, context_model=e)
@@ -134,7 +135,7 @@ def test_ss_np_generation_shares_its_prompt(tiny, tiny_config, tmp_path):
   rows = list(chunked.read_rows(str(tmp_path / "out")))
   assert {r["method"] for r in rows} == {"softsrv-np"}
   prompt = trained.run.module.apply({"params": trained.state.params}, trained.run.train["z"][:4])
-  texts = sampling.sample_text(h_model, [""] * 4, prefixes=np.asarray(prompt), add_bos=True, batch_size=4,
+  texts = text_lib.sample_text(h_model, [""] * 4, prefixes=np.asarray(prompt), add_bos=True, batch_size=4,
                                max_new_tokens=6, temperature=0.0, progress=False)
   assert [r["text"] for r in rows] == texts
 

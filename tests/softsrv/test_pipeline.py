@@ -5,8 +5,10 @@ import os
 
 import pytest
 
-from datasynth.data import load_records_jsonl, publish, read_jsonl
-from datasynth.errors import UserError
+from datasynth.data import publish
+from datasynth.data.files import read_jsonl
+from datasynth.data.records import load_records_jsonl
+from datasynth.utils.errors import UserError
 from softsrv import pipeline
 from softsrv.config import get_config
 
@@ -135,8 +137,8 @@ def test_without_answers_the_dataset_is_the_kept_questions_and_an_empty_set_writ
 @pytest.mark.parametrize("task,presets", [("mbpp", None), ("gsm8k", "paper,mp2"), ("boolq", "sweep,np")])
 def test_the_cards_rebuilt_command_parses_back_to_the_same_config(data_dir, task, presets):
   from softsrv.config import get_config
-  from tests.datasynth.test_publish import parse_command
+  from tests.datasynth.data.test_publish import parse_command
   config = _toy_config(data_dir) if presets is None else get_config(task, presets)
   config.pipeline.method = "pt_sr"
-  parsed, workdir = parse_command(pipeline._command(config, "/tmp/a work dir"))
+  parsed, workdir = parse_command(pipeline.launch_command(config, "/tmp/a work dir"))
   assert parsed.to_dict() == config.to_dict() and workdir == "/tmp/a work dir"

@@ -1,7 +1,11 @@
 """The pipeline's postprocess stage on chunked generator output (softsrv/pipeline.py -> datasynth.postprocess)."""
 import json
+import os
 
-from datasynth import chunked
+from datasynth.data.files import read_jsonl
+from datasynth.data.records import load_task
+from datasynth.jobs import answers, chunked
+from datasynth.utils import io
 from softsrv import pipeline
 from softsrv.config import get_config
 
@@ -22,7 +26,7 @@ def test_the_postprocess_stage_reads_chunked_rows_and_writes_kept_jsonl_with_cou
   def make_rows(items):  # Every 6th item repeats the one before it.
     return [dict(item=i, text=text(i - 1 if i % 6 == 5 else i)) for i in items]
   chunked.run(gen_dir, plan, make_rows, progress=False)
-  report = pipeline._postprocess(config, stage_dir, gen_dir)
+  report = pipeline.postprocess_stage(config, stage_dir, gen_dir)
   assert report["counts"]["in"] == 60 and report["counts"]["out"] == 20
   assert report["counts"]["dropped"]["exact_duplicate"] == 10
   with open(report["outputs"][0], encoding="utf-8") as f:
@@ -50,8 +54,6 @@ class _Answers:
     self.table = table
 
   def __call__(self, questions, model, out_dir, *, config, task, template, progress):
-    import os
-    from datasynth import io
     assert all(q["text"].strip() for q in questions)  # No empty question reaches the answer model.
     path = os.path.join(out_dir, "records.jsonl")
     io.write_jsonl(path, [dict(prompt=q["text"], response=self.table[q["text"]]) for q in questions])
@@ -60,8 +62,6 @@ class _Answers:
 
 def test_the_answer_stage_drops_empty_questions_then_records_sharing_a_13_gram_with_the_test_fold(
     tmp_path, data_dir, monkeypatch):
-  from datasynth import answers, io
-  from datasynth.data import load_task, read_jsonl
   test = load_task("gsm8k", "test", str(data_dir))
   leaked_answer = next(r.response for r in test if len(r.response.split()) > 40)  # A reference answer, copied.
   leaked_question = "Here it is: " + test[7].prompt.replace(",", "")

@@ -175,25 +175,24 @@ def test_overfit_8_mbpp_questions_halves_the_loss(gemma3, smollm2, tiny_config, 
 
 def test_a_blown_up_learning_rate_stops_naming_the_step_and_saves_only_finite_checkpoints(tiny, tiny_config,
                                                                                            tmp_path):
-  from datasynth import training
+  from datasynth.train import checkpoint as checkpoint_lib, finite as finite_lib
   h_model, e_model = tiny
   config = tiny_config(**{"train.lr": 1e30, "train.steps": 12, "train.clip_norm": 0.0, "checkpoint.save_every": 1})
-  with pytest.raises(training.NonFiniteError, match=r"non-finite .*at step \d+") as info:
+  with pytest.raises(finite_lib.NonFiniteError, match=r"non-finite .*at step \d+") as info:
     train_lib.train(config, str(tmp_path / "wd"), model=h_model, context_model=e_model)
   assert "lower --config.train.lr" in str(info.value) or "not saved" in str(info.value)
-  ckpt = training.Checkpointer(str(tmp_path / "wd"), train_lib.prepare(config, str(tmp_path / "wd"), model=h_model,
-                                                                       context_model=e_model).identity,
-                               save_every=1)
+  identity = train_lib.prepare(config, str(tmp_path / "wd"), model=h_model, context_model=e_model).identity
+  ckpt = checkpoint_lib.Checkpointer(str(tmp_path / "wd"), identity, save_every=1)
   steps = ckpt.manager.all_steps()
   assert steps and max(steps) < 12
   run = train_lib.prepare(config, str(tmp_path / "wd"), model=h_model, context_model=e_model)
   for step in steps:
-    assert training.tree_all_finite(ckpt.restore(run.init_state(), step))
+    assert finite_lib.tree_all_finite(ckpt.restore(run.init_state(), step))
   ckpt.close()
 
 
 def test_a_nan_learning_rate_is_refused_before_anything_loads(tiny_config, tmp_path):
-  from datasynth.errors import UserError
+  from datasynth.utils.errors import UserError
   with pytest.raises(UserError, match="train.lr=nan"):
     train_lib.train(tiny_config(**{"train.lr": float("nan")}), str(tmp_path / "wd"), model=None)
   assert not os.path.exists(tmp_path / "wd")

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from datasynth.evals import lm
-from datasynth.models import Decoder, LoadedModel, make_config
+from datasynth.models.config import make_config
+from datasynth.models.decoder import Decoder
+from datasynth.models.loaders import LoadedModel
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,7 @@ def test_one_token_continuations_of_a_shared_context_are_read_from_one_forward_w
   yes_no = [(ctx, cont) for ctx in ("Is the sky blue? Answer:", "Is fire cold?") for cont in (" yes", " no", "True")]
   assert all(len(tok.encode(k, add_bos=False)) == 1 for _, k in yes_no)
   pairs = yes_no + [("Is the sky blue? Answer:", " yes it is")]  # A longer continuation keeps its own row.
-  rows = lm._rows([(tok.encode(c), tok.encode(k, add_bos=False)) for c, k in pairs])
+  rows = lm.forward_rows([(tok.encode(c), tok.encode(k, add_bos=False)) for c, k in pairs])
   assert [[seg[0] for seg in segs] for _, segs in rows] == [[0, 1, 2], [3, 4, 5], [6]]
   assert len(rows[0][0]) == len(tok.encode(pairs[0][0]))  # The bare context: no continuation token appended.
   got = lm.loglik_scorer(tiny, batch_size=2, progress=False)(pairs)

@@ -4,7 +4,7 @@ features from the embedded SmolLM2."""
 import numpy as np
 import pytest
 
-from datasynth.data import load_task
+from datasynth.data.records import load_task
 from datasynth.evals import mauve as M
 
 
@@ -103,7 +103,7 @@ def test_plot_writes_png(tmp_path):
 
 
 def test_smollm2_features_on_mbpp(smollm2, data_dir):
-  from datasynth.models import Decoder
+  from datasynth.models.decoder import Decoder
   texts = [r.prompt for r in load_task("mbpp", "prompt", str(data_dir))][:5]
   model = Decoder(smollm2.config)
   feats = M.sequence_features(model, smollm2.params, smollm2.tokenizer, texts, batch_size=4, progress=False)

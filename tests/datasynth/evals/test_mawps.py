@@ -2,7 +2,8 @@
 import pytest
 
 from datasynth.data import load_task
-from datasynth.errors import UserError
+from datasynth.evals import student_eval as student
+from datasynth.utils.errors import UserError
 from datasynth.evals import mawps
 
 
@@ -38,6 +39,5 @@ def test_an_unknown_split_is_one_clear_error():
 
 
 def test_the_student_evaluation_scores_mawps_as_accuracy_zero_shot():
-  from datasynth import student
   assert student.TASK_METRIC["mawps"] == "accuracy" and student.few_shots("mawps") == 0
   assert student.few_shots("mbpp") == 3 and student.few_shots("gsm8k") == 5 and student.few_shots("triviaqa") == 5

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from datasynth.data import Record
-from datasynth.errors import UserError
+from datasynth.data.records import Record
 from datasynth.evals import normsim
+from datasynth.utils.errors import UserError
 
 S = np.sqrt(0.5)
 

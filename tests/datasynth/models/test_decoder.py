@@ -6,7 +6,8 @@ import pytest
 import torch
 import transformers
 
-from datasynth.models import Decoder, attach_prefix, init_cache, make_config, unstack_layers
+from datasynth.models.config import make_config
+from datasynth.models.decoder import Decoder, attach_prefix, init_cache, unstack_layers
 from datasynth.models.loaders import config_from_hf
 from datasynth.models.params import params_from_hf
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from datasynth.models import Decoder
+from datasynth.models.decoder import Decoder
 from datasynth.models.loaders import resolve
 
 PARAGRAPH = (

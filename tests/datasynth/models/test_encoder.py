@@ -8,8 +8,8 @@ import pytest
 import torch
 import transformers
 
-from datasynth.errors import UserError
 from datasynth.models import encoder
+from datasynth.utils.errors import UserError
 
 TEXTS = ["A man is eating food.", "The quick brown fox jumps over the lazy dog!", "",
          "NormSim is the maximum cosine similarity to the original set. " * 30]  # The last one is truncated (256).

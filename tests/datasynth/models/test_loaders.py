@@ -8,9 +8,10 @@ import pytest
 import torch
 import transformers
 
-from datasynth.errors import UserError
-from datasynth.models import Decoder, load_gguf, load_hf, load_model, load_orbax, save_orbax
+from datasynth.models.decoder import Decoder
 from datasynth.models.loaders import _unpermute_rope
+from datasynth.models.loaders import load_gguf, load_hf, load_model, load_orbax, save_orbax
+from datasynth.utils.errors import UserError
 
 VOCAB = 97
 HF_CONFIG = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -160,4 +161,4 @@ def test_text_longer_than_context_is_an_error(smollm2):
 def test_missing_model_package_names_the_fix(monkeypatch):
   from datasynth.models import loaders
   with pytest.raises(UserError, match="scripts/setup.sh"):
-    loaders._package_file("not-a-real-model-package", "x.gguf")
+    loaders.package_file("not-a-real-model-package", "x.gguf")

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from datasynth.errors import UserError
-from datasynth.postprocess import PostprocessConfig, postprocess
+from datasynth.postprocess.postprocess import PostprocessConfig, postprocess
+from datasynth.utils.errors import UserError
 
 TEST_FOLD = ["A train leaves the station at 3 pm travelling at 60 miles per hour toward a city that is 240 miles away "
              "along the coast.",

@@ -4,8 +4,8 @@ import collections
 import numpy as np
 import pytest
 
-from datasynth.errors import UserError
 from datasynth.postprocess.subsample import diversity_subsample, round_robin
+from datasynth.utils.errors import UserError
 
 
 def _groups(n_groups: int, per_group: int, seed: int = 0) -> tuple[list[str], np.ndarray]:

@@ -1,0 +1,2 @@
+"""Experiment tooling above the methods: sweeps of launcher runs (`sweep`) and a work dir as one HTML page
+(`report`). The only layer that knows the launchers; may import `datasynth`, `softsrv` and `nomad`."""

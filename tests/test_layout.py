@@ -1,0 +1,44 @@
+"""The package layout's two rules (scripts/import_graph.py): no import circle among the project's modules, and every
+import of a project module in the library packages (datasynth, softsrv, nomad, experiments) at its module's top."""
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+_SPEC = importlib.util.spec_from_file_location("import_graph", REPO / "scripts" / "import_graph.py")
+import_graph = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(import_graph)
+
+
+def _scan():
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    return import_graph.scan(import_graph.ROOTS)
+  finally:
+    os.chdir(cwd)
+
+
+def test_no_import_circle_among_the_projects_modules():
+  _, graph = _scan()
+  assert import_graph.circles(graph) == []
+
+
+def test_the_library_imports_the_project_only_at_module_top():
+  inner, _ = _scan()
+  assert [x for root in import_graph.LIBRARY for x in inner.get(root, [])] == []
+
+
+def test_every_subpackage_says_what_it_holds_and_may_import():
+  for init in sorted(REPO.glob("datasynth/*/__init__.py")) + [REPO / "experiments" / "__init__.py"]:
+    text = init.read_text()
+    assert text.startswith('"""') and "import" in text.split('"""')[1].lower(), init
+
+
+def test_the_check_flag_passes_on_this_tree():
+  out = subprocess.run([sys.executable, "scripts/import_graph.py", "--check"], cwd=REPO, capture_output=True,
+                       text=True, timeout=120)
+  assert out.returncode == 0, out.stdout + out.stderr
+  assert "import circles: []" in out.stdout
