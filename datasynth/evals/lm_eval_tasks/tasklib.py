@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import datasets
 from rouge_score import rouge_scorer
 
-from datasynth.data import data_file, read_text
+from datasynth.data.files import read_text
+from datasynth.data.sources import data_file
 from datasynth.evals import boolq as boolq_lib
 from datasynth.evals import gsm8k as gsm8k_lib
 from datasynth.evals.lm_eval_tasks import BBH_TASKS, TASKS_DIR

@@ -17,12 +17,13 @@ import pytest
 
 lm_eval = pytest.importorskip("lm_eval", reason="lm-eval is not installed (scripts/setup.sh installs it)")
 
-from datasynth.data import BUNDLED_DIR
+from datasynth.data.sources import BUNDLED_DIR
 from datasynth.evals import boolq, gsm8k, lm
 from datasynth.evals import lm_eval_adapter as adapter
 from datasynth.evals.lm_eval_tasks import BBH_TASKS, TASKS_DIR, tasklib
-from datasynth.models import Decoder, LoadedModel, make_config
-from datasynth.models.loaders import save_orbax
+from datasynth.models.config import make_config
+from datasynth.models.decoder import Decoder
+from datasynth.models.loaders import LoadedModel, save_orbax
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 

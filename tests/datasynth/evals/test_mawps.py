@@ -1,7 +1,7 @@
 """MAWPS 0-shot harness (SoftSRV Table 2's math out-of-domain score): data, prompt, numeric match."""
 import pytest
 
-from datasynth.data import load_task
+from datasynth.data.records import load_task
 from datasynth.evals import student_eval as student
 from datasynth.utils.errors import UserError
 from datasynth.evals import mawps
