@@ -64,8 +64,8 @@ def copy_bandwidth(mb: int = 256, repeats: int = 5) -> float:
 
 def machine_header(threads: int, dtype: str = "float32") -> float:
   """Set torch's thread count, measure the matmul peak, print one line about the machine; returns the peak: on a
-  CPU the float32 peak whatever `dtype`, on a GPU the `dtype` one (an H200 measured 591-707 TFLOP/s bfloat16, 361
-  float32, which XLA runs as TF32 by default)."""
+  CPU the float32 peak whatever `dtype`, on a GPU the `dtype` one (there XLA's default precision runs "float32"
+  matmuls as TF32; the H200's figures are in benchmarks/README.md)."""
   import jax
   import torch
   torch.set_num_threads(threads)

@@ -7,7 +7,7 @@
 The workload is the student evaluation of NOMAD Table 1 and of the SFT runs (`datasynth.evals.triviaqa`): each
 prompt is the same 5 shots followed by its own question (~165 tokens, of which ~140 are the shots), greedy, at most
 `--new_tokens` (16) tokens, ending at the first newline. The same prompts go to:
-- whole: `sample_text(prompts)`, every row prefills its whole prompt (the path before `share_common_prefix`);
+- whole: `sample_text(prompts)`, every row prefills its whole prompt;
 - shared: `sample_text(prompts, share_common_prefix=True)` (what `lm.greedy_generator` uses): the token ids common
   to every prompt are embedded and prefilled once as a shared prefix, each row prefills only its question;
 - hf: `transformers` `generate` (greedy) on the same weights (dequantised from the same GGUF) with the same token
@@ -15,18 +15,10 @@ prompt is the same 5 shots followed by its own question (~165 tokens, of which ~
 Each JAX path gets one untimed warm-up call on the same prompts (compilation, printed apart). The table gives
 questions/s, the ratios, and whether the answers equal whole's.
 
-Measured on the idle 2-core machine (2026-12-03, SmolLM2-135M, 48 questions, batch 16, float32; float32 matmul
-peak 175 GFLOP/s, load average 0.3; mean prompt 159 tokens, 135 of them common to every prompt):
-
-  | method | questions/s | x whole | x hf | compile + first call s | same answers as whole |
-  | whole  | 1.78 | 1.00 | 0.84 | 43.1 | True |
-  | shared | 3.99 | 2.24 | 1.88 | 33.0 | True |
-  | hf     | 2.13 | 1.20 | 1.00 |  -   | True |
-
-Sharing the shots cuts each row's prefill from ~159 to ~24 positions; what is left is mostly the 16 decode steps per
-batch (each reads every weight once) and the continuous engine's refills. Without the split our path is slower than
-`transformers` here (its prefill is one large batched matmul per layer; ours prefills refilled slots in groups).
-Earlier, in NOMAD Table 1 (batch 8, 160 questions, whole prompts): ~150 s per student evaluation.
+Sharing the shots cuts each row's prefill from the whole prompt to its own question; what is left is mostly the
+decode steps per batch (each reads every weight once) and the continuous engine's refills. Without the split our
+path can be slower than `transformers`, whose prefill is one large batched matmul per layer where ours prefills
+refilled slots in groups. Figures (dated, per machine): benchmarks/README.md.
 """
 from __future__ import annotations
 

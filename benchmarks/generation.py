@@ -11,7 +11,7 @@ first for `--steps` steps, the CPU preset's 150 by default, ~30 min on the 2-cor
 randomly initialised prompt instead, whose rows rarely end before the budget: no length spread). The same items and
 prefixes go to:
 - static: `sample_text(batching="static")`, one compiled `sample` call per batch of `--batch` rows; a batch runs
-  until its longest row ends (today's path);
+  until its longest row ends;
 - continuous: `sample_text(batching="continuous")`, `--batch` slots refilled as rows end
   (`datasynth.decode.continuous`);
 - hf: `transformers` `generate(inputs_embeds=[P; embed(BOS)])` on the same weights (dequantised from the same GGUF),
@@ -24,105 +24,16 @@ gave exactly static's tokens, and two roofline fractions measured in the same ru
 peak, and generated tokens/s over the decode bandwidth bound (`--batch` rows per step, each step reading every
 weight and the filled KV cache once, at the measured copy bandwidth).
 
-Measured with `--quick` on the shared 2-core machine (2026-12-02; a copy of a 150-step configs/mbpp.py SS_MC run,
-18.9 tokens per item of the 32-token budget; float32 matmul peak 171 GFLOP/s, copy bandwidth 4.1 GB/s; other
-sessions' jobs kept the 1-minute load average at 9.6-14 on 2 cores, `uptime` 01:46: 11.06, 12.36, 12.02):
-
-  dtype   | method     | items | items/s | tok/s | tok/item | x static | x hf | % FLOP/s | % decode BW | same ids | load
-  float32 | static     |    64 |  0.403  |  7.61 |   18.9   |   1      | 4.75 |   4.41   |    6.52     |          |  9.6
-  float32 | continuous |    64 |  0.455  |  8.58 |   18.9   |   1.13   | 5.36 |   4.98   |    7.36     |   True   | 12.6
-  float32 | hf         |    32 |  0.0849 |  1.55 |   18.3   |   0.211  | 1    |   0.91   |    1.33     |          | 14.0
-
-Continuous batching gave every item static batching's exact tokens and beat `transformers` 5.4x, but only 1.13x
-static here, far from the 2x target. Why (estimated from FLOPs, not yet profiled): at 64 items = 2 x 32 slots the
-tail (the last items' slots idle) is half the run; each item's prefill ([P (16)] + BOS padded to 16 = 32 positions,
-~6.7 GFLOP) costs about as much as 12 of its ~18 decode tokens, and continuous batching prefills in groups of 4
-(smaller, slower matmuls, padded groups); rows that end inside a block of 8 steps idle until it ends. Static's rows
-average 18.9 of 32 steps, so the decode-only bound is 32 / 18.9 = 1.7x. The default size (512 items, float32 and
-bfloat16) was not run in this session: the machine's load left no time for it.
-
-Default run on the idle 2-core machine (2026-12-04, same 150-step run, 17.6 tokens per item; matmul peak 461
-GFLOP/s, copy bandwidth 25.3 GB/s, load 0.2-2.0):
-
-  dtype    | method     | items | items/s | tok/s | x static | x hf | % FLOP/s | % decode BW | same ids
-  float32  | static     |   512 |  8.13   |  143  |  1       | 2.72 |  31.8    |   19.9      |
-  float32  | continuous |   512 |  8.71   |  154  |  1.07    | 2.91 |  34.2    |   21.5      | 504/512
-  float32  | hf         |    64 |  2.99   |  54.4 |  0.368   | 1    |  11.9    |    7.6      |
-  bfloat16 | static     |   512 | 10.9    |  193  |  1       | 2.32 |  42.9    |   14.2      |
-  bfloat16 | continuous |   512 |  8.12   |  143  |  0.743   | 1.72 |  31.8    |   10.5      |  92/512
-  bfloat16 | hf         |    64 |  4.71   |  82.8 |  0.431   | 1    |  18.4    |    6.08     |
-
-Targets not met on an idle machine (the 5.4x over hf above was under load, which slowed torch more). Where the time
-goes (per-call timers, 128 items, float32): refills cost 4.5-5.5 s (35-45 ms per item: each item's prefill is 32
-positions, 15 of them the BOS's padding to length_multiple=16, in groups of <= R rows) and decode steps ~105 ms (vs
-~91 ms for a static step: the per-slot write indices); the warm-up above runs `--batch` items, so the refill group
-shapes 1 and 2 compiled inside the timed run (~6 s at 128 items; the table above was taken so; the warm-up is now
-2 x `--batch` items). With those compiled:
-K=4 R=4 8.46 items/s, K=8 R=4 7.80, K=2 R=4 8.12, K=4 R=8 8.25 in float32, and 6.19 / 7.80 / 4.68 / 6.34 in
-bfloat16 (K=8 best there). "same ids" below n is XLA CPU's YNNPACK dot fusion rounding
-a row differently for different row counts, not the engine: with that fusion off every item matched (64 items,
-float32, 8 and 32 slots, K = 1 and 8), and static batching's own items matched between batch sizes 16 and 32.
-
-After short prompts were padded to a power of two instead of 16 (`datasynth.decode.buckets.prompt_length`: the BOS
-prompt prefills 1 position, each item's prefill 17 instead of 32), same run, idle machine (2026-12-04 18:13, matmul peak
-457 GFLOP/s, copy bandwidth 39.5 GB/s, load 1.5-2.1):
-
-  dtype    | method     | items | items/s | tok/s | x static | x hf | % FLOP/s | % decode BW | same ids
-  float32  | static     |   512 |  9.01   |  159  |  1       | 3.25 |  35.6    |   14.2      |
-  float32  | continuous |   512 | 10.6    |  187  |  1.18    | 3.84 |  42.0    |   16.8      | 511/512
-  float32  | hf         |    64 |  2.77   |  52.0 |  0.307   | 1    |  11.3    |    4.66     |
-  bfloat16 | static     |   512 | 11.6    |  203  |  1       | 2.14 |  45.7    |    9.53     |
-  bfloat16 | continuous |   512 |  9.34   |  162  |  0.804   | 1.72 |  36.7    |    7.62     | 128/512
-  bfloat16 | hf         |    64 |  5.43   |  96.3 |  0.468   | 1    |  21.5    |    4.53     |
-
-Continuous batching beats transformers 3.84x in float32 (the 3x target) but static batching only 1.18x, and in
-bfloat16 it loses to static (its per-slot cache writes and refill prefills cost more than the idle rows it saves).
-
-After (a) blocks that end as soon as R slots have ended while items wait (`datasynth.decode.continuous`; K up to 32, R =
-4 in float32 and 8 in bfloat16), and (b) `text.decode_layout` (bfloat16 on CPU: the tied embedding's float32
-lookup table and [width, vocab] head made once; inside a compiled decode loop XLA CPU had made both from the
-bfloat16 table on every call, ~0.2 s per call, paid once per static batch but once per continuous block and per
-refill), on a third idle 2-core machine (2026-12-04 22:06, `--prefixes` of a fresh 150-step run, 17.4-18 tokens per
-item; matmul peak 299 GFLOP/s, copy bandwidth 24.5 GB/s, load 1.4-2.2; JAX runs slower here than on the machine
-above, torch about as fast):
-
-  dtype    | method     | items | items/s | tok/s | x static | x hf | % FLOP/s | % decode BW | same ids
-  float32  | static     |   512 |  4.58   |  82.2 |  1       | 1.65 |  28.0    |   11.9      |
-  float32  | continuous |   512 |  6.56   |  118  |  1.43    | 2.37 |  40.1    |   17.0      | 512/512
-  float32  | hf         |    64 |  2.77   |  49.3 |  0.606   | 1    |  16.9    |    7.11     |
-  bfloat16 | static     |   512 |  8.46   |  147  |  1       | 2.15 |  50.9    |   11.2      |
-  bfloat16 | continuous |   512 |  9.37   |  163  |  1.11    | 2.39 |  56.4    |   12.4      | 114/512
-  bfloat16 | hf         |    64 |  3.93   |  65.1 |  0.465   | 1    |  23.0    |    4.94     |
-
-Continuous batching now beats static in both dtypes (1.43x, 1.11x; it lost in bfloat16 before), and gave every item
-static's exact tokens in float32. This corrects the causes given above: the per-slot cache writes cost nothing
-measurable (a 32-row decode step alone: 167.7 ms per-row index, 167.4 shared, float32); the slower continuous steps
-were ended rows idling to a block's end and, in bfloat16, the per-call table copies. Why not 2x, measured with per-call timers (256 items): a static batch runs 32 steps
-for 32 items (some row nearly always reaches the 32-token budget) where continuous needs ~17.6 / 32 steps per item,
-so decode alone bounds the gain at 32 / 17.6 = 1.8x; each refill then reads every weight once more, like a decode
-step (a 1-row float32 prefill of 17 positions takes 107 ms, 4 rows 148 ms, 32 rows 620 ms, against ~170 ms for a
-32-row decode step: Gemma 3 270M's 262K x 640 tied table alone is 671 MB a pass), so refills take 30% of the run
-(12.1 of 40.6 s, R = 4). Beating that bound needs the refill's inputs folded into a decode step (one weight pass
-for both), which this engine does not do. The 3x over transformers held on the machine above (3.84x float32), not
-on this one (2.37x, 2.39x).
-
-On a lent NVIDIA H200 (2026-12-04, `--prefixes` saved from the same 150-step run, 17.6 tokens per item; JAX 0.11.2,
-torch 2.11 + transformers 4.57.6 on the GPU; matmul peak 361 TFLOP/s "float32" (XLA's default precision runs TF32)
-and about 650 bfloat16; copy bandwidth 3.7 TB/s), 512 items, 32 slots:
-
-  dtype    | method     | items | items/s | tok/s  | x static | x hf | % FLOP/s | % decode BW | warm-up s | same ids
-  float32  | static     |   512 |   428   |  7,549 |  1       |  8.74 |  2.09   |   7.19      |   20.5    |
-  float32  | continuous |   512 |   653   | 11,506 |  1.53    | 13.3  |  3.19   |  11.0       |   28.0    | 290/512
-  float32  | hf         |    64 |    49.0 |    873 |  0.114   |  1    |  0.24   |   0.83      |           |
-  bfloat16 | static     |   512 |   745   | 13,110 |  1       | 35.6  |  2.15   |   6.56      |   18.4    |
-  bfloat16 | continuous |   512 |   639   | 11,156 |  0.857   | 30.5  |  1.84   |   5.58      |   23.1    |  90/512
-  bfloat16 | hf         |    64 |    21.0 |    379 |  0.0281  |  1    |  0.06   |   0.19      |           |
-
-Each timed run is under 1.3 s there (a 32-row decode step takes about a millisecond), so, likely (not profiled
-there), the host's work per block of K steps (the end check, the refill dispatch) weighs as much as the GPU's:
-continuous batching gains 1.53x in float32 and loses in bfloat16, where the steps are shortest. The GPU's results
-are not batch-invariant either ("same ids" below n; XLA choosing its GPU kernels by shape is the likely cause, not
-checked). The 3x over transformers holds by a wide margin (13x, 30x); 2x over static does not.
+What bounds continuous batching's gain over static batching: a static batch runs until its longest row ends (on
+this job some row nearly always reaches the 32-token budget) where continuous batching spends about the mean row
+length per item, so decode alone bounds the gain at 32 / (mean tokens per item), ~1.8x here; each refill then reads
+every weight once more, like a decode step (Gemma 3 270M's tied 262K x 640 table alone is 671 MB a pass), so
+refills take a large share of the run. Beating that bound needs the refill's inputs folded into a decode step (one
+weight pass for both), which this engine does not do. On a GPU a block's steps are so short that the host's work
+per block (the end check, the refill dispatch) likely weighs as much as the device's (not profiled). "same ids"
+below n comes from kernels that are not batch-invariant (on XLA CPU, YNNPACK's dot fusion rounds a row differently
+for different row counts; `--batch_invariant` turns it off), not from the engine.
+Figures (dated, per machine) and the per-call time breakdowns: benchmarks/README.md.
 """
 from __future__ import annotations
 

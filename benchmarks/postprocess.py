@@ -23,24 +23,12 @@ every 10 ms, minus its value when the step began; tracemalloc would slow the Pyt
 - near_dup (`--near_dup`): the optional MinHash LSH pass (128 permutations, threshold 0.8), over the dedup survivors.
 - driver: `postprocess()` end to end on the same rows (JSONL files per stage under a temporary folder).
 
-Measured on the shared 2-core machine, N_s = 50K, seconds (peak RSS added, MB):
+Memory grows about linearly with the number of items for dedup (a 64-bit hash per unique item) and subsampling
+(TF-IDF matrix + 100-d float64 features); decontamination's added memory is the test fold's index, independent of
+N. Subsampling dominates the time (TF-IDF, TruncatedSVD and MiniBatchKMeans take similar shares). Figures (dated,
+per machine) and the agreement counts: benchmarks/README.md.
 
-  run A, `--sizes 100000 --near_dup`, load average ~4 (four other engineers' tests):
-    100K: dedup 1.11 (9) | near_dup 31.7 (323) | decontaminate ours 4.72 (10), Janitor 22.6 (4): 4.8x |
-          subsample 15.5 (344) | three steps 21.4 | driver with near-dup and files 42.6 (655)
-  run B, `--sizes 100000,1000000`, load average 9-12 throughout (the same steps ran 2-5x slower than in run A):
-    100K: dedup 2.66 (9) | decontaminate ours 3.73 (13), Janitor 29.8 (4): 8.0x | subsample 79.5 (349) |
-          three steps 85.8 | driver with files 141 (355)
-    1M:   dedup 38.8 (105) | decontaminate ours 40.6 (8), Janitor 497 (4): 12.3x | subsample 586 (2,640) |
-          three steps 665 | driver with files 574 (3,060)
-The 100K target (all three steps under 2 minutes) holds in both runs (21 s idle-ish, 86 s under load 10); the
-driver adds JSONL reading and writing per stage. Memory grows about linearly: dedup 9 -> 105 MB (a 64-bit hash
-per unique item) and subsampling 349 -> 2,640 MB (TF-IDF matrix + 100-d float64 features, 10x the rows: 7.6x);
-decontamination's added memory is the test fold's index (~10 MB), independent of N. Subsampling dominates: TF-IDF
-~7 s, TruncatedSVD ~17 s and MiniBatchKMeans ~15 s of 100K under a profiler (float64 throughout: sklearn's float32
-k-means++ distances were 6x slower).
-
-Agreement with the Janitor (flagged by both / ours only / Janitor only): 100K: 133 / 37 / 0; 1M: 1,269 / 316 / 17.
+Agreement with the Janitor: each side flags texts the other does not.
 Ours-only: texts matching a test question except for its numbers (planted ones, and MBPP/GSM8K train questions that
 differ from a test question by a number, e.g. "...month name contains 31 days..."): we delete digits, the Janitor
 keeps them. Janitor-only: deleting digits also deletes digit-only tokens, so a shared span shrinks in tokens: a

@@ -19,33 +19,15 @@ jax-shared), peak RSS during the call, and the fraction of two rooflines measure
 float32 matmul FLOP/s (best of numpy and XLA) against the per-row model FLOPs, and its memory bandwidth (numpy copy)
 against the bytes a per-row decode step must read (weights + KV cache); jax-shared does less of both, so its two
 fractions are effective rates. Torch runs with `--threads` (2) threads. Other processes on a shared machine make the
-figures noisy: PyTorch's batch-32 figure moved between 141 and 161 tok/s over one afternoon.
+figures noisy.
 
-Measured on the 2-core machine (SmolLM2-135M, batch 32, 64-token prefix, 64 new tokens), tokens/s, one run each:
-  bfloat16: jax 342.7, jax-shared 514.5; hf 160.2, peft 144.2: 2.14x hf, 3.57x peft
-            (two earlier runs the same day: jax-shared 494.6 / 492.9 against peft 161.1 / 160.4: 3.07x / 3.07x).
-  float32:  jax 244.0, jax-shared 331.5; hf 134.9, peft 150.2: 1.81x hf, 2.21x peft.
-  Gemma 3 270M, bfloat16: jax 213.6, jax-shared 261.0; hf 37.8, peft 36.6: 5.65x hf, 7.13x peft (PyTorch's
-  bfloat16 path is slow on its 262K-token vocabulary head).
-The 3x target at batch 32 is met against PEFT prompt tuning in bfloat16 (both sides' weights in bfloat16), not in
-float32: there XLA's 32-row matmuls run at ~125-170 GFLOP/s, ~57 ms of the ~96 ms step, where bfloat16 doubles the
-rate on this CPU (AVX512-BF16) and PyTorch gains ~10% from it. A decode step
-at batch 32 is 32-row matmuls against every weight; XLA's (YNNPACK) run those at about half their large-matrix rate
-(bfloat16: ~200 of ~390 GFLOP/s), which with the vocabulary head is ~45 ms of the ~63 ms bfloat16 step. The shared
-prefix segment took the step from ~70 ms to ~63 ms (the rows stop reading 32 copies of the prefix's keys and values),
-and the two-level categorical draw took ~3 ms off. Earlier: 456.9 tok/s (2.91x) with the prefix cache broadcast to
-the rows, 194.8 tok/s (1.46x) before the per-layer weights and the shared prefix.
-On a lent NVIDIA H200 (2026-12-04; JAX 0.11.2, torch 2.11 + transformers 4.57.6 + PEFT 0.21.2 on the GPU; bfloat16
-matmul peak 707 TFLOP/s, copy bandwidth 3.7 TB/s), Gemma 3 270M, bfloat16, batch 32, tokens/s (% FLOP/s, % BW):
-  jax 33,257 (5.1, 18.1), jax-shared 29,411 (4.5, 16.0); hf 545 (0.1, 0.3), peft 1,103 (0.2, 0.6): 61x hf, 26.7x
-  peft. One timed call each (ours 0.1 s, so the figure is rough); compile 20-22 s. On the GPU the shared prefix
-  does not pay at this size: the per-row decode is not bandwidth-bound there.
-Other batches, bfloat16 (one run, `--batches 1,8,64`), jax / jax-shared / hf / peft tok/s and ratios vs hf, peft:
-batch 1: 35.5 / 37.0 / 23.7 / 24.7 (1.50x, 1.50x); batch 8: 219.1 / 251.3 / 105.9 / 106.3 (2.07x, 2.36x);
-batch 64: 369.8 / 592.6 / 153.7 / 167.7 (2.41x, 3.53x). Batch 1 reads every weight per token (34% of the copy
-bandwidth). Earlier, float32 with the layer scan, jax / hf / peft: batch 1: 31.6 / 16.6 / 16.5; batch 8: 115.8 /
-80.6 / 75.8; batch 64: 181.6 / 149.3 / 169.4. With the cores shared by ~10 other jobs the batch-32 ratios were 7.6x (hf)
-and 10.4x (peft).
+What bounds the decode step on a CPU: at batch 32 a step is 32-row matmuls against every weight, which XLA's
+(YNNPACK) run at about half their large-matrix rate, plus the vocabulary head; bfloat16 weights double the matmul
+rate on a CPU with AVX512-BF16, so on the 2-core CPU of benchmarks/README.md the 3x target over PEFT prompt tuning
+at batch 32 is met in bfloat16, not in float32. The shared prefix segment saves every row reading its own copy of
+the prefix's keys and values. On a GPU the per-row decode is not bandwidth-bound at this size, so the shared prefix
+does not pay there.
+Figures (dated, per machine), the step-time breakdown and the other batch sizes: benchmarks/README.md.
 """
 from __future__ import annotations
 

@@ -18,40 +18,11 @@ into one cache segment the rows attend to (`datasynth.models.decoder.attach_pref
 does 0.42 of the model FLOPs above at these settings, so its GFLOP/s column is an effective rate (work PEFT does per
 second) and can exceed the peak. SS_MC's prompts differ per row: no such saving.
 
-Measured on the idle 2-core machine (AMD EPYC with AVX512-BF16; SmolLM2-135M, batch 8, 64 tokens, t=128, 2 threads;
-730.9 model GFLOP per step; matmul peak 208 GFLOP/s), step seconds and tokens/s:
-  float32:  ours SS_NP 2.66 s (578 tok/s; layer scan 2.74; SS_MC 5.58) vs PEFT 5.48 s (280): ratio 2.06.
-  bfloat16: ours SS_NP 1.88 s (815 tok/s; layer scan 2.37; SS_MC 3.37) vs PEFT 3.67 s (418): ratio 1.95.
-(With the prompt's cache broadcast to the rows instead of shared: 2.02 and 1.80.)
-SS_MC runs at PEFT's speed (0.98x float32, 1.09x bfloat16): both sides run the same matmuls at the same rate; ours
-skips the prefix-position logits PEFT computes (16% of its FLOPs) but loses as much in the memory-bound glue around
-attention (softmax, transposes, RoPE), which PyTorch runs as one fused SDPA kernel.
-
-Measured again on 2026-12-04 on another idle 2-core machine (AMD EPYC, AVX512-BF16; matmul peak 367-424 GFLOP/s;
-load average 1.1-1.7), same settings, step seconds (tokens/s, ratio vs PEFT):
-  float32:  ours SS_NP 1.88 s (818, 3.90x; layer scan 1.82); SS_MC 3.92 s (392, 1.87x) vs PEFT 7.33 s (210).
-  bfloat16: ours SS_NP 1.31 s (1,170, 1.82x; layer scan 2.11); SS_MC 2.76 s (556, 0.86x) vs PEFT 2.38 s (646).
-PyTorch's float32 step is 1.3x slower here than on the first machine and its bfloat16 step 1.5x faster (oneDNN's
-bfloat16 kernels), so the SS_MC ratio is 1.87x in float32 and 0.86x in bfloat16: the issue's 1.3x holds only in float32.
-Profile of our bfloat16 SS_MC step (jax.profiler, per-op times summed; ops overlap, so they exceed the wall time):
-3.3-3.4 s of ops, 2.0-2.2 s of them YNNPACK matmuls (the MLP's 1.0 s at about half the 720 GFLOP/s one such
-bfloat16 -> float32 dot reaches alone), the rest glue: the rotary rotations of q and k (~0.23 s; XLA recomputes sin
-and cos inside every layer's fusion), float32 -> bfloat16 converts of matmul outputs (~0.3 s), layout copies of the
-attention operands and of the frozen weights for the backward dots (~0.3 s), the softmax (~0.2 s). Tried and
-measured, A/B in alternating processes (run-to-run spread about 10%): rotary tables computed once per call (XLA fuses
-them back into each consumer; with `lax.optimization_barrier` to stop that, slower: 2.72-2.83 s vs 2.48-2.66 s) and the MLP's
-gate * up kept in the float32 accumulator (one rounding): neither beat the spread, so neither was kept.
-
-XLA CPU flags tried on the bfloat16 SS_MC step (2026-12-04, two alternating rounds, seconds per step): default
-2.63 / 2.17, --xla_cpu_use_onednn=true 2.35 / 2.11, oneDNN INDIVIDUAL_DOT fusion 2.32 / 2.21, the
-concurrency-optimized scheduler 2.35 / 2.16, YNNPACK +ELTWISE fusion 2.82 / 2.64: none beat the run-to-run spread
-(+ELTWISE is slower); the default is kept, and the 1.3x target is still missed in bfloat16 (it needs <= 1.83 s
-against PEFT's 2.38 s).
-
-On a lent NVIDIA H200 (2026-12-04, `--model gemma3-270m --variants np,mc`, each dtype under an 85 s limit) neither
-run printed a step time before its limit: compiling our steps and loading PEFT's model took longer, and the
-session's device time (15 minutes) was spent. Each result now prints as it is timed, so a shorter run reports
-what it reached; a GPU figure is still owed.
+SS_MC gains far less than SS_NP over PEFT on a CPU: both sides run the same matmuls at the same rate; ours skips
+the prefix-position logits PEFT computes (16% of its FLOPs at these settings) but loses about as much in the
+memory-bound glue around attention (softmax, transposes, RoPE), which PyTorch runs as one fused SDPA kernel. Each result prints as it
+is timed, so a run stopped early still reports what it reached.
+Figures (dated, per machine), the profile of the bfloat16 SS_MC step and the XLA flags tried: benchmarks/README.md.
 """
 from __future__ import annotations
 

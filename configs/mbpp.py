@@ -14,7 +14,7 @@ The whole data pipeline, `python launch/pipeline.py --config=configs/mbpp.py --w
 (train -> generate 384 -> postprocess to N_s=192 -> answer with SmolLM2 -> MAUVE vs the train and test folds), measured
 2026-12-02 on the 2-core CPU while three other jobs ran at lower priority (nice 10): ~16 minutes of stages on a quiet
 machine, each measured: train 7 min (150 steps at 2.6 s/step idle; 10.4 min for SS_NP here under contention, 31 min
-for SS_MC when the other jobs were not yet deprioritised), generate 2.3-2.6 min (384 items, 2.5-2.8 items/s, 44
+for SS_MC with the other jobs at equal priority), generate 2.3-2.6 min (384 items, 2.5-2.8 items/s, 44
 tokens/s), postprocess 3 s, answer 3.9 min (192 questions), MAUVE 1.7 min. Result (summary.md; MAUVE on 192 vs 192
 texts, 19 clusters: at this size the numbers run high, see the paper's 0.963 for train vs test):
   | questions | MAUVE vs train | vs test | held-out loss |      paper Table 4 (MBPP, vs test)
@@ -23,8 +23,8 @@ texts, 19 clusters: at this size the numbers run high, see the paper's 0.963 for
   | PT        | 0.037          | 0.022   | -             |      0.463
   | train     | -              | 0.981   | -             |      0.963
 SS_MC > SS_NP > PT agrees with the paper's order; the gap to PT is far larger here because the 270M base model with
-the PT templates of that run (reconstructions, before softsrv/templates.py held Appendix C verbatim: the PT row is
-still to be rerun) mostly writes questions that are not programming tasks.
+the PT templates of that run mostly writes questions that are not programming tasks. The PT row was produced with
+reconstructed templates, not Appendix C's verbatim text that softsrv/templates.py holds; it is still to be rerun.
 Decontamination (13-gram overlap with the test fold) dropped 0 of 383 SS_MC, 0 of 379 SS_NP and 0 of 217 PT questions;
 none of the 192 kept questions of any method is a verbatim train question (whitespace-normalised exact match).
 

@@ -17,8 +17,7 @@ students (lr 1e-3, 1 epoch of packed 4 x 256 rows; train_2x twice that) scored 5
 questions (batch 16, the shots prefilled once). Measured on the idle 2-core CPU (2026-12-03, through
 `launch/sweep.py --sweep=sweeps/nomad_table1.py`, one invocation): teacher 231 s / 201 s (unmasked / masked; ~6.5
 s/step), generate 131 s / 124 s, parse_filter < 1 s, NormSim 28 s / 0 s; the student stage (untrained score + four
-runs + their scores) 712 s. 1,490 s (24.8 minutes) in all. (12-02, batch 8 evaluations of the whole prompts and
-teachers sampling 16 at a time: 21.6 minutes on a faster day; 12-03 the same settings took 36.8.)
+runs + their scores) 712 s. 1,490 s (24.8 minutes) in all.
 
 | teacher | set | n | valid rate | prompt NormSim median | response NormSim median | removed by filters |
 |---|---|---:|---:|---:|---:|---|

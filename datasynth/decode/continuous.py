@@ -194,9 +194,8 @@ class Engine:
   # have ended while items wait, so K only bounds how long slots cut by stop strings (host-checked) run on.
   block_steps: int = 32
   # R: the most items prefilled by one refill call (`group_sizes`; R <= S), and how many ended slots end a block.
-  # None: 4 for float32, 8 for 16-bit compute, the best measured on the MBPP job (2-core CPU, 32 slots, 256 items:
-  # float32 6.30 items/s at R=4, 5.88 at 8; bfloat16 7.96 at 4, 9.38 at 8, 9.30 at 16: a bfloat16 prefill of few rows
-  # costs more per row).
+  # None: 4 for float32, 8 for 16-bit compute, the fastest on the MBPP generation job on a 2-core CPU (a bfloat16
+  # prefill of few rows costs more per row); the figures are in benchmarks/README.md.
   refill_rows: int | None = None
   tokenizer: object = None  # Needed for stop strings.
   stop_strings: Sequence[str] = ()

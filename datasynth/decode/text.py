@@ -122,8 +122,8 @@ def decode_layout(config: DecoderConfig, params, dtype) -> tuple[DecoderConfig, 
 
   Why: inside a compiled decode loop XLA CPU makes both from the bfloat16 table itself, once per call (a float32
   copy for the gather, a transposed copy for the dot; hoisted out of the loop), ~0.2 s per call for Gemma 3 270M
-  on the 2-core machine: paid once per static batch, but once per block of continuous batching (measured, 8-step
-  blocks: 150 ms per step, 124 once the copies are made here, once). Costs the two copies' memory (3x the table's).
+  on a 2-core CPU: paid once per static batch, but once per block of continuous batching (about a sixth of the step
+  time at 8-step blocks; benchmarks/README.md). Costs the two copies' memory (3x the table's).
   """
   if jax.default_backend() != "cpu" or jnp.dtype(dtype).itemsize != 2 or not config.tie_embeddings:
     return config, params

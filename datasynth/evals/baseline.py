@@ -9,8 +9,8 @@ with --out writes it atomically.
 Measured (CPU, greedy, max_new_tokens=192; MBPP and GSM8K on the first 20 test examples, BoolQ on the first 50):
   SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised): MBPP pass@1 0/20 (12 wrong answers, 8 errors), GSM8K 0/20
   (18 with a number), BoolQ 0.50 with " True"/" False" (majority class 0.64), 0.40 with " yes"/" no".
-  Gemma 3 270M base (Q4_K_M GGUF): MBPP 1/20 (5 wrong answers, 14 errors; measured after the tokenizer fix that
-  encodes indentation as Gemma's whitespace-run pieces: before it, all 20 were IndentationErrors), GSM8K 0/20 (20 with
+  Gemma 3 270M base (Q4_K_M GGUF): MBPP 1/20 (5 wrong answers, 14 errors; the tokenizer encodes indentation as
+  Gemma's whitespace-run pieces; without that all 20 fail with an IndentationError), GSM8K 0/20 (20 with
   a number), BoolQ 0.56 (" True"/" False"; predicts True 44/50).
 """
 from __future__ import annotations

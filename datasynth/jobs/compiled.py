@@ -3,10 +3,9 @@
 Why release: every executable XLA:CPU compiles keeps its own memory maps (code and constants, times the host devices
 it is loaded on), and Linux caps a process at `vm.max_map_count` maps (65,530 by default). A long process that
 compiles without end, a multi-stage pipeline or the test suite, reaches the cap and then dies inside
-`backend_compile_and_load` with a segfault or an abort, not a Python error. Measured here: the test suite crossed
-65,352 maps at its 544th test and segfaulted there. `jax.clear_caches()` drops every jit cache (the jitted functions
-stay usable and recompile on their next call), which unmaps those programs: 200 small programs took the map count
-from 436 to 1,722, and releasing them brought it back to 508.
+`backend_compile_and_load` with a segfault or an abort, not a Python error; the test suite, run without releases,
+reaches the cap part-way (benchmarks/README.md has the counts). `jax.clear_caches()` drops every jit cache (the
+jitted functions stay usable and recompile on their next call), which unmaps those programs.
 """
 from __future__ import annotations
 
