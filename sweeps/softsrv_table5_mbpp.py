@@ -42,9 +42,9 @@ which can be formed from the given set of pairs") gives ten variations of "List 
 feathers / eggs"; others give number lists ("33,4,5,3") or echo the instruction. Its 10 calls (ceil(96 / 10),
 temperature 1) listed 46 questions (3 calls none, 5 ran to the 512-token budget, their last item dropped as cut
 short); 2 exact duplicates, 44 kept. PT_SR equals PT to the question: with LIGHT_PT_SR's 64-token budget none of the
-46 refine outputs finished (the base model repeats variants of the refine template's instruction, "If the critique is strongly
-negative, say 'Yes'. Otherwise, write a new Python question ...", and never reaches the blank line that ends a
-refinement), and a cut-short refinement keeps the question as it was (softsrv.baselines.refine); no output said
+46 refine outputs finished (the base model repeats variants of the refine template's instruction, "If the critique is
+strongly negative, say 'Yes'. Otherwise, write a new Python question ...", and never reaches the blank line that ends
+a refinement), and a cut-short refinement keeps the question as it was (softsrv.baselines.refine); no output said
 "Stop". With the old templates refinements did land (6 became exact duplicates), hence the old PT_SR row. The absolute
 MAUVE values are not comparable with the paper's: 44-64 texts a side (4 clusters for PT), SmolLM2 features, train vs
 test 0.877 against 0.963. The first run (SS_NP) pays for E(x) of the train set and both folds' MAUVE features, hence
