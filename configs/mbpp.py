@@ -20,13 +20,24 @@ texts, 19 clusters: at this size the numbers run high, see the paper's 0.963 for
   | questions | MAUVE vs train | vs test | held-out loss |      paper Table 4 (MBPP, vs test)
   | SS_MC     | 0.927          | 0.876   | 1.61          |      0.477
   | SS_NP     | 0.065          | 0.060   | 2.11          |      -
-  | PT        | 0.037          | 0.022   | -             |      0.463
+  | PT        | 0.019          | 0.015   | -             |      0.463
   | train     | -              | 0.981   | -             |      0.963
-SS_MC > SS_NP > PT agrees with the paper's order; the gap to PT is far larger here because the 270M base model with
-the PT templates of that run mostly writes questions that are not programming tasks. The PT row was produced with
-reconstructed templates, not Appendix C's verbatim text that softsrv/templates.py holds; it is still to be rerun.
-Decontamination (13-gram overlap with the test fold) dropped 0 of 383 SS_MC, 0 of 379 SS_NP and 0 of 217 PT questions;
-none of the 192 kept questions of any method is a verbatim train question (whitespace-normalised exact match).
+The PT row was rerun on 2026-12-07 with softsrv/templates.py holding Appendix C verbatim (`launch/pipeline.py
+--config=configs/mbpp.py --config.pipeline.method=pt`; 1,616 s on 2 cores shared with other jobs, load 4-12: generate
+864 s (39 calls of Figure 8, one train example each, temperature 1; 158 questions listed), postprocess 0.4 s (3 exact
+duplicates; 155 kept, fewer than N_s = 192, so MAUVE is 155 vs 192 texts, 16 clusters), answer through Figure 9 662 s,
+MAUVE 80 s). Before, with the reconstructed templates (three random shots per call, "1." items): PT 0.037 vs train /
+0.022 vs test, 217 questions. SS_MC > SS_NP > PT agrees with the paper's order; the gap to PT is far larger here
+because the 270M base model, given one example, mostly writes questions that are not programming tasks (train example
+0, "the longest chain which can be formed from the given set of pairs", gives ten "List all possible arrangement of
+chicken feathers / eggs"), and the verbatim templates widen it (sweeps/softsrv_table5_mbpp.py has the same at 96
+generated).
+Decontamination (13-gram overlap with the test fold) dropped 0 of 383 SS_MC, 0 of 379 SS_NP and 0 of 158 PT questions;
+none of the kept questions of any method (192 SS_MC, 192 SS_NP, 155 PT) is a verbatim train question (whitespace-
+normalised exact match). A.3 on the 155 answered PT records (question or answer against the test fold's questions and
+reference answers, `stages/answer.json` `decontamination`) dropped 0 (paper: < 0.1%); the longest word run one shares
+with the test fold is 11 ("... function to find the largest triangle that can be inscribed in ..." against the test
+question "... inscribed in an ellipse."), the next 8.
 
 Presets (after a colon, comma-separated): paper (t=128, 20K steps, lr 5e-6, SS_MC 3x128, k=2), np | mp2 | mc
 (the variant), e.g. `--config=configs/mbpp.py:paper,mp2`. Fields override: `--config.train.steps=50`,

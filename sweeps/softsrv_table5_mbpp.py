@@ -1,10 +1,6 @@
 r"""SoftSRV Table 5 on MBPP at CPU scale: MAUVE of SS_NP, SS_MP2, SS_MC, PT and PT_SR questions against the train
 and the test fold (and train vs test), 5 pipeline runs.
 
-NOTE: the PT / PT_SR / undiversified-PT figures below were measured with the earlier reconstructed templates;
-softsrv/templates.py now holds Appendix C verbatim (one train example per call, 'Question k:' items, PT_SR's
-Stop in the refine output), so those rows are to be rerun and restated; the SoftSRV rows are unaffected.
-
 Command:
   python launch/sweep.py --sweep=sweeps/softsrv_table5_mbpp.py
   python launch/report.py --workdir=workdirs/sweeps/softsrv_table5_mbpp
@@ -17,27 +13,42 @@ CACHES (E(x), the reference folds' MAUVE features and the PT calls computed once
 refines the very questions the PT run reports). The PT runs set `pipeline.method`.
 
 Measured 2026-12-03 on the idle 2-core CPU, one run at a time: 1,658 s (27.6 minutes) for the sweep. The same sweep
-without CACHES took 2,087 s (34.8 minutes; PT_SR's generation alone 501 s, about 200 s of it the PT calls, against
-368 s with them memoised) and gave the same table to every digit: the caches change no number. Before LIGHT (60
-steps, 256 generated, N_s = 128, MAUVE on 128 a side, PT_SR with 2 rounds of 128 tokens) it took 65 minutes.
+without CACHES took 2,087 s (34.8 minutes) and gave the same table to every digit: the caches change no number. Before
+LIGHT (60 steps, 256 generated, N_s = 128, MAUVE on 128 a side, PT_SR with 2 rounds of 128 tokens) it took 65 minutes.
+The PT and PT_SR rows were rerun on 2026-12-07 with softsrv/templates.py holding Appendix C verbatim (Figure 8 with
+one train example per call, cycling over the train fold, "Question k:" items; Figure 11's refine template with its
+"Stop"): 626 s for the two runs (639 s for the sweep), on 2 cores shared with other sessions (load 7-15; the seconds
+below are that run's, not an idle machine's). The SoftSRV rows are the 2026-12-03 ones (the templates do not touch
+them).
 
 | method | held-out loss | kept | MAUVE vs train | MAUVE vs test | seconds |
 |---|---:|---:|---:|---:|---:|
 | SS_NP | 3.597 | 64 | 0.006 | 0.005 | 409 |
 | SS_MP2 | 3.610 | 64 | 0.005 | 0.004 | 292 |
 | SS_MC | 2.051 | 64 | 0.605 | 0.446 | 296 |
-| PT | - | 42 | 0.160 | 0.120 | 245 |
-| PT_SR | - | 36 | 0.239 | 0.208 | 390 |
+| PT | - | 44 | 0.024 | 0.016 | 283 |
+| PT_SR | - | 44 | 0.024 | 0.016 | 343 |
 | train vs test | | | | 0.877 | |
 
-Paper (Table 4, MBPP, MAUVE against the test fold): SS_MC 0.477, PT 0.463, train 0.963. Agrees: SS_MC is the best
-method, and PT_SR improves on PT. Disagrees: SS_NP and SS_MP2 score far below PT here. At 25 CPU steps their
-held-out loss (3.6) is far from SS_MC's (2.05): they have not learned the format yet (the paper trains 20K steps).
-The absolute MAUVE values are not comparable with the paper's either: the CPU MAUVE uses 64 texts a side and
-SmolLM2 features, so train vs test is 0.877 here against the paper's 0.963. PT keeps only 42 questions: its 10 calls
-(ceil(96 / 10)) at temperature 1 parse into 4.2 listed questions each on average (5 of the 10 ran to the 512-token
-budget rambling), and PT_SR's refinements made 6 of them exact duplicates. The first run (SS_NP) pays for E(x) of
-the train set and both folds' MAUVE features, hence its extra ~110 s.
+Before the verbatim templates (the reconstructed ones: three random shots per call, "1." items, a critique-side Stop),
+measured 2026-12-03: PT kept 42, MAUVE 0.160 vs train / 0.120 vs test (245 s); PT_SR kept 36, 0.239 / 0.208 (390 s).
+
+Paper (Table 5, MBPP, MAUVE vs train / vs test): PT 0.622 / 0.463, PT_SR 0.327 / 0.397, SS_MC 0.604 / 0.477, train vs
+test 0.963. Agrees: SS_MC is the best method. Disagrees: PT is far below SS_MC (the paper has them level against the
+test fold), PT_SR is not below PT (it is PT itself, see below), and SS_NP and SS_MP2 score below PT here: at 25 CPU
+steps their held-out loss (3.6) is far from SS_MC's (2.05), they have not learned the format yet (the paper trains 20K
+steps). With Figure 8 verbatim the 270M base model drifts from its single example: train example 0 ("the longest chain
+which can be formed from the given set of pairs") gives ten variations of "List all possible arrangement of chicken
+feathers / eggs"; others give number lists ("33,4,5,3") or echo the instruction. Its 10 calls (ceil(96 / 10),
+temperature 1) listed 46 questions (3 calls none, 5 ran to the 512-token budget, their last item dropped as cut
+short); 2 exact duplicates, 44 kept. PT_SR equals PT to the question: with LIGHT_PT_SR's 64-token budget none of the
+46 refine outputs finished (the base model repeats variants of the refine template's instruction, "If the critique is
+strongly negative, say 'Yes'. Otherwise, write a new Python question ...", and never reaches the blank line that ends
+a refinement), and a cut-short refinement keeps the question as it was (softsrv.baselines.refine); no output said
+"Stop". With the old templates refinements did land (6 became exact duplicates), hence the old PT_SR row. The absolute
+MAUVE values are not comparable with the paper's: 44-64 texts a side (4 clusters for PT), SmolLM2 features, train vs
+test 0.877 against 0.963. The first run (SS_NP) pays for E(x) of the train set and both folds' MAUVE features, hence
+its extra ~110 s (the PT rerun paid for the folds' features in PT's 283 s).
 """
 from experiments.sweep import chain, run_name, sweep
 from sweeps._pipeline_runs import CACHES, LIGHT, LIGHT_PT_SR
