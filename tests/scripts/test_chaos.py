@@ -87,7 +87,7 @@ def test_a_twice_killed_trial_per_job_ends_bitwise_equal_to_an_uninterrupted_run
 def test_a_twice_sigtermed_trial_stops_cleanly_with_75_and_ends_bitwise_equal(data_dir, tmp_path):
   import signal
   chaos = _chaos()
-  tallies = chaos.chaos(["softsrv", "generate", "pipeline"], trials=1, kills=2, seed=2, root=str(tmp_path),
+  tallies = chaos.chaos(["softsrv", "generate", "sft"], trials=1, kills=2, seed=2, root=str(tmp_path),
                         data_dir=str(data_dir), log=lambda *_: None, signum=signal.SIGTERM)
   print(chaos.table(tallies))
   assert all(t.mismatches == 0 for t in tallies) and all(t.trials == 1 for t in tallies), chaos.table(tallies)

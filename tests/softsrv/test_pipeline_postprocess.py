@@ -42,7 +42,7 @@ def test_empty_and_whitespace_questions_are_dropped_and_counted_before_anything_
   texts = ["", "Write a function to add two numbers.", "   \n", "Write a function to sort a list.", ""]
   chunked.run(gen_dir, chunked.Plan(5, 5, dict(test=2)), lambda items: [dict(item=i, text=texts[i]) for i in items],
               progress=False)
-  report = pipeline._postprocess(config, str(tmp_path / "post"), gen_dir)
+  report = pipeline.postprocess_stage(config, str(tmp_path / "post"), gen_dir)
   assert report["counts"]["dropped"]["empty_question"] == 3 and report["counts"]["out"] == 2
   assert report["stages"][0]["stage"] == "empty"
 

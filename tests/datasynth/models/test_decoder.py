@@ -156,7 +156,8 @@ def test_unrolled_layers_equal_the_scan(name):
   prefix = jax.random.normal(jax.random.key(0), (2, 3, config.width))
   grads = [jax.grad(lambda p, d=d: jnp.sum(d.apply({"params": params}, tokens, prefix=p).logits ** 2))(prefix)
            for d in (scanned, unrolled)]
-  np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-4)
+  # Float32 sums in another order (layer by layer vs the scan): a tolerance on the gradient's scale (~60 here).
+  np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-5 * float(np.abs(grads[0]).max()))
 
 
 def test_unstacked_layers_and_a_shared_prefix_cache():
