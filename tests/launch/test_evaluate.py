@@ -1,26 +1,19 @@
 """End-to-end tests of launch/evaluate.py with the embedded SmolLM2 student at a tiny scale."""
-import importlib.util
 import json
 import pathlib
 
 import pytest
 
 from datasynth.evals import student_eval as student
+from tests.modules import load_file
 
 pytest.importorskip("datasynth.evals.lm", reason="needs the evals harnesses (datasynth/evals)")
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _load(relpath: str, name: str):
-  spec = importlib.util.spec_from_file_location(name, REPO / relpath)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def _load_launcher():
-  return _load("launch/evaluate.py", "launch_evaluate")
+  return load_file("launch/evaluate.py", "launch_evaluate")
 
 
 def _tiny(config, data_dir):
@@ -65,7 +58,7 @@ def test_main_mbpp_baseline_writes_table_json_and_plot(smollm2, data_dir, tmp_pa
 def test_records_with_mauve_on_boolq(smollm2, data_dir, tmp_path):
   from datasynth.data.records import load_task
   from datasynth.utils.io import write_jsonl
-  cfg_lib = _load("configs/evaluate.py", "configs_evaluate")
+  cfg_lib = load_file("configs/evaluate.py", "configs_evaluate")
   launcher = _load_launcher()
   records = load_task("boolq", "train", str(data_dir))[:24]
   path = tmp_path / "records.jsonl"
@@ -96,7 +89,7 @@ def test_figure_3s_x_axis_is_steps_times_batch_over_the_training_set_size(tmp_pa
 
 
 def test_the_paper_preset_is_section_3_3s_student_and_the_cpu_preset_departs():
-  cfg = _load("configs/evaluate.py", "cfg_eval")
+  cfg = load_file("configs/evaluate.py", "cfg_eval")
   paper, cpu = cfg.get_config("paper"), cfg.get_config()
   assert (paper.sft.batch_size, paper.sft.seq_len, paper.sft.pack, paper.sft.lr, paper.sft.warmup_steps,
           paper.sft.decay, paper.sft.end_factor, paper.sft.steps) == (16, 8192, True, 1e-6, 100, "cosine", 0.0, 2000)

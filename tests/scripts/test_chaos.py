@@ -1,23 +1,17 @@
 """scripts/chaos.py: its checks catch what they should, and a trial with 2 kills per job ends bitwise equal (~2-4
 min; the full runs, `python scripts/chaos.py`, take the trial counts of the closing notes)."""
-import importlib.util
 import json
 import os
 import pathlib
-import sys
 
 import numpy as np
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from tests.modules import load_file
 
 
 def _chaos():
-  spec = importlib.util.spec_from_file_location("chaos_under_test", REPO / "scripts" / "chaos.py")
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[spec.name] = module  # (Its dataclasses look their module up.)
-  spec.loader.exec_module(module)
-  return module
+  return load_file("scripts/chaos.py", "chaos_under_test")
 
 
 def test_bitwise_comparison_sees_a_one_ulp_difference():
