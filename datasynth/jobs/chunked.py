@@ -23,8 +23,6 @@ import glob
 import hashlib
 import json
 import os
-import signal
-import sys
 import time
 from typing import Any, Callable, Iterator, Sequence
 
@@ -148,15 +146,9 @@ def _run(out_dir, plan, make_rows, process_index, process_count, progress, desc,
       bar.set_postfix(tok_per_s=f"{stats.tokens / max(stats.seconds, 1e-9):.0f}")
       if stop.at(c // process_count):  # The chunk being made when the signal came is written: stop here.
         bar.close()
-        _interrupted(stop.signum, desc, chunk_path(out_dir, c))
+        interrupt.stopped(stop.signum, f"after writing {chunk_path(out_dir, c)}", desc)
   bar.close()
   return stats
-
-
-def _interrupted(signum: int, desc: str, path: str) -> None:
-  print(f"{desc}: stopped by {signal.Signals(signum).name} after writing {path}; rerun the same command to resume "
-        f"(exit status {interrupt.EXIT_INTERRUPTED}).", file=sys.stderr, flush=True)
-  raise interrupt.Interrupted(interrupt.EXIT_INTERRUPTED)
 
 
 def _stamp(row: dict[str, Any], items: range, plan: Plan, c: int) -> dict[str, Any]:

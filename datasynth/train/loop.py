@@ -40,8 +40,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import signal
-import sys
 import time
 from typing import Any, Callable, Iterable, Sequence
 
@@ -50,7 +48,7 @@ import jax
 from datasynth.train import (checkpoint as checkpoint_lib, finite as finite_lib, metrics as metrics_lib,
                              state as state_lib)
 from datasynth.utils import lock, progress
-from datasynth.utils.interrupt import EXIT_INTERRUPTED, Interrupted, StopSignals
+from datasynth.utils.interrupt import StopSignals, stopped
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +169,4 @@ def _run(*, workdir, identity, cadence, state, step_fn, summarize, end, total, e
 def _interrupted(signum: int, desc: str, step: int, workdir: str, metrics: metrics_lib.MetricsWriter) -> None:
   metrics.close()
   where = f"after saving step {step}" if step else "before step 1 (nothing to save yet)"
-  print(f"{desc}: stopped by {signal.Signals(signum).name} {where} in {workdir}; rerun the same "
-        f"command to resume (exit status {EXIT_INTERRUPTED}).", file=sys.stderr, flush=True)
-  raise Interrupted(EXIT_INTERRUPTED)
+  stopped(signum, f"{where} in {workdir}", desc)

@@ -28,7 +28,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped by SIGTERM / SIGINT after saving; rerun the command to resume.
 
@@ -72,6 +72,13 @@ def multi_process() -> bool:
   return distributed.global_state.preemption_sync_manager is not None
 
 
+def stopped(signum: int, where: str, job: str = "") -> NoReturn:
+  """Say that `job` stopped on `signum` at `where` (what is saved), then raise `Interrupted` (exit status 75)."""
+  print(f"{job + ': ' if job else ''}stopped by {signal.Signals(signum).name} {where}; rerun the same command to "
+        f"resume (exit status {EXIT_INTERRUPTED}).", file=sys.stderr, flush=True)
+  raise Interrupted(EXIT_INTERRUPTED)
+
+
 class StopSignals:
   """SIGTERM and SIGINT set a flag (`signum`) that a job reads at each boundary (a step, a chunk): `stop.at(step)`.
 
@@ -113,9 +120,7 @@ class StopSignals:
     """At a boundary of a job made of units (runs, evaluations), once `saved` (what was just written) is on disk:
     exit 75 (`Interrupted`) when a signal came, else return."""
     if self.at(step):
-      print(f"stopped by {signal.Signals(self.signum).name} after {saved}; rerun the same command to resume (exit "
-            f"status {EXIT_INTERRUPTED}).", file=sys.stderr, flush=True)
-      raise Interrupted(EXIT_INTERRUPTED)
+      stopped(self.signum, f"after {saved}")
 
   def _forward_as_sigterm(self, signum, frame):
     del signum, frame

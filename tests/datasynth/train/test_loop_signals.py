@@ -17,6 +17,7 @@ from datasynth.jobs import chunked
 from datasynth.train import checkpoint as checkpoint_lib, metrics, state as state_lib
 from datasynth.train import loop
 from datasynth.utils import cli, interrupt
+from tests.modules import load_file
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 
@@ -63,7 +64,7 @@ def _signal_at(proc: subprocess.Popen, step: int | str, signum: int) -> tuple[in
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_saves_the_current_step_exits_75_and_the_rerun_equals_an_uninterrupted_run(tmp_path, signum):
   code, err = _signal_at(_start(tmp_path / "run"), 4, signum)  # Step 4 ends at 5: neither a save nor a log step.
-  assert code == loop.EXIT_INTERRUPTED == 75, err
+  assert code == interrupt.EXIT_INTERRUPTED == 75, err
   assert f"stopped by {signal.Signals(signum).name} after saving step 5" in err and "rerun the same command" in err
   assert checkpoint_lib.latest_checkpoint_step(str(tmp_path / "run")) == 5
   assert [r["step"] for r in metrics.MetricsWriter(str(tmp_path / "run")).read()] == [2, 4]  # None off the cadence.
@@ -83,12 +84,7 @@ def test_a_step_longer_than_the_grace_bound_exits_75_without_a_new_checkpoint(tm
 
 
 def _chaos():
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("chaos_for_signals", REPO / "scripts" / "chaos.py")
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[spec.name] = module  # (Its dataclasses look their module up.)
-  spec.loader.exec_module(module)
-  return module
+  return load_file("scripts/chaos.py", "chaos_for_signals")
 
 
 def test_softsrv_training_stopped_by_sigterm_resumes_bitwise_through_the_launcher(data_dir, tmp_path):
