@@ -6,7 +6,7 @@ The student (default the embedded SmolLM2; paper scale Gemma 2B) is fine-tuned w
 subset of the evaluation split at step 0, every `sft.eval_every` steps and at the end (Figure 3: metric vs steps;
 `datasynth.evals.student_eval`). `mix.general` mixes general instruction data in (Table 3). With `mauve`, the
 records' prompts are scored against the train and test folds' prompts. `run` is the whole job (launch/evaluate.py is
-its command line; configs/evaluate.py its config); `finished` and `final_metrics` read a work dir it wrote.
+its command line; configs/evaluate.py its config); `softsrv.results` reads a work dir it wrote back.
 Outputs under the work dir: results.json / results.md (metric per evaluated step, final and best, MAUVE),
 metric_vs_steps.png, mauve.png, the SFT run's metrics, checkpoints and eval/step_<N>.jsonl.
 """
@@ -31,6 +31,7 @@ from datasynth.train import sft
 from datasynth.utils import interrupt, io, lock
 from datasynth.utils.errors import UserError
 from datasynth.utils.io import check_workdir
+from softsrv import results
 
 # ------------------------------------------------------------------------------------------------------ records
 
@@ -150,7 +151,7 @@ def write_reports(workdir: str, summary: dict[str, Any]) -> None:
     lines += [f"| {fold} | {m['mauve']:.4f} | {m['num_clusters']} | {m['num_p']} | {m['num_q']} |"
               for fold, m in summary["mauve"].items()]
     lines.append("")
-  for name, text in (("results.json", json.dumps(summary, indent=2, sort_keys=True)), ("results.md",
+  for name, text in ((results.RESULTS, json.dumps(summary, indent=2, sort_keys=True)), ("results.md",
                                                                                        "\n".join(lines))):
     io.write_text(os.path.join(workdir, name), text + "\n")
 
