@@ -794,3 +794,36 @@ def write_results(sw: Sweep) -> dict[str, str]:
     out["png"] = png
   write_sweep_json(sw)
   return out
+
+
+# ------------------------------------------------------------------------------------------------------ command
+
+
+def command(path: str, *, mode: str = "local", parallel: int = 1, root: str | None = None, dry_run: bool = False,
+            plot_axis: str | None = None, log: Callable[[str], None] = print) -> int:
+  """launch/sweep.py: load the sweep file, then print the plan (`dry_run`), write the cluster scripts (mode
+  "scripts"), or run the unfinished runs locally (mode "local") and collect the results (also mode "collect");
+  returns the exit status: 75 when a run was stopped by a signal (rerun to resume), 1 when one failed, was
+  incomplete or blocked, else 0."""
+  sw = load_sweep(path, root=root)
+  sw.plot_axis = plot_axis or sw.plot_axis
+  if dry_run:
+    for p in plan(sw):
+      after = f" (after {p['after']})" if p["after"] else ""
+      log(f"{p['action']:6s} {p['name']}{after}: {p['command']}")
+    log(f"{len(sw.runs)} runs under {sw.root}")
+    return 0
+  if mode == "scripts":
+    written = write_scripts(sw)
+    log(f"wrote {len(written)} scripts under {os.path.join(sw.root, 'scripts')}: bash "
+        f"{os.path.join(sw.root, 'scripts', 'slurm_submit.sh')} (or bash array.sh [I])")
+    return 0
+  status = run_local(sw, parallel=parallel, log=log) if mode == "local" else {}
+  out = write_results(sw)
+  counts: dict[str, int] = {}
+  for s in status.values():
+    counts[s] = counts.get(s, 0) + 1
+  log(f"done: {out['md']} ({', '.join(f'{v} {s}' for s, v in counts.items()) or 'collected'})")
+  if any(s == "interrupted" for s in status.values()):  # A run stopped by SIGTERM (exit 75): rerun to resume.
+    return interrupt.EXIT_INTERRUPTED
+  return 1 if any(s in ("failed", "incomplete", "blocked") for s in status.values()) else 0
