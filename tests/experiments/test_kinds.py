@@ -37,4 +37,5 @@ def test_a_nomad_pipeline_in_progress_is_told_from_softsrvs_by_its_normsim_figur
 def test_the_default_work_dir_is_the_config_name_and_presets_under_workdirs():
   assert cli.default_workdir("configs/mbpp.py") == os.path.join("workdirs", "mbpp")
   assert cli.default_workdir("configs/mbpp.py:paper,mp2") == os.path.join("workdirs", "mbpp-paper-mp2")
-  assert cli.default_workdir("configs/nomad.py:table1", "pipeline-") == os.path.join("workdirs", "pipeline-nomad-table1")
+  pipeline = cli.default_workdir("configs/nomad.py:table1", "pipeline-")
+  assert pipeline == os.path.join("workdirs", "pipeline-nomad-table1")
