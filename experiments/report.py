@@ -1,6 +1,7 @@
 r"""A work dir as one page a person can read at a glance: `report.html` (self-contained) and its twin `report.md`.
 
-`build(workdir)` detects what the work dir holds and gathers its sections; `write_report` renders them:
+`build(workdir)` detects what the work dir holds (sweep.json: a sweep; else the first run kind of
+`experiments.kinds` whose method says the work dir is its own) and gathers its sections; `write_report` renders them:
 
 | kind     | detected by                                      | sections                                              |
 |----------|--------------------------------------------------|-------------------------------------------------------|
@@ -35,10 +36,10 @@ from typing import Any, Iterable
 from datasynth.data.records import load_task
 from datasynth.utils import io
 from datasynth.utils.errors import UserError
+from experiments import kinds
 
 MAX_FIGURES = 24
 MAX_TEXT = 1200  # Characters shown of one example.
-SKIP_DIRS = ("checkpoints", "eval", "tensorboard", "scripts")
 
 
 # ------------------------------------------------------------------------------------------------------ blocks
@@ -120,11 +121,7 @@ def _figure_rank(path: str) -> tuple[int, str]:
 
 
 def _pngs(workdir: str) -> list[str]:
-  found = []
-  for folder, dirs, files in os.walk(workdir):
-    dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
-    found += [os.path.join(folder, f) for f in files if f.endswith(".png")]
-  return sorted(found, key=_figure_rank)
+  return sorted(io.result_files(workdir, ".png"), key=_figure_rank)
 
 
 def detect_kind(workdir: str) -> str:
@@ -134,14 +131,9 @@ def detect_kind(workdir: str) -> str:
                     "or sweep run.")
   if _has(workdir, "sweep.json"):
     return "sweep"
-  if _has(workdir, "summary.json") or _has(workdir, "stages"):
-    summary = io.read_json_checked(os.path.join(workdir, "summary.json")) or {}
-    normsim = any("normsim" in os.path.basename(p).lower() for p in _pngs(workdir))
-    return "nomad" if summary.get("method") == "nomad" or normsim else "pipeline"
-  if _has(workdir, "results.json"):
-    return "evaluate"
-  if _has(workdir, "metrics.jsonl"):
-    return "train"
+  kind = kinds.detect(workdir)
+  if kind:
+    return kind
   raise UserError(f"{workdir} holds none of sweep.json, summary.json, stages/, results.json or metrics.jsonl; pass "
                   "the work dir of a finished (or started) pipeline, NOMAD, train, evaluate or sweep run.")
 

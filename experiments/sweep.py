@@ -24,8 +24,9 @@ A run's name is derived from its overrides in order (`preset=mp2, soft_prompt.t=
 `preset-mp2_t-16_seed-0`: the last part of each dotted key, characters outside [A-Za-z0-9.+-] as `_`); two runs of
 one name are refused. Its work dir is `<root>/<name>`.
 
-Whether a run has finished is decided per kind of launcher (`FINISHED`), so a rerun of the sweep skips finished runs
-and reruns the others with the same work dir, which the launchers resume (Orbax checkpoints, stage manifests):
+Whether a run has finished, and its final metrics, are said by its kind's method (`experiments.kinds`: train,
+pipeline and evaluate read by `softsrv.results`, nomad by `nomad.results`), so a rerun of the sweep skips finished
+runs and reruns the others with the same work dir, which the launchers resume (Orbax checkpoints, stage manifests):
 
 | kind     | launcher             | finished when                                                               |
 |----------|----------------------|-----------------------------------------------------------------------------|
@@ -38,7 +39,7 @@ and reruns the others with the same work dir, which the launchers resume (Orbax 
 writes a job script per run, one array script (plain shell and Slurm) and, when `xmanager` is installed, an XManager
 launch script; `write_results` collects every run's final metrics into results.md / results.csv and comparison.png.
 The config file is imported (as config_flags would) to check override keys and read train.steps; nothing here
-imports a method package.
+imports a method package itself (the kinds do).
 """
 from __future__ import annotations
 
@@ -49,7 +50,6 @@ import hashlib
 import importlib.util
 import io as _io
 import itertools
-import json
 import math
 import os
 import pprint
@@ -62,16 +62,14 @@ import time
 import traceback
 from typing import Any, Callable, Iterable
 
-from datasynth.evals.student_eval import metric_key, standard_error
 from datasynth.utils import interrupt, io
 from datasynth.utils.errors import UserError
+from experiments.kinds import KINDS, LAUNCHER_KINDS
 
 __all__ = ["sweep", "product", "zip_", "chain"]  # What a sweep file uses (`from experiments.sweep import *`).
 
 Overrides = dict[str, Any]
 RESERVED = ("preset", "launcher", "config", "kind", "name")
-LAUNCHER_KINDS = {"launch/train.py": "train", "launch/pipeline.py": "pipeline", "launch/evaluate.py": "evaluate",
-                  "launch/nomad.py": "nomad"}
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_FILE = "sweep_run.json"  # Per run: its identity (launcher, config, overrides), command and attempts.
 LOG_FILE = "sweep.log"
@@ -180,7 +178,7 @@ class Run:
   overrides: Overrides  # As the sweep file gave them (reserved keys included).
   launcher: str  # Path of the launcher script, relative to the repo or absolute.
   config: str  # --config value, presets included.
-  kind: str  # A key of FINISHED.
+  kind: str  # A key of experiments.kinds.KINDS.
   workdir: str  # Absolute.
 
   @property
@@ -207,6 +205,10 @@ class Run:
 
   def command(self, python: str = sys.executable) -> list[str]:
     return [python, self.launcher] + self.args()
+
+  def loaded_config(self):
+    """The run's ConfigDict as its launcher builds it (`load_config`)."""
+    return load_config(self)
 
   def identity(self) -> dict[str, Any]:
     return dict(name=self.name, launcher=self.launcher, config=self.config, kind=self.kind,
@@ -271,9 +273,9 @@ def _resolve_kind(launcher: str | None, kind: str | None, repo: str, where: str)
     raise UserError(f"{where}: unknown launcher {launcher!r} (no such file under {repo}); use one of "
                     f"{', '.join(LAUNCHER_KINDS)}.")
   kind = kind or LAUNCHER_KINDS.get(os.path.relpath(os.path.join(repo, launcher), repo))
-  if kind not in FINISHED:
+  if kind not in KINDS:
     raise UserError(f"{where}: unknown launcher {launcher!r}; use one of {', '.join(LAUNCHER_KINDS)}, or set "
-                    f"KIND to one of {', '.join(FINISHED)} to say how its runs finish.")
+                    f"KIND to one of {', '.join(KINDS)} to say how its runs finish.")
   return kind
 
 
@@ -367,53 +369,8 @@ def check_keys(run: Run, repo: str = REPO) -> None:
 # ----------------------------------------------------------------------------------------------------- finished
 
 
-
-
-def _read_jsonl(path: str) -> list[dict[str, Any]]:
-  rows = []
-  try:
-    with open(path, encoding="utf-8") as f:
-      for line in f:
-        try:
-          rows.append(json.loads(line))
-        except json.JSONDecodeError:  # A line cut by a kill: the rest of the file is still read.
-          continue
-  except FileNotFoundError:
-    pass
-  return rows
-
-
-def _train_finished(run: Run) -> bool:
-  steps = int(load_config(run).train.steps)
-  rows = [r for r in _read_jsonl(os.path.join(run.workdir, "metrics.jsonl")) if "step" in r]
-  if rows and rows[-1]["step"] >= steps:
-    return True
-  return os.path.isdir(os.path.join(run.workdir, "checkpoints", str(steps)))
-
-
-def _pipeline_finished(run: Run) -> bool:
-  summary = io.read_json(os.path.join(run.workdir, "summary.json"))
-  if not isinstance(summary, dict) or not summary.get("stages"):
-    return False
-  return all(os.path.isfile(os.path.join(run.workdir, "stages", f"{m['name']}.json")) for m in summary["stages"])
-
-
-def _evaluate_finished(run: Run) -> bool:
-  return isinstance(io.read_json(os.path.join(run.workdir, "results.json")), dict)
-
-
-def _nomad_finished(run: Run) -> bool:
-  if run.settings.get("--table1"):
-    return isinstance(io.read_json(os.path.join(run.workdir, "table1.json")), dict)
-  return _pipeline_finished(run)
-
-
-FINISHED: dict[str, Callable[[Run], bool]] = dict(train=_train_finished, pipeline=_pipeline_finished,
-                                                  evaluate=_evaluate_finished, nomad=_nomad_finished)
-
-
 def is_finished(run: Run) -> bool:
-  return FINISHED[run.kind](run)
+  return KINDS[run.kind].finished(run)
 
 
 def was_started(run: Run) -> bool:
@@ -426,89 +383,8 @@ def was_started(run: Run) -> bool:
 # ------------------------------------------------------------------------------------------------------ metrics
 
 
-def _train_metrics(run: Run) -> dict[str, float]:
-  rows = _read_jsonl(os.path.join(run.workdir, "metrics.jsonl"))
-  out: dict[str, float] = {}
-  for key in ("loss", "heldout_loss"):
-    last = [r for r in rows if isinstance(r.get(key), (int, float))]
-    if last:
-      out[key] = last[-1][key]
-  if rows:
-    out["step"] = rows[-1].get("step")
-  return out
-
-
-def _mauve_metrics(mauve: Any) -> dict[str, float]:
-  if not isinstance(mauve, dict):
-    return {}
-  return {f"mauve_{k}": v["mauve"] for k, v in mauve.items() if isinstance(v, dict) and "mauve" in v}
-
-
-def _pipeline_metrics(run: Run) -> dict[str, float]:
-  summary = io.read_json(os.path.join(run.workdir, "summary.json")) or {}
-  out: dict[str, float] = {}
-  for m in summary.get("stages") or []:
-    final = m.get("final") or {}
-    if isinstance(final.get("heldout_loss"), (int, float)):
-      out["heldout_loss"] = final["heldout_loss"]
-    out[f"{m['name']}_out"] = (m.get("counts") or {}).get("out")
-  out.update(_mauve_metrics(summary.get("mauve")))
-  out["seconds"] = round(sum(m.get("seconds") or 0 for m in summary.get("stages") or []), 1)
-  return out
-
-
-def _evaluate_metrics(run: Run) -> dict[str, float]:
-  results = io.read_json(os.path.join(run.workdir, "results.json")) or {}
-  final = results.get("final") or {}
-  out = {k: v for k, v in final.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-  metric, n = results.get("metric"), results.get("num_eval_examples")
-  if _is_number(out.get(metric)) and isinstance(n, int) and n > 0:  # The binomial SE, printed beside the figure.
-    out[f"{metric}_se"] = standard_error(out[metric], n)
-  evals = results.get("evals") or []
-  if len(evals) > 1 and evals[0].get("step") == 0 and _is_number(evals[0].get(metric)):
-    out[f"{metric}_step0"] = evals[0][metric]  # The untrained student (when this run evaluated step 0).
-  out.update(_mauve_metrics(results.get("mauve")))
-  return out
-
-
-def _student_metrics(student: Any) -> dict[str, float]:
-  """NOMAD's student table -> {"student_<run>_<task>": final metric} and the untrained student's."""
-  if not isinstance(student, dict):
-    return {}
-  tasks, base = student.get("tasks") or {}, student.get("base") or {}
-  out = {f"student_untrained_{t}": base[metric_key(t)] for t in tasks if _is_number(base.get(metric_key(t)))}
-  for name, scores in (student.get("runs") or {}).items():
-    for task in tasks:
-      if _is_number(scores.get(task)):
-        out[f"student_{_safe(name)}_{task}"] = scores[task]
-  return out
-
-
-def _nomad_metrics(run: Run) -> dict[str, float]:
-  """Table 1 (--table1): per teacher and set, n and the NormSim medians, then the students; else the pipeline's."""
-  if not run.settings.get("--table1"):
-    summary = io.read_json(os.path.join(run.workdir, "summary.json")) or {}
-    out = dict(valid_rate=summary.get("valid_rate"),
-               seconds=round(sum(m.get("seconds") or 0 for m in summary.get("stages") or []), 1))
-    return {**out, **_student_metrics(summary.get("student"))}
-  table = io.read_json(os.path.join(run.workdir, "table1.json")) or {}
-  out: dict[str, float] = {}
-  for row in table.get("rows") or []:
-    cell = f"{row['teacher']}_{row['set']}"
-    out[f"{cell}_n"] = row.get("n")
-    for part in ("prompt", "response"):  # NormSim medians (None for an empty set).
-      stats = row.get(part)
-      if isinstance(stats, dict) and _is_number(stats.get("median")):
-        out[f"{cell}_{part}_normsim"] = stats["median"]
-  return {**out, **_student_metrics(table.get("student"))}
-
-
-FINAL_METRICS: dict[str, Callable[[Run], dict[str, float]]] = dict(
-    train=_train_metrics, pipeline=_pipeline_metrics, evaluate=_evaluate_metrics, nomad=_nomad_metrics)
-
-
 def final_metrics(run: Run) -> dict[str, float]:
-  return {k: v for k, v in FINAL_METRICS[run.kind](run).items() if v is not None}
+  return {k: v for k, v in KINDS[run.kind].final_metrics(run).items() if v is not None}
 
 
 # -------------------------------------------------------------------------------------------------------- local
@@ -918,3 +794,36 @@ def write_results(sw: Sweep) -> dict[str, str]:
     out["png"] = png
   write_sweep_json(sw)
   return out
+
+
+# ------------------------------------------------------------------------------------------------------ command
+
+
+def command(path: str, *, mode: str = "local", parallel: int = 1, root: str | None = None, dry_run: bool = False,
+            plot_axis: str | None = None, log: Callable[[str], None] = print) -> int:
+  """launch/sweep.py: load the sweep file, then print the plan (`dry_run`), write the cluster scripts (mode
+  "scripts"), or run the unfinished runs locally (mode "local") and collect the results (also mode "collect");
+  returns the exit status: 75 when a run was stopped by a signal (rerun to resume), 1 when one failed, was
+  incomplete or blocked, else 0."""
+  sw = load_sweep(path, root=root)
+  sw.plot_axis = plot_axis or sw.plot_axis
+  if dry_run:
+    for p in plan(sw):
+      after = f" (after {p['after']})" if p["after"] else ""
+      log(f"{p['action']:6s} {p['name']}{after}: {p['command']}")
+    log(f"{len(sw.runs)} runs under {sw.root}")
+    return 0
+  if mode == "scripts":
+    written = write_scripts(sw)
+    log(f"wrote {len(written)} scripts under {os.path.join(sw.root, 'scripts')}: bash "
+        f"{os.path.join(sw.root, 'scripts', 'slurm_submit.sh')} (or bash array.sh [I])")
+    return 0
+  status = run_local(sw, parallel=parallel, log=log) if mode == "local" else {}
+  out = write_results(sw)
+  counts: dict[str, int] = {}
+  for s in status.values():
+    counts[s] = counts.get(s, 0) + 1
+  log(f"done: {out['md']} ({', '.join(f'{v} {s}' for s, v in counts.items()) or 'collected'})")
+  if any(s == "interrupted" for s in status.values()):  # A run stopped by SIGTERM (exit 75): rerun to resume.
+    return interrupt.EXIT_INTERRUPTED
+  return 1 if any(s in ("failed", "incomplete", "blocked") for s in status.values()) else 0

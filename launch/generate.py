@@ -29,9 +29,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   from datasynth import sharding
   sharding.maybe_initialize_distributed(_DISTRIBUTED.value)  # Before any other JAX call.
-  from softsrv.config import default_workdir
   from softsrv import generate as generate_lib
-  workdir = _WORKDIR.value or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
+  workdir = _WORKDIR.value or cli.default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
   out_dir = _OUT_DIR.value or generate_lib.default_out_dir(workdir)
   stats = generate_lib.generate(_CONFIG.value, workdir, out_dir)
   print(f"done: {stats.line()}; out dir {out_dir}", flush=True)

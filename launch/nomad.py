@@ -29,9 +29,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   from datasynth.data import publish
   from nomad import pipeline
-  from softsrv.config import default_workdir
-  name = default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
-  workdir = _WORKDIR.value or os.path.join(os.path.dirname(name), "pipeline-" + os.path.basename(name))
+  workdir = _WORKDIR.value or cli.default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]), "pipeline-")
   if _TABLE1.value:
     pipeline.run_table1(_CONFIG.value, workdir)
     print(f"done: {os.path.join(os.path.abspath(workdir), 'table1.md')}")

@@ -25,10 +25,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   from datasynth.data import publish
   from softsrv import pipeline
-  from softsrv.config import default_workdir
   config = _CONFIG.value
-  name = default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
-  workdir = _WORKDIR.value or os.path.join(os.path.dirname(name), "pipeline-" + os.path.basename(name))
+  workdir = _WORKDIR.value or cli.default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]), "pipeline-")
   if config.pipeline.method != "softsrv":
     workdir = _WORKDIR.value or f"{workdir}-{config.pipeline.method}"
   pipeline.run(config, workdir, command=publish.command_line(sys.argv))

@@ -33,35 +33,11 @@ def main(argv):
   from experiments import sweep as sweep_lib
   from datasynth.utils.errors import UserError
   try:
-    sw = sweep_lib.load_sweep(_SWEEP.value, root=_ROOT.value)
-    sw.plot_axis = _PLOT_AXIS.value or sw.plot_axis
-    if _DRY_RUN.value:
-      for p in sweep_lib.plan(sw):
-        after = f" (after {p['after']})" if p["after"] else ""
-        print(f"{p['action']:6s} {p['name']}{after}: {p['command']}")
-      print(f"{len(sw.runs)} runs under {sw.root}")
-      return 0
-    if _MODE.value == "scripts":
-      written = sweep_lib.write_scripts(sw)
-      print(f"wrote {len(written)} scripts under {os.path.join(sw.root, 'scripts')}: bash "
-            f"{os.path.join(sw.root, 'scripts', 'slurm_submit.sh')} (or bash array.sh [I])")
-      return 0
-    status = sweep_lib.run_local(sw, parallel=_PARALLEL.value) if _MODE.value == "local" else {}
-    out = sweep_lib.write_results(sw)
-    print(f"done: {out['md']} ({', '.join(f'{v} {s}' for s, v in _counts(status).items()) or 'collected'})")
-    if any(s == "interrupted" for s in status.values()):  # A run stopped by SIGTERM (exit 75): rerun to resume.
-      return 75
-    return 1 if any(s in ("failed", "incomplete", "blocked") for s in status.values()) else 0
+    return sweep_lib.command(_SWEEP.value, mode=_MODE.value, parallel=_PARALLEL.value, root=_ROOT.value,
+                             dry_run=_DRY_RUN.value, plot_axis=_PLOT_AXIS.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-
-
-def _counts(status):
-  out = {}
-  for s in status.values():
-    out[s] = out.get(s, 0) + 1
-  return out
 
 
 if __name__ == "__main__":

@@ -27,8 +27,7 @@ def main(argv):
   from datasynth import sharding
   sharding.maybe_initialize_distributed(_DISTRIBUTED.value)  # Before any other JAX call.
   from softsrv import train as train_lib
-  from softsrv.config import default_workdir
-  workdir = _WORKDIR.value or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
+  workdir = _WORKDIR.value or cli.default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
   if _CONFIG.value.get("method") == "nomad":  # NOMAD's teacher (configs/nomad.py).
     from nomad import teacher
     result = teacher.train_teacher(_CONFIG.value, workdir)

@@ -8,5 +8,6 @@
 - `filters`: repetition and coding-keyword filters with removal counts.
 - `student`: the student trained on X_train + the synthetic set against X_train alone, and its scores.
 - `pipeline`: the stages in one work dir, and the Table 1 driver.
+- `results`: a finished run's work dir read back (finished or not, final metrics; the sweep and report ask it).
 NormSim lives in `datasynth.evals.normsim` (any method's synthetic data can be scored with it).
 """

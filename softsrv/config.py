@@ -244,13 +244,6 @@ def apply_presets(c: ml_collections.ConfigDict, arg: str) -> ml_collections.Conf
   return c
 
 
-def default_workdir(config_arg: str) -> str:
-  """./workdirs/<config name>[-<presets>] for `--config=configs/mbpp.py[:presets]` (train and generate agree)."""
-  path, _, preset = config_arg.partition(":")
-  name = os.path.splitext(os.path.basename(path))[0]
-  return os.path.join("workdirs", name + (f"-{preset.replace(',', '-')}" if preset else ""))
-
-
 def get_config(task: str, arg: str | None = None) -> ml_collections.ConfigDict:
   return apply_presets(base_config(task), arg or "")
 

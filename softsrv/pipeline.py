@@ -42,7 +42,7 @@ from datasynth.postprocess.decontaminate import decontaminate_records
 from datasynth.train.loop import without_fields
 from datasynth.utils import io, lock
 from datasynth.utils.errors import UserError
-from softsrv import baselines, generate as generate_lib, templates, train as train_lib
+from softsrv import baselines, generate as generate_lib, results, templates, train as train_lib
 from softsrv.config import get_config, validate_pipeline, without_mutable_fields
 
 METHODS = ("softsrv", "pt", "pt_undiversified", "pt_sr")
@@ -209,7 +209,7 @@ def _run(config, workdir: str, command: str | None, models: dict[str, Any]) -> d
   summary = dict(method=config.pipeline.method, label=method_label(config), task=config.task,
                  stages=manifests, mauve=next((m["mauve"] for m in manifests if m["name"] == "mauve"), None))
   summary["dataset"] = publish_dataset(config, workdir, summary, command)
-  io.write_json(os.path.join(workdir, "summary.json"), summary)
+  io.write_json(os.path.join(workdir, results.SUMMARY), summary)
   io.write_text(os.path.join(workdir, "summary.md"), summary_markdown(summary))
   return summary
 

@@ -16,7 +16,7 @@ sequentially on 2 cores: run it with --mode=scripts on a cluster, or cut train.s
 """
 from experiments.sweep import product, sweep
 
-LAUNCHER = "launch/train.py"  # Every run trains (experiments.sweep.FINISHED: last step of metrics.jsonl).
+LAUNCHER = "launch/train.py"  # Every run trains (finished: last step of metrics.jsonl, softsrv.results).
 CONFIG = "configs/mbpp.py"  # --config=configs/mbpp.py:<preset>.
 METRICS = ("loss", "heldout_loss")  # Columns plotted in comparison.png (the table keeps every metric).
 PLOT_AXIS = "soft_prompt.t"  # comparison.png: lines over t, one per (variant, seed).

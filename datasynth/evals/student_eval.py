@@ -1,6 +1,6 @@
 """The student's evaluation: a fine-tuned model's task metric on a test subset, with its standard error and plots.
 
-Shared by `launch/evaluate.py` (SoftSRV's downstream evaluation: one task, one training set) and `nomad/student.py`
+Shared by `softsrv.evaluate` (SoftSRV's downstream evaluation: one task, one training set) and `nomad/student.py`
 (NOMAD's student on X_train + X_synthesis vs X_train alone, scored on several tasks). Cheap to import (no JAX until
 an evaluation runs).
 

@@ -57,6 +57,20 @@ def read_manifest(workdir: str, name: str) -> dict[str, Any] | None:
   return io.read_json(manifest_path(workdir, name))
 
 
+def summary_finished(workdir: str, summary: Any) -> bool:
+  """Whether a pipeline run in `workdir` has finished, from the summary it writes when it ends (a dict listing the
+  run's manifests under "stages", as softsrv's and nomad's summary.json do): a summary with stages, and every listed
+  stage's manifest on disk. An absent or unreadable summary (None) is not finished."""
+  if not isinstance(summary, dict) or not summary.get("stages"):
+    return False
+  return all(os.path.isfile(manifest_path(workdir, m["name"])) for m in summary["stages"])
+
+
+def total_seconds(manifests: list[dict[str, Any]] | None) -> float:
+  """The stages' wall time together (their manifests' `seconds`), to 0.1 s."""
+  return round(sum(m.get("seconds") or 0 for m in manifests or []), 1)
+
+
 def run_stages(workdir: str, stages: list[Stage], *, log: Callable[[str], None] = print,
                stop_grace_s: float = 20.0) -> list[dict[str, Any]]:
   """Run every stage that is not finished under its current key; returns the manifests in order.

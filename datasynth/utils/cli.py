@@ -97,6 +97,14 @@ def _config_flag_names(fv) -> list[str]:
   return [name for name, flag in fv._flags().items() if isinstance(flag, cf._ConfigFlag) and name == flag.name]
 
 
+def default_workdir(config_arg: str, prefix: str = "") -> str:
+  """./workdirs/<prefix><config name>[-<presets>] for `--config=configs/mbpp.py[:presets]`: the launchers' work dir
+  when --workdir is left out (train and generate agree on it; the pipelines use prefix "pipeline-")."""
+  path, _, preset = config_arg.partition(":")
+  name = os.path.splitext(os.path.basename(path))[0]
+  return os.path.join("workdirs", prefix + name + (f"-{preset.replace(',', '-')}" if preset else ""))
+
+
 def define_config_file(name: str, default: str, help_string: str) -> None:
   """`config_flags.DEFINE_config_file` whose default file takes `--<name>.a.b=...` overrides without `--<name>=`.
 

@@ -172,6 +172,21 @@ def check_workdir(workdir: str) -> None:
     raise UserError(f"Work dir {path} cannot be written ({probe} is not writable); pass another --workdir.")
 
 
+# Sub-folders of a work dir that hold bulk state, not results: checkpoints, per-step evaluation outputs, TensorBoard
+# events, a sweep's job scripts.
+NOT_RESULTS = ("checkpoints", "eval", "tensorboard", "scripts")
+
+
+def result_files(workdir: str, suffix: str) -> list[str]:
+  """Files under `workdir` whose names end with `suffix` (".png": its figures), outside NOT_RESULTS and hidden
+  folders, in walk order with sub-folders sorted."""
+  found = []
+  for folder, dirs, files in os.walk(workdir):
+    dirs[:] = sorted(d for d in dirs if d not in NOT_RESULTS and not d.startswith("."))
+    found += [os.path.join(folder, f) for f in files if f.endswith(suffix)]
+  return found
+
+
 def read_json_checked(path: str | os.PathLike) -> Any:
   """The JSON in `path`, None when the file is absent, and a UserError naming the file when it is there but cut off
   or not JSON (a copy torn in transit, a file edited by hand): a reader that shows results must not pass it as none."""

@@ -1,10 +1,12 @@
-"""End-to-end tests of launch/evaluate.py with the embedded SmolLM2 student at a tiny scale."""
+"""End-to-end tests of the student evaluation (softsrv/evaluate.py and its command line launch/evaluate.py) with the
+embedded SmolLM2 student at a tiny scale."""
 import json
 import pathlib
 
 import pytest
 
 from datasynth.evals import student_eval as student
+from softsrv import evaluate
 from tests.modules import load_file
 
 pytest.importorskip("datasynth.evals.lm", reason="needs the evals harnesses (datasynth/evals)")
@@ -51,7 +53,7 @@ def test_main_mbpp_baseline_writes_table_json_and_plot(smollm2, data_dir, tmp_pa
   outputs = [json.loads(l) for l in (tmp_path / "eval" / "step_000002.jsonl").read_text().splitlines()]
   assert len(outputs) == 4 and all("completion" in o and "passed" in o for o in outputs)
   # Same work dir again: resumes at the last step and re-evaluates nothing.
-  again = launcher.run(flags.FLAGS.config, workdir=str(tmp_path), task="mbpp", baseline=True)
+  again = evaluate.run(flags.FLAGS.config, workdir=str(tmp_path), task="mbpp", baseline=True)
   assert again["evals"] == summary["evals"]
 
 
@@ -59,14 +61,13 @@ def test_records_with_mauve_on_boolq(smollm2, data_dir, tmp_path):
   from datasynth.data.records import load_task
   from datasynth.utils.io import write_jsonl
   cfg_lib = load_file("configs/evaluate.py", "configs_evaluate")
-  launcher = _load_launcher()
   records = load_task("boolq", "train", str(data_dir))[:24]
   path = tmp_path / "records.jsonl"
   write_jsonl(str(path), [r.to_json() for r in records])
   config = _tiny(cfg_lib.get_config("cpu"), data_dir)
   config.task = "boolq"
   config.mauve.update(num_examples=12, max_tokens=48, batch_size=4)
-  summary = launcher.run(config, workdir=str(tmp_path / "run"), records_path=str(path), mauve=True)
+  summary = evaluate.run(config, workdir=str(tmp_path / "run"), records_path=str(path), mauve=True)
   assert summary["source"] == str(path) and summary["num_records"] == 24
   assert set(summary["mauve"]) == {"train", "test"}
   # The records are a train-fold sample: closer to the train fold's prompts than nothing, and all in [0, 1].
@@ -74,7 +75,7 @@ def test_records_with_mauve_on_boolq(smollm2, data_dir, tmp_path):
   assert [e["step"] for e in summary["evals"]] == [0, 2]
   assert (tmp_path / "run" / "mauve.png").exists() and "## MAUVE" in (tmp_path / "run" / "results.md").read_text()
   with pytest.raises(ValueError, match="exactly one"):
-    launcher.run(config, workdir=str(tmp_path / "bad"), records_path=str(path), baseline=True)
+    evaluate.run(config, workdir=str(tmp_path / "bad"), records_path=str(path), baseline=True)
 
 
 def test_figure_3s_x_axis_is_steps_times_batch_over_the_training_set_size(tmp_path, monkeypatch):

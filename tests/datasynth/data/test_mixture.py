@@ -57,13 +57,11 @@ def _evaluate_launcher():
   import importlib.util
   import pathlib
   repo = pathlib.Path(__file__).resolve().parents[3]
-  spec = importlib.util.spec_from_file_location("launch_evaluate_mix", repo / "launch" / "evaluate.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  from softsrv import evaluate
   cfg = importlib.util.spec_from_file_location("configs_evaluate_mix", repo / "configs" / "evaluate.py")
   configs = importlib.util.module_from_spec(cfg)
   cfg.loader.exec_module(configs)
-  return module, configs
+  return evaluate, configs
 
 
 def test_the_student_launcher_mixes_general_instructions_at_the_configured_share(full_data_dir):

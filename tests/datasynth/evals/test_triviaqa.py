@@ -86,10 +86,6 @@ def test_load_task_gives_records_the_harness_scores(full_data_dir):
 
 
 def test_the_harness_is_registered_with_the_launchers():
-  import importlib.util
-  import pathlib
   from datasynth.evals import baseline
-  spec = importlib.util.spec_from_file_location("evaluate", pathlib.Path(__file__).parents[3] / "launch/evaluate.py")
-  evaluate = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(evaluate)
+  from softsrv import evaluate
   assert evaluate.TASK_METRIC["triviaqa"] == "exact_match" and "triviaqa" in baseline.TASKS
