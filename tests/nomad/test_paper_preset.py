@@ -72,17 +72,18 @@ def test_a_missing_tulu_mixture_is_one_line_naming_the_file_and_its_source(tmp_p
 def test_the_paper_preset_runs_end_to_end_with_only_its_sizes_overridden(teacher, encoder, scripted_sampler,
                                                                          smollm2, tulu_file, tmp_path):
   c = config_lib.get_config("paper")
-  c.update_from_flattened_dict({  # Sizes only (and the data file): every setting of the recipe is the preset's.
+  # Sizes, the data file and the student's task (Table 1's suite needs lm-eval's data; BoolQ is bundled and 0-shot):
+  # every other setting of the recipe is the preset's.
+  c.update_from_flattened_dict({
       "data.file": tulu_file, "data.subset_size": 4, "sft.batch_size": 2, "sft.seq_len": 64, "sft.warmup_steps": 1,
       "generate.num_samples": 8, "generate.chunk_size": 4, "generate.batch_size": 4, "generate.max_new_tokens": 32,
-      "student.tasks": "gsm8k", "student.num_examples.gsm8k": 2, "student.max_new_tokens.gsm8k": 4,
-      "student.batch_size": 2, "student.sft.batch_size": 2, "student.sft.seq_len": 64,
-      "student.sft.warmup_steps": 1, "show_progress": False})
+      "normsim.batch_size": 8, "student.tasks": "boolq", "student.num_examples.boolq": 2, "student.batch_size": 2,
+      "student.sft.batch_size": 2, "student.sft.seq_len": 64, "student.sft.warmup_steps": 1, "show_progress": False})
   subset = {r.prompt for r in pipeline.original_records(c)}
   healthy = TULU_ROWS[-1]["messages"][0]["content"]
   assert len(subset) == 4 and healthy not in subset  # In the pool only: NormSim 1 proves the pool is the reference.
   wd = str(tmp_path / "w")
-  student = tiny_model(smollm2, 3, max_len=2048)  # GSM8K's 5-shot prompt is ~1K tokens.
+  student = tiny_model(smollm2, 3, max_len=1024)  # BoolQ's passage + question (0-shot) fits.
   summary = pipeline.run(c, wd, teacher=teacher, encoder=encoder, student=student)
   t = json.load(open(os.path.join(wd, "teacher", "teacher_summary.json")))
   assert (t["source"], t["conversations"], t["prompt_masking"]) == ("tulu_v2", 4, False)
