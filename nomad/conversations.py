@@ -164,7 +164,8 @@ def tulu_path(file: str = "", data_dir: str | None = None) -> str:
       for rel in TULU_LAYOUTS:
         if os.path.exists(os.path.join(folder, rel)):
           return os.path.join(folder, rel)
-    where = " or ".join(os.path.join(d, TULU_LAYOUTS[1]) for d in sources.data_dirs(data_dir))
+    where = " or ".join(os.path.join(d, TULU_LAYOUTS[1]) for d in sources.data_dirs(data_dir)
+                        if d != sources.BUNDLED_DIR)
   raise UserError(f"No TULU v2 mixture at {where}; download allenai/tulu-v2-sft-mixture ({TULU_HUB}) and pass "
                   "--config.data.file=<its tulu_v2_data.jsonl, clone folder or save_to_disk folder>.")
 

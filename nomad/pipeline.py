@@ -109,7 +109,7 @@ def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
       raise UserError(f"normsim.encoder={folder!r} is not a folder; pass a Hugging Face BERT / MPNet folder "
                       "(e.g. all-mpnet-base-v2) or leave it empty for the embedded all-MiniLM-L6-v2.")
   if config.pipeline.student:
-    student_lib.validate(config)  # Bad student settings stop before the teacher trains.
+    check_student(config)
   check_inputs(config, models)
   return [
       stages.Stage("teacher", teacher_identity(config), lambda d: _teacher(config, d, models)),
@@ -121,6 +121,12 @@ def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
                    lambda d: _normsim(config, d, pf_dir, models)),
   ] + ([stages.Stage("student", dict(student=config.student.to_dict(), filtered=config.pipeline.filtered),
                      lambda d: _student(config, d, pf_dir, models))] if config.pipeline.student else [])
+
+
+def check_student(config) -> None:
+  """Bad student settings, and lm-eval tasks that do not exist, stop before the teacher trains."""
+  student_lib.validate(config)
+  student_lib.check_lm_eval_tasks(config)
 
 
 def check_inputs(config, models: Models) -> None:
@@ -372,6 +378,9 @@ def run_table1(config, workdir: str, **given) -> dict[str, Any]:
 
 
 def _run_table1(config, workdir: str, base: Models) -> dict[str, Any]:
+  if config.pipeline.student:  # The students train after both teachers: their data and settings are checked first.
+    check_inputs(config, base)
+    check_student(config)
   runs, rows = {}, []
   for masked in (False, True):
     c = copy.deepcopy(config)
