@@ -30,7 +30,7 @@ from datasynth.train import sft
 from datasynth.utils.errors import UserError
 from nomad import filters
 from nomad.conversations import ChatFormat
-from nomad.student import student_section
+from nomad.student import WHOLE_TEST_SETS, student_section
 
 
 # Table 1's evaluation suite (Sec. 4.1, A.3): TriviaQA, TruthfulQA generation, BBH 3-shot without and with CoT,
@@ -135,7 +135,7 @@ def apply_presets(c: ml_collections.ConfigDict, arg: str) -> ml_collections.Conf
       s.sft.bf16 = True
       s.sft.log_every = 10
       s.tasks = PAPER_TASKS
-      s.num_examples.update(gsm8k=0, triviaqa=0)  # Whole test sets.
+      s.num_examples.update(WHOLE_TEST_SETS)  # The whole evaluation sets.
       s.lm_eval_limit = 0  # Every document.
       s.max_new_tokens.update(gsm8k=256, triviaqa=32)
       s.batch_size = 32

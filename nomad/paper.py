@@ -20,6 +20,7 @@ from typing import Any
 
 from nomad import config as config_lib
 from nomad import filters
+from nomad import student as student_lib
 
 PRESETS = ("paper", "cpu")  # configs/nomad.py presets the settings are held against ("cpu" is the default).
 
@@ -71,8 +72,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("A.1", "M_s batch size", 128, "student.sft.batch_size"),
     Setting("Sec. 4.1, A.3", "evaluation: TriviaQA, TruthfulQA-gen, BBH-NOCOT-FS, BBH-COT-FS, GSM8K, IFEval",
             config_lib.PAPER_TASKS, "student.tasks"),
-    Setting("A.3", "GSM8K scored on its whole test set", 0, "student.num_examples.gsm8k"),
-    Setting("A.3", "TriviaQA scored on its whole evaluation set", 0, "student.num_examples.triviaqa"),
+    Setting("A.3", "GSM8K scored on its whole test set", True, "student.whole_set[gsm8k]"),
+    Setting("A.3", "TriviaQA scored on its whole evaluation set", True, "student.whole_set[triviaqa]"),
     Setting("A.3", "TruthfulQA, BBH, IFEval scored on every document", 0, "student.lm_eval_limit"),
 )
 
@@ -128,20 +129,24 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("cpu", "student.sft.batch_size", "128", "4 packed rows of 256 tokens", _CPU),
     Deviation("cpu", "student.tasks", "Table 1's six", "GSM8K and TriviaQA",
               "lm-eval's tasks take hours on 2 cores; " + _CPU),
-    Deviation("cpu", "student.num_examples.gsm8k", "the whole test set", "48 questions", _CPU),
-    Deviation("cpu", "student.num_examples.triviaqa", "the whole set", "200 questions", _CPU),
+    Deviation("cpu", "student.whole_set[gsm8k]", "the whole test set", "48 questions", _CPU),
+    Deviation("cpu", "student.whole_set[triviaqa]", "the whole set", "200 questions", _CPU),
     Deviation("cpu", "student.lm_eval_limit", "every document", "100 per sub-task", _CPU),
 )
 
 
 def config_value(config, field: str) -> Any:
   """A config's value of `field`: a dotted path, or a derived value ("generate.prompt": the text generation starts
-  from; "student.epochs[equal_compute]": the equal-compute baseline's epochs, None without that baseline)."""
+  from; "student.epochs[equal_compute]": the equal-compute baseline's epochs, None without that baseline;
+  "student.whole_set[task]": whether student.num_examples covers the task's whole evaluation set)."""
   if field == "generate.prompt":
     prefix = config.format.user_prefix
     return prefix.rstrip(" ") if config.generate.strip_prefix_space else prefix
   if field == "student.epochs[equal_compute]":
     return 2 * float(config.student.epochs) if config.student.baselines == "both" else None
+  if field.startswith("student.whole_set["):
+    task = field[len("student.whole_set["):-1]
+    return config.student.num_examples[task] >= student_lib.WHOLE_TEST_SETS[task]
   node = config
   for part in field.split("."):
     node = node[part]

@@ -52,6 +52,9 @@ TASKS = ("gsm8k", "triviaqa", "mbpp", "boolq")
 X_TRAIN_SOURCES = ("subset", "pool")  # student.x_train.
 BASELINES = ("both", "equal_epochs", "none")  # student.baselines.
 ALONE = " alone"  # Suffix of a run on a synthetic set alone (student.synthetic_alone).
+# student.num_examples that score a whole evaluation set: GSM8K's test split (1,319) and the largest TriviaQA split a
+# data folder may hold (rc validation, 17,944; the shared folder's 1,000-question file is then read whole).
+WHOLE_TEST_SETS = dict(gsm8k=1319, triviaqa=17944)
 
 
 def student_section() -> ml_collections.ConfigDict:
@@ -68,7 +71,7 @@ def student_section() -> ml_collections.ConfigDict:
   s.tasks = "gsm8k,triviaqa"
   s.lm_eval_limit = 100  # lm-eval tasks: documents per (sub-)task, the first ones in the task's order; 0 = all.
   s.num_examples = ml_collections.ConfigDict(dict(gsm8k=48, triviaqa=200, mbpp=50, boolq=200))  # Test subset sizes
-  # (0 = the whole test set).
+  # (at least a split's size: the whole split, e.g. WHOLE_TEST_SETS).
   s.max_new_tokens = ml_collections.ConfigDict(dict(gsm8k=160, triviaqa=16, mbpp=192, boolq=1))  # Per task.
   s.mode = "few_shot"  # few_shot: the harnesses' standard prompts; sft: zero-shot in the training template.
   s.batch_size = 8  # Evaluation batch.
@@ -120,7 +123,7 @@ def validate(config) -> sft.SFTConfig:
   for task in tasks(config):
     if student_lib.is_lm_eval(task):
       continue
-    for field, low in (("num_examples", 0), ("max_new_tokens", 1)):
+    for field, low in (("num_examples", 1), ("max_new_tokens", 1)):
       value = s[field].get(task)
       if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise UserError(f"student.{field}.{task}={value!r} must be an integer >= {low}.")

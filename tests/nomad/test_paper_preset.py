@@ -1,15 +1,17 @@
 """configs/nomad.py:paper end to end at a toy size (its sizes shrunk by config overrides only: a few-row TULU v2
 file, tiny models), and the TULU v2 reader on each released layout (JSON Lines, hub parquet clone, save_to_disk
-folder, .arrow file)."""
+folder, .arrow file); the student's run list under student.baselines / synthetic_alone."""
 import json
 import os
 
 import pytest
 
+from datasynth.data.records import Record
 from datasynth.utils.errors import UserError
 from nomad import config as config_lib
 from nomad import conversations as conv_lib
 from nomad import pipeline
+from nomad import student
 from tests.nomad.test_nomad_pipeline import SCRIPT, encoder, scripted_sampler, teacher  # noqa: F401 (fixtures)
 from tests.softsrv.conftest import tiny_model
 
@@ -97,3 +99,20 @@ def test_the_paper_preset_runs_end_to_end_with_only_its_sizes_overridden(teacher
   assert runs["train_2x"]["steps"] == 2 * runs["train"]["steps"]
   card = open(os.path.join(wd, "dataset", "README.md"), encoding="utf-8").read()
   assert "odc-by" in card and "NormSim against the whole source" in card
+
+
+def test_the_student_runs_follow_baselines_and_synthetic_alone():
+  c = config_lib.get_config("paper")
+  x_train = [Record(f"x/{i}", "chat", f"Q{i}?", f"A{i}.") for i in range(2)]
+  synthetic = {"unmasked filtered": [Record("s/0", "chat", "S?", "T.")], "masked filtered": []}
+  c.student.update(baselines="equal_epochs", synthetic_alone=True)
+  specs = student.run_specs(c, x_train, synthetic)
+  assert [(s.name, len(s.records), s.epochs) for s in specs] == [
+      ("train", 2, 4.0), ("unmasked filtered", 3, 4.0), ("unmasked filtered alone", 1, 4.0)]
+  c.student.baselines = "none"
+  assert [s.name for s in student.run_specs(c, x_train, synthetic)] == ["unmasked filtered", "unmasked filtered alone"]
+  for field, value in (("x_train", "all"), ("baselines", "two"), ("synthetic_alone", "yes")):
+    c = config_lib.get_config("paper")
+    c.student[field] = value
+    with pytest.raises(UserError, match=f"student.{field}={value!r}"):
+      student.validate(c)
