@@ -133,8 +133,6 @@ def validate(config) -> sft.SFTConfig:
   for field, allowed in (("x_train", X_TRAIN_SOURCES), ("baselines", BASELINES)):
     if s[field] not in allowed:
       raise UserError(f"student.{field}={s[field]!r}: expected one of {', '.join(allowed)}.")
-  if not isinstance(s.synthetic_alone, bool):
-    raise UserError(f"student.synthetic_alone={s.synthetic_alone!r} must be True or False.")
   if s.mode not in ("few_shot", "sft"):
     raise UserError(f"student.mode={s.mode!r}: expected few_shot or sft.")
   try:

@@ -111,7 +111,7 @@ def test_the_student_runs_follow_baselines_and_synthetic_alone():
       ("train", 2, 4.0), ("unmasked filtered", 3, 4.0), ("unmasked filtered alone", 1, 4.0)]
   c.student.baselines = "none"
   assert [s.name for s in student.run_specs(c, x_train, synthetic)] == ["unmasked filtered", "unmasked filtered alone"]
-  for field, value in (("x_train", "all"), ("baselines", "two"), ("synthetic_alone", "yes")):
+  for field, value in (("x_train", "all"), ("baselines", "two")):
     c = config_lib.get_config("paper")
     c.student[field] = value
     with pytest.raises(UserError, match=f"student.{field}={value!r}"):
