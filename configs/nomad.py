@@ -54,8 +54,18 @@ at 38 s/step, same loss, and was stopped when the machine ran short of memory), 
 machine is still to be measured.
 The work dir gets checkpoints (rerun to resume), metrics.jsonl, loss.png, teacher_data.jsonl, teacher_summary.json.
 
+Paper scale (Chen et al., Sec. 4.1 and A.1-A.2; a GPU box and the TULU v2 mixture, allenai/tulu-v2-sft-mixture on the
+Hugging Face hub, as its JSON Lines, hub clone or save_to_disk folder):
+  python launch/nomad.py --config=configs/nomad.py:paper --table1 --config.data.file=/data/tulu_v2_data.jsonl
+a random 15K subset, teachers 2 epochs at lr 2e-5, batch 128 (masked and unmasked), 30K generations from "User: " at
+temperature 1, top-p 0.9, first-round parsing and filters, NormSim against the whole mixture, students with prompt
+masking (4 epochs at lr 2e-5, batch 128) on X_train + each set against X_train at 4 and 8 epochs, scored on Table 1's
+suite. nomad/paper.py lists every setting the paper states and each departure (the models shipped: pass a Llama 3 8B
+folder as --config.model; README "Deviations from the NOMAD paper"). Tables 2 and B.2: sweeps/nomad_table2.py and
+sweeps/nomad_b2.py (`student.x_train=pool`, `student.baselines`, `student.synthetic_alone`).
+
 Presets (after a colon, comma-separated): cpu | table1 | tiny (2 steps, 8 generations: tests) | filtered |
-unfiltered (which set feeds downstream) | paper (15K conversations, 2 epochs, lr 2e-5, batch 128, bfloat16),
+unfiltered (which set feeds downstream) | paper (above),
 masked | unmasked (the baseline teacher with prompt masking, or NOMAD's without: the default), subsetN (N
 conversations; subset0 = all), e.g. `configs/nomad.py:cpu,masked,subset500`. Fields override:
 `--config.data.source=lima --config.sft.steps=50` (teacher.epochs > 0 sets sft.steps from the data; set it to 0 to

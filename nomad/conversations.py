@@ -6,8 +6,16 @@ well as the assistant turn, so the model learns to write prompts), on a delibera
 TULU v2 conversations). Here:
 
 - `load_conversations(source)`: LIMA (multi-turn: `meta["history"]` holds the earlier rounds) or Alpaca from the
-  shared data folder through `datasynth.data.records.load_task`, or any JSON Lines of {prompt, response} (optionally
-  with "history": [[user, assistant], ...]) or {messages: [{role, content}, ...]}.
+  shared data folder through `datasynth.data.records.load_task`, the TULU v2 SFT mixture (source "tulu_v2", the
+  paper's data: `read_tulu`), or any JSON Lines of {prompt, response} (optionally with "history": [[user,
+  assistant], ...]) or {messages: [{role, content}, ...]}.
+- `read_tulu(path)`: the mixture as released, allenai/tulu-v2-sft-mixture on the Hugging Face hub (326,154
+  {dataset, id, messages} rows): its JSON Lines (open-instruct's tulu_v2_data.jsonl), a clone of the hub repository
+  (data/train-*.parquet), a `datasets` copy (`save_to_disk` folder, or one .arrow / .parquet file). `data.file`
+  names it; empty, `tulu_path` looks for <data dir>/tulu_v2/tulu_v2_data.jsonl, then an HF copy in <data dir>/tulu_v2/.
+  A conversation the unified template cannot hold (no assistant turn, two turns of one role in a row, an empty
+  messages list) is skipped and counted (`read_tulu` prints the count): the paper does not say how it treated them,
+  and one odd row of 326K should not stop a run.
 - `select_subset(conversations, subset_size, seed)`: the paper's training-set-size knob (0 = all).
 - `render(conversation, fmt)`: the text the teacher sees; every round is rendered, in order.
 - `to_examples(...)`: `datasynth.train.sft.Example`s (token ids + loss mask) for `datasynth.train.sft.train`.
@@ -40,12 +48,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from datasynth.data import sources
 from datasynth.data.records import Record, load_task
 from datasynth.data.records import read_jsonl
 from datasynth.train import sft
 from datasynth.utils.errors import UserError
 
-BUILTIN_SOURCES = ("lima", "alpaca")
+BUILTIN_SOURCES = ("lima", "alpaca")  # Read through datasynth.data.records.load_task.
+TULU = "tulu_v2"  # The paper's data (Sec. 4.1), read by `read_tulu`.
+TULU_HUB = "https://huggingface.co/datasets/allenai/tulu-v2-sft-mixture"
+TULU_LAYOUTS = ("tulu_v2/tulu_v2_data.jsonl", "tulu_v2")  # Under a data dir: the JSON Lines, else an HF copy folder.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,8 +86,10 @@ class Conversation:
 
 @dataclasses.dataclass(frozen=True)
 class ChatDataConfig:
-  source: str = "lima"  # lima | alpaca (shared data folder) | a path to JSON Lines of {prompt, response}/{messages}.
-  data_dir: str = ""  # Data folder for lima/alpaca ("" = $DATASYNTH_DATA, else ../shared/data; not bundled).
+  source: str = "lima"  # lima | alpaca (shared data folder) | tulu_v2 | a path to JSON Lines of {prompt, response}/
+  # {messages}.
+  data_dir: str = ""  # Data folder for lima/alpaca/tulu_v2 ("" = $DATASYNTH_DATA, else ../shared/data; not bundled).
+  file: str = ""  # tulu_v2: the mixture's JSON Lines, HF copy folder, .arrow or .parquet file ("" = look in data_dir).
   subset_size: int = 0  # Conversations kept, drawn without replacement (paper: 15K of 300K); 0 = all.
   seed: int = 0  # Seed of the subset draw.
   format: ChatFormat = ChatFormat()  # The unified template's separators.
@@ -138,9 +152,65 @@ def read_conversations_jsonl(path: str) -> list[Conversation]:
   return [Conversation(str(r.get("uid", f"{name}/{n}")), _from_row(r, f"{path}:{n + 1}")) for n, r in enumerate(rows)]
 
 
-def load_conversations(source: str, data_dir: str | None = None) -> list[Conversation]:
-  """Conversations of a built-in source (lima, alpaca) or a JSON Lines file; empty input is an error."""
-  if source in BUILTIN_SOURCES:
+def tulu_path(file: str = "", data_dir: str | None = None) -> str:
+  """Where the TULU v2 mixture is: `file` when given (it must exist), else the first of TULU_LAYOUTS under the data
+  folders (`datasynth.data.sources.data_dirs`); absent is one line naming the place and the public source."""
+  if file:
+    if os.path.exists(file):
+      return file
+    where = f"data.file={file!r}"
+  else:
+    for folder in sources.data_dirs(data_dir):
+      for rel in TULU_LAYOUTS:
+        if os.path.exists(os.path.join(folder, rel)):
+          return os.path.join(folder, rel)
+    where = " or ".join(os.path.join(d, TULU_LAYOUTS[1]) for d in sources.data_dirs(data_dir)
+                        if d != sources.BUNDLED_DIR)
+  raise UserError(f"No TULU v2 mixture at {where}; download allenai/tulu-v2-sft-mixture ({TULU_HUB}) and pass "
+                  "--config.data.file=<its tulu_v2_data.jsonl, clone folder or save_to_disk folder>.")
+
+
+def tulu_rows(path: str) -> list[dict[str, Any]]:
+  """The raw rows of a TULU v2 copy at `path` (see the module docstring for the formats)."""
+  if os.path.isdir(path):
+    rows = sources.read_hf_copy(path, "train")
+    if rows is None:
+      raise UserError(f"{path} holds no TULU v2 copy (no data/train-*.parquet, train.jsonl, save_to_disk folder); "
+                      f"download allenai/tulu-v2-sft-mixture ({TULU_HUB}) into it.")
+    return rows
+  if path.endswith(".parquet"):
+    return sources.read_parquet([path])
+  if path.endswith(".arrow"):
+    try:  # A `datasets` cache / save_to_disk shard: memory-mapped Arrow, read through `datasets`.
+      import datasets  # optional dependency: datasets
+    except ImportError as e:
+      raise UserError(f"{path} is an Arrow file; reading it needs `datasets` (pip install datasets).") from e
+    return datasets.Dataset.from_file(path).to_list()
+  try:
+    return read_jsonl(path)
+  except (FileNotFoundError, ValueError) as e:
+    raise UserError(f"TULU v2 data {path}: {e}") from e
+
+
+def read_tulu(path: str) -> list[Conversation]:
+  """The TULU v2 mixture's conversations (uid = the row's id); rows the template cannot hold are skipped, counted."""
+  out, skipped = [], 0
+  for n, row in enumerate(tulu_rows(path)):
+    try:
+      out.append(Conversation(str(row.get("id") or f"{TULU}/{n}"), _from_messages(row.get("messages"), f"{path}:{n}")))
+    except UserError:
+      skipped += 1
+  if skipped:
+    print(f"[tulu_v2] {path}: skipped {skipped} of {len(out) + skipped} conversations (no assistant turn, or roles "
+          "out of order)", flush=True)
+  return out
+
+
+def load_conversations(source: str, data_dir: str | None = None, file: str = "") -> list[Conversation]:
+  """Conversations of a built-in source (lima, alpaca, tulu_v2) or a JSON Lines file; empty input is an error."""
+  if source == TULU:
+    convs = read_tulu(tulu_path(file, data_dir))
+  elif source in BUILTIN_SOURCES:
     try:
       convs = [from_record(r) for r in load_task(source, "train", data_dir or None)]
     except (FileNotFoundError, ValueError) as e:
@@ -148,8 +218,8 @@ def load_conversations(source: str, data_dir: str | None = None) -> list[Convers
   elif os.path.isfile(source):
     convs = read_conversations_jsonl(source)
   else:
-    raise UserError(f"Chat data source {source!r} is neither one of {BUILTIN_SOURCES} nor an existing JSON Lines "
-                    "file; pass a built-in name or a path.")
+    raise UserError(f"Chat data source {source!r} is neither one of {BUILTIN_SOURCES + (TULU,)} nor an existing "
+                    "JSON Lines file; pass a built-in name or a path.")
   if not convs:
     raise UserError(f"Chat data {source!r} holds no conversations; an empty data set cannot train a teacher.")
   return convs
@@ -170,7 +240,12 @@ def select_subset(conversations: Sequence[Conversation], subset_size: int, seed:
 
 def load_chat_data(cfg: ChatDataConfig) -> list[Conversation]:
   """The configured source, subset by `cfg.subset_size` / `cfg.seed`."""
-  return select_subset(load_conversations(cfg.source, cfg.data_dir or None), cfg.subset_size, cfg.seed)
+  return select_subset(load_pool(cfg), cfg.subset_size, cfg.seed)
+
+
+def load_pool(cfg: ChatDataConfig) -> list[Conversation]:
+  """The whole configured source, the pool the subset is drawn from (the paper's X_TULU, 300K)."""
+  return load_conversations(cfg.source, cfg.data_dir or None, cfg.file)
 
 
 # -------------------------------------------------------------------------------------------------- rendering

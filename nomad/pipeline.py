@@ -6,7 +6,8 @@
                 resumable (`datasynth.jobs.chunked`).
   parse_filter  first rounds (`nomad.parse`), then repetition and coding filters (`nomad.filters`); writes
                 parsed.jsonl (valid first rounds) and filtered.jsonl, with a count of each rejection / removal reason.
-  normsim       NormSim(x) = max_{z in subset} f(z)^T f(x) of prompts and responses, for the parsed and the filtered
+  normsim       NormSim(x) = max_{z in X_original} f(z)^T f(x) of prompts and responses (X_original: the whole
+                source, the paper's X_TULU, or the teacher's subset: normsim.reference), for the parsed and filtered
                 sets (`datasynth.evals.normsim`, Figure 2 as normsim.png; medians and quartiles in normsim.json).
   student       (pipeline.student) a prompt-masked student on X_train + the downstream set vs X_train alone at equal
                 epochs and equal compute, scored on GSM8K and TriviaQA with standard errors (`nomad.student`).
@@ -51,6 +52,7 @@ from nomad import (conversations as conv_lib, config as config_lib, generate as 
 
 SETS = ("unfiltered", "filtered")  # parse_filter outputs: parsed.jsonl, filtered.jsonl.
 FILES = dict(unfiltered="parsed.jsonl", filtered="filtered.jsonl")
+NORMSIM_REFERENCES = ("pool", "subset")  # normsim.reference: X_original of NormSim.
 
 
 class Models:
@@ -90,7 +92,9 @@ def label(config) -> str:
 def teacher_identity(config) -> dict[str, Any]:
   """What the trained teacher depends on (restart-safe SFT fields left out)."""
   s = loop.without_fields(config.sft.to_dict(), sft.SFTConfig.RUN_CONTROL)
-  return dict(model=config.model, data=config.data.to_dict(), format=config.format.to_dict(),
+  data = {k: v for k, v in config.data.to_dict().items() if k != "file" or v}  # data.file only when set: a
+  # run that reads no TULU file keeps its key.
+  return dict(model=config.model, data=data, format=config.format.to_dict(),
               teacher=config.teacher.to_dict(), sft=s)
 
 
@@ -105,7 +109,7 @@ def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
       raise UserError(f"normsim.encoder={folder!r} is not a folder; pass a Hugging Face BERT / MPNet folder "
                       "(e.g. all-mpnet-base-v2) or leave it empty for the embedded all-MiniLM-L6-v2.")
   if config.pipeline.student:
-    student_lib.validate(config)  # Bad student settings stop before the teacher trains.
+    check_student(config)
   check_inputs(config, models)
   return [
       stages.Stage("teacher", teacher_identity(config), lambda d: _teacher(config, d, models)),
@@ -119,6 +123,12 @@ def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
                      lambda d: _student(config, d, pf_dir, models))] if config.pipeline.student else [])
 
 
+def check_student(config) -> None:
+  """Bad student settings, and lm-eval tasks that do not exist, stop before the teacher trains."""
+  student_lib.validate(config)
+  student_lib.check_lm_eval_tasks(config)
+
+
 def check_inputs(config, models: Models) -> None:
   """Every stage's model (a preset or an existing path, unless passed in loaded) and data (the teacher's chat source,
   the student's test folds), before the first stage runs: cheap existence checks, nothing loads."""
@@ -127,7 +137,11 @@ def check_inputs(config, models: Models) -> None:
   if config.pipeline.student and not models.loaded("student"):
     check_name(config.student.model, "student.model")
   d = config.data
-  if d.source in conv_lib.BUILTIN_SOURCES:
+  if config.normsim.reference not in NORMSIM_REFERENCES:
+    raise UserError(f"normsim.reference={config.normsim.reference!r}: expected one of {', '.join(NORMSIM_REFERENCES)}.")
+  if d.source == conv_lib.TULU:
+    conv_lib.tulu_path(d.file, d.data_dir or None)
+  elif d.source in conv_lib.BUILTIN_SOURCES:
     sources.locate(d.source, "train", d.data_dir or None)
   elif not os.path.isfile(d.source):
     raise UserError(f"data.source={d.source!r} is neither one of {conv_lib.BUILTIN_SOURCES} nor an existing JSON Lines "
@@ -172,10 +186,28 @@ def _parse_filter(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
               outputs=[os.path.join(stage_dir, FILES["filtered" if config.pipeline.filtered else "unfiltered"])])
 
 
-def original_records(config) -> list[Record]:
-  """The teacher's subset as first rounds (NormSim's reference set X_original)."""
-  conversations = conv_lib.load_chat_data(teacher_lib.data_config(config))
+def first_rounds(conversations) -> list[Record]:
   return [Record(c.uid, "chat", c.turns[0][0], c.turns[0][1]) for c in conversations]
+
+
+def original_records(config) -> list[Record]:
+  """The teacher's subset as first rounds."""
+  return first_rounds(conv_lib.load_chat_data(teacher_lib.data_config(config)))
+
+
+def pool_records(config) -> list[Record]:
+  """The whole source the subset is drawn from as first rounds (the paper's X_TULU)."""
+  return first_rounds(conv_lib.load_pool(teacher_lib.data_config(config)))
+
+
+def reference_records(config) -> list[Record]:
+  """NormSim's X_original: the whole pool (normsim.reference = pool, the paper's) or the teacher's subset."""
+  return pool_records(config) if config.normsim.reference == "pool" else original_records(config)
+
+
+def student_x_train(config) -> list[Record]:
+  """The student's X_train: the teacher's subset (student.x_train = subset, Table 1) or the whole pool (Table 2)."""
+  return pool_records(config) if config.student.x_train == "pool" else original_records(config)
 
 
 def _read_records(path: str) -> list[Record]:
@@ -186,7 +218,7 @@ def _read_records(path: str) -> list[Record]:
 
 def normsim_values(config, pf_dir: str, models: Models) -> dict[str, dict[str, list[float]]]:
   """{"<label> <set>": {"prompt": [...], "response": [...]}} for each non-empty set."""
-  original = original_records(config)
+  original = reference_records(config)
   encode = lambda texts: models.encoder.encode(texts, batch_size=int(config.normsim.batch_size))
   runs = {}
   for name in SETS:
@@ -214,7 +246,7 @@ def downstream_set(config) -> str:
 def _student(config, stage_dir: str, pf_dir: str, models: Models) -> dict[str, Any]:
   name = downstream_set(config)
   synthetic = {f"{label(config)} {name}": _read_records(os.path.join(pf_dir, FILES[name]))}
-  table = student_lib.run_students(config, stage_dir, original_records(config), synthetic, model=models.student)
+  table = student_lib.run_students(config, stage_dir, student_x_train(config), synthetic, model=models.student)
   return dict(counts={"in": sum(len(v) for v in synthetic.values()), "out": len(table["runs"])},
               student=student_lib.summary(table), outputs=[os.path.join(stage_dir, "results.md")])
 
@@ -293,7 +325,8 @@ def publish_dataset(config, workdir: str, summary: dict[str, Any], command: str 
   source = config.data.source
   metrics = {}
   if summary["normsim"]:
-    metrics["NormSim against the teacher's subset (NOMAD Figure 2; higher = closer to the seed data)"] = (
+    reference = "the whole source" if config.normsim.reference == "pool" else "the teacher's subset"
+    metrics[f"NormSim against {reference} (NOMAD Figure 2; higher = closer to the seed data)"] = (
         normsim_table(summary["normsim"]))
   if summary.get("student"):
     metrics["Student (X_train + this set vs X_train)"] = student_lib.score_table(summary["student"])
@@ -345,6 +378,9 @@ def run_table1(config, workdir: str, **given) -> dict[str, Any]:
 
 
 def _run_table1(config, workdir: str, base: Models) -> dict[str, Any]:
+  if config.pipeline.student:  # The students train after both teachers: their data and settings are checked first.
+    check_inputs(config, base)
+    check_student(config)
   runs, rows = {}, []
   for masked in (False, True):
     c = copy.deepcopy(config)
@@ -371,7 +407,7 @@ def _run_table1(config, workdir: str, base: Models) -> dict[str, Any]:
     synthetic = {f"{teacher} {name}": _read_records(os.path.join(workdir, teacher, "parse_filter", FILES[name]))
                  for teacher in ("unmasked", "masked") for name in SETS}
     student = student_lib.summary(student_lib.run_students(config, os.path.join(workdir, "student"),
-                                                        original_records(config), synthetic, model=base.student))
+                                                        student_x_train(config), synthetic, model=base.student))
   table = dict(rows=rows, figure=figure, student=student)
   io.write_json(os.path.join(workdir, "table1.json"), table)
   io.write_text(os.path.join(workdir, "table1.md"), table1_markdown(table))

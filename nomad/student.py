@@ -8,6 +8,7 @@ teacher's synthetic first rounds, and compares it with the original data alone a
   train                X_train,                  `student.epochs` passes   (equal epochs)
   train_2x             X_train,              2 x `student.epochs` passes   (equal compute, as in the paper)
   <synthetic set>      X_train + X_synthesis,    `student.epochs` passes   (one run per synthetic set given)
+  <set> alone          X_synthesis,              `student.epochs` passes   (student.synthetic_alone: Appendix B.2)
 
 steps = ceil(epochs x packed rows per epoch / batch size), so a run's compute is its number of steps (printed in the
 table: the "twice the epochs" baseline matches the mixture's compute exactly when |X_synthesis| ~ |X_train|; the
@@ -21,9 +22,13 @@ the end (and every `student.eval_every` steps); the untouched student is scored 
 Each figure is printed with its binomial standard error. Outputs: results.md / results.json and
 metric_vs_steps_<task>.png.
 
-X_train is the teacher's subset (`nomad.pipeline.original_records`: each conversation's first round), rendered in
-`student.sft.template` ("chat": the same "User: ... Assistant: ..." format; the few-shot evaluation prompts do not
-depend on it).
+X_train is each conversation's first round of the teacher's subset (`student.x_train = "subset"`: Table 1, where
+X_train and the teacher's data are the same 15K) or of the whole source (`"pool"`: Table 2, the teacher on 15K and
+the student on all 300K; `nomad.pipeline.student_x_train`), rendered in `student.sft.template` ("chat": the same
+"User: ... Assistant: ..." format; the few-shot evaluation prompts do not depend on it). `student.baselines` picks
+the X_train-alone runs (both: equal epochs and equal compute, Table 1; equal_epochs: Table 2's one baseline; none:
+the mixtures only), `student.synthetic_alone` adds a run on each synthetic set alone ("<set> alone", Appendix B.2:
+the student on X_synthesis alone, beside its mixture).
 """
 from __future__ import annotations
 
@@ -44,18 +49,29 @@ from datasynth.utils import interrupt, io
 from datasynth.utils.errors import UserError
 
 TASKS = ("gsm8k", "triviaqa", "mbpp", "boolq")
+X_TRAIN_SOURCES = ("subset", "pool")  # student.x_train.
+BASELINES = ("both", "equal_epochs", "none")  # student.baselines.
+ALONE = " alone"  # Suffix of a run on a synthetic set alone (student.synthetic_alone).
+# student.num_examples that score a whole evaluation set: GSM8K's test split (1,319) and the largest TriviaQA split a
+# data folder may hold (rc validation, 17,944; the shared folder's 1,000-question file is then read whole).
+WHOLE_TEST_SETS = dict(gsm8k=1319, triviaqa=17944)
 
 
 def student_section() -> ml_collections.ConfigDict:
   """configs/nomad.py's `student` section (the SFT fields start from `datasynth.train.sft.SFTConfig`'s defaults)."""
   s = ml_collections.ConfigDict()
-  s.model = "smollm2-135m"  # The student: a preset name or checkpoint folder (paper: Llama / Mistral 7B).
+  s.model = "smollm2-135m"  # The student: a preset name or checkpoint folder (paper: Phi-mini-v3.1, Phi-3 mini).
   s.epochs = 1.0  # Passes over each run's data (the equal-compute baseline gets twice as many).
+  s.x_train = "subset"  # X_train: subset (the teacher's subset: Table 1) | pool (the whole source: Table 2's 300K).
+  s.baselines = "both"  # X_train alone: both (equal epochs and equal compute = 2x epochs: Table 1) | equal_epochs
+  # (Table 2's one baseline) | none (the mixtures only: another run trains the baselines).
+  s.synthetic_alone = False  # Also train on each synthetic set alone (Appendix B.2, Figure 3).
   # Comma-separated evaluation tasks: gsm8k, triviaqa, mbpp, boolq (the project's harnesses) and lm-eval tasks as
   # "lm_eval:<task or group>[:<metric>]" (e.g. lm_eval:bbh_local_fewshot, lm_eval:truthfulqa_local_gen).
   s.tasks = "gsm8k,triviaqa"
-  s.lm_eval_limit = 100  # lm-eval tasks: documents per (sub-)task, the first ones in the task's order.
-  s.num_examples = ml_collections.ConfigDict(dict(gsm8k=48, triviaqa=200, mbpp=50, boolq=200))  # Test subset sizes.
+  s.lm_eval_limit = 100  # lm-eval tasks: documents per (sub-)task, the first ones in the task's order; 0 = all.
+  s.num_examples = ml_collections.ConfigDict(dict(gsm8k=48, triviaqa=200, mbpp=50, boolq=200))  # Test subset sizes
+  # (at least a split's size: the whole split, e.g. WHOLE_TEST_SETS).
   s.max_new_tokens = ml_collections.ConfigDict(dict(gsm8k=160, triviaqa=16, mbpp=192, boolq=1))  # Per task.
   s.mode = "few_shot"  # few_shot: the harnesses' standard prompts; sft: zero-shot in the training template.
   s.batch_size = 8  # Evaluation batch.
@@ -111,9 +127,12 @@ def validate(config) -> sft.SFTConfig:
       value = s[field].get(task)
       if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise UserError(f"student.{field}.{task}={value!r} must be an integer >= {low}.")
-  for field, low in (("batch_size", 1), ("seed", 0), ("eval_every", 0), ("lm_eval_limit", 1)):
+  for field, low in (("batch_size", 1), ("seed", 0), ("eval_every", 0), ("lm_eval_limit", 0)):
     if isinstance(s[field], bool) or not isinstance(s[field], int) or s[field] < low:
       raise UserError(f"student.{field}={s[field]!r} must be an integer >= {low}.")
+  for field, allowed in (("x_train", X_TRAIN_SOURCES), ("baselines", BASELINES)):
+    if s[field] not in allowed:
+      raise UserError(f"student.{field}={s[field]!r}: expected one of {', '.join(allowed)}.")
   if s.mode not in ("few_shot", "sft"):
     raise UserError(f"student.mode={s.mode!r}: expected few_shot or sft.")
   try:
@@ -138,12 +157,20 @@ class RunSpec:
 
 
 def run_specs(config, x_train: Sequence[Record], synthetic: Mapping[str, Sequence[Record]]) -> list[RunSpec]:
+  """The baselines student.baselines asks for, then X_train + each non-empty synthetic set (and, with
+  student.synthetic_alone, that set alone: Appendix B.2), all at student.epochs but train_2x."""
   if not x_train:
     raise UserError("The student's X_train is empty; the teacher's subset holds no conversations.")
-  e = float(config.student.epochs)
-  specs = [RunSpec("train", list(x_train), e), RunSpec("train_2x", list(x_train), 2 * e)]
+  s = config.student
+  e = float(s.epochs)
+  specs = [RunSpec("train", list(x_train), e)] if s.baselines in ("both", "equal_epochs") else []
+  specs += [RunSpec("train_2x", list(x_train), 2 * e)] if s.baselines == "both" else []
   # An empty set (a teacher that wrote no valid first round) would repeat the `train` run: it is listed, not trained.
-  return specs + [RunSpec(name, list(x_train) + list(records), e) for name, records in synthetic.items() if records]
+  for name, records in synthetic.items():
+    if records:
+      specs.append(RunSpec(name, list(x_train) + list(records), e))
+      specs += [RunSpec(name + ALONE, list(records), e)] if s.synthetic_alone else []
+  return specs
 
 
 def _identity(config, spec: RunSpec, cfg: sft.SFTConfig) -> str:
@@ -151,7 +178,8 @@ def _identity(config, spec: RunSpec, cfg: sft.SFTConfig) -> str:
   for r in spec.records:
     h.update(json.dumps([r.prompt, r.response]).encode())
   s = config.student.to_dict()
-  s.pop("sft")
+  for field in ("sft", "x_train", "baselines", "synthetic_alone"):  # The run list, not one run (its data is hashed).
+    s.pop(field, None)
   return json.dumps(dict(student=s, sft=cfg.identity(), epochs=spec.epochs, data=h.hexdigest()[:16]), sort_keys=True)
 
 

@@ -34,7 +34,7 @@ from nomad import conversations as conv_lib
 
 
 def data_config(config) -> conv_lib.ChatDataConfig:
-  return conv_lib.ChatDataConfig(source=config.data.source, data_dir=config.data.data_dir,
+  return conv_lib.ChatDataConfig(source=config.data.source, data_dir=config.data.data_dir, file=config.data.file,
                                  subset_size=config.data.subset_size, seed=config.data.seed,
                                  format=conv_lib.ChatFormat(**config.format.to_dict()))
 

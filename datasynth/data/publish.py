@@ -57,6 +57,8 @@ DATA_LICENSES = {
     "lima": License("cc-by-nc-sa-4.0", "CC BY-NC-SA 4.0 (non-commercial)", "https://huggingface.co/datasets/GAIR/lima"),
     "alpaca": License("cc-by-nc-4.0", "CC BY-NC 4.0 (non-commercial)", "https://github.com/tatsu-lab/stanford_alpaca"),
     "triviaqa": UNKNOWN,
+    "tulu_v2": License("odc-by", "ODC-BY (each source data set keeps its own license)",
+                       "https://huggingface.co/datasets/allenai/tulu-v2-sft-mixture"),
 }
 # Hub task categories beyond text-generation, by task.
 TASK_CATEGORIES = {"boolq": ("question-answering",), "triviaqa": ("question-answering",)}

@@ -354,6 +354,20 @@ def locate(task: str, split: str, data_dir: str | None = None) -> tuple[Layout, 
   raise UserError(missing_data_message(task, split, data_dir))
 
 
+def read_hf_copy(root: str, split: str = "train") -> Rows | None:
+  """The rows of split `split` of the HF copy in folder `root` ("an HF copy in R, split S" of the module docstring,
+  or one `Dataset.save_to_disk` of the whole table), or None when `root` holds none."""
+  found = _hf_split(root, split)
+  if found is None and os.path.isfile(os.path.join(root, "state.json")):
+    found = ("disk", [root])
+  return None if found is None else _read(*found)
+
+
+def read_parquet(paths: list[str]) -> Rows:
+  """The rows of parquet files, in order (a UserError naming a damaged one)."""
+  return _read_parquet(paths, None)
+
+
 def read_rows(task: str, split: str, data_dir: str | None = None) -> tuple[Rows, str]:
   """(rows of `task` / `split` in the official schema, the path they came from) from the first layout found."""
   layout, fmt, paths = locate(task, split, data_dir)

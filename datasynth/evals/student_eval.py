@@ -195,8 +195,8 @@ def metric_key(task: str) -> str:
 def make_lm_eval_fn(model, task: str, limit: int, spec: EvalSpec, out_dir: str, *, prefix: str = "",
                     verbose: bool = True, data_dir: str | None = None) -> EvalFn:
   """eval_fn(step, params) -> {metric, metric_stderr, metric_n} of the lm-eval task `task` ("lm_eval:<name>
-  [:<metric>]") on its first `limit` documents (per sub-task of a group), through the adapter; the per-document
-  outputs go to <out_dir>/eval/<prefix>step_<N>.jsonl."""
+  [:<metric>]") on its first `limit` documents (per sub-task of a group; 0: every document), through the adapter;
+  the per-document outputs go to <out_dir>/eval/<prefix>step_<N>.jsonl."""
   # lm-eval is an optional, heavy dependency (the adapter imports it): imported only when a run names an lm-eval task.
   from datasynth.evals import lm_eval_adapter  # optional dependency: lm-eval
   name, metric = lm_eval_task(task)
@@ -207,7 +207,7 @@ def make_lm_eval_fn(model, task: str, limit: int, spec: EvalSpec, out_dir: str, 
   def eval_fn(step: int, params) -> dict[str, float]:
     lm = lm_eval_adapter.DatasynthLM(dataclasses.replace(model, params=params), batch_size=spec.batch_size,
                                      max_gen_toks=spec.max_new_tokens, progress=False)
-    results = lm_eval_adapter.evaluate(lm, [name], limit=limit, log_samples=True, manager=manager)
+    results = lm_eval_adapter.evaluate(lm, [name], limit=limit or None, log_samples=True, manager=manager)
     values = lm_eval_adapter.metrics(results).get(name, {})
     if metric not in values:
       raise UserError(f"lm-eval task {name} reports no metric {metric!r} (it reports {sorted(values)}); name one "

@@ -1,0 +1,45 @@
+"""What the NOMAD sweeps of Table 2 and Appendix B.2 share (not a sweep itself: a leading underscore).
+
+`scale()` is the environment variable NOMAD_SCALE: `paper` (the default is `cpu`) runs every run on
+configs/nomad.py:paper, the paper's recipe on the TULU v2 mixture (point `--config.data.file` at it, e.g. through
+NOMAD_TULU=<file or folder>, or put it in <data dir>/tulu_v2/); `cpu` runs them on the `table1` preset (LoRA teacher
+and student, 96 generations of <= 96 tokens, students scored on 160 TriviaQA questions), with Alpaca's 999-row demo
+as the whole pool and a 64-conversation subset as the "15K" one.
+
+- `teacher_runs(sizes)`: one launch/nomad.py run per (masking, teacher set size), named as the paper's rows ("15k":
+  the random subset, "300k": the whole pool, subset0).
+- `pool_student()`: the student of Table 2 (X_train = the whole pool, `student.x_train = pool`; 2 epochs on 300K at
+  paper scale, Sec. 4.1, 1 at CPU scale, the table1 preset's; the suite without IFEval, which Table 2 drops, A.4).
+"""
+import os
+
+from datasynth.utils.errors import UserError
+from nomad.config import PAPER_TASKS
+
+
+def scale() -> str:
+  """NOMAD_SCALE: cpu (default) or paper; read when a sweep builds its runs."""
+  value = os.environ.get("NOMAD_SCALE", "cpu")
+  if value not in ("cpu", "paper"):
+    raise UserError(f"NOMAD_SCALE={value!r}: expected cpu or paper.")
+  return value
+
+
+def pool_student() -> dict:
+  """Table 2's student: X_train = the whole pool; at paper scale 2 epochs and the suite without IFEval (A.4)."""
+  if scale() == "cpu":
+    return {"student.x_train": "pool"}
+  tasks = ",".join(t for t in PAPER_TASKS.split(",") if t != "lm_eval:ifeval")
+  return {"student.x_train": "pool", "student.epochs": 2.0, "student.tasks": tasks}
+
+
+def teacher_runs(sizes, masks=("nomasked", "masked")) -> list[dict]:
+  """[{name, preset, data.subset_size[, data.file]}] per (mask, size): e.g. "nomasked_filtered15k" on
+  `<paper | table1>,unmasked`, the teacher on the "15k" subset (15,000 at paper scale, 64 at CPU scale; "300k":
+  subset0, the whole pool)."""
+  paper = scale() == "paper"
+  subset = {"15k": 15000 if paper else 64, "300k": 0}
+  data = {"data.file": os.environ["NOMAD_TULU"]} if paper and os.environ.get("NOMAD_TULU") else {}
+  return [{"name": f"{mask}_filtered{size}",
+           "preset": f"{'paper' if paper else 'table1'},{'masked' if mask == 'masked' else 'unmasked'}",
+           "data.subset_size": subset[size], **data} for mask in masks for size in sizes]
