@@ -30,6 +30,7 @@ class Sampling:
     if self.temperature < 0 or not 0.0 < self.top_p <= 1.0 or self.top_k < 0:
       raise ValueError(f"Need temperature >= 0, 0 < top_p <= 1, top_k >= 0; got {self.temperature}, {self.top_p}, "
                        f"{self.top_k}.")
+    # Stored as plain Python numbers (a config or a test may give numpy scalars or ints).
     object.__setattr__(self, "temperature", float(self.temperature))
     object.__setattr__(self, "top_k", int(self.top_k))
     object.__setattr__(self, "top_p", float(self.top_p))

@@ -72,7 +72,7 @@ class Presentation:
   banner: str | None = None  # Printed with the step range and the work dir before the first step.
   hint: str = ""  # What to do about a non-finite loss (ends the error line).
   plot_keys: Sequence[str] = ("loss",)  # Metrics drawn in the work dir's loss.png.
-  plot_title: str = ""
+  plot_title: str = ""  # That plot's title.
 
 
 def without_fields(d: dict, paths: Iterable[str]) -> dict:
