@@ -8,8 +8,9 @@ The workload is the student evaluation of NOMAD Table 1 and of the SFT runs (`da
 prompt is the same 5 shots followed by its own question (~165 tokens, of which ~140 are the shots), greedy, at most
 `--new_tokens` (16) tokens, ending at the first newline. The same prompts go to:
 - whole: `sample_text(prompts)`, every row prefills its whole prompt;
-- shared: `sample_text(prompts, share_common_prefix=True)` (what `lm.greedy_generator` uses): the token ids common
-  to every prompt are embedded and prefilled once as a shared prefix, each row prefills only its question;
+- shared: `sample_text(prompts, batching=Batching(share_common_prefix=True))` (what `lm.greedy_generator` uses): the
+  token ids common to every prompt are embedded and prefilled once as a shared prefix, each row prefills only its
+  question;
 - hf: `transformers` `generate` (greedy) on the same weights (dequantised from the same GGUF) with the same token
   ids, left-padded, every id whose text holds a newline as an end token, so a row ends where ours does.
 Each JAX path gets one untimed warm-up call on the same prompts (compilation, printed apart). The table gives
@@ -39,9 +40,10 @@ def prompts_for(n: int) -> list[str]:
 
 def run_jax(model, prompts, args, share: bool) -> tuple[list[str], float, float]:
   """(answers, compile + first call seconds, timed seconds)."""
-  from datasynth.decode.text import sample_text
-  kw = dict(batch_size=args.batch, max_new_tokens=args.new_tokens, temperature=0.0, stop=("\n",), progress=False,
-            share_common_prefix=share)
+  from datasynth.decode.text import Batching, sample_text
+  from datasynth.decode.tokens import Sampling
+  kw = dict(sampling=Sampling(temperature=0.0), batching=Batching(args.batch, share_common_prefix=share),
+            max_new_tokens=args.new_tokens, stop=("\n",), progress=False)
   start = time.perf_counter()
   sample_text(model, prompts, **kw)
   warm = time.perf_counter() - start

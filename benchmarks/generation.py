@@ -10,9 +10,9 @@ temperature 1 until EOS or 32 tokens (configs/mbpp.py). `--workdir` holds the tr
 first for `--steps` steps, the CPU preset's 150 by default, ~30 min on the 2-core machine; `--steps 0` uses a
 randomly initialised prompt instead, whose rows rarely end before the budget: no length spread). The same items and
 prefixes go to:
-- static: `sample_text(batching="static")`, one compiled `sample` call per batch of `--batch` rows; a batch runs
-  until its longest row ends;
-- continuous: `sample_text(batching="continuous")`, `--batch` slots refilled as rows end
+- static: `sample_text(batching=Batching(mode="static"))`, one compiled `sample` call per batch of `--batch` rows; a
+  batch runs until its longest row ends;
+- continuous: `sample_text(batching=Batching(mode="continuous"))`, `--batch` slots refilled as rows end
   (`datasynth.decode.continuous`);
 - hf: `transformers` `generate(inputs_embeds=[P; embed(BOS)])` on the same weights (dequantised from the same GGUF),
   batches of `--batch`, the first `--hf_items` items (it is the slowest), torch with `--threads` threads.
@@ -104,11 +104,13 @@ def load_workload(args):
 # ------------------------------------------------------------------------------------------------ runners
 def run_jax(gen, prefixes, args, batching: str, dtype: str):
   """(samples, seconds, warm-up seconds) of `sample_text` over every item (after a warm-up on the first batch)."""
-  from datasynth.decode.text import sample_text
+  from datasynth.decode.text import Batching, sample_text
+  from datasynth.decode.tokens import Sampling
   g = gen.config.generate
-  call = lambda p: sample_text(gen.model, [""] * len(p), prefixes=p, add_bos=True, batch_size=args.batch,
-                               max_new_tokens=g.max_new_tokens, temperature=g.temperature, seed=gen.config.seed,
-                               dtype=dtype, progress=False, return_details=True, batching=batching)
+  call = lambda p: sample_text(gen.model, [""] * len(p), prefixes=p, add_bos=True,
+                               sampling=Sampling(temperature=g.temperature), batching=Batching(args.batch, batching),
+                               max_new_tokens=g.max_new_tokens, seed=gen.config.seed, dtype=dtype, progress=False,
+                               return_details=True)
   t = time.perf_counter()
   call(prefixes[:2 * args.batch])
   warm = time.perf_counter() - t

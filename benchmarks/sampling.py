@@ -63,12 +63,13 @@ def run_jax(loaded, prefix: np.ndarray, new_tokens: int, scan_layers: bool, shar
   import jax
   import jax.numpy as jnp
   from datasynth.decode import kernels
+  from datasynth.decode.tokens import Sampling
   from datasynth.models.decoder import Decoder, cast_params
   dec = Decoder(loaded.config, dtype=jnp.dtype(dtype), scan_layers=scan_layers)
   params = jax.device_put(cast_params(loaded.params, dec.dtype))
   b = prefix.shape[0]
   kw = dict(prefix=prefix[:1], prompt_tokens=np.ones((b, 1), np.int32)) if shared else dict(prefix=prefix)
-  call = lambda seed: kernels.sample(dec, params, rng=seed, max_new_tokens=new_tokens, temperature=1.0,
+  call = lambda seed: kernels.sample(dec, params, rng=seed, max_new_tokens=new_tokens, sampling=Sampling(1.0),
                                      eos_id=None, **kw).tokens.block_until_ready()
   t = time.perf_counter()
   call(0)

@@ -27,6 +27,7 @@ import dataclasses
 from typing import Any, Callable, Iterable, Mapping
 
 from datasynth.decode import text as text_lib
+from datasynth.decode.tokens import Sampling
 from datasynth.jobs import chunked
 from datasynth.utils.errors import UserError
 from nomad import conversations as conv_lib, filters, parse
@@ -91,9 +92,9 @@ def make_rows_fn(teacher, g: GenerateConfig, fmt: conv_lib.ChatFormat, provenanc
 
   def make_rows(items: range) -> list[dict[str, Any]]:
     outs = text_lib.sample_text(teacher, [prompt] * len(items), item_ids=list(items), seed=g.seed,
-                                batch_size=g.batch_size, batching=g.batching, max_new_tokens=g.max_new_tokens,
-                                temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, stop=stops,
-                                return_details=True, progress=False)
+                                sampling=Sampling(g.temperature, g.top_k, g.top_p),
+                                batching=text_lib.Batching(g.batch_size, g.batching),
+                                max_new_tokens=g.max_new_tokens, stop=stops, return_details=True, progress=False)
     return [dict(text=_continuation(o.text, lead), item=j, finished=bool(o.finished), num_tokens=len(o.token_ids),
                  method=METHOD, teacher_step=int(provenance.get("step", 0)),
                  teacher_fingerprint=provenance.get("fingerprint", ""), model=provenance.get("model", ""),

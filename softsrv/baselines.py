@@ -43,7 +43,8 @@ from typing import Any, Callable, Sequence
 import ml_collections
 
 from datasynth.data.records import load_task
-from datasynth.decode.text import sample_text
+from datasynth.decode.text import Batching, sample_text
+from datasynth.decode.tokens import Sampling
 from datasynth.jobs import chunked, memo
 from datasynth.models.loaders import load_model
 from datasynth.utils.errors import UserError
@@ -152,9 +153,9 @@ def sampler(model, *, batch_size: int, top_p: float = 1.0, progress: bool = Fals
   """A GenerateFn on `sample_text` for a LoadedModel: item ids give each prompt its own key stream."""
 
   def generate(prompts, *, seed, item_ids, temperature, max_new_tokens, stop=()):
-    return sample_text(model, list(prompts), seed=seed, item_ids=list(item_ids), temperature=temperature,
-                       top_p=top_p, stop=tuple(stop), max_new_tokens=max_new_tokens, batch_size=batch_size,
-                       return_details=True, progress=progress)
+    return sample_text(model, list(prompts), seed=seed, item_ids=list(item_ids),
+                       sampling=Sampling(temperature=temperature, top_p=top_p), batching=Batching(batch_size),
+                       stop=tuple(stop), max_new_tokens=max_new_tokens, return_details=True, progress=progress)
 
   return generate
 

@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from datasynth.decode.text import sample_text
+from datasynth.decode.text import Batching, sample_text
+from datasynth.decode.tokens import Sampling
 from datasynth.models.decoder import cast_params
 from datasynth.models.loaders import LoadedModel, load_model
 from datasynth.train import checkpoint as checkpoint_lib
@@ -123,10 +124,9 @@ class Generator:
                                                                                           g.batch_size)])
     texts, add_bos = Layout.from_config(self.config).generation_prompts(len(items))
     samples = sample_text(
-        self.model, texts, prefixes=prefixes, add_bos=add_bos, batch_size=g.batch_size,
-        max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_k=g.top_k, top_p=g.top_p,
-        seed=self.config.seed, item_ids=list(items), dtype=workdir_lib.DTYPES[self.config.model.dtype],
-        progress=False, return_details=True, batching=g.batching)
+        self.model, texts, prefixes=prefixes, add_bos=add_bos, sampling=Sampling(g.temperature, g.top_k, g.top_p),
+        batching=Batching(g.batch_size, g.batching), max_new_tokens=g.max_new_tokens, seed=self.config.seed,
+        item_ids=list(items), dtype=workdir_lib.DTYPES[self.config.model.dtype], progress=False, return_details=True)
     return [self._row(j, int(i), s) for j, i, s in zip(items, source, samples)]
 
   def _row(self, item: int, source_index: int, sample) -> dict[str, Any]:

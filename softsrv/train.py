@@ -231,10 +231,12 @@ def _train(config, workdir, model, context_model) -> Result:
       workdir=workdir, identity=run.identity, cadence=cadence(config), state=state,
       step_fn=lambda state, step: run.step_fn(state, run.frozen, run.batch(step)), summarize=summarize, end=end,
       total=end, eval_fn=lambda step, state: dict(heldout_loss=run.heldout_loss(state.params)),
-      hint=(f"lower --config.train.lr (now {tc.lr:g}) or keep --config.train.clip_norm on (now {tc.clip_norm:g}), "
-            "then rerun to resume"),
-      desc="softsrv train", show_progress=config.show_progress, banner=banner, plot_keys=("loss", "heldout_loss"),
-      plot_title=f"SoftSRV {config.soft_prompt.variant} on {config.task}: next-token loss of x")
+      presentation=loop.Presentation(
+          desc="softsrv train", show_progress=config.show_progress, banner=banner,
+          hint=(f"lower --config.train.lr (now {tc.lr:g}) or keep --config.train.clip_norm on (now {tc.clip_norm:g}), "
+                "then rerun to resume"),
+          plot_keys=("loss", "heldout_loss"),
+          plot_title=f"SoftSRV {config.soft_prompt.variant} on {config.task}: next-token loss of x"))
   return Result(state=out.state, metrics=out.metrics, workdir=workdir, run=run)
 
 

@@ -15,7 +15,7 @@ unmasked teacher 231 s, its generation 131 s, NormSim 28 s; masked teacher 201 s
 stage (untrained score, four runs, five scores) 712 s. Two things made it fit, neither changing a result (the same
 96 conversations per teacher and the same 160 answers per evaluation, row for row, as the 36.8-minute run):
 - every student evaluation prefills the 5 shots once and only its question per row (`lm.greedy_generator`,
-  `sample_text(share_common_prefix=True)`), at batch 16: ~35 s per 160 questions against ~150 s;
+  `Batching(share_common_prefix=True)`), at batch 16: ~35 s per 160 questions against ~150 s;
 - the teachers sample 32 rows at once (one batch per chunk of 32): 131 s against 167 s.
 Earlier the same day, with only the first: 1,595 s (26.6 min); with neither: 2,208 s (36.8 min, slow SFT steps).
 

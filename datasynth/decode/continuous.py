@@ -86,7 +86,7 @@ def _decoder(spec: Spec) -> Decoder:
 def _choose(logits: Array, keys: Array, steps: Array, spec: Spec) -> Array:
   """Token `steps[r]` of row r, drawn with fold_in(keys[r], steps[r]) (static batching's per-row stream)."""
   step_keys = jax.vmap(lambda k, i: jax.random.fold_in(jax.random.wrap_key_data(k), i))(keys, steps)
-  return choose_tokens(logits, step_keys, temperature=spec.temperature, top_k=spec.top_k, top_p=spec.top_p)
+  return choose_tokens(logits, step_keys, spec.sampling)
 
 
 def _prefill(params, rows: dict, shared, spec: Spec):

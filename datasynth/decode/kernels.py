@@ -11,7 +11,7 @@ One call of `sample` is one compiled program with static shapes:
    every row is done or `max_new_tokens` are drawn. With `Decoder(scan_layers=False)` (what `sample_text` uses) the
    weights are split per layer once per call, so a step reads each weight buffer once and copies none.
 
-Choosing a token: `datasynth.decode.tokens` (temperature, top-k, top-p, one draw per row).
+Choosing a token: `datasynth.decode.tokens` (`Sampling`: temperature, top-k, top-p; one draw per row).
 
 Randomness is per row: row r has its own key stream, and its token at step i is drawn with `fold_in(key_r, i)`. `rng`
 is either one key per row ([B] keys) or one key, from which row r's key is `fold_in(rng, r)`. `sample_text` gives
@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from datasynth import sharding
-from datasynth.decode.tokens import choose_tokens, row_keys
+from datasynth.decode.tokens import Sampling, choose_tokens, row_keys
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder, attach_prefix, init_cache, unstack_layers
 
@@ -63,9 +63,7 @@ class Spec:
   cache_dtype: Any
   scan_layers: bool
   max_new_tokens: int
-  temperature: float
-  top_k: int
-  top_p: float
+  sampling: Sampling
   eos_ids: tuple[int, ...]
   stop_ids: tuple[tuple[int, ...], ...]
   pad_id: int
@@ -171,7 +169,7 @@ def _sample_core(params, tokens, token_mask, prefix, prefix_mask, rng, *, spec: 
 
   def choose(logits, step):
     step_keys = jax.vmap(lambda k: jax.random.fold_in(k, step))(keys)
-    return choose_tokens(logits, step_keys, temperature=spec.temperature, top_k=spec.top_k, top_p=spec.top_p)
+    return choose_tokens(logits, step_keys, spec.sampling)
 
   def logprob(logits, tok):
     return jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), tok[:, None], axis=-1)[:, 0]
@@ -255,8 +253,8 @@ def first_stop_end(tokenizer, ids: Sequence[int], stops: Sequence[str]) -> int |
 
 
 def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt_mask=None, prefix=None,
-           prefix_mask=None, rng: Array | int = 0, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
-           top_p: float = 1.0, eos_id: int | Sequence[int] | None | str = "config",
+           prefix_mask=None, rng: Array | int = 0, max_new_tokens: int, sampling: Sampling = Sampling(),
+           eos_id: int | Sequence[int] | None | str = "config",
            stop_sequences: Sequence[str | Sequence[int]] = (), tokenizer=None, return_logprobs: bool = False,
            pad_id: int | None = None, mesh=None, rules=None, cache_dtype=None) -> SampleOutput:
   """Draw up to `max_new_tokens` tokens per row after `[prefix; prompt]`.
@@ -268,7 +266,8 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
   prefix / prefix_mask: [B, t, width] embedded prefix (e.g. a SoftSRV soft prompt) and optional bool [B, t]. A
     prefix with batch 1 and prompts with batch B > 1 share the prefix: it is prefilled once and its cache shared.
   rng: a PRNG key or an int seed (row r's stream is fold_in(rng, r)), or one key per row ([B] keys: a row's sample
-    then depends on its key only, not on its batch). eos_id: "config" (the config's eos_id), an id, a list of ids, or None.
+    then depends on its key only, not on its batch). sampling: token choice (temperature, top-k, top-p).
+  eos_id: "config" (the config's eos_id), an id, a list of ids, or None.
   stop_sequences: token-id lists (matched exactly) and / or strings (need `tokenizer`; see the module docstring).
   mesh / rules: optional `datasynth.sharding` mesh and logical rules; the cache is constrained to them.
   cache_dtype: the KV cache's dtype; default the compute dtype, but float32 on the CPU backend, where XLA rewrites a
@@ -277,10 +276,9 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
   dec = model if isinstance(model, Decoder) else Decoder(model)
   if prompt_tokens is None and prefix is None:
     raise ValueError("sample needs prompt_tokens, a prefix, or both.")
-  spec, stop_strings = make_spec(dec, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                                 top_p=top_p, eos_id=eos_id, stop_sequences=stop_sequences, tokenizer=tokenizer,
-                                 return_logprobs=return_logprobs, pad_id=pad_id, mesh=mesh, rules=rules,
-                                 cache_dtype=cache_dtype)
+  spec, stop_strings = make_spec(dec, max_new_tokens=max_new_tokens, sampling=sampling, eos_id=eos_id,
+                                 stop_sequences=stop_sequences, tokenizer=tokenizer, return_logprobs=return_logprobs,
+                                 pad_id=pad_id, mesh=mesh, rules=rules, cache_dtype=cache_dtype)
   if prompt_tokens is not None:
     prompt_tokens = jnp.asarray(prompt_tokens, jnp.int32)
     if prompt_tokens.ndim != 2:
@@ -311,26 +309,24 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
   return SampleOutput(tokens=tokens, lengths=lengths, finished=finished, logprobs=logprobs)
 
 
-def make_spec(dec: Decoder, *, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-              eos_id="config", stop_sequences=(), tokenizer=None, return_logprobs: bool = False, pad_id=None,
-              mesh=None, rules=None, cache_dtype=None) -> tuple[Spec, tuple[str, ...]]:
+def make_spec(dec: Decoder, *, max_new_tokens: int, sampling: Sampling = Sampling(), eos_id="config",
+              stop_sequences=(), tokenizer=None, return_logprobs: bool = False, pad_id=None, mesh=None, rules=None,
+              cache_dtype=None) -> tuple[Spec, tuple[str, ...]]:
   """The compiled sampler's static settings (checked) and the stop strings left to the host; see `sample`."""
   cfg = dec.config
   if cache_dtype is None:
     cache_dtype = jnp.float32 if jax.default_backend() == "cpu" else dec.dtype
   if max_new_tokens < 1:
     raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
-  if temperature < 0 or not 0.0 < top_p <= 1.0 or top_k < 0:
-    raise ValueError(f"Need temperature >= 0, 0 < top_p <= 1, top_k >= 0; got {temperature}, {top_p}, {top_k}.")
   stop_ids, stop_strings = stop_tuples(stop_sequences, tokenizer)
   if pad_id is None:
     pad_id = cfg.pad_id if cfg.pad_id is not None else 0
   if mesh is not None and rules is None:
     rules = sharding.DEFAULT_RULES
   spec = Spec(config=cfg, dtype=dec.dtype, cache_dtype=jnp.dtype(cache_dtype), scan_layers=dec.scan_layers,
-              max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_k=int(top_k),
-              top_p=float(top_p), eos_ids=eos_tuple(eos_id, cfg), stop_ids=stop_ids, pad_id=int(pad_id),
-              return_logprobs=bool(return_logprobs), mesh=mesh, rules=tuple(rules) if rules else ())
+              max_new_tokens=int(max_new_tokens), sampling=sampling, eos_ids=eos_tuple(eos_id, cfg),
+              stop_ids=stop_ids, pad_id=int(pad_id), return_logprobs=bool(return_logprobs), mesh=mesh,
+              rules=tuple(rules) if rules else ())
   return spec, stop_strings
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from datasynth import sharding
 from datasynth.decode import buckets, continuous
 from datasynth.decode.kernels import eos_tuple, make_spec, sample
+from datasynth.decode.tokens import Sampling
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder, cast_params
 from datasynth.utils import progress as progress_lib
@@ -33,19 +34,33 @@ class TextSample:
 BATCHING = ("continuous", "static")  # sample_text's engines (`continuous`; one `sample` call per batch).
 
 
-def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, batch_size: int = 32,
-                max_new_tokens: int = 128, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                stop: Sequence[str] = (), eos_id: int | Sequence[int] | None | str = "config", seed: int = 0,
-                add_bos: bool | None = None, dtype=jnp.float32, progress: bool = True, return_details: bool = False,
-                mesh=None, rules=None, length_multiple: int = 16, scan_layers: bool = False,
-                item_ids: Sequence[int] | None = None, batching: str = "continuous",
-                block_steps: int = 32, share_common_prefix: bool = False) -> list[str] | list[TextSample]:
-  """Continue many prompts (and / or embedded prefixes), `batch_size` rows at a time; returns decoded strings.
+@dataclasses.dataclass(frozen=True)
+class Batching:
+  """How `sample_text` groups its items into compiled calls (see its docstring for what each choice changes)."""
+  batch_size: int = 32  # Rows decoding together: continuous batching's slots, or static batching's items per call.
+  mode: str = "continuous"  # One of BATCHING.
+  block_steps: int = 32  # continuous: the most decode steps per compiled block.
+  share_common_prefix: bool = False  # Prefill the prompts' common leading token ids once (`common_token_prefix`).
+  length_multiple: int = 16  # Prompts are padded to `buckets.prompt_length(longest, length_multiple)`.
+
+  def __post_init__(self):
+    if self.mode not in BATCHING:
+      raise ValueError(f"batching mode must be one of {BATCHING}, got {self.mode!r}.")
+
+
+def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, sampling: Sampling = Sampling(),
+                batching: Batching = Batching(), max_new_tokens: int = 128, stop: Sequence[str] = (),
+                eos_id: int | Sequence[int] | None | str = "config", seed: int = 0,
+                item_ids: Sequence[int] | None = None, add_bos: bool | None = None, dtype=jnp.float32,
+                scan_layers: bool = False, mesh=None, rules=None, progress: bool = True,
+                return_details: bool = False) -> list[str] | list[TextSample]:
+  """Continue many prompts (and / or embedded prefixes), `batching.batch_size` rows at a time; returns decoded
+  strings.
 
   model: anything with `.config`, `.params`, `.tokenizer` (a `LoadedModel`). prefixes: [N, t, width] array (one
-  embedded prefix per item), [t, width] (one prefix shared by every prompt: prefilled once) or None. Prompt
-  lengths are padded to one length (`buckets.prompt_length`: a power of two under `length_multiple`, else a
-  multiple of it), so the whole list compiles once. Item j draws from its
+  embedded prefix per item), [t, width] (one prefix shared by every prompt: prefilled once) or None. sampling: token
+  choice (temperature, top-k, top-p). Prompt lengths are padded to one length (`buckets.prompt_length`: a power of
+  two under `batching.length_multiple`, else a multiple of it), so the whole list compiles once. Item j draws from its
   own key stream fold_in(key(seed), item_ids[j]) (item_ids default 0..n-1), so its sample does not depend on
   batch_size, batching or the other items in the list, where the backend's kernels are batch-invariant (a row's
   floats do not depend on how many rows share the call). XLA CPU's default YNNPACK dot fusion is not: on the MBPP
@@ -53,21 +68,19 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   part at some token (each still a sample of the same distribution); with
   XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= (1.4-1.8x slower there) prefills of 2 or more rows were
   bitwise equal (a 1-row one still ~1e-5 off) and those 64 items' tokens identical across batch sizes and batchings (`benchmarks/generation.py --batch_invariant`).
-  batching: "continuous" (`datasynth.decode.continuous`: batch_size slots, each refilled with the next item as soon
-    as its row ends; decoding runs in compiled blocks of at most `block_steps` steps, each ending as soon as enough slots
-    are free for the waiting items) or "static" (one compiled `sample` call per
+  batching.mode: "continuous" (`datasynth.decode.continuous`: batch_size slots, each refilled with the next item as
+    soon as its row ends; decoding runs in compiled blocks of at most `block_steps` steps, each ending as soon as enough
+    slots are free for the waiting items) or "static" (one compiled `sample` call per
     batch of batch_size items, which runs until its longest row ends; the last batch is padded with repeats). Both
     give every item the same tokens (under batch-invariant kernels, as above).
   dtype: compute dtype; the weights are cast to it once (bfloat16 halves the bytes each decode step reads; on CPU
     a tied table is also laid out for decoding once, `decode_layout`).
   scan_layers: run the layers as a scan (faster compile) instead of unrolled (faster decode); see `sample`.
-  share_common_prefix: when the prompts' token ids all start with the same ids (a few-shot prompt's shots), embed
-    that common run once and pass it as a shared prefix (prefilled once, its cache read by every row) so each row
-    prefills only its own tail (`common_token_prefix`). The ids the model sees are the same as without it (the
+  batching.share_common_prefix: when the prompts' token ids all start with the same ids (a few-shot prompt's shots),
+    embed that common run once and pass it as a shared prefix (prefilled once, its cache read by every row) so each
+    row prefills only its own tail (`common_token_prefix`). The ids the model sees are the same as without it (the
     split is on the whole prompts' tokenisation, not on text); only the order of float sums in attention differs.
   """
-  if batching not in BATCHING:
-    raise ValueError(f"batching must be one of {BATCHING}, got {batching!r}.")
   tok = model.tokenizer
   shared = prefixes is not None and np.ndim(prefixes) == 2
   if shared and prompts is None:
@@ -82,11 +95,12 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
     ids = [tok.encode(p, add_bos=add_bos) for p in prompts]
     if prefixes is None and any(len(x) == 0 for x in ids):
       raise ValueError(f"Prompt {next(i for i, x in enumerate(ids) if not x)} is empty and there is no prefix.")
-  common = common_token_prefix(ids) if share_common_prefix and prefixes is None and n > 1 else 0
+  common = common_token_prefix(ids) if batching.share_common_prefix and prefixes is None and n > 1 else 0
   if common:
     ids, head = [x[common:] for x in ids], ids[0][:common]
   if ids is not None:
-    tokens, mask = tok.pad_batch(ids, length=buckets.prompt_length(max(len(x) for x in ids), length_multiple))
+    length = buckets.prompt_length(max(len(x) for x in ids), batching.length_multiple)
+    tokens, mask = tok.pad_batch(ids, length=length)
   dtype = jnp.dtype(dtype)
   params = jax.device_put(model.params) if mesh is None else _place(model, mesh, rules)
   if dtype != jnp.float32:
@@ -102,13 +116,13 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, b
   key = jax.random.key(seed)
   keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(item_ids, jnp.uint32))
   inputs = dict(tokens=tokens, mask=mask, prefixes=None if prefixes is None else np.asarray(prefixes), shared=shared)
-  settings = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, eos_id=eos_id,
-                  stop_sequences=tuple(stop), tokenizer=tok, mesh=mesh, rules=rules)
+  settings = dict(max_new_tokens=max_new_tokens, sampling=sampling, eos_id=eos_id, stop_sequences=tuple(stop),
+                  tokenizer=tok, mesh=mesh, rules=rules)
   bar = progress_lib.bar(n, desc="sampling", unit="seq", enabled=progress)
-  if batching == "continuous":
-    samples = _continuous(dec, params, inputs, keys, batch_size, block_steps, settings, bar)
+  if batching.mode == "continuous":
+    samples = _continuous(dec, params, inputs, keys, batching.batch_size, batching.block_steps, settings, bar)
   else:
-    samples = _static(dec, params, inputs, keys, batch_size, settings, bar)
+    samples = _static(dec, params, inputs, keys, batching.batch_size, settings, bar)
   bar.close()
   eos = set(eos_tuple(eos_id, model.config))
   results = [_text_sample(tok, gen, fin, eos, stop) for gen, fin in samples]

@@ -4,9 +4,12 @@
 truncated to the `top_k` largest and / or the smallest set whose probability reaches `top_p` (nucleus), then one
 categorical draw per row. top_p alone never sorts the vocabulary (262K for Gemma): the nucleus comes from the 256
 largest logits (`lax.top_k`) when their mass reaches p, else from an exact bisection on a logit threshold for those
-rows only (`nucleus_threshold`). Row r draws its token at step i with `fold_in(key_r, i)` (`row_keys`).
+rows only (`nucleus_threshold`). Row r draws its token at step i with `fold_in(key_r, i)` (`row_keys`). The three
+settings travel together as one `Sampling`.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +17,23 @@ import jax.numpy as jnp
 from datasynth.models.decoder import MASK_VALUE as _NEG_INF  # Masked logits: the decoder's one constant.
 
 Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampling:
+  """How a token is chosen from a row's logits (hashable: part of the compiled sampler's static `Spec`)."""
+  temperature: float = 1.0  # 0: greedy (argmax); else the logits are divided by it.
+  top_k: int = 0  # Keep the k largest logits (0: off).
+  top_p: float = 1.0  # Keep the smallest set whose probability reaches p (nucleus; 1: off).
+
+  def __post_init__(self):
+    if self.temperature < 0 or not 0.0 < self.top_p <= 1.0 or self.top_k < 0:
+      raise ValueError(f"Need temperature >= 0, 0 < top_p <= 1, top_k >= 0; got {self.temperature}, {self.top_p}, "
+                       f"{self.top_k}.")
+    # Stored as plain Python numbers (a config or a test may give numpy scalars or ints).
+    object.__setattr__(self, "temperature", float(self.temperature))
+    object.__setattr__(self, "top_k", int(self.top_k))
+    object.__setattr__(self, "top_p", float(self.top_p))
 
 
 # ------------------------------------------------------------------------------------------------ token choice
@@ -197,11 +217,12 @@ def _draw(key: Array, logits: Array) -> Array:
   return (j * block + i).astype(jnp.int32)
 
 
-def choose_tokens(logits: Array, key: Array, *, temperature: float, top_k: int = 0, top_p: float = 1.0) -> Array:
+def choose_tokens(logits: Array, key: Array, sampling: Sampling) -> Array:
   """One token per row from float32 logits [B, V]: greedy at temperature 0, else a tempered, truncated draw.
 
   key: one key per row ([B]) or one key (row r then draws with `fold_in(key, r)`).
   """
+  temperature, top_k, top_p = sampling.temperature, sampling.top_k, sampling.top_p
   if temperature == 0.0:
     return jnp.argmax(logits, axis=-1).astype(jnp.int32)
   logits = logits / jnp.float32(temperature)

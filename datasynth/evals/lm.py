@@ -26,7 +26,8 @@ import numpy as np
 
 from datasynth.decode.buckets import round_up
 from datasynth.decode.kernels import prefill, prefill_after_shared_prefix, prefill_shared_prefix
-from datasynth.decode.text import common_token_prefix, sample_text
+from datasynth.decode.text import Batching, common_token_prefix, sample_text
+from datasynth.decode.tokens import Sampling
 from datasynth.models.decoder import Decoder, cast_params
 from datasynth.train.losses import token_nll
 from datasynth.utils import progress as progress_lib
@@ -44,14 +45,15 @@ def greedy_generator(model, *, max_new_tokens: int = 256, stop: Sequence[str] = 
   """A `generate_fn` for the harnesses: greedy decoding with `model` (a LoadedModel), cut before any stop string.
 
   The few-shot prompts of a harness share their shots, so the ids common to every prompt are prefilled once
-  (`sample_text(share_common_prefix=True)`): each row prefills only its own question (TriviaQA 5-shot: ~24 of
+  (`Batching(share_common_prefix=True)`): each row prefills only its own question (TriviaQA 5-shot: ~24 of
   ~159 positions per row, 2.2x the questions/s; benchmarks/few_shot_eval.py)."""
 
   def generate(prompts: list[str]) -> list[str]:
     if not prompts:
       return []
-    return sample_text(model, list(prompts), batch_size=batch_size, max_new_tokens=max_new_tokens,
-                       temperature=0.0, stop=tuple(stop), progress=progress, share_common_prefix=True)
+    return sample_text(model, list(prompts), sampling=Sampling(temperature=0.0),
+                       batching=Batching(batch_size, share_common_prefix=True), max_new_tokens=max_new_tokens,
+                       stop=tuple(stop), progress=progress)
   return generate
 
 

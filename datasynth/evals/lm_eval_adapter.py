@@ -47,7 +47,8 @@ from lm_eval.api.registry import register_model
 from lm_eval.tasks import TaskManager
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
-from datasynth.decode.text import sample_text
+from datasynth.decode.text import Batching, sample_text
+from datasynth.decode.tokens import Sampling
 from datasynth.evals import lm as lm_lib
 from datasynth.evals.lm_eval_tasks import TASKS_DIR, shipped_tasks
 from datasynth.models.loaders import PRESETS, LoadedModel, check_name, load_model
@@ -203,10 +204,10 @@ class DatasynthLM(LM):
 
     for (_, settings), indices in _groups(requests, key).items():
       prompts = [self._fit_prompt(requests[i].args[0], settings.max_gen_toks) for i in indices]
-      texts = sample_text(self.model, prompts, batch_size=self.batch_size, max_new_tokens=settings.max_gen_toks,
-                          temperature=settings.temperature, top_k=settings.top_k, top_p=settings.top_p,
-                          stop=settings.until, seed=self.seed, dtype=jnp.dtype(self.dtype), progress=self.progress,
-                          share_common_prefix=True)
+      texts = sample_text(self.model, prompts, sampling=Sampling(settings.temperature, settings.top_k, settings.top_p),
+                          batching=Batching(self.batch_size, share_common_prefix=True),
+                          max_new_tokens=settings.max_gen_toks, stop=settings.until, seed=self.seed,
+                          dtype=jnp.dtype(self.dtype), progress=self.progress)
       for i, text in zip(indices, texts):
         out[i] = text
         self.cache_hook.add_partial("generate_until", requests[i].args, text)

@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 
 from datasynth.data.files import read_jsonl
 from datasynth.decode import chat as chat_lib, text as text_lib
+from datasynth.decode.tokens import Sampling
 from datasynth.jobs import chunked
 from datasynth.models.loaders import load_model
 from datasynth.utils import io
@@ -113,9 +114,10 @@ def make_rows_fn(questions: Sequence[dict[str, Any]], model, *, template: str | 
   def make_rows(items: range) -> list[dict[str, Any]]:
     prompts = [answer_prompt(questions[k]["text"], template, fmt) for k in items]
     outs = text_lib.sample_text(model, prompts, item_ids=list(items), seed=settings.seed,
-                                temperature=settings.temperature, top_p=settings.top_p,
-                                max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size, eos_id=eos,
-                                return_details=True, progress=progress)
+                                sampling=Sampling(temperature=settings.temperature, top_p=settings.top_p),
+                                batching=text_lib.Batching(settings.batch_size),
+                                max_new_tokens=settings.max_new_tokens, eos_id=eos, return_details=True,
+                                progress=progress)
     rows = []
     for k, out in zip(items, outs):
       response = out.text.strip()

@@ -5,8 +5,9 @@ teacher (`datasynth.train.sft`, which `nomad.teacher` calls as is).
   progress -> close, plot
 
 A trainer supplies what is its own: the initial state, the step `(state, step) -> (state, per-step metrics)`, how a
-window of per-step metrics becomes a log row (`summarize`), an optional evaluation, and its `Cadence`. The rest is
-here, once (big_vision's flat loop, flax's `report_progress` hooks):
+window of per-step metrics becomes a log row (`summarize`), an optional evaluation, its `Cadence`, and how the run
+is shown (`Presentation`: progress bar label, banner, non-finite hint, plot). The rest is here, once (big_vision's
+flat loop, flax's `report_progress` hooks):
 
 - the pinned `checkpoint_lib.Checkpointer` (a work dir of another identity is refused) and exact resume: the latest
   checkpoint restores params, optimizer state, step and RNG, and the trainer's batches are a pure function of the
@@ -63,6 +64,17 @@ class Cadence:
 RESTART_SAFE = tuple(f.name for f in dataclasses.fields(Cadence))
 
 
+@dataclasses.dataclass(frozen=True)
+class Presentation:
+  """What the loop shows a person; none of it changes what is trained."""
+  desc: str = "train"  # The progress bar's label, and the name in log lines and the interruption message.
+  show_progress: bool = True  # The progress bar (rate, ETA, loss, tokens/s).
+  banner: str | None = None  # Printed with the step range and the work dir before the first step.
+  hint: str = ""  # What to do about a non-finite loss (ends the error line).
+  plot_keys: Sequence[str] = ("loss",)  # Metrics drawn in the work dir's loss.png.
+  plot_title: str = ""  # That plot's title.
+
+
 def without_fields(d: dict, paths: Iterable[str]) -> dict:
   """`d` minus the dotted `paths` ("train.steps" removes d["train"]["steps"]), in place and returned."""
   for path in paths:
@@ -85,42 +97,40 @@ StepFn = Callable[[state_lib.TrainState, int], tuple[state_lib.TrainState, dict[
 
 def run(*, workdir: str, identity: str, cadence: Cadence, state: state_lib.TrainState, step_fn: StepFn,
         summarize: Callable[[Sequence[dict[str, Any]], int, float], dict[str, float]], end: int, total: int,
-        eval_fn: Callable[[int, state_lib.TrainState], dict[str, float]] | None = None, hint: str = "",
-        desc: str = "train", show_progress: bool = True, banner: str | None = None,
-        plot_keys: Sequence[str] = ("loss",), plot_title: str = "") -> LoopResult:
+        eval_fn: Callable[[int, state_lib.TrainState], dict[str, float]] | None = None,
+        presentation: Presentation = Presentation()) -> LoopResult:
   """Run steps [restored step, end) of a `total`-step run in `workdir`, pinned to `identity`.
 
   state: the initial TrainState (its structure and shardings are the restore template). step_fn(state, step) ->
   (state, metrics): metrics hold at least `loss` and `grad_norm` (device or host scalars). summarize(window, done,
   seconds) -> the log row of the window's fetched metrics, which ends at step `done` and took `seconds`.
-  eval_fn(step, state) -> scalars for that step's row. hint: what to do about a non-finite loss. banner: printed
-  with the step range before the first step. The work dir is locked for the run (`datasynth.utils.lock`): a second
-  process on it is refused.
+  eval_fn(step, state) -> scalars for that step's row. presentation: the progress bar, banner, non-finite hint and
+  plot (`Presentation`). The work dir is locked for the run (`datasynth.utils.lock`): a second process on it is
+  refused.
   """
   with lock.hold(workdir):
     return _run(workdir=workdir, identity=identity, cadence=cadence, state=state, step_fn=step_fn,
-                summarize=summarize, end=end, total=total, eval_fn=eval_fn, hint=hint, desc=desc,
-                show_progress=show_progress, banner=banner, plot_keys=plot_keys, plot_title=plot_title)
+                summarize=summarize, end=end, total=total, eval_fn=eval_fn, show=presentation)
 
 
-def _run(*, workdir, identity, cadence, state, step_fn, summarize, end, total, eval_fn, hint, desc, show_progress,
-         banner, plot_keys, plot_title) -> LoopResult:
+def _run(*, workdir, identity, cadence, state, step_fn, summarize, end, total, eval_fn, show: Presentation
+         ) -> LoopResult:
   ckpt = checkpoint_lib.Checkpointer(workdir, identity, save_every=cadence.save_every, keep=cadence.keep)
   metrics = metrics_lib.MetricsWriter(workdir)
   start = ckpt.latest_step() or 0
   if start:
     state = ckpt.restore(state)
-    logging.info("%s: resumed from step %d in %s", desc, start, workdir)
+    logging.info("%s: resumed from step %d in %s", show.desc, start, workdir)
   metrics.truncate_after(start if start else -1)  # Rows after the checkpoint are logged again.
-  if banner is not None:
-    print(f"{banner}, steps {start} -> {end}, work dir {workdir}", flush=True)
+  if show.banner is not None:
+    print(f"{show.banner}, steps {start} -> {end}, work dir {workdir}", flush=True)
   with StopSignals(cadence.stop_grace_s) as stop:
     if start == 0 and eval_fn is not None and cadence.eval_every > 0:
       metrics.write(0, eval_fn(0, state))
       if stop.at(0):  # A signal during the first evaluation: nothing trained, nothing to save (the rerun redoes it).
         ckpt.close()
-        _interrupted(stop.signum, desc, 0, workdir, metrics)
-    bar = progress.bar(total, initial=start, desc=desc, enabled=show_progress)
+        _interrupted(stop.signum, show.desc, 0, workdir, metrics)
+    bar = progress.bar(total, initial=start, desc=show.desc, enabled=show.show_progress)
     window, checked, t0, stopped_at = [], 0, time.perf_counter(), None
     for step in range(start, end):
       state, m = step_fn(state, step)
@@ -137,7 +147,7 @@ def _run(*, workdir, identity, cadence, state, step_fn, summarize, end, total, e
         window = jax.device_get(window)
         for i in range(checked, len(window)):
           finite_lib.check_finite(done - len(window) + i + 1, float(window[i]["loss"]),
-                                  float(window[i]["grad_norm"]), hint, ckpt)
+                                  float(window[i]["grad_norm"]), show.hint, ckpt)
         checked = len(window)
       if log:
         row.update(summarize(window, done, time.perf_counter() - t0))
@@ -158,10 +168,10 @@ def _run(*, workdir, identity, cadence, state, step_fn, summarize, end, total, e
     bar.close()
     ckpt.close()  # Waits for the last save.
     if stopped_at is not None:
-      _interrupted(stop.signum, desc, stopped_at, workdir, metrics)
+      _interrupted(stop.signum, show.desc, stopped_at, workdir, metrics)
   rows = metrics.read()
-  if any(k in r for r in rows for k in plot_keys):
-    metrics.plot(plot_keys, os.path.join(workdir, "loss.png"), title=plot_title)
+  if any(k in r for r in rows for k in show.plot_keys):
+    metrics.plot(show.plot_keys, os.path.join(workdir, "loss.png"), title=show.plot_title)
   metrics.close()
   return LoopResult(state=state, metrics=rows)
 

@@ -416,9 +416,11 @@ def train(examples: Sequence[Example], decoder_config: DecoderConfig, params, cf
       workdir=workdir, identity=identity, cadence=cadence,
       state=fns.create(theta, rng), step_fn=step_fn, summarize=summarize,
       end=cfg.steps if stop_at is None else min(stop_at, cfg.steps), total=cfg.steps,
-      hint=f"lower the SFT lr (now {cfg.lr:g}) or keep clip_norm on (now {cfg.clip_norm:g}), then rerun to resume",
-      eval_fn=None if eval_fn is None else evaluate, desc="sft", show_progress=show_progress, plot_keys=("loss",),
-      plot_title="SFT loss")
+      eval_fn=None if eval_fn is None else evaluate,
+      presentation=loop.Presentation(
+          desc="sft", show_progress=show_progress, plot_title="SFT loss",
+          hint=f"lower the SFT lr (now {cfg.lr:g}) or keep clip_norm on (now {cfg.clip_norm:g}), then rerun to "
+               "resume"))
   return SFTResult(params=fns.effective(out.state.params, frozen), state=out.state, metrics=out.metrics,
                    workdir=workdir)
 

@@ -113,7 +113,8 @@ def _train(workdir, end):
   state = state_lib.TrainState.create(jnp.zeros(3), optax.sgd(0.1), jax.random.key(0))
   step_fn = lambda s, step: (s.replace(step=s.step + 1, params=s.params + step), dict(loss=1.0, grad_norm=1.0))
   return loop.run(workdir=str(workdir), identity="{}", cadence=loop.Cadence(2, 0, 2, 3), state=state,
-                  step_fn=step_fn, summarize=lambda w, d, s: dict(loss=1.0), end=end, total=end, show_progress=False)
+                  step_fn=step_fn, summarize=lambda w, d, s: dict(loss=1.0), end=end, total=end,
+                  presentation=loop.Presentation(show_progress=False))
 
 
 # What a full disk raises from an Orbax save: an OSError, or TensorStore's ValueError naming the errno (seen on a

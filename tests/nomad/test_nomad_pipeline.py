@@ -46,7 +46,7 @@ def scripted_sampler(monkeypatch):
   def fake(model, prompts, *, item_ids=None, **kw):
     if item_ids is None:  # Not the teacher's generation (the student's evaluation): the real sampler.
       return real(model, prompts, **kw)
-    calls.append((list(item_ids), prompts[0], kw["temperature"], kw["top_p"]))
+    calls.append((list(item_ids), prompts[0], kw["sampling"].temperature, kw["sampling"].top_p))
     return [text_lib.TextSample(SCRIPT[j % len(SCRIPT)], [1] * 5, j % len(SCRIPT) not in (2,)) for j in item_ids]
   monkeypatch.setattr(text_lib, "sample_text", fake)
   return calls

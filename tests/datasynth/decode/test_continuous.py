@@ -50,10 +50,11 @@ def _both(model, slot_counts, **kw):
   """sample_text's details: static batching (batch 4), then continuous for each slot count. EOS ids are tokens the
   items write at steps 2, 5 and 8 when nothing ends them, so rows end at many different steps."""
   run = functools.partial(text_lib.sample_text, model, progress=False, return_details=True, max_new_tokens=10, **kw)
-  free = run(batching="static", batch_size=4, eos_id=None)
+  static4 = text_lib.Batching(4, "static")
+  free = run(batching=static4, eos_id=None)
   eos = [free[0].token_ids[2], free[1].token_ids[5], free[3].token_ids[8]]
-  static = run(batching="static", batch_size=4, eos_id=eos)
-  return static, [run(batching="continuous", batch_size=s, block_steps=3, eos_id=eos) for s in slot_counts]
+  static = run(batching=static4, eos_id=eos)
+  return static, [run(batching=text_lib.Batching(s, "continuous", block_steps=3), eos_id=eos) for s in slot_counts]
 
 
 def _assert_same(static, runs):
@@ -82,7 +83,7 @@ def test_per_row_prefixes_give_static_batchings_tokens():
   static, runs = _both(model, (2, 5), prompts=[""] * 11, prefixes=prefixes, add_bos=True, seed=5)
   _assert_varied(static)
   _assert_same(static, runs)
-  static, runs = _both(model, (3,), prefixes=prefixes, seed=6, top_p=0.9)
+  static, runs = _both(model, (3,), prefixes=prefixes, seed=6, sampling=text_lib.Sampling(top_p=0.9))
   _assert_same(static, runs)
 
 
@@ -101,16 +102,16 @@ def test_stop_strings_and_stop_sequences_cut_where_static_batching_cuts():
   texts and tokens are static batching's."""
   model = _model(tiny_model)
   free = text_lib.sample_text(model, _PROMPTS, progress=False, return_details=True, max_new_tokens=10, eos_id=None,
-                              seed=3, batching="static", batch_size=4)
+                              seed=3, batching=text_lib.Batching(4, "static"))
   texts = [s.text for s in free]
   stops = [texts[0][2:4], texts[4][5:6]]  # Strings the free runs write mid-row.
   run = functools.partial(text_lib.sample_text, model, _PROMPTS, progress=False, return_details=True,
                           max_new_tokens=10, eos_id=None, seed=3, stop=stops)
-  static = run(batching="static", batch_size=4)
+  static = run(batching=text_lib.Batching(4, "static"))
   assert sum(any(x in t for x in stops) for t in texts) >= 3
   assert all(not any(x in s.text for x in stops) for s in static)
   assert sum(s.finished for s in static) >= 3
-  _assert_same(static, [run(batching="continuous", batch_size=s, block_steps=3) for s in (2, 5)])
+  _assert_same(static, [run(batching=text_lib.Batching(s, "continuous", block_steps=3)) for s in (2, 5)])
   seq = free[2].token_ids[3:5]  # A token-id stop sequence (matched on device).
   spec, _ = kernels.make_spec(Decoder(model.config), max_new_tokens=10, eos_id=None, stop_sequences=[seq])
   tokens, mask = model.tokenizer.encode_batch(_PROMPTS, length=16)
@@ -127,10 +128,10 @@ def test_stop_strings_and_stop_sequences_cut_where_static_batching_cuts():
 
 def test_greedy_and_one_token_budget():
   model = _model(tiny_model)
-  for kw in (dict(temperature=0.0, max_new_tokens=6), dict(max_new_tokens=1)):
+  for kw in (dict(sampling=text_lib.Sampling(temperature=0.0), max_new_tokens=6), dict(max_new_tokens=1)):
     run = functools.partial(text_lib.sample_text, model, _PROMPTS, progress=False, return_details=True, **kw)
-    static = run(batching="static", batch_size=4)
-    assert [s.token_ids for s in run(batching="continuous", batch_size=3)] == [s.token_ids for s in static]
+    static = run(batching=text_lib.Batching(4, "static"))
+    assert [s.token_ids for s in run(batching=text_lib.Batching(3, "continuous"))] == [s.token_ids for s in static]
 
 
 def test_per_row_cache_index_equals_the_shared_index():
@@ -169,7 +170,7 @@ def test_end_check_at_per_row_columns_equals_the_check_per_row():
 def test_bad_settings_raise_clear_errors():
   model = _model(tiny_model)
   with pytest.raises(ValueError, match="batching"):
-    text_lib.sample_text(model, _PROMPTS, batching="dynamic", progress=False)
+    text_lib.sample_text(model, _PROMPTS, batching=text_lib.Batching(mode="dynamic"), progress=False)
   spec, _ = kernels.make_spec(Decoder(model.config), max_new_tokens=2)
   with pytest.raises(ValueError, match="slots"):
     continuous.Engine(spec, model.params, slots=0)
@@ -196,7 +197,7 @@ def test_a_block_ends_as_soon_as_want_slots_have_ended():
   runs to its block size (or until every slot is done) when want exceeds the slots."""
   model = _model(tiny_model)
   free = text_lib.sample_text(model, _PROMPTS[:4], progress=False, return_details=True, max_new_tokens=10,
-                              eos_id=None, seed=3, batching="static", batch_size=4)
+                              eos_id=None, seed=3, batching=text_lib.Batching(4, "static"))
   eos = [free[0].token_ids[3], free[1].token_ids[6], free[2].token_ids[8]]
   spec, _ = kernels.make_spec(Decoder(model.config), max_new_tokens=10, eos_id=eos)
   tokens, mask = model.tokenizer.encode_batch(_PROMPTS[:4], length=8)

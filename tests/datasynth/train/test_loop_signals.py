@@ -38,7 +38,8 @@ def step_fn(state, step):
   return state.replace(step=state.step + 1, params=params, rng=rng), dict(loss=1.0, grad_norm=1.0)
 state = state_lib.TrainState.create(jnp.zeros(4), optax.sgd(0.1), jax.random.key(0))
 out = loop.run(workdir=workdir, identity="{}", cadence=loop.Cadence(2, 0, 4, 3, grace), state=state,
-               step_fn=step_fn, summarize=lambda w, d, s: dict(loss=1.0), end=end, total=end, show_progress=False)
+               step_fn=step_fn, summarize=lambda w, d, s: dict(loss=1.0), end=end, total=end,
+               presentation=loop.Presentation(show_progress=False))
 np.save(workdir + "/final.npy", np.asarray(out.state.params))
 """
 
@@ -149,7 +150,8 @@ def test_a_signal_during_the_first_evaluation_stops_before_step_1_and_the_rerun_
     return dict(score=float(step))
 
   kw = dict(workdir=str(tmp_path), identity="{}", cadence=loop.Cadence(2, 2, 2, 3), step_fn=_step,
-            summarize=lambda w, d, s: dict(loss=1.0), end=4, total=4, eval_fn=eval_fn, show_progress=False)
+            summarize=lambda w, d, s: dict(loss=1.0), end=4, total=4, eval_fn=eval_fn,
+            presentation=loop.Presentation(show_progress=False))
   with pytest.raises(interrupt.Interrupted) as e:
     loop.run(state=_tiny_state(), **kw)
   assert e.value.code == 75 and calls == [0]
@@ -164,7 +166,8 @@ def test_a_signal_caught_by_an_enclosing_job_stops_a_nested_one_at_its_first_bou
     assert outer.signum == signal.SIGTERM
     with pytest.raises(interrupt.Interrupted):  # ... the train loop it starts next saves its first step and stops.
       loop.run(workdir=str(tmp_path), identity="{}", cadence=loop.Cadence(2, 0, 10, 3), state=_tiny_state(),
-               step_fn=_step, summarize=lambda w, d, s: dict(loss=1.0), end=10, total=10, show_progress=False)
+               step_fn=_step, summarize=lambda w, d, s: dict(loss=1.0), end=10, total=10,
+               presentation=loop.Presentation(show_progress=False))
     assert checkpoint_lib.latest_checkpoint_step(str(tmp_path)) == 1
     with pytest.raises(interrupt.Interrupted) as e:
       outer.stop_if_asked(1, "the first unit")

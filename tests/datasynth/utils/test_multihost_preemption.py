@@ -57,7 +57,7 @@ def _worker(process_id: int, port: int, workdir: str, steps: int) -> None:
   result = loop.run(workdir=workdir, identity='{"test": "multihost"}', state=state, step_fn=step_fn,
                     cadence=loop.Cadence(log_every=4, eval_every=0, save_every=1000, keep=5),
                     summarize=lambda window, done, s: {"loss": float(window[-1]["loss"])}, end=steps, total=steps,
-                    show_progress=False)
+                    presentation=loop.Presentation(show_progress=False))
   print(json.dumps({"w": np.asarray(result.state.params["w"]).tolist()}), flush=True)
 
 
