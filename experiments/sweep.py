@@ -49,7 +49,6 @@ import hashlib
 import importlib.util
 import io as _io
 import itertools
-import json
 import math
 import os
 import pprint
@@ -369,23 +368,9 @@ def check_keys(run: Run, repo: str = REPO) -> None:
 
 
 
-def _read_jsonl(path: str) -> list[dict[str, Any]]:
-  rows = []
-  try:
-    with open(path, encoding="utf-8") as f:
-      for line in f:
-        try:
-          rows.append(json.loads(line))
-        except json.JSONDecodeError:  # A line cut by a kill: the rest of the file is still read.
-          continue
-  except FileNotFoundError:
-    pass
-  return rows
-
-
 def _train_finished(run: Run) -> bool:
   steps = int(load_config(run).train.steps)
-  rows = [r for r in _read_jsonl(os.path.join(run.workdir, "metrics.jsonl")) if "step" in r]
+  rows = [r for r in io.read_jsonl_lenient(os.path.join(run.workdir, "metrics.jsonl")) if "step" in r]
   if rows and rows[-1]["step"] >= steps:
     return True
   return os.path.isdir(os.path.join(run.workdir, "checkpoints", str(steps)))
@@ -427,7 +412,7 @@ def was_started(run: Run) -> bool:
 
 
 def _train_metrics(run: Run) -> dict[str, float]:
-  rows = _read_jsonl(os.path.join(run.workdir, "metrics.jsonl"))
+  rows = io.read_jsonl_lenient(os.path.join(run.workdir, "metrics.jsonl"))
   out: dict[str, float] = {}
   for key in ("loss", "heldout_loss"):
     last = [r for r in rows if isinstance(r.get(key), (int, float))]

@@ -124,7 +124,7 @@ def _teacher(config, stage_dir: str, models: ModelCache) -> dict[str, Any]:
                                      show_progress=bool(config.show_progress))
   models.put(trained_role(stage_dir), (dataclasses.replace(models["teacher"], params=jax.device_get(result.params)),
                                        teacher_lib.teacher_provenance(stage_dir)))
-  summary = _read_json(os.path.join(stage_dir, "teacher_summary.json"))
+  summary = _stage_output(os.path.join(stage_dir, "teacher_summary.json"))
   return dict(counts={"in": summary["conversations"], "out": 1}, final=dict(
       step=summary["steps"], loss=summary["final_loss"]), outputs=[os.path.join(stage_dir, "loss.png")])
 
@@ -201,8 +201,10 @@ def _student(config, stage_dir: str, pf_dir: str, models: ModelCache) -> dict[st
               student=student_lib.summary(table), outputs=[os.path.join(stage_dir, "results.md")])
 
 
-def _read_json(path: str) -> dict[str, Any]:
-  """A JSON file an earlier stage wrote; its absence is a bug of the stage order, never a user's input."""
+def _stage_output(path: str) -> dict[str, Any]:
+  """A JSON file an earlier stage wrote: `io.read_json`, except that absent or not JSON raises FileNotFoundError
+  rather than giving None, on purpose: it is a bug of the stage order (never a user's input) and must not pass as
+  empty."""
   value = io.read_json(path)
   if value is None:
     raise FileNotFoundError(f"{path}: missing or not JSON; the stage that writes it has not finished.")
@@ -335,9 +337,9 @@ def _run_table1(config, workdir: str, base: ModelCache) -> dict[str, Any]:
     c.pipeline.student = False  # The students of every (teacher, set) train below, with one pair of baselines.
     summary = run(c, os.path.join(workdir, label(c)), models=base)  # One base LM and encoder for both teachers.
     pf_dir = os.path.join(workdir, label(c), "parse_filter")
-    runs.update(_read_json(os.path.join(workdir, label(c), "normsim", "normsim_values.json")))
+    runs.update(_stage_output(os.path.join(workdir, label(c), "normsim", "normsim_values.json")))
     by_name = {m["name"]: m for m in summary["stages"]}
-    report = _read_json(os.path.join(pf_dir, "report.json"))
+    report = _stage_output(os.path.join(pf_dir, "report.json"))
     for name in SETS:
       s = (summary["normsim"] or {}).get(f"{label(c)} {name}")
       rows.append(dict(teacher=label(c), set=name, n=by_name["parse_filter"]["parsed" if name == "unfiltered"
