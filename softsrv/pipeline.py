@@ -117,7 +117,7 @@ def postprocess_stage(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
   test = [r.prompt for r in load_task(config.task, "test", config.data.data_dir or None)]
   report = postprocess_lib.postprocess(chunked.read_rows(gen_dir), text_key="text", test_texts=test, out_dir=stage_dir,
                                        progress=config.show_progress,
-                                       config=postprocess_lib.PostprocessConfig(**config.postprocess.to_dict()))
+                                       config=postprocess_lib.PostprocessConfig.from_dict(config.postprocess.to_dict()))
   return dict(counts=report["counts"], stages=report["stages"], outputs=[os.path.join(stage_dir, "kept.jsonl")])
 
 
