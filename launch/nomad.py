@@ -16,7 +16,10 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from datasynth.data import publish
 from datasynth.utils import cli
+from nomad import pipeline
+from softsrv.config import default_workdir
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/nomad.py[:presets].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work dir (default ./workdirs/pipeline-<config name>[-<presets>]).")
@@ -27,9 +30,6 @@ flags.mark_flags_as_required(["config"])
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  from datasynth.data import publish
-  from nomad import pipeline
-  from softsrv.config import default_workdir
   name = default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
   workdir = _WORKDIR.value or os.path.join(os.path.dirname(name), "pipeline-" + os.path.basename(name))
   if _TABLE1.value:

@@ -10,10 +10,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
 
-from datasynth.utils import cli
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+
+from datasynth.data import publish
+from datasynth.utils import cli
+from softsrv import pipeline
+from softsrv.config import default_workdir
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/mbpp.py[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work dir (default ./workdirs/pipeline-<config name>[-<preset>]).")
@@ -23,9 +27,6 @@ flags.mark_flags_as_required(["config"])
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  from datasynth.data import publish
-  from softsrv import pipeline
-  from softsrv.config import default_workdir
   config = _CONFIG.value
   name = default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
   workdir = _WORKDIR.value or os.path.join(os.path.dirname(name), "pipeline-" + os.path.basename(name))
