@@ -16,11 +16,18 @@ import logging
 import os
 from typing import Any, Sequence
 
+from datasynth import sharding
+from datasynth.data.mixture import mix_records
+from datasynth.data.records import load_records_jsonl, load_task
+from datasynth.evals import mauve, student_eval as student
 # TASK_METRIC: the launchers' table.
-from datasynth.evals.student_eval import TASK_METRIC, EvalSpec, eval_subset, with_tests
+from datasynth.evals.student_eval import TASK_METRIC, EvalSpec, eval_subset, standard_error, with_tests
 from datasynth.jobs import compiled
+from datasynth.models.loaders import load_model
+from datasynth.train import sft
 from datasynth.utils import cli, interrupt, io, lock
 from datasynth.utils.errors import UserError
+from datasynth.utils.io import check_workdir
 
 # ------------------------------------------------------------------------------------------------------ records
 
@@ -34,8 +41,6 @@ _AT_LEAST = {"max_records": 0, "eval.num_examples": 0, "eval.seed": 0, "eval.max
 
 def validate(config, *, task: str, workdir: str, records_path: str | None, baseline: bool) -> None:
   """Every field of configs/evaluate.py with a domain, the flags and the work dir, before anything loads."""
-  from datasynth.train import sft
-  from datasynth.utils.io import check_workdir
   if task not in TASK_METRIC:
     raise UserError(f"Unknown task {task!r}; expected one of {sorted(TASK_METRIC)} (--task or config.task).")
   if bool(records_path) == bool(baseline):
@@ -66,7 +71,6 @@ def validate(config, *, task: str, workdir: str, records_path: str | None, basel
 
 def load_train_records(config, *, task: str, records_path: str | None, baseline: bool) -> tuple[list, str]:
   """SFT records from --records, or the task's train split with --baseline; returns (records, source)."""
-  from datasynth.data.records import load_records_jsonl, load_task
   if bool(records_path) == bool(baseline):
     raise UserError("Pass exactly one of --records=PATH.jsonl (SFT records) or --baseline (the task's train set).")
   if baseline:
@@ -99,8 +103,6 @@ def mix_sources(config) -> list[str]:
 
 def mix_general(config, records: list) -> list:
   """SoftSRV Table 3: the task records mixed with general instruction data at `mix.general_share` (exact quotas)."""
-  from datasynth.data.records import load_task
-  from datasynth.data.mixture import mix_records
   m = config.mix
   general = [r for n in mix_sources(config) for r in load_task(n, "train", config.data_dir or None)]
   num = m.num_records or round(len(records) / (1.0 - m.general_share))
@@ -113,9 +115,6 @@ def mix_general(config, records: list) -> list:
 
 def mauve_scores(config, model, task: str, records: Sequence, workdir: str) -> dict[str, Any]:
   """MAUVE of the records' prompts (q) against the train and the test fold's prompts (p), with the curves' PNG."""
-  from datasynth.data.records import load_task
-  from datasynth.evals import mauve
-  from datasynth.models.loaders import load_model
   mc = config.mauve
   folds = {fold: [r.prompt for r in load_task(task, fold, config.data_dir or None)]
            for fold in ("train", config.eval.split)}
@@ -135,7 +134,6 @@ def write_reports(workdir: str, summary: dict[str, Any]) -> None:
            f"- evaluated on {summary['num_eval_examples']} `{summary['eval_split']}` examples, mode "
            f"`{summary['eval_mode']}`", ""]
   if evals:
-    from datasynth.evals.student_eval import standard_error
     n = summary["num_eval_examples"]
     se = lambda p: f"{p:.4f} +- {standard_error(p, n):.4f}"  # The binomial standard error on n test examples.
     lines += [f"| step | {metric} (+- SE, n={n}) | train loss |", "|---:|---:|---:|"]
@@ -173,11 +171,6 @@ def run(config, *, workdir: str, task: str | None = None, records_path: str | No
 
 def _run(config, workdir, task, records_path, baseline, mauve, finetune, stop: interrupt.StopSignals) -> dict[str, Any]:
   import jax
-  from datasynth.train import sft
-  from datasynth import sharding
-  from datasynth.evals import student_eval as student
-  from datasynth.data.records import load_task
-  from datasynth.models.loaders import load_model
 
   records, source = load_train_records(config, task=task, records_path=records_path, baseline=baseline)
   eval_records = eval_subset(load_task(task, config.eval.split, config.data_dir or None), config.eval.num_examples,
@@ -220,7 +213,6 @@ def main(argv: Sequence[str]) -> None:
   f = flags.FLAGS
   if not f.is_parsed() or f["verbosity"].present == 0:
     absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every file at INFO; --verbosity=0 shows it.
-  from datasynth import sharding
   sharding.maybe_initialize_distributed(f.jax_distributed)  # Before any other JAX call.
   run(f.config, workdir=f.workdir, task=f.task, records_path=f.records, baseline=f.baseline, mauve=f.mauve,
       finetune=f.finetune)
