@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from datasynth.models.loaders import resolve
+
 
 def matmul_peak_flops(sizes: tuple[int, ...] = (512, 1024, 2048), repeats: int = 7) -> float:
   """The machine's float32 matmul FLOP/s: the best n x n matmul rate over a few sizes, of numpy (BLAS) and of XLA
@@ -86,7 +88,6 @@ def load_torch_reference(name: str, dtype: str = "float32"):
   import torch
   from transformers import AutoModelForCausalLM
 
-  from datasynth.models.loaders import resolve
   path = resolve(name)
   model = AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
                                                dtype=torch.float32)

@@ -30,18 +30,19 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from datasynth.decode.text import Batching, common_token_prefix, sample_text  # noqa: E402
+from datasynth.decode.tokens import Sampling  # noqa: E402
+from datasynth.evals import student_eval as student, triviaqa  # noqa: E402
+from datasynth.models.loaders import load_model  # noqa: E402
+
 
 def prompts_for(n: int) -> list[str]:
-  from datasynth.evals import student_eval as student
-  from datasynth.evals import triviaqa
   shots = triviaqa.prompt_shots()
   return [triviaqa.build_prompt(r, shots) for r in student.eval_subset(triviaqa.read_split("test"), n, 0)]
 
 
 def run_jax(model, prompts, args, share: bool) -> tuple[list[str], float, float]:
   """(answers, compile + first call seconds, timed seconds)."""
-  from datasynth.decode.text import Batching, sample_text
-  from datasynth.decode.tokens import Sampling
   kw = dict(sampling=Sampling(temperature=0.0), batching=Batching(args.batch, share_common_prefix=share),
             max_new_tokens=args.new_tokens, stop=("\n",), progress=False)
   start = time.perf_counter()
@@ -82,8 +83,6 @@ def main(argv=None):
   p.add_argument("--skip_hf", action="store_true")
   args = p.parse_args(argv)
   from benchmarks.common import machine_header, load_torch_reference
-  from datasynth.models.loaders import load_model
-  from datasynth.decode.text import common_token_prefix
   machine_header(args.threads)
   loaded = load_model(args.model)
   prompts = prompts_for(args.questions)

@@ -15,6 +15,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import best_time, load_torch_reference, machine_header, print_table  # noqa: E402
 
+from datasynth.models.decoder import Decoder  # noqa: E402
+from datasynth.models.loaders import load_model  # noqa: E402
+
 
 def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -28,9 +31,6 @@ def main() -> None:
   import jax
   import numpy as np
   import torch
-
-  from datasynth.models.decoder import Decoder
-  from datasynth.models.loaders import load_model
 
   peak = machine_header(args.threads)
   rows = []

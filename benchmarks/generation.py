@@ -49,6 +49,12 @@ import numpy as np  # noqa: E402
 from benchmarks.common import (copy_bandwidth, gpu_matmul_peak_flops, load_torch_reference, machine_header,  # noqa: E402
                                on_gpu, print_table, torch_device)
 
+from datasynth.decode.text import Batching, sample_text  # noqa: E402
+from datasynth.decode.tokens import Sampling  # noqa: E402
+from datasynth.models.loaders import load_model  # noqa: E402
+from softsrv import context as context_lib, train as train_lib, workdir as workdir_lib  # noqa: E402
+from softsrv.generator import Generator  # noqa: E402
+
 # XLA CPU's YNNPACK dot fusion rounds a row differently when the batch has a different number of rows (measured:
 # the MBPP prefill of 16 vs 32 rows differs by ~3e-5 in the logits); without it prefills of 2 or more rows were
 # bitwise equal, while a 1-row prefill (a refill group of one) still differed by ~1e-5.
@@ -63,7 +69,6 @@ def load_workload(args):
   if args.prefixes:
     import types
     from configs import mbpp
-    from datasynth.models.loaders import load_model
     config = mbpp.get_config()
     prefixes = np.load(args.prefixes)[:args.items]
     if len(prefixes) < args.items:
@@ -73,11 +78,6 @@ def load_workload(args):
   import jax.numpy as jnp
   import flax.linen as nn
   from configs import mbpp
-  from datasynth.models.loaders import load_model
-  from softsrv import context as context_lib
-  from softsrv import train as train_lib
-  from softsrv import workdir as workdir_lib
-  from softsrv.generator import Generator
   config = mbpp.get_config()
   config.show_progress = False
   h, e = load_model(config.model.name), load_model(config.context.model)
@@ -104,8 +104,6 @@ def load_workload(args):
 # ------------------------------------------------------------------------------------------------ runners
 def run_jax(gen, prefixes, args, batching: str, dtype: str):
   """(samples, seconds, warm-up seconds) of `sample_text` over every item (after a warm-up on the first batch)."""
-  from datasynth.decode.text import Batching, sample_text
-  from datasynth.decode.tokens import Sampling
   g = gen.config.generate
   call = lambda p: sample_text(gen.model, [""] * len(p), prefixes=p, add_bos=True,
                                sampling=Sampling(temperature=g.temperature), batching=Batching(args.batch, batching),

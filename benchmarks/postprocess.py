@@ -51,12 +51,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import PeakRSS, print_table  # noqa: E402
 
+from datasynth.data.records import load_task  # noqa: E402
+from datasynth.postprocess.decontaminate import Decontaminator  # noqa: E402
+from datasynth.postprocess.dedup import ExactDeduplicator, NearDeduplicator  # noqa: E402
+from datasynth.postprocess.postprocess import PostprocessConfig, postprocess  # noqa: E402
+from datasynth.postprocess.subsample import diversity_subsample  # noqa: E402
+
 _NUMBER = re.compile(r"\d+")
 
 
 def load_sources(data_dir: str | None) -> tuple[list[str], list[str]]:
   """(train questions, test questions) of MBPP and GSM8K."""
-  from datasynth.data.records import load_task
   train, test = [], []
   for task in ("mbpp", "gsm8k"):
     train += [r.prompt for r in load_task(task, "train", data_dir)]
@@ -139,10 +144,6 @@ def _timed(fn):
 
 
 def run_size(n: int, train, test, args, rows, notes) -> None:
-  from datasynth.postprocess.decontaminate import Decontaminator
-  from datasynth.postprocess.dedup import ExactDeduplicator, NearDeduplicator
-  from datasynth.postprocess.postprocess import PostprocessConfig, postprocess
-  from datasynth.postprocess.subsample import diversity_subsample
   items = make_items(n, train, test, args.seed)
   dedup = ExactDeduplicator()
   unique, sec, mb = _timed(lambda: [t for t in items if dedup.is_new(t)])

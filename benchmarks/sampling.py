@@ -43,6 +43,11 @@ import numpy as np
 from benchmarks.common import (PeakRSS, copy_bandwidth, load_torch_reference, machine_header, torch_device,  # noqa: E402
                                torch_sync)
 
+from datasynth.decode import kernels  # noqa: E402
+from datasynth.decode.tokens import Sampling  # noqa: E402
+from datasynth.models.decoder import Decoder, cast_params  # noqa: E402
+from datasynth.models.loaders import load_model  # noqa: E402
+
 
 def model_flops(cfg, batch: int, prefix_len: int, new_tokens: int) -> float:
   """Forward FLOPs of one call: prefill over the prefix, then one token per step attending to its context."""
@@ -62,9 +67,6 @@ def run_jax(loaded, prefix: np.ndarray, new_tokens: int, scan_layers: bool, shar
   """shared: one prefix for every row, as PEFT's prompt (rows' prompts: one token each, as PEFT's input)."""
   import jax
   import jax.numpy as jnp
-  from datasynth.decode import kernels
-  from datasynth.decode.tokens import Sampling
-  from datasynth.models.decoder import Decoder, cast_params
   dec = Decoder(loaded.config, dtype=jnp.dtype(dtype), scan_layers=scan_layers)
   params = jax.device_put(cast_params(loaded.params, dec.dtype))
   b = prefix.shape[0]
@@ -142,8 +144,6 @@ def main(argv=None):
   ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights, both sides")
   args = ap.parse_args(argv)
   methods = args.methods.split(",")
-  from datasynth.models.decoder import Decoder
-  from datasynth.models.loaders import load_model
 
   peak_flops, bandwidth = machine_header(args.threads, args.dtype), copy_bandwidth()
   print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s; prefix {args.prefix_len} embedded tokens, "

@@ -36,6 +36,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import (best_time, load_torch_reference, machine_header, on_gpu, print_table, torch_device,  # noqa: E402
                                torch_sync)
 
+from datasynth import sharding  # noqa: E402
+from datasynth.models.decoder import Decoder, cast_params  # noqa: E402
+from datasynth.models.loaders import load_model  # noqa: E402
+from datasynth.train import state as state_lib  # noqa: E402
+from softsrv import embeddings, train as train_lib  # noqa: E402
+
 
 def model_flops(config, batch: int, length: int, t: int) -> float:
   """FLOPs prompt tuning needs per step: body fwd + activation bwd on t+length positions, head on `length`."""
@@ -49,13 +55,8 @@ def ours(model, batch: int, length: int, t: int, variant: str, repeats: int, dty
   import jax.numpy as jnp
   import numpy as np
 
-  from datasynth.train import state as state_lib
-  from datasynth.models.decoder import Decoder, cast_params
-  from softsrv import embeddings
-  from softsrv import train as train_lib
   import flax.linen as nn
 
-  from datasynth import sharding
   mesh = sharding.make_mesh(devices=jax.devices()[:1])
   dec = Decoder(model.config, dtype=jnp.dtype(dtype), scan_layers=scan_layers)
   module = embeddings.make_soft_prompt(variant, t=t, d=model.config.width, init_scale=1.0)
@@ -117,7 +118,6 @@ def main() -> None:
   ap.add_argument("--variants", default="np,np-scan,mc", help="which of our steps to time: subset of np,np-scan,mc")
   args = ap.parse_args()
 
-  from datasynth.models.loaders import load_model
 
   peak = machine_header(args.threads, args.dtype)
   model = load_model(args.model)

@@ -93,21 +93,6 @@ class Report:
 
 
 
-def _read_jsonl(path: str, limit: int | None = None) -> list[dict[str, Any]]:
-  rows = []
-  with open(path, encoding="utf-8") as f:
-    for line in f:
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError:
-        continue
-      if isinstance(row, dict):
-        rows.append(row)
-      if limit and len(rows) >= limit:
-        break
-  return rows
-
-
 def _has(workdir: str, *names: str) -> bool:
   return all(os.path.exists(os.path.join(workdir, n)) for n in names)
 
@@ -277,7 +262,7 @@ def real_examples(task: str | None, data_dir: str | None, num: int, seed: int, c
 def examples_section(workdir: str, task: str | None, data_dir: str | None, num: int, seed: int,
                      chat: bool = False) -> Section:
   files = generated_file(workdir)
-  rows = [r for f in files for r in _read_jsonl(f)]
+  rows = [r for f in files for r in io.read_jsonl_lenient(f)]
   generated = _draw([_text(r) for r in rows], num, seed)
   real, real_note = real_examples(task, data_dir, num, seed, chat)
   source = ", ".join(os.path.relpath(f, workdir) for f in files) or "none yet"
@@ -305,7 +290,7 @@ def _pipeline(workdir: str, kind: str, num: int, seed: int, data_dir: str | None
 
 
 def _train(workdir: str, kind: str, num: int, seed: int, data_dir: str | None) -> Report:
-  rows = _read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  rows = io.read_jsonl_lenient(os.path.join(workdir, "metrics.jsonl"))
   final = {}
   for row in rows:
     final.update({k: v for k, v in row.items() if isinstance(v, (int, float))})

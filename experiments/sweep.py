@@ -50,7 +50,6 @@ import hashlib
 import importlib.util
 import io as _io
 import itertools
-import math
 import os
 import pprint
 import re
@@ -714,12 +713,8 @@ def results_markdown(sw: Sweep, columns: list[str], rows: list[dict[str, Any]]) 
 def metric_columns(sw: Sweep, columns: list[str], rows: list[dict[str, Any]]) -> list[str]:
   keys = {k for r in sw.runs for k in r.overrides} | {"run", "status", "step"}
   keys |= {c for c in columns if c.endswith("_se") and c[:-3] in columns}  # Drawn as error bars, not panels.
-  numeric = [c for c in columns if c not in keys and any(_is_number(r.get(c)) for r in rows)]
+  numeric = [c for c in columns if c not in keys and any(io.is_number(r.get(c)) for r in rows)]
   return [c for c in numeric if c in sw.metrics] if sw.metrics else numeric
-
-
-def _is_number(v: Any) -> bool:
-  return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def plot_comparison(sw: Sweep, columns: list[str], rows: list[dict[str, Any]], png: str) -> str | None:
@@ -747,8 +742,8 @@ def plot_comparison(sw: Sweep, columns: list[str], rows: list[dict[str, Any]], p
 
 
 def _bars(ax, rows: list[dict[str, Any]], metric: str) -> None:
-  values = [r[metric] if _is_number(r.get(metric)) else 0.0 for r in rows]
-  errors = [r.get(f"{metric}_se") if _is_number(r.get(f"{metric}_se")) else 0.0 for r in rows]
+  values = [r[metric] if io.is_number(r.get(metric)) else 0.0 for r in rows]
+  errors = [r.get(f"{metric}_se") if io.is_number(r.get(f"{metric}_se")) else 0.0 for r in rows]
   ax.barh(range(len(rows)), values, xerr=errors if any(errors) else None, color="tab:blue")
   ax.set_yticks(range(len(rows)), [r["run"] for r in rows], fontsize=7)
   ax.invert_yaxis()  # The first run on top, as in the table.
@@ -758,7 +753,7 @@ def line_groups(sw: Sweep, rows: list[dict[str, Any]], metric: str) -> dict[str,
   """{label of the other overrides: [(plot_axis value, metric, its `<metric>_se` or None)] sorted by the axis
   value}: one line each."""
   axis = sw.plot_axis
-  drawn = [row for row in rows if _is_number(row.get(metric)) and row.get(axis, "") != ""]
+  drawn = [row for row in rows if io.is_number(row.get(metric)) and row.get(axis, "") != ""]
   keys = [k for k in _unique(k for r in sw.runs for k in r.overrides) if k != axis and k not in RESERVED]
   at = lambda a: [row for row in drawn if str(row[axis]) == a]
   # Lines are told apart by the keys that differ between runs at one axis value (not those that follow the axis).
@@ -768,7 +763,7 @@ def line_groups(sw: Sweep, rows: list[dict[str, Any]], metric: str) -> dict[str,
   for row in drawn:
     label = ", ".join(f"{_label(k)}={row.get(k)}" for k in others if row.get(k, "") != "") or metric
     se = row.get(f"{metric}_se")
-    groups.setdefault(label, []).append((row[axis], row[metric], se if _is_number(se) else None))
+    groups.setdefault(label, []).append((row[axis], row[metric], se if io.is_number(se) else None))
   return {label: sorted(points, key=lambda p: (str(type(p[0])), p[0])) for label, points in groups.items()}
 
 

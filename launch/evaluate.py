@@ -15,25 +15,25 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
 
+from absl import flags
+from absl import logging as absl_logging
+
+from datasynth import sharding
 from datasynth.utils import cli
+from softsrv import evaluate
 
 
 def main(argv) -> None:
-  from absl import flags
-  from absl import logging as absl_logging
   del argv
   f = flags.FLAGS
   if not f.is_parsed() or f["verbosity"].present == 0:
     absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax logs every file at INFO; --verbosity=0 shows it.
-  from datasynth import sharding
   sharding.maybe_initialize_distributed(f.jax_distributed)  # Before any other JAX call.
-  from softsrv import evaluate
   evaluate.run(f.config, workdir=f.workdir, task=f.task, records_path=f.records, baseline=f.baseline,
                mauve=f.mauve, finetune=f.finetune)
 
 
 def define_flags() -> None:
-  from absl import flags
   default = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "evaluate.py")
   cli.define_config_file("config", default, "Evaluation config (default configs/evaluate.py).")
   flags.DEFINE_string("workdir", None, "Output folder (results, metrics, checkpoints); reruns resume.")

@@ -15,7 +15,9 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from datasynth import sharding
 from datasynth.utils import cli
+from softsrv import generate as generate_lib
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/mbpp.py[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training work dir (default ./workdirs/<config name>[-<preset>]).")
@@ -27,9 +29,7 @@ flags.mark_flags_as_required(["config"])
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  from datasynth import sharding
   sharding.maybe_initialize_distributed(_DISTRIBUTED.value)  # Before any other JAX call.
-  from softsrv import generate as generate_lib
   workdir = _WORKDIR.value or cli.default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
   out_dir = _OUT_DIR.value or generate_lib.default_out_dir(workdir)
   stats = generate_lib.generate(_CONFIG.value, workdir, out_dir)

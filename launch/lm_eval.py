@@ -43,7 +43,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of lm-eval's shot sampling and of 
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  from datasynth.evals import lm_eval_adapter  # Imports lm-eval (an optional dependency).
+  from datasynth.evals import lm_eval_adapter  # optional dependency: lm-eval (imported by lm_eval_adapter)
   lm_eval_adapter.run(_MODEL.value, lm_eval_adapter.task_names(_TASKS.value), output_path=_OUTPUT_PATH.value,
                       num_fewshot=_NUM_FEWSHOT.value, limit=_LIMIT.value, include_path=_INCLUDE_PATH.value,
                       batch_size=_BATCH_SIZE.value, max_gen_toks=_MAX_GEN_TOKS.value, data_dir=_DATA_DIR.value,

@@ -20,7 +20,9 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from datasynth.data import publish
 from datasynth.utils import cli
+from nomad import pipeline
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/nomad.py[:presets].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work dir (default ./workdirs/pipeline-<config name>[-<presets>]).")
@@ -31,8 +33,6 @@ flags.mark_flags_as_required(["config"])
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  from datasynth.data import publish
-  from nomad import pipeline
   workdir = _WORKDIR.value or cli.default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]), "pipeline-")
   if _TABLE1.value:
     pipeline.run_table1(_CONFIG.value, workdir)

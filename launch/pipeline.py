@@ -10,10 +10,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
 
-from datasynth.utils import cli
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+
+from datasynth.data import publish
+from datasynth.utils import cli
+from softsrv import pipeline
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/mbpp.py[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work dir (default ./workdirs/pipeline-<config name>[-<preset>]).")
@@ -23,8 +26,6 @@ flags.mark_flags_as_required(["config"])
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  from datasynth.data import publish
-  from softsrv import pipeline
   config = _CONFIG.value
   workdir = _WORKDIR.value or cli.default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]), "pipeline-")
   if config.pipeline.method != "softsrv":

@@ -10,8 +10,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
 
-from datasynth.utils import cli
 from absl import flags
+
+from datasynth.utils import cli
+from datasynth.utils.errors import UserError
+from experiments import report
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work dir of a pipeline, NOMAD, sweep, train or evaluate run.")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Where report.html / report.md go (default: the work dir).")
@@ -23,8 +26,6 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
   del argv
-  from experiments import report
-  from datasynth.utils.errors import UserError
   try:
     html_path, md_path = report.write_report(_WORKDIR.value, _OUT_DIR.value, num_examples=_NUM.value,
                                              seed=_SEED.value, data_dir=_DATA_DIR.value)

@@ -15,8 +15,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
 
-from datasynth.utils import cli
 from absl import flags
+
+from datasynth.utils import cli
+from datasynth.utils.errors import UserError
+from experiments import sweep as sweep_lib
 
 _SWEEP = flags.DEFINE_string("sweep", None, "Sweep file, e.g. sweeps/softsrv_variants.py.")
 _MODE = flags.DEFINE_enum("mode", "local", ["local", "scripts", "collect"], "Run locally, write scripts, or collect.")
@@ -30,8 +33,6 @@ flags.mark_flags_as_required(["sweep"])
 
 def main(argv):
   del argv
-  from experiments import sweep as sweep_lib
-  from datasynth.utils.errors import UserError
   try:
     return sweep_lib.command(_SWEEP.value, mode=_MODE.value, parallel=_PARALLEL.value, root=_ROOT.value,
                              dry_run=_DRY_RUN.value, plot_axis=_PLOT_AXIS.value)

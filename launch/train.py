@@ -13,7 +13,10 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from datasynth import sharding
 from datasynth.utils import cli
+from nomad import teacher
+from softsrv import train as train_lib
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/mbpp.py[:preset].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work dir (default ./workdirs/<config name>[-<preset>]).")
@@ -24,12 +27,9 @@ flags.mark_flags_as_required(["config"])
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO; the progress bar says enough.
-  from datasynth import sharding
   sharding.maybe_initialize_distributed(_DISTRIBUTED.value)  # Before any other JAX call.
-  from softsrv import train as train_lib
   workdir = _WORKDIR.value or cli.default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
   if _CONFIG.value.get("method") == "nomad":  # NOMAD's teacher (configs/nomad.py).
-    from nomad import teacher
     result = teacher.train_teacher(_CONFIG.value, workdir)
   else:
     result = train_lib.train(_CONFIG.value, workdir)

@@ -35,13 +35,13 @@ import shutil
 from typing import Any
 
 import jax
-import ml_collections
 
 from datasynth.data import publish, sources
 from datasynth.data.records import Record, load_records_jsonl
 from datasynth.evals import normsim
 from datasynth.jobs import chunked, stages
-from datasynth.models import encoder as encoder_lib, loaders
+from datasynth.models import encoder as encoder_lib
+from datasynth.models.cache import ModelCache, Role
 from datasynth.models.encoder import load_sentence_encoder
 from datasynth.models.loaders import check_name
 from datasynth.train import loop, sft
@@ -55,34 +55,15 @@ FILES = dict(unfiltered="parsed.jsonl", filtered="filtered.jsonl")
 NORMSIM_REFERENCES = ("pool", "subset")  # normsim.reference: X_original of NormSim.
 
 
-class Models:
-  """The pipeline's models, loaded once on first use (tests pass them in): the teacher's base LM, f, the student."""
+def model_roles(config) -> dict[str, Role]:
+  """NOMAD's models by role: the teacher's base LM, the sentence encoder f of NormSim, the student's base LM."""
+  return dict(teacher=Role(config.model), student=Role(config.student.model),
+              encoder=Role(config.normsim.encoder or None, load_sentence_encoder))
 
-  def __init__(self, config: ml_collections.ConfigDict, teacher=None, encoder=None, student=None):
-    self.config, self._teacher, self._encoder, self._student = config, teacher, encoder, student
-    self.trained: dict[str, Any] = {}  # teacher dir -> (LoadedModel, provenance) when trained in this process.
 
-  def loaded(self, role: str) -> bool:
-    """Whether the "teacher", "encoder" or "student" is in memory (passed in or used once): nothing loads."""
-    return getattr(self, "_" + role) is not None
-
-  @property
-  def teacher(self):
-    if self._teacher is None:
-      self._teacher = loaders.load_model(self.config.model)
-    return self._teacher
-
-  @property
-  def student(self):
-    if self._student is None:
-      self._student = loaders.load_model(self.config.student.model)
-    return self._student
-
-  @property
-  def encoder(self):
-    if self._encoder is None:
-      self._encoder = load_sentence_encoder(self.config.normsim.encoder or None)
-    return self._encoder
+def trained_role(teacher_dir: str) -> str:
+  """The cache role of the teacher trained in `teacher_dir` by this process: (LoadedModel, provenance)."""
+  return f"trained teacher {teacher_dir}"
 
 
 def label(config) -> str:
@@ -98,7 +79,7 @@ def teacher_identity(config) -> dict[str, Any]:
               teacher=config.teacher.to_dict(), sft=s)
 
 
-def build_stages(config, workdir: str, models: Models) -> list[stages.Stage]:
+def build_stages(config, workdir: str, models: ModelCache) -> list[stages.Stage]:
   workdir = os.path.abspath(workdir)
   teacher_dir, gen_dir, pf_dir = (os.path.join(workdir, n) for n in ("teacher", "generate", "parse_filter"))
   generate_lib.GenerateConfig.from_config(config)  # Bad generation settings stop before the teacher trains.
@@ -129,7 +110,7 @@ def check_student(config) -> None:
   student_lib.check_lm_eval_tasks(config)
 
 
-def check_inputs(config, models: Models) -> None:
+def check_inputs(config, models: ModelCache) -> None:
   """Every stage's model (a preset or an existing path, unless passed in loaded) and data (the teacher's chat source,
   the student's test folds), before the first stage runs: cheap existence checks, nothing loads."""
   if not models.loaded("teacher"):
@@ -152,19 +133,20 @@ def check_inputs(config, models: Models) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------- stages
-def _teacher(config, stage_dir: str, models: Models) -> dict[str, Any]:
-  result = teacher_lib.train_teacher(config, stage_dir, model=models.teacher,
+def _teacher(config, stage_dir: str, models: ModelCache) -> dict[str, Any]:
+  result = teacher_lib.train_teacher(config, stage_dir, model=models["teacher"],
                                      show_progress=bool(config.show_progress))
-  models.trained[stage_dir] = (dataclasses.replace(models.teacher, params=jax.device_get(result.params)),
-                               teacher_lib.teacher_provenance(stage_dir))
-  summary = _read_json(os.path.join(stage_dir, "teacher_summary.json"))
+  models.put(trained_role(stage_dir), (dataclasses.replace(models["teacher"], params=jax.device_get(result.params)),
+                                       teacher_lib.teacher_provenance(stage_dir)))
+  summary = _stage_output(os.path.join(stage_dir, "teacher_summary.json"))
   return dict(counts={"in": summary["conversations"], "out": 1}, final=dict(
       step=summary["steps"], loss=summary["final_loss"]), outputs=[os.path.join(stage_dir, "loss.png")])
 
 
-def _generate(config, stage_dir: str, teacher_dir: str, models: Models) -> dict[str, Any]:
-  trained, provenance = models.trained.get(teacher_dir) or teacher_lib.load_teacher(config, teacher_dir,
-                                                                                   model=models.teacher)
+def _generate(config, stage_dir: str, teacher_dir: str, models: ModelCache) -> dict[str, Any]:
+  role = trained_role(teacher_dir)
+  trained, provenance = (models[role] if models.loaded(role) else
+                         teacher_lib.load_teacher(config, teacher_dir, model=models["teacher"]))
   stats = generate_lib.generate(config, trained, stage_dir, provenance)
   rows = list(chunked.read_rows(stage_dir))
   finished = sum(bool(r["finished"]) for r in rows)
@@ -216,10 +198,10 @@ def _read_records(path: str) -> list[Record]:
   return load_records_jsonl(path)
 
 
-def normsim_values(config, pf_dir: str, models: Models) -> dict[str, dict[str, list[float]]]:
+def normsim_values(config, pf_dir: str, models: ModelCache) -> dict[str, dict[str, list[float]]]:
   """{"<label> <set>": {"prompt": [...], "response": [...]}} for each non-empty set."""
   original = reference_records(config)
-  encode = lambda texts: models.encoder.encode(texts, batch_size=int(config.normsim.batch_size))
+  encode = lambda texts: models["encoder"].encode(texts, batch_size=int(config.normsim.batch_size))
   runs = {}
   for name in SETS:
     records = _read_records(os.path.join(pf_dir, FILES[name]))
@@ -229,7 +211,7 @@ def normsim_values(config, pf_dir: str, models: Models) -> dict[str, dict[str, l
   return runs
 
 
-def _normsim(config, stage_dir: str, pf_dir: str, models: Models) -> dict[str, Any]:
+def _normsim(config, stage_dir: str, pf_dir: str, models: ModelCache) -> dict[str, Any]:
   runs = normsim_values(config, pf_dir, models)
   io.write_json(os.path.join(stage_dir, "normsim_values.json"), runs)
   n = sum(len(v["prompt"]) for v in runs.values())
@@ -243,16 +225,18 @@ def downstream_set(config) -> str:
   return "filtered" if config.pipeline.filtered else "unfiltered"
 
 
-def _student(config, stage_dir: str, pf_dir: str, models: Models) -> dict[str, Any]:
+def _student(config, stage_dir: str, pf_dir: str, models: ModelCache) -> dict[str, Any]:
   name = downstream_set(config)
   synthetic = {f"{label(config)} {name}": _read_records(os.path.join(pf_dir, FILES[name]))}
-  table = student_lib.run_students(config, stage_dir, student_x_train(config), synthetic, model=models.student)
+  table = student_lib.run_students(config, stage_dir, student_x_train(config), synthetic, model=models["student"])
   return dict(counts={"in": sum(len(v) for v in synthetic.values()), "out": len(table["runs"])},
               student=student_lib.summary(table), outputs=[os.path.join(stage_dir, "results.md")])
 
 
-def _read_json(path: str) -> dict[str, Any]:
-  """A JSON file an earlier stage wrote; its absence is a bug of the stage order, never a user's input."""
+def _stage_output(path: str) -> dict[str, Any]:
+  """A JSON file an earlier stage wrote: `io.read_json`, except that absent or not JSON raises FileNotFoundError
+  rather than giving None, on purpose: it is a bug of the stage order (never a user's input) and must not pass as
+  empty."""
   value = io.read_json(path)
   if value is None:
     raise FileNotFoundError(f"{path}: missing or not JSON; the stage that writes it has not finished.")
@@ -260,7 +244,8 @@ def _read_json(path: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------------------ main
-def run(config, workdir: str, *, models: Models | None = None, command: str | None = None, **given) -> dict[str, Any]:
+def run(config, workdir: str, *, models: ModelCache | None = None, command: str | None = None,
+        **given) -> dict[str, Any]:
   """Run (or resume) the pipeline under `workdir`; returns the summary written to summary.json.
 
   command: the command line that started the run (the launcher's argv), for the dataset card; None rebuilds one from
@@ -269,12 +254,12 @@ def run(config, workdir: str, *, models: Models | None = None, command: str | No
   workdir = os.path.abspath(workdir)
   if os.path.isfile(workdir):
     raise UserError(f"--workdir {workdir} is a file; pass a folder.")
-  models = models or Models(config, **given)
+  models = models or ModelCache(model_roles(config), **given)
   with lock.hold(workdir):  # The stages, the summary and the dataset folder: one writer (run_stages re-enters it).
     return _run(config, workdir, models, command)
 
 
-def _run(config, workdir: str, models: Models, command: str | None) -> dict[str, Any]:
+def _run(config, workdir: str, models: ModelCache, command: str | None) -> dict[str, Any]:
   manifests = stages.run_stages(workdir, build_stages(config, workdir, models))
   by_name = {m["name"]: m for m in manifests}
   summary = dict(method="nomad", label=label(config), filtered=bool(config.pipeline.filtered), stages=manifests,
@@ -374,10 +359,10 @@ def run_table1(config, workdir: str, **given) -> dict[str, Any]:
   """Unmasked vs masked teacher x filtered vs not: one pipeline per teacher, one table and one NormSim figure."""
   workdir = os.path.abspath(workdir)
   with lock.hold(workdir):  # The table's own files; each teacher's pipeline locks its sub-folder too.
-    return _run_table1(config, workdir, Models(config, **given))
+    return _run_table1(config, workdir, ModelCache(model_roles(config), **given))
 
 
-def _run_table1(config, workdir: str, base: Models) -> dict[str, Any]:
+def _run_table1(config, workdir: str, base: ModelCache) -> dict[str, Any]:
   if config.pipeline.student:  # The students train after both teachers: their data and settings are checked first.
     check_inputs(config, base)
     check_student(config)
@@ -388,9 +373,9 @@ def _run_table1(config, workdir: str, base: Models) -> dict[str, Any]:
     c.pipeline.student = False  # The students of every (teacher, set) train below, with one pair of baselines.
     summary = run(c, os.path.join(workdir, label(c)), models=base)  # One base LM and encoder for both teachers.
     pf_dir = os.path.join(workdir, label(c), "parse_filter")
-    runs.update(_read_json(os.path.join(workdir, label(c), "normsim", "normsim_values.json")))
+    runs.update(_stage_output(os.path.join(workdir, label(c), "normsim", "normsim_values.json")))
     by_name = {m["name"]: m for m in summary["stages"]}
-    report = _read_json(os.path.join(pf_dir, "report.json"))
+    report = _stage_output(os.path.join(pf_dir, "report.json"))
     for name in SETS:
       s = (summary["normsim"] or {}).get(f"{label(c)} {name}")
       rows.append(dict(teacher=label(c), set=name, n=by_name["parse_filter"]["parsed" if name == "unfiltered"
@@ -407,7 +392,7 @@ def _run_table1(config, workdir: str, base: Models) -> dict[str, Any]:
     synthetic = {f"{teacher} {name}": _read_records(os.path.join(workdir, teacher, "parse_filter", FILES[name]))
                  for teacher in ("unmasked", "masked") for name in SETS}
     student = student_lib.summary(student_lib.run_students(config, os.path.join(workdir, "student"),
-                                                        student_x_train(config), synthetic, model=base.student))
+                                                        student_x_train(config), synthetic, model=base["student"]))
   table = dict(rows=rows, figure=figure, student=student)
   io.write_json(os.path.join(workdir, "table1.json"), table)
   io.write_text(os.path.join(workdir, "table1.md"), table1_markdown(table))

@@ -13,7 +13,6 @@ shows results and so names a summary.json that is there but unreadable (`io.read
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 from typing import Any
@@ -25,10 +24,6 @@ from datasynth.utils import io
 SUMMARY = "summary.json"  # The pipeline's summary (nomad.pipeline.run writes it when the run ends).
 TABLE1 = "table1.json"  # Table 1's cells and students (nomad.pipeline.run_table1).
 _UNSAFE = re.compile(r"[^A-Za-z0-9.+-]")  # Characters of a student run's name left out of its metric names.
-
-
-def _is_number(v: Any) -> bool:
-  return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def finished(workdir: str, table1: bool) -> bool:
@@ -43,10 +38,10 @@ def student_metrics(student: Any) -> dict[str, float]:
   if not isinstance(student, dict):
     return {}
   tasks, base = student.get("tasks") or {}, student.get("base") or {}
-  out = {f"student_untrained_{t}": base[metric_key(t)] for t in tasks if _is_number(base.get(metric_key(t)))}
+  out = {f"student_untrained_{t}": base[metric_key(t)] for t in tasks if io.is_number(base.get(metric_key(t)))}
   for name, scores in (student.get("runs") or {}).items():
     for task in tasks:
-      if _is_number(scores.get(task)):
+      if io.is_number(scores.get(task)):
         out[f"student_{_UNSAFE.sub('_', name)}_{task}"] = scores[task]
   return out
 
@@ -64,7 +59,7 @@ def final_metrics(workdir: str, table1: bool) -> dict[str, float]:
     out[f"{cell}_n"] = row.get("n")
     for part in ("prompt", "response"):  # NormSim medians (None for an empty set).
       stats = row.get(part)
-      if isinstance(stats, dict) and _is_number(stats.get("median")):
+      if isinstance(stats, dict) and io.is_number(stats.get("median")):
         out[f"{cell}_{part}_normsim"] = stats["median"]
   return {**out, **student_metrics(table.get("student"))}
 

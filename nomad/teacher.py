@@ -17,7 +17,6 @@ The work dir also gets `teacher_data.jsonl` (the rendered subset, one conversati
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from typing import Any
@@ -101,8 +100,7 @@ def teacher_provenance(workdir: str) -> dict[str, Any]:
   if not os.path.isfile(summary_path) or not steps:
     raise UserError(f"No trained NOMAD teacher in {workdir}; train it first with `python launch/train.py "
                     f"--config=configs/nomad.py --workdir={workdir}` (or run the pipeline).")
-  with open(summary_path, encoding="utf-8") as f:
-    summary = json.load(f)
+  summary = io.read_json_checked(summary_path)
   if steps[-1] < summary["steps"]:
     raise UserError(f"The teacher in {workdir} stopped at step {steps[-1]} of {summary['steps']}; rerun the same "
                     "train command to finish it.")

@@ -56,6 +56,13 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from datasynth.data.records import load_task  # noqa: E402
+from datasynth.models.config import make_config  # noqa: E402
+from datasynth.models.decoder import Decoder  # noqa: E402
+from datasynth.models.loaders import LoadedModel, load_model, save_orbax  # noqa: E402
+from datasynth.train import metrics as metrics_lib, sft  # noqa: E402
+from nomad import config as nomad_config, pipeline, student  # noqa: E402
+
 SOFTSRV_STEPS, SFT_STEPS = 12, 10
 # What a job writes once start-up is over (kill moments count from it): the pinned run config, the manifest.
 PIN = {"softsrv": "run_config.json", "sft": "run_config.json", "generate": "manifest.json",
@@ -79,10 +86,6 @@ def make_tiny_models(folder: str) -> tuple[str, str]:
   import flax.linen as nn
   import jax
   import numpy as np
-  from datasynth.models.loaders import load_model
-  from datasynth.models.config import make_config
-  from datasynth.models.decoder import Decoder
-  from datasynth.models.loaders import LoadedModel, save_orbax
   tok = load_model("smollm2-135m").tokenizer
   paths = []
   for name, seed, width in (("h", 0, 32), ("e", 1, 24)):
@@ -178,9 +181,6 @@ def sft_command(workdir: str, models: tuple[str, str], data_dir: str) -> list[st
 
 def sft_worker(workdir: str, model_path: str, data_dir: str) -> None:
   """The SFT job: the tiny H fine-tuned (full) on 24 MBPP records with prompt masking."""
-  from datasynth.train import sft
-  from datasynth.data.records import load_task
-  from datasynth.models.loaders import load_model
   records = load_task("mbpp", "train", data_dir)[:24]
   cfg = sft.SFTConfig(steps=SFT_STEPS, batch_size=4, seq_len=96, lr=1e-3, warmup_steps=1, log_every=1,
                       save_every=2, keep=2)
@@ -194,9 +194,6 @@ def student_command(workdir: str, models: tuple[str, str], data_dir: str) -> lis
 
 def student_worker(workdir: str, model_path: str, data_dir: str) -> None:
   """The student job: NOMAD's student stage on the tiny H (three runs, each scored on 6 TriviaQA questions)."""
-  from datasynth.data.records import load_task
-  from nomad import config as nomad_config
-  from nomad import pipeline, student
   c = nomad_config.get_config("tiny")
   c.data.data_dir, c.data.subset_size = data_dir, 12
   s = c.student
@@ -252,7 +249,6 @@ def bitwise_equal(a: dict, b: dict) -> bool:
 
 def logged_steps(workdir: str) -> tuple[list[int], list[int]]:
   """Steps with a loss in metrics.jsonl, and in the TensorBoard events (each in file order)."""
-  from datasynth.train import metrics as metrics_lib
   rows = metrics_lib.MetricsWriter(workdir, tensorboard=False).read()
   tb = metrics_lib.read_tensorboard_scalars(os.path.join(workdir, "tensorboard"))
   return [r["step"] for r in rows if "loss" in r], sorted(s for s, tag, _ in tb if tag == "loss")

@@ -36,7 +36,7 @@ from datasynth.data.files import read_jsonl
 from datasynth.data.records import load_task
 from datasynth.evals import mauve
 from datasynth.jobs import answers, chunked, stages
-from datasynth.models.loaders import load_model
+from datasynth.models.cache import ModelCache, Role
 from datasynth.postprocess import postprocess as postprocess_lib
 from datasynth.postprocess.decontaminate import decontaminate_records
 from datasynth.train.loop import without_fields
@@ -59,23 +59,13 @@ def _train_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return without_mutable_fields(_section(config, *TRAIN_SECTIONS))
 
 
-class Models:
-  """The pipeline's models, each loaded once on first use (tests pass them in)."""
-
-  def __init__(self, config: ml_collections.ConfigDict, **given):
-    self._names = dict(generator=config.model.name, context=config.context.model, answer=config.answer.model,
-                       mauve=config.mauve.model)
-    self._loaded = dict(given)
-
-  def __getitem__(self, role: str):
-    if role not in self._loaded:
-      name = self._names[role]
-      same = [r for r, n in self._names.items() if n == name and r in self._loaded]
-      self._loaded[role] = self._loaded[same[0]] if same else load_model(name)
-    return self._loaded[role]
+def model_roles(config: ml_collections.ConfigDict) -> dict[str, Role]:
+  """SoftSRV's models by role: the frozen decoder H, the context embedder E, the answer LLM, MAUVE's featuriser."""
+  return dict(generator=Role(config.model.name), context=Role(config.context.model),
+              answer=Role(config.answer.model), mauve=Role(config.mauve.model))
 
 
-def build_stages(config: ml_collections.ConfigDict, workdir: str, models: Models) -> list[stages.Stage]:
+def build_stages(config: ml_collections.ConfigDict, workdir: str, models: ModelCache) -> list[stages.Stage]:
   method = config.pipeline.method
   if method not in METHODS:
     raise UserError(f"pipeline.method={method!r}; expected one of {', '.join(METHODS)}.")
@@ -104,7 +94,7 @@ def build_stages(config: ml_collections.ConfigDict, workdir: str, models: Models
 
 
 # ---------------------------------------------------------------------------------------------------------- stages
-def _train(config, stage_dir: str, models: Models) -> dict[str, Any]:
+def _train(config, stage_dir: str, models: ModelCache) -> dict[str, Any]:
   result = train_lib.train(config, stage_dir, model=models["generator"], context_model=models["context"])
   losses = [r for r in result.metrics if "heldout_loss" in r]
   final = dict(step=int(result.state.step), heldout_loss=losses[-1]["heldout_loss"] if losses else None)
@@ -112,7 +102,7 @@ def _train(config, stage_dir: str, models: Models) -> dict[str, Any]:
               outputs=[os.path.join(stage_dir, "loss.png")])
 
 
-def _generate(config, stage_dir: str, train_dir: str, models: Models) -> dict[str, Any]:
+def _generate(config, stage_dir: str, train_dir: str, models: ModelCache) -> dict[str, Any]:
   method = config.pipeline.method
   if method == "softsrv":
     stats = generate_lib.generate(config, train_dir, stage_dir, model=models["generator"],
@@ -127,11 +117,11 @@ def postprocess_stage(config, stage_dir: str, gen_dir: str) -> dict[str, Any]:
   test = [r.prompt for r in load_task(config.task, "test", config.data.data_dir or None)]
   report = postprocess_lib.postprocess(chunked.read_rows(gen_dir), text_key="text", test_texts=test, out_dir=stage_dir,
                                        progress=config.show_progress,
-                                       config=postprocess_lib.PostprocessConfig(**config.postprocess.to_dict()))
+                                       config=postprocess_lib.PostprocessConfig.from_dict(config.postprocess.to_dict()))
   return dict(counts=report["counts"], stages=report["stages"], outputs=[os.path.join(stage_dir, "kept.jsonl")])
 
 
-def _answer(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
+def _answer(config, stage_dir: str, kept: str, models: ModelCache) -> dict[str, Any]:
   questions = read_jsonl(kept)
   empty = sum(not str(q.get("text", "")).strip() for q in questions)  # Nothing to answer (post-processing drops
   questions = [q for q in questions if str(q.get("text", "")).strip()]  # them too; a kept.jsonl of any origin).
@@ -164,7 +154,7 @@ def _decontaminate_records(config, records_path: str) -> dict[str, Any]:
   return report
 
 
-def _mauve(config, stage_dir: str, kept: str, models: Models) -> dict[str, Any]:
+def _mauve(config, stage_dir: str, kept: str, models: ModelCache) -> dict[str, Any]:
   mc = config.mauve
   questions = [r["text"] for r in read_jsonl(kept)]
   folds = {f: [r.prompt for r in load_task(config.task, f, config.data.data_dir or None)] for f in ("train", "test")}
@@ -205,7 +195,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, command: str | None 
 
 
 def _run(config, workdir: str, command: str | None, models: dict[str, Any]) -> dict[str, Any]:
-  manifests = stages.run_stages(workdir, build_stages(config, workdir, Models(config, **models)))
+  manifests = stages.run_stages(workdir, build_stages(config, workdir, ModelCache(model_roles(config), **models)))
   summary = dict(method=config.pipeline.method, label=method_label(config), task=config.task,
                  stages=manifests, mauve=next((m["mauve"] for m in manifests if m["name"] == "mauve"), None))
   summary["dataset"] = publish_dataset(config, workdir, summary, command)

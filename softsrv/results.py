@@ -14,8 +14,6 @@ error, so a sweep can poll work dirs that are being written. `is_pipeline_workdi
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 from typing import Any
 
@@ -28,26 +26,12 @@ RESULTS = "results.json"  # The student evaluation's summary (softsrv.evaluate.r
 METRICS = "metrics.jsonl"  # The training loop's scalars per step (datasynth.train.metrics).
 
 
-def is_number(v: Any) -> bool:
-  return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 # ----------------------------------------------------------------------------------------------------- training
 
 
-def read_metrics(workdir: str) -> list[Any]:
+def read_metrics(workdir: str) -> list[dict[str, Any]]:
   """The rows of the work dir's metrics.jsonl (none when it is absent); a line cut by a kill is skipped."""
-  rows = []
-  try:
-    with open(os.path.join(workdir, METRICS), encoding="utf-8") as f:
-      for line in f:
-        try:
-          rows.append(json.loads(line))
-        except json.JSONDecodeError:  # A line cut by a kill: the rest of the file is still read.
-          continue
-  except FileNotFoundError:
-    pass
-  return rows
+  return io.read_jsonl_lenient(os.path.join(workdir, METRICS))
 
 
 def train_finished(workdir: str, steps: int) -> bool:
@@ -122,10 +106,10 @@ def evaluate_metrics(workdir: str) -> dict[str, float]:
   final = results.get("final") or {}
   out = {k: v for k, v in final.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
   metric, n = results.get("metric"), results.get("num_eval_examples")
-  if is_number(out.get(metric)) and isinstance(n, int) and n > 0:  # The binomial SE, printed beside the figure.
+  if io.is_number(out.get(metric)) and isinstance(n, int) and n > 0:  # The binomial SE, printed beside the figure.
     out[f"{metric}_se"] = standard_error(out[metric], n)
   evals = results.get("evals") or []
-  if len(evals) > 1 and evals[0].get("step") == 0 and is_number(evals[0].get(metric)):
+  if len(evals) > 1 and evals[0].get("step") == 0 and io.is_number(evals[0].get(metric)):
     out[f"{metric}_step0"] = evals[0][metric]  # The untrained student (when this run evaluated step 0).
   out.update(mauve_metrics(results.get("mauve")))
   return out

@@ -26,6 +26,7 @@ import pytest
 from datasynth.data import sources
 from datasynth.data.sources import data_dirs
 from datasynth.jobs import compiled
+from datasynth.models.loaders import load_model
 from datasynth.utils.errors import UserError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -66,11 +67,9 @@ def full_data_dir(data_dir) -> pathlib.Path:
 
 @pytest.fixture(scope="session")
 def smollm2():
-  from datasynth.models.loaders import load_model
   return load_model("smollm2-135m")
 
 
 @pytest.fixture(scope="session")
 def gemma3():
-  from datasynth.models.loaders import load_model
   return load_model("gemma3-270m")

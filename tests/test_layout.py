@@ -1,15 +1,14 @@
 """The package layout's two rules (scripts/import_graph.py): no import circle among the project's modules, and every
 import of a project module in the library packages (datasynth, softsrv, nomad, experiments) at its module's top."""
-import importlib.util
 import os
 import pathlib
 import subprocess
 import sys
 
+from tests.modules import load_file
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
-_SPEC = importlib.util.spec_from_file_location("import_graph", REPO / "scripts" / "import_graph.py")
-import_graph = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(import_graph)
+import_graph = load_file("scripts/import_graph.py", "import_graph")
 
 
 def _scan():

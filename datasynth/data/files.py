@@ -39,7 +39,9 @@ def read_text(path: str | os.PathLike) -> str:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-  """All objects of a JSON Lines file; a malformed line is an error naming the file and line number."""
+  """All objects of a JSON Lines data file; a malformed line is an error naming the file and line number: input a user
+  supplies must not lose rows silently (`datasynth.utils.io.read_jsonl_lenient` skips torn lines of the project's own
+  logs instead)."""
   path = str(path)
   rows = []
   for n, line in enumerate(read_text(path).split("\n"), 1):

@@ -66,6 +66,8 @@ def chunk_path(out_dir: str, c: int) -> str:
 
 
 def _read_manifest(out_dir: str) -> dict[str, Any] | None:
+  """The pinned plan, None before the first run. `io.read_json_checked` but for the fix it names: a torn manifest
+  cannot be rerun or restored, only its folder deleted and the generation remade."""
   path = os.path.join(out_dir, MANIFEST)
   if not os.path.exists(path):
     return None

@@ -49,11 +49,6 @@ def _save_npy(path: str, value: np.ndarray) -> None:
     np.save(f, value)
 
 
-def _load_json(path: str):
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
-
-
 def _save_json(path: str, value: list) -> None:
   with io.atomic_write(path, "w") as f:
     json.dump(value, f)
@@ -70,5 +65,5 @@ def cached_json(cache_dir: str | None, prefix: str, model, texts: Sequence[str],
                 **options) -> list:
   """`compute()` (a JSON-serialisable list with one entry per text) memoised under `cache_dir` (None: no memo)."""
   name = f"{prefix}-{key(model, texts, **options)}.json" if cache_dir else ""
-  return _memoised(cache_dir, name, len(texts), compute, _load_json, _save_json,
+  return _memoised(cache_dir, name, len(texts), compute, io.read_json, _save_json,
                    lambda v: len(v) if isinstance(v, list) else -1)

@@ -230,12 +230,16 @@ def postprocess(rows: Iterable[dict], *, text_key: str = "text", test_texts: lis
   Returns the report also written to <out_dir>/postprocess.json: the config, one dict per stage (count_in, kept,
   dropped by reason, seconds, ...), counts ({"in", "out", "dropped": {reason: n}}, as `datasynth.jobs.stages` manifests
   hold them), count_in and count_out. Bad input raises `UserError` and leaves no file.
-  `config` is a `PostprocessConfig` or a mapping / ConfigDict of its fields. `progress` shows a bar (rate, and ETA
-  after the first stage) per streaming stage.
+  `config` is a `PostprocessConfig` or a plain mapping of its fields (the library takes no ConfigDict: the caller
+  converts its section at the boundary). `progress` shows a bar (rate, and ETA after the first stage) per streaming
+  stage.
   """
   _check_args(text_key, test_texts)
-  if isinstance(config, Mapping) or hasattr(config, "to_dict"):
-    config = PostprocessConfig.from_dict(config.to_dict() if hasattr(config, "to_dict") else config)
+  if isinstance(config, Mapping):
+    config = PostprocessConfig.from_dict(config)
+  elif not isinstance(config, PostprocessConfig):
+    raise TypeError(f"config is a {type(config).__name__}; pass a PostprocessConfig or a dict of its fields (for an "
+                    "ml_collections section, PostprocessConfig.from_dict(section.to_dict())).")
   out_dir = pathlib.Path(out_dir)
   stale = [out_dir / f"{s}.{ext}" for s in STAGES for ext in ("jsonl", "json")] + [out_dir / f for f in _EXTRA_FILES]
   for path in stale:  # An earlier run's files must not pass for this run's.

@@ -61,7 +61,8 @@ class MetricsWriter:
           tb.add_scalar(k, float(v), int(row["step"]))
 
   def read(self) -> list[dict[str, float]]:
-    """The rows; a torn last line (a write cut by a kill) is dropped, a malformed line elsewhere is an error."""
+    """The rows; a torn last line (a write cut by a kill) is dropped, a malformed line elsewhere is an error: the
+    run's own result, so unlike `io.read_jsonl_lenient` (what a sweep or report polls) corruption must not pass."""
     if not os.path.exists(self.path):
       return []
     with open(self.path, encoding="utf-8", errors="replace") as f:

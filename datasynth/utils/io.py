@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import re
 import shutil
@@ -207,3 +208,29 @@ def read_json(path: str | os.PathLike) -> Any:
       return json.load(f)
   except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
     return None
+
+
+def is_number(v: Any) -> bool:
+  """A finite int or float that is not a bool: what readers of run summaries and metrics files take as a figure."""
+  return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def read_jsonl_lenient(path: str | os.PathLike) -> list[dict[str, Any]]:
+  """The JSON objects of a JSON Lines file this project appends to (metrics.jsonl, generated rows), [] when the file is
+  absent; a line that is not a JSON object (the last line cut by a kill mid-write) is skipped and the rest still read:
+  `read_json`'s leniency, for readers that report on or poll a run that may be in progress or was killed. Data a user
+  supplies goes through `datasynth.data.files.read_jsonl` instead, which stops on a malformed line naming it."""
+  try:
+    with open(path, encoding="utf-8", errors="replace") as f:
+      lines = f.read().split("\n")
+  except FileNotFoundError:
+    return []
+  rows = []
+  for line in lines:
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError:
+      continue
+    if isinstance(row, dict):
+      rows.append(row)
+  return rows

@@ -15,6 +15,8 @@ import re
 
 import pytest
 
+from tests.modules import load_file
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
@@ -179,10 +181,7 @@ def test_the_readme_opens_each_notebook_in_colab():
 
 
 def test_the_strip_script_leaves_an_executed_notebook_clean(tmp_path):
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("strip_notebooks", REPO / "scripts" / "strip_notebooks.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = load_file("scripts/strip_notebooks.py", "strip_notebooks")
   nb = nbformat.read(str(NOTEBOOKS[0]), as_version=4)
   cell = next(c for c in nb.cells if c.cell_type == "code")
   cell.outputs = [nbformat.v4.new_output("stream", text="hi\n")]

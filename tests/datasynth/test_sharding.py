@@ -11,7 +11,7 @@ from jax.sharding import PartitionSpec as P
 from datasynth import sharding
 from datasynth.decode import kernels
 from datasynth.models.config import make_config
-from datasynth.models.decoder import Decoder
+from datasynth.models.decoder import Decoder, attach_prefix, init_cache
 
 CFG = make_config("llama", vocab_size=128, width=32, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8,
                   mlp_dim=64, max_len=64, eos_id=None, pad_id=0)
@@ -109,7 +109,6 @@ def test_sharded_sampling_equals_single_device(axes):
 
 def test_cache_shardings_split_batch():
   mesh = sharding.make_mesh(MESHES[0])
-  from datasynth.models.decoder import attach_prefix, init_cache
   cache = jax.eval_shape(lambda: init_cache(CFG, 8, 16))
   s = sharding.cache_shardings(mesh, cache)
   assert s["k"].spec == P(None, ("data", "fsdp"), None, None, None)

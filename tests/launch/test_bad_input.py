@@ -1,7 +1,6 @@
 """The bad-input suite: every bad input to a launcher is one line `error: ...` naming it, exit status 2, and no
 output that looks complete. Launchers run in-process (`cli.run(main, argv)`) so each case fails in well under a
 second, before any model loads; a few run as real subprocesses to check what a user sees."""
-import importlib.util
 import os
 import pathlib
 import subprocess
@@ -9,7 +8,11 @@ import sys
 
 import pytest
 
+from datasynth.models.loaders import save_orbax
 from datasynth.utils import cli
+from datasynth.utils.errors import UserError
+from tests.modules import load_file
+from tests.softsrv.conftest import tiny_model
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 _LAUNCHER_FLAGS = ("config", "workdir", "out_dir", "jax_distributed", "task", "records", "baseline", "mauve",
@@ -22,9 +25,7 @@ def _launcher(name: str):
   from absl import flags
   for flag in [n for n in flags.FLAGS if n in _LAUNCHER_FLAGS or n.startswith("config.")]:
     delattr(flags.FLAGS, flag)
-  spec = importlib.util.spec_from_file_location(f"launch_{name}_under_test", REPO / "launch" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = load_file(f"launch/{name}.py", f"launch_{name}_under_test")
   if hasattr(module, "define_flags"):
     module.define_flags()
   return module
@@ -63,18 +64,9 @@ def _assert_no_complete_output(workdir: pathlib.Path) -> None:
   assert not metrics.exists() or not metrics.read_text().strip()
 
 
-def _tiny_model_fn():
-  spec = importlib.util.spec_from_file_location("softsrv_conftest", REPO / "tests" / "softsrv" / "conftest.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.tiny_model
-
-
 @pytest.fixture(scope="session")
 def tiny_folders(smollm2, tmp_path_factory):
   """(H, E) tiny random Llamas with SmolLM2's tokenizer, saved as Orbax model folders (model.name=<folder>)."""
-  from datasynth.models.loaders import save_orbax
-  tiny_model = _tiny_model_fn()
   root = tmp_path_factory.mktemp("tiny_models")
   save_orbax(tiny_model(smollm2, 0), str(root / "h"))
   save_orbax(tiny_model(smollm2, 1, width=24), str(root / "e"))
@@ -360,8 +352,6 @@ def test_an_internal_bug_keeps_its_traceback():
 
 
 def test_verbose_shows_the_traceback_of_a_user_error(capsys):
-  from datasynth.utils.errors import UserError
-
   def main(argv):
     raise UserError("bad thing")
   with pytest.raises(SystemExit) as info:

@@ -5,7 +5,9 @@ import pathlib
 
 import pytest
 
+from datasynth.data.records import load_task
 from datasynth.evals import student_eval as student
+from datasynth.utils.io import write_jsonl
 from softsrv import evaluate
 from tests.modules import load_file
 
@@ -58,8 +60,6 @@ def test_main_mbpp_baseline_writes_table_json_and_plot(smollm2, data_dir, tmp_pa
 
 
 def test_records_with_mauve_on_boolq(smollm2, data_dir, tmp_path):
-  from datasynth.data.records import load_task
-  from datasynth.utils.io import write_jsonl
   cfg_lib = load_file("configs/evaluate.py", "configs_evaluate")
   records = load_task("boolq", "train", str(data_dir))[:24]
   path = tmp_path / "records.jsonl"

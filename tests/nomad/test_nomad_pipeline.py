@@ -7,9 +7,11 @@ import sys
 
 import pytest
 
+from datasynth.data import publish
+from datasynth.decode import text as text_lib
+from datasynth.models.encoder import load_sentence_encoder
 from datasynth.utils.errors import UserError
-from nomad import config as config_lib
-from nomad import pipeline
+from nomad import config as config_lib, pipeline, teacher as teacher_lib
 from tests.softsrv.conftest import REPO, tiny_model
 
 # What the scripted teacher writes for item j (a random tiny model writes no conversation structure, so NormSim
@@ -33,14 +35,12 @@ def teacher(smollm2):
 
 @pytest.fixture(scope="module")
 def encoder():
-  from datasynth.models.encoder import load_sentence_encoder
   return load_sentence_encoder()
 
 
 @pytest.fixture
 def scripted_sampler(monkeypatch):
   """datasynth.decode.text.sample_text replaced by SCRIPT[item] (finished unless the text is cut off)."""
-  from datasynth.decode import text as text_lib
   calls, real = [], text_lib.sample_text
 
   def fake(model, prompts, *, item_ids=None, **kw):
@@ -91,7 +91,6 @@ def _check_dataset(wd, rows, summary, tmp_path):
   """The run's dataset/ folder: the filtered first rounds, loadable by `datasets`, with a card that holds the
   licenses, the teacher, the counts through parse and filters, NormSim, the config hash and the command."""
   datasets = pytest.importorskip("datasets")
-  from datasynth.data import publish
   folder = os.path.join(wd, "dataset")
   train = datasets.load_dataset(folder, cache_dir=str(tmp_path / "cache"))["train"]
   assert train.num_rows == len(rows) == summary["dataset"]["records"] == 4 and train.to_list() == rows
@@ -175,7 +174,6 @@ def test_bad_input_stops_before_anything_trains(case, match, teacher, tmp_path):
 
 
 def test_generating_without_a_trained_teacher_says_to_train_first(tmp_path):
-  from nomad import teacher as teacher_lib
   with pytest.raises(UserError, match="No trained NOMAD teacher"):
     teacher_lib.load_teacher(config_lib.get_config("tiny"), str(tmp_path))
 

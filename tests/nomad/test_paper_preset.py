@@ -7,6 +7,7 @@ import os
 import pytest
 
 from datasynth.data.records import Record
+from datasynth.models.cache import ModelCache
 from datasynth.utils.errors import UserError
 from nomad import config as config_lib
 from nomad import conversations as conv_lib
@@ -68,7 +69,7 @@ def test_a_missing_tulu_mixture_is_one_line_naming_the_file_and_its_source(tmp_p
   c = config_lib.get_config("paper")  # The preset as is: no TULU copy under the data folder -> the same line.
   c.data.data_dir = str(tmp_path)
   with pytest.raises(UserError, match="No TULU v2 mixture at"):
-    pipeline.check_inputs(c, pipeline.Models(c))
+    pipeline.check_inputs(c, ModelCache(pipeline.model_roles(c)))
 
 
 def test_the_paper_preset_runs_end_to_end_with_only_its_sizes_overridden(teacher, encoder, scripted_sampler,

@@ -9,6 +9,7 @@ import pytest
 
 from datasynth.data.records import Record
 from datasynth.evals import student_eval as student_lib
+from datasynth.models.cache import ModelCache
 from datasynth.train import sft
 from datasynth.utils.errors import UserError
 from nomad import config as config_lib
@@ -74,7 +75,7 @@ def test_bad_student_sft_and_sizes_are_named():
   c.pipeline.student = True
   c.student.epochs = -1.0  # The pipeline refuses before the teacher trains.
   with pytest.raises(UserError, match="student.epochs"):
-    pipeline.build_stages(c, "/tmp/unused-nomad-workdir", pipeline.Models(c, encoder=object()))
+    pipeline.build_stages(c, "/tmp/unused-nomad-workdir", ModelCache(pipeline.model_roles(c), encoder=object()))
 
 
 def test_students_train_score_each_task_and_resume(tiny_student, full_data_dir, tmp_path, monkeypatch):

@@ -1,15 +1,14 @@
 """Teacher training wiring: config presets, epochs -> steps, and a tiny-model run in both masking modes."""
 import json
-import os
 
 import numpy as np
 import pytest
 
 from datasynth.models.loaders import LoadedModel
 from datasynth.utils.errors import UserError
-from nomad import config as config_lib
-from nomad import teacher
+from nomad import config as config_lib, teacher
 from tests.datasynth.train.sft_fixtures import TINY, tiny_params
+from tests.modules import load_file
 
 
 class CharTokenizer:
@@ -42,11 +41,7 @@ def test_presets_set_masking_subset_and_the_papers_recipe():
 
 
 def test_config_file_matches_the_package_config():
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("configs_nomad", os.path.join(
-      os.path.dirname(__file__), "..", "..", "configs", "nomad.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = load_file("configs/nomad.py", "configs_nomad")
   assert module.get_config("masked").to_dict() == config_lib.get_config("masked").to_dict()
 
 

@@ -8,6 +8,7 @@ from datasynth.jobs import chunked
 from datasynth.utils.errors import UserError
 from softsrv import baselines, templates
 from softsrv.baselines import Sample, parse_questions, parse_single, says_stop
+from softsrv.config import get_config
 
 TRAIN = [f"Write a function to compute thing number {i}." for i in range(12)]
 
@@ -241,7 +242,6 @@ def _listing(prompts, *, seed, item_ids, temperature, max_new_tokens, stop=()):
 
 
 def test_a_whole_run_config_drives_the_baseline_with_its_own_fields(tmp_path):
-  from softsrv.config import get_config
   run = get_config("mbpp")
   run.pipeline.method, run.generate.num_samples, run.generate.chunk, run.seed = "pt", 25, 2, 3
   assert run.baseline.temperature == 1.0 and get_config("mbpp", "paper").baseline.temperature == 2.0

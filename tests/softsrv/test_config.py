@@ -1,21 +1,17 @@
 """Config files and presets: configs/{mbpp,gsm8k,boolq}.py load by path; :paper and the variant presets."""
-import importlib.util
-
 import pytest
 
 from softsrv.config import get_config
+from tests.modules import load_file
 
 
-def _load(repo, task):
-  spec = importlib.util.spec_from_file_location(f"config_{task}", repo / "configs" / f"{task}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config
+def _load(task):
+  return load_file(f"configs/{task}.py", f"config_{task}").get_config
 
 
 @pytest.mark.parametrize("task", ["mbpp", "gsm8k", "boolq"])
-def test_config_files_and_presets(repo, task):
-  get = _load(repo, task)
+def test_config_files_and_presets(task):
+  get = _load(task)
   c = get(None)
   assert c.task == task and c.soft_prompt.variant == "mc" and c.data.data_dir == ""
   p = get("paper")  # The paper's settings.

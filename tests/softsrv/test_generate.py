@@ -16,10 +16,10 @@ import pytest
 from datasynth.decode import text as text_lib
 from datasynth.jobs import chunked
 from datasynth.models.loaders import load_model, save_orbax
+from datasynth.train import checkpoint as checkpoint_lib
 from datasynth.utils import lock
 from datasynth.utils.errors import UserError
-from softsrv import generate as generate_lib
-from softsrv import train as train_lib
+from softsrv import generate as generate_lib, train as train_lib
 from softsrv.generator import Generator
 
 _GENERATE = {"generate.num_samples": 10, "generate.batch_size": 4, "generate.chunk": 3, "generate.max_new_tokens": 6}
@@ -75,7 +75,6 @@ def test_items_cycle_over_the_contexts_round_robin_and_carry_their_provenance(tr
 def test_the_generator_gives_the_prompts_of_the_trained_theta_without_building_the_training_run(trained):
   h, e = trained.models
   run = train_lib.prepare(trained.config, trained.workdir, model=h, context_model=e)
-  from datasynth.train import checkpoint as checkpoint_lib
   ckpt = checkpoint_lib.Checkpointer(trained.workdir, run.identity, save_every=1)
   state = ckpt.restore(run.init_state())
   ckpt.close()

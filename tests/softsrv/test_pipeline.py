@@ -136,7 +136,6 @@ def test_without_answers_the_dataset_is_the_kept_questions_and_an_empty_set_writ
 
 @pytest.mark.parametrize("task,presets", [("mbpp", None), ("gsm8k", "paper,mp2"), ("boolq", "sweep,np")])
 def test_the_cards_rebuilt_command_parses_back_to_the_same_config(data_dir, task, presets):
-  from softsrv.config import get_config
   from tests.datasynth.data.test_publish import parse_command
   config = _toy_config(data_dir) if presets is None else get_config(task, presets)
   config.pipeline.method = "pt_sr"

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from datasynth.models.loaders import save_orbax
-from softsrv import train as train_lib
+from datasynth.train import checkpoint as checkpoint_lib, finite as finite_lib
+from datasynth.utils.errors import UserError
+from softsrv import context, train as train_lib
 from tree_asserts import assert_trees_equal
 
 
@@ -128,7 +130,6 @@ def test_runs_sharing_a_context_cache_compute_e_once_and_the_folder_is_not_part_
                           model=h_model, context_model=e_model)
   assert [f.startswith("z-") for f in os.listdir(shared)] == [True]
   assert not os.path.exists(tmp_path / "a" / "context")
-  from softsrv import context
   monkeypatch.setattr(context, "embed_texts", lambda *a, **k: (_ for _ in ()).throw(AssertionError("E recomputed")))
   second = train_lib.train(tiny_config(**{"train.steps": 1, "context.cache_dir": shared, "soft_prompt.variant": "np"}),
                            str(tmp_path / "b"), model=h_model, context_model=e_model)  # Another variant, same E.
@@ -175,7 +176,6 @@ def test_overfit_8_mbpp_questions_halves_the_loss(gemma3, smollm2, tiny_config, 
 
 def test_a_blown_up_learning_rate_stops_naming_the_step_and_saves_only_finite_checkpoints(tiny, tiny_config,
                                                                                            tmp_path):
-  from datasynth.train import checkpoint as checkpoint_lib, finite as finite_lib
   h_model, e_model = tiny
   config = tiny_config(**{"train.lr": 1e30, "train.steps": 12, "train.clip_norm": 0.0, "checkpoint.save_every": 1})
   with pytest.raises(finite_lib.NonFiniteError, match=r"non-finite .*at step \d+") as info:
@@ -192,7 +192,6 @@ def test_a_blown_up_learning_rate_stops_naming_the_step_and_saves_only_finite_ch
 
 
 def test_a_nan_learning_rate_is_refused_before_anything_loads(tiny_config, tmp_path):
-  from datasynth.utils.errors import UserError
   with pytest.raises(UserError, match="train.lr=nan"):
     train_lib.train(tiny_config(**{"train.lr": float("nan")}), str(tmp_path / "wd"), model=None)
   assert not os.path.exists(tmp_path / "wd")

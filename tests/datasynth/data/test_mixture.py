@@ -6,6 +6,8 @@ import pytest
 from datasynth.data.mixture import mix_records, quotas
 from datasynth.data.records import Record
 from datasynth.utils.errors import UserError
+from softsrv import evaluate
+from tests.modules import load_file
 
 
 def _records(name, n):
@@ -54,14 +56,7 @@ def test_an_empty_source_with_a_positive_weight_is_an_error():
 
 
 def _evaluate_launcher():
-  import importlib.util
-  import pathlib
-  repo = pathlib.Path(__file__).resolve().parents[3]
-  from softsrv import evaluate
-  cfg = importlib.util.spec_from_file_location("configs_evaluate_mix", repo / "configs" / "evaluate.py")
-  configs = importlib.util.module_from_spec(cfg)
-  cfg.loader.exec_module(configs)
-  return evaluate, configs
+  return evaluate, load_file("configs/evaluate.py", "configs_evaluate_mix")
 
 
 def test_the_student_launcher_mixes_general_instructions_at_the_configured_share(full_data_dir):

@@ -10,6 +10,7 @@ import ml_collections
 import pytest
 
 from datasynth.data import publish
+from datasynth.utils import cli
 from datasynth.utils.errors import UserError
 from tests.softsrv.conftest import REPO
 
@@ -129,7 +130,6 @@ def parse_command(command):
   """(config, workdir) that a launcher's absl flags parse out of `command` (the card's reproduce line)."""
   from absl import flags
   from ml_collections import config_flags
-  from datasynth.utils import cli
   fv = flags.FlagValues()
   config_flags.DEFINE_config_file("config", None, "", flag_values=fv)
   flags.DEFINE_string("workdir", None, "", flag_values=fv)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from datasynth.decode import kernels, text as text_lib, tokens as tokens_lib
-from datasynth.models.config import gemma_layer_types
-from datasynth.models.config import make_config
-from datasynth.models.decoder import Decoder
-from datasynth.models.decoder import cast_params
+from datasynth.decode.buckets import prompt_length
+from datasynth.models import loaders
+from datasynth.models.config import gemma_layer_types, make_config
+from datasynth.models.decoder import Decoder, cast_params
 
 TINY = dict(vocab_size=128, width=32, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8, mlp_dim=64, max_len=128)
 
@@ -114,7 +114,6 @@ def test_greedy_smollm2_equals_transformers_generate(smollm2):
   torch = pytest.importorskip("torch")
   import os
   import transformers
-  from datasynth.models import loaders
   path = loaders.resolve("smollm2-135m")
   hf = transformers.AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
                                                          dtype=torch.float32)
@@ -424,7 +423,6 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_prompt_length_pads_short_prompts_to_powers_of_two_and_long_ones_to_the_multiple():
-  from datasynth.decode.buckets import prompt_length
   assert [prompt_length(n, 16) for n in (1, 2, 3, 5, 9, 16, 17, 40)] == [1, 2, 4, 8, 16, 16, 32, 48]
   assert all(prompt_length(n, 16) >= n for n in range(1, 100))
 

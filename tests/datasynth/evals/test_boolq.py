@@ -4,6 +4,7 @@ import math
 import pytest
 
 from datasynth.evals import boolq
+from datasynth.evals.lm import loglik_scorer
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,6 @@ def test_bad_input():
 
 
 def test_real_model_scores(smollm2, test_set):
-  from datasynth.evals.lm import loglik_scorer
   result = boolq.evaluate_boolq(test_set[:4], loglik_scorer(smollm2, batch_size=4, progress=False))
   assert result.num_examples == 4 and 0.0 <= result.accuracy <= 1.0
   assert all(math.isfinite(a) and a < 0 and math.isfinite(b) and b < 0 for a, b in result.logliks)

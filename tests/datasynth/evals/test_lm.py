@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from datasynth.evals import lm
+from datasynth.evals import baseline, lm
 from datasynth.models.config import make_config
 from datasynth.models.decoder import Decoder
 from datasynth.models.loaders import LoadedModel
@@ -82,7 +82,6 @@ def test_loglik_real_model_prefers_the_sensible_continuation(smollm2):
 
 
 def test_base_model_numbers_runs_end_to_end(tiny, data_dir):
-  from datasynth.evals import baseline
   out = baseline.base_model_numbers(tiny, n=2, tasks=("mbpp", "gsm8k", "boolq"), data_dir=str(data_dir),
                                     batch_size=2, max_new_tokens=4, progress=False)
   assert out["mbpp"]["num_tasks"] == 2 and out["mbpp"]["pass_at_1"] == 0.0  # A random model writes no code.

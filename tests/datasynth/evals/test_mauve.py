@@ -6,6 +6,7 @@ import pytest
 
 from datasynth.data.records import load_task
 from datasynth.evals import mauve as M
+from datasynth.models.decoder import Decoder
 
 
 def _blobs(rng, n, weights, centers, std=0.05):
@@ -103,7 +104,6 @@ def test_plot_writes_png(tmp_path):
 
 
 def test_smollm2_features_on_mbpp(smollm2, data_dir):
-  from datasynth.models.decoder import Decoder
   texts = [r.prompt for r in load_task("mbpp", "prompt", str(data_dir))][:5]
   model = Decoder(smollm2.config)
   feats = M.sequence_features(model, smollm2.params, smollm2.tokenizer, texts, batch_size=4, progress=False)

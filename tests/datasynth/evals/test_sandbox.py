@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from datasynth.evals.sandbox import Limits, run_program
+from datasynth.evals.sandbox import Limits, hidden_paths, run_program
 
 FAST = Limits(cpu_seconds=2, wall_seconds=6)
 
@@ -187,7 +187,6 @@ def test_os_system_cannot_write_outside_or_reach_the_network(tmp_path):
 
 
 def test_reading_the_project_checkout_home_and_shadow_is_refused():
-  from datasynth.evals.sandbox import hidden_paths
   isolation = run_program("pass").isolation
   if "hidden" not in isolation:
     pytest.skip("no mount namespace: the project files are readable wherever the sandbox uid's permissions allow")

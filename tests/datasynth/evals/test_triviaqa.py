@@ -1,8 +1,10 @@
 """TriviaQA harness: the official normalisation, held-out shots, prompt format, and gold aliases scoring 100%."""
 import pytest
 
-from datasynth.evals import triviaqa
+from datasynth.data.records import Record, load_task
+from datasynth.evals import baseline, triviaqa
 from datasynth.utils.errors import UserError
+from softsrv import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,6 @@ def test_evaluate_with_oracle_generator(test_set, shots):
 
 
 def test_records_and_bad_input(data_dir):
-  from datasynth.data.records import Record
   rec = Record("triviaqa/test/0", "triviaqa", "Who?", "Gagarin", {"answers": ["Yuri Gagarin", "Gagarin"]})
   assert triviaqa.score(["the gagarin"], [rec]).exact_match == 1.0
   with pytest.raises(UserError, match="answer aliases"):
@@ -77,7 +78,6 @@ def test_records_and_bad_input(data_dir):
 
 def test_load_task_gives_records_the_harness_scores(full_data_dir):
   data_dir = full_data_dir
-  from datasynth.data.records import load_task
   test, shots = load_task("triviaqa", "test", str(data_dir)), load_task("triviaqa", "shots", str(data_dir))
   assert (len(test), len(shots)) == (995, 5) and test[0].uid.startswith("triviaqa/test/")
   assert triviaqa.score([r.response for r in test], test).exact_match == 1.0
@@ -86,6 +86,4 @@ def test_load_task_gives_records_the_harness_scores(full_data_dir):
 
 
 def test_the_harness_is_registered_with_the_launchers():
-  from datasynth.evals import baseline
-  from softsrv import evaluate
   assert evaluate.TASK_METRIC["triviaqa"] == "exact_match" and "triviaqa" in baseline.TASKS

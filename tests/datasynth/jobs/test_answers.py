@@ -4,10 +4,13 @@ import os
 
 import pytest
 
-from datasynth.data.records import load_records_jsonl
-from datasynth.decode import chat
-from datasynth.decode import text as text_lib
+from datasynth.data.records import load_records_jsonl, load_task
+from datasynth.decode import chat, text as text_lib
 from datasynth.jobs import answers, chunked
+from datasynth.models.config import make_config
+from datasynth.models.decoder import Decoder
+from datasynth.models.loaders import LoadedModel
+from datasynth.utils import io
 from datasynth.utils.errors import UserError
 
 QUESTIONS = [dict(text=f"Write a function that returns {k} times x.", item=10 + k, method="softsrv", variant="mc",
@@ -20,9 +23,6 @@ def tiny_answerer(smollm2):
   import flax.linen as nn
   import jax
   import numpy as np
-  from datasynth.models.decoder import Decoder
-  from datasynth.models.loaders import LoadedModel
-  from datasynth.models.config import make_config
   tok = smollm2.tokenizer
   cfg = make_config("llama", vocab_size=smollm2.config.vocab_size, width=32, num_layers=2, num_heads=4,
                     num_kv_heads=2, head_dim=8, mlp_dim=64, max_len=256, bos_id=tok.bos_id, eos_id=tok.eos_id,
@@ -143,7 +143,6 @@ def test_the_sft_file_loads_in_datasets_and_in_the_student_loader(tiny_answerer,
 
 
 def test_questions_load_from_a_jsonl_file_or_a_chunked_folder(tmp_path):
-  from datasynth.utils import io
   io.write_jsonl(tmp_path / "q.jsonl", QUESTIONS)
   assert answers.load_questions(str(tmp_path / "q.jsonl")) == QUESTIONS
   plan = chunked.Plan(5, 3, {"stage": "postprocess"})
@@ -153,7 +152,6 @@ def test_questions_load_from_a_jsonl_file_or_a_chunked_folder(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ real model
 def test_smollm2_answers_two_mbpp_questions_with_code(smollm2, data_dir, tmp_path):
-  from datasynth.data.records import load_task
   qs = [dict(text=r.prompt, item=k, method="pt", task="mbpp") for k, r in enumerate(load_task("mbpp", "train",
                                                                                               str(data_dir))[:2])]
   template = "{question}\nWrite the Python function."

@@ -7,7 +7,7 @@ import torch
 import transformers
 
 from datasynth.models.config import make_config
-from datasynth.models.decoder import Decoder, attach_prefix, init_cache, unstack_layers
+from datasynth.models.decoder import Decoder, _mm, attach_prefix, init_cache, unstack_layers
 from datasynth.models.loaders import config_from_hf
 from datasynth.models.params import params_from_hf
 
@@ -198,7 +198,6 @@ def test_unstacked_layers_and_a_shared_prefix_cache():
 
 def test_bfloat16_matmul_gradient_is_the_float32_gradient_rounded():
   """The bf16 matmul's custom VJP (bf16 operands, float32 accumulation) agrees with float32 autodiff."""
-  from datasynth.models.decoder import _mm
   x = jax.random.normal(jax.random.key(0), (2, 5, 16))
   w = jax.random.normal(jax.random.key(1), (16, 4, 8))
   g = jax.random.normal(jax.random.key(2), (2, 5, 4, 8))

@@ -8,9 +8,9 @@ import pytest
 import torch
 import transformers
 
+from datasynth.models import loaders
 from datasynth.models.decoder import Decoder
-from datasynth.models.loaders import _unpermute_rope
-from datasynth.models.loaders import load_gguf, load_hf, load_model, load_orbax, save_orbax
+from datasynth.models.loaders import _unpermute_rope, load_gguf, load_hf, load_model, load_orbax, save_orbax
 from datasynth.utils.errors import UserError
 
 VOCAB = 97
@@ -159,6 +159,5 @@ def test_text_longer_than_context_is_an_error(smollm2):
 
 
 def test_missing_model_package_names_the_fix(monkeypatch):
-  from datasynth.models import loaders
   with pytest.raises(UserError, match="scripts/setup.sh"):
     loaders.package_file("not-a-real-model-package", "x.gguf")

@@ -1,5 +1,5 @@
 """13-gram test-fold decontamination (datasynth/postprocess/decontaminate.py)."""
-from datasynth.postprocess.decontaminate import Decontaminator, decontaminate, normalize
+from datasynth.postprocess.decontaminate import Decontaminator, _deletion_table, decontaminate, normalize
 
 TEST = ["Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her "
         "friends every day with four."]
@@ -67,6 +67,5 @@ def test_the_streaming_check_equals_a_plain_reference_on_perturbed_copies():
 
 
 def test_the_ascii_fast_path_equals_the_unicode_path():
-  from datasynth.postprocess.decontaminate import _deletion_table
   for text in ["Hello, World! x=12 y_z {a} ~b~ 3.5%", "TABS\tand\nnewlines  -- ... 'quoted'"]:
     assert normalize(text) == text.lower().translate(_deletion_table()).split()

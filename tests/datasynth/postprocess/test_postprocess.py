@@ -2,6 +2,7 @@
 import json
 import os
 
+import ml_collections
 import pytest
 
 from datasynth.postprocess.postprocess import PostprocessConfig, postprocess
@@ -113,3 +114,6 @@ def test_a_config_mapping_is_accepted_and_an_unknown_key_is_a_user_error(tmp_pat
   assert report["config"]["seed"] == 3 and report["count_out"] == 1
   with pytest.raises(UserError, match=r"Unknown post-processing config key\(s\) \['clusterz'\]"):
     PostprocessConfig.from_dict({"clusterz": 5})
+  section = ml_collections.ConfigDict(dict(num_subsample=0))  # The library takes no ConfigDict: converted by callers.
+  with pytest.raises(TypeError, match=r"PostprocessConfig.from_dict\(section.to_dict\(\)\)"):
+    postprocess([dict(text="a")], test_texts=TEST_FOLD, out_dir=tmp_path, config=section, progress=False)

@@ -12,8 +12,8 @@ from datasynth.jobs import chunked, stages
 from datasynth.train import sft
 from datasynth.utils import lock
 from datasynth.utils.errors import UserError
-from softsrv import config as softsrv_config
-from softsrv import generate as softsrv_generate
+from softsrv import config as softsrv_config, generate as softsrv_generate, pipeline
+from softsrv.config import get_config
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 
@@ -128,8 +128,6 @@ def test_the_refusal_names_the_holder_from_the_lock_file(tmp_path):
 
 
 def test_a_pipeline_on_a_work_dir_in_use_is_refused_before_any_stage(tmp_path):
-  from softsrv import pipeline
-  from softsrv.config import get_config
   holder = _start_holder(tmp_path)
   try:
     with pytest.raises(lock.WorkdirBusy, match=f"pid {holder.pid} "):
