@@ -40,10 +40,11 @@ def prompts_for(n: int) -> list[str]:
 
 def run_jax(model, prompts, args, share: bool) -> tuple[list[str], float, float]:
   """(answers, compile + first call seconds, timed seconds)."""
+  from datasynth.decode.kernels import Ending
   from datasynth.decode.text import Batching, sample_text
   from datasynth.decode.tokens import Sampling
   kw = dict(sampling=Sampling(temperature=0.0), batching=Batching(args.batch, share_common_prefix=share),
-            max_new_tokens=args.new_tokens, stop=("\n",), progress=False)
+            ending=Ending(args.new_tokens, ("\n",)), progress=False)
   start = time.perf_counter()
   sample_text(model, prompts, **kw)
   warm = time.perf_counter() - start

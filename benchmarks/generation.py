@@ -104,12 +104,13 @@ def load_workload(args):
 # ------------------------------------------------------------------------------------------------ runners
 def run_jax(gen, prefixes, args, batching: str, dtype: str):
   """(samples, seconds, warm-up seconds) of `sample_text` over every item (after a warm-up on the first batch)."""
+  from datasynth.decode.kernels import Ending
   from datasynth.decode.text import Batching, sample_text
   from datasynth.decode.tokens import Sampling
   g = gen.config.generate
   call = lambda p: sample_text(gen.model, [""] * len(p), prefixes=p, add_bos=True,
                                sampling=Sampling(temperature=g.temperature), batching=Batching(args.batch, batching),
-                               max_new_tokens=g.max_new_tokens, seed=gen.config.seed, dtype=dtype, progress=False,
+                               ending=Ending(g.max_new_tokens), seed=gen.config.seed, dtype=dtype, progress=False,
                                return_details=True)
   t = time.perf_counter()
   call(prefixes[:2 * args.batch])
