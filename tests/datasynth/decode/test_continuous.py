@@ -171,6 +171,8 @@ def test_bad_settings_raise_clear_errors():
   model = _model(tiny_model)
   with pytest.raises(ValueError, match="batching"):
     text_lib.sample_text(model, _PROMPTS, batching=text_lib.Batching(mode="dynamic"), progress=False)
+  with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
+    text_lib.sample_text(model, _PROMPTS, ending=text_lib.Ending(0), progress=False)
   spec, _ = kernels.make_spec(Decoder(model.config), ending=kernels.Ending(2))
   with pytest.raises(ValueError, match="slots"):
     continuous.Engine(spec, model.params, slots=0)
