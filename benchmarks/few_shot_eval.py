@@ -30,6 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from datasynth.decode.kernels import Ending  # noqa: E402
 from datasynth.decode.text import Batching, common_token_prefix, sample_text  # noqa: E402
 from datasynth.decode.tokens import Sampling  # noqa: E402
 from datasynth.evals import student_eval as student, triviaqa  # noqa: E402
@@ -44,7 +45,7 @@ def prompts_for(n: int) -> list[str]:
 def run_jax(model, prompts, args, share: bool) -> tuple[list[str], float, float]:
   """(answers, compile + first call seconds, timed seconds)."""
   kw = dict(sampling=Sampling(temperature=0.0), batching=Batching(args.batch, share_common_prefix=share),
-            max_new_tokens=args.new_tokens, stop=("\n",), progress=False)
+            ending=Ending(args.new_tokens, ("\n",)), progress=False)
   start = time.perf_counter()
   sample_text(model, prompts, **kw)
   warm = time.perf_counter() - start

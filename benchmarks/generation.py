@@ -49,6 +49,7 @@ import numpy as np  # noqa: E402
 from benchmarks.common import (copy_bandwidth, gpu_matmul_peak_flops, load_torch_reference, machine_header,  # noqa: E402
                                on_gpu, print_table, torch_device)
 
+from datasynth.decode.kernels import Ending  # noqa: E402
 from datasynth.decode.text import Batching, sample_text  # noqa: E402
 from datasynth.decode.tokens import Sampling  # noqa: E402
 from datasynth.models.loaders import load_model  # noqa: E402
@@ -107,7 +108,7 @@ def run_jax(gen, prefixes, args, batching: str, dtype: str):
   g = gen.config.generate
   call = lambda p: sample_text(gen.model, [""] * len(p), prefixes=p, add_bos=True,
                                sampling=Sampling(temperature=g.temperature), batching=Batching(args.batch, batching),
-                               max_new_tokens=g.max_new_tokens, seed=gen.config.seed, dtype=dtype, progress=False,
+                               ending=Ending(g.max_new_tokens), seed=gen.config.seed, dtype=dtype, progress=False,
                                return_details=True)
   t = time.perf_counter()
   call(prefixes[:2 * args.batch])

@@ -71,8 +71,8 @@ def run_jax(loaded, prefix: np.ndarray, new_tokens: int, scan_layers: bool, shar
   params = jax.device_put(cast_params(loaded.params, dec.dtype))
   b = prefix.shape[0]
   kw = dict(prefix=prefix[:1], prompt_tokens=np.ones((b, 1), np.int32)) if shared else dict(prefix=prefix)
-  call = lambda seed: kernels.sample(dec, params, rng=seed, max_new_tokens=new_tokens, sampling=Sampling(1.0),
-                                     eos_id=None, **kw).tokens.block_until_ready()
+  call = lambda seed: kernels.sample(dec, params, rng=seed, ending=kernels.Ending(new_tokens, eos_id=None),
+                                     sampling=Sampling(1.0), **kw).tokens.block_until_ready()
   t = time.perf_counter()
   call(0)
   compile_s = time.perf_counter() - t

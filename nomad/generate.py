@@ -27,6 +27,7 @@ import dataclasses
 from typing import Any, Callable, Iterable, Mapping
 
 from datasynth.decode import text as text_lib
+from datasynth.decode.kernels import Ending
 from datasynth.decode.tokens import Sampling
 from datasynth.jobs import chunked
 from datasynth.utils.errors import UserError
@@ -94,7 +95,7 @@ def make_rows_fn(teacher, g: GenerateConfig, fmt: conv_lib.ChatFormat, provenanc
     outs = text_lib.sample_text(teacher, [prompt] * len(items), item_ids=list(items), seed=g.seed,
                                 sampling=Sampling(g.temperature, g.top_k, g.top_p),
                                 batching=text_lib.Batching(g.batch_size, g.batching),
-                                max_new_tokens=g.max_new_tokens, stop=stops, return_details=True, progress=False)
+                                ending=Ending(g.max_new_tokens, stops), return_details=True, progress=False)
     return [dict(text=_continuation(o.text, lead), item=j, finished=bool(o.finished), num_tokens=len(o.token_ids),
                  method=METHOD, teacher_step=int(provenance.get("step", 0)),
                  teacher_fingerprint=provenance.get("fingerprint", ""), model=provenance.get("model", ""),

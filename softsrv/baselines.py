@@ -43,6 +43,7 @@ from typing import Any, Callable, Sequence
 import ml_collections
 
 from datasynth.data.records import load_task
+from datasynth.decode.kernels import Ending
 from datasynth.decode.text import Batching, sample_text
 from datasynth.decode.tokens import Sampling
 from datasynth.jobs import chunked, memo
@@ -155,7 +156,7 @@ def sampler(model, *, batch_size: int, top_p: float = 1.0, progress: bool = Fals
   def generate(prompts, *, seed, item_ids, temperature, max_new_tokens, stop=()):
     return sample_text(model, list(prompts), seed=seed, item_ids=list(item_ids),
                        sampling=Sampling(temperature=temperature, top_p=top_p), batching=Batching(batch_size),
-                       stop=tuple(stop), max_new_tokens=max_new_tokens, return_details=True, progress=progress)
+                       ending=Ending(max_new_tokens, stop), return_details=True, progress=progress)
 
   return generate
 

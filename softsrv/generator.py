@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from datasynth.decode.kernels import Ending
 from datasynth.decode.text import Batching, sample_text
 from datasynth.decode.tokens import Sampling
 from datasynth.models.decoder import cast_params
@@ -125,7 +126,7 @@ class Generator:
     texts, add_bos = Layout.from_config(self.config).generation_prompts(len(items))
     samples = sample_text(
         self.model, texts, prefixes=prefixes, add_bos=add_bos, sampling=Sampling(g.temperature, g.top_k, g.top_p),
-        batching=Batching(g.batch_size, g.batching), max_new_tokens=g.max_new_tokens, seed=self.config.seed,
+        batching=Batching(g.batch_size, g.batching), ending=Ending(g.max_new_tokens), seed=self.config.seed,
         item_ids=list(items), dtype=workdir_lib.DTYPES[self.config.model.dtype], progress=False, return_details=True)
     return [self._row(j, int(i), s) for j, i, s in zip(items, source, samples)]
 

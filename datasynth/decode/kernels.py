@@ -26,7 +26,7 @@ decoded text contains the string. The host check is what makes strings correct (
 token sequences, e.g. split differently or fused with neighbouring text); the in-loop match only saves time.
 `lengths` counts the generated tokens up to and including the token that ended the row; positions after it hold
 `pad_id`. `sample_text` turns that into strings with the EOS removed and the stop string (and what follows it in the
-same token) trimmed.
+same token) trimmed. How a row ends (`max_new_tokens`, stop sequences, EOS ids) travels as one `Ending`.
 """
 from __future__ import annotations
 
@@ -73,6 +73,21 @@ class Spec:
 
 
 # ------------------------------------------------------------------------------------------------ ending a row
+@dataclasses.dataclass(frozen=True)
+class Ending:
+  """How a row ends: at its first EOS id or completed stop sequence, else after `max_new_tokens` tokens."""
+  max_new_tokens: int = 128  # The most tokens drawn per row.
+  stop: Sequence[str | Sequence[int]] = ()  # Token-id lists (matched exactly) and / or strings (need a tokenizer).
+  eos_id: int | Sequence[int] | None | str = "config"  # "config" (the config's eos_id), an id, a list of ids, or None.
+
+  def __post_init__(self):
+    if self.max_new_tokens < 1:
+      raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}.")
+    # Stored as a Python int and a tuple (a config or a test may give a numpy scalar or a list).
+    object.__setattr__(self, "max_new_tokens", int(self.max_new_tokens))
+    object.__setattr__(self, "stop", tuple(self.stop or ()))
+
+
 def ends_row(tokens: Array, i: Array, spec: Spec) -> Array:
   """[B] bool: the token just written at column i is an EOS id or completes a stop sequence.
 
@@ -217,13 +232,13 @@ def eos_tuple(eos_id, config: DecoderConfig) -> tuple[int, ...]:
   return tuple(int(e) for e in eos_id)
 
 
-def stop_tuples(stop_sequences, tokenizer) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
+def stop_tuples(stop, tokenizer) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
   """Token-id stop sequences (exact) and stop strings (host-checked; their tokenisation is a fast path)."""
   ids, strings = [], []
-  for s in stop_sequences or ():
+  for s in stop or ():
     if isinstance(s, str):
       if not s:
-        raise ValueError("Empty stop string; remove it from stop_sequences.")
+        raise ValueError("Empty stop string; remove it from Ending.stop.")
       if tokenizer is None:
         raise ValueError(f"Stop string {s!r} needs a tokenizer; pass tokenizer= or give token-id lists.")
       strings.append(s)
@@ -233,7 +248,7 @@ def stop_tuples(stop_sequences, tokenizer) -> tuple[tuple[tuple[int, ...], ...],
     else:
       seq = tuple(int(x) for x in s)
       if not seq:
-        raise ValueError("Empty stop sequence; remove it from stop_sequences.")
+        raise ValueError("Empty stop sequence; remove it from Ending.stop.")
       ids.append(seq)
   return tuple(dict.fromkeys(ids)), tuple(strings)
 
@@ -253,11 +268,10 @@ def first_stop_end(tokenizer, ids: Sequence[int], stops: Sequence[str]) -> int |
 
 
 def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt_mask=None, prefix=None,
-           prefix_mask=None, rng: Array | int = 0, max_new_tokens: int, sampling: Sampling = Sampling(),
-           eos_id: int | Sequence[int] | None | str = "config",
-           stop_sequences: Sequence[str | Sequence[int]] = (), tokenizer=None, return_logprobs: bool = False,
-           pad_id: int | None = None, mesh=None, rules=None, cache_dtype=None) -> SampleOutput:
-  """Draw up to `max_new_tokens` tokens per row after `[prefix; prompt]`.
+           prefix_mask=None, rng: Array | int = 0, ending: Ending, sampling: Sampling = Sampling(), tokenizer=None,
+           return_logprobs: bool = False, pad_id: int | None = None, mesh=None, rules=None,
+           cache_dtype=None) -> SampleOutput:
+  """Draw up to `ending.max_new_tokens` tokens per row after `[prefix; prompt]`.
 
   model: a `Decoder` (its config, compute dtype and `scan_layers` are used) or a DecoderConfig. With
     `scan_layers=False` the layers run unrolled, each on its own weight buffers (the fastest decode; compiles
@@ -267,8 +281,8 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
     prefix with batch 1 and prompts with batch B > 1 share the prefix: it is prefilled once and its cache shared.
   rng: a PRNG key or an int seed (row r's stream is fold_in(rng, r)), or one key per row ([B] keys: a row's sample
     then depends on its key only, not on its batch). sampling: token choice (temperature, top-k, top-p).
-  eos_id: "config" (the config's eos_id), an id, a list of ids, or None.
-  stop_sequences: token-id lists (matched exactly) and / or strings (need `tokenizer`; see the module docstring).
+  ending: max_new_tokens, EOS ids and stop sequences: token-id lists (matched exactly) and / or strings (need
+    `tokenizer`; see the module docstring).
   mesh / rules: optional `datasynth.sharding` mesh and logical rules; the cache is constrained to them.
   cache_dtype: the KV cache's dtype; default the compute dtype, but float32 on the CPU backend, where XLA rewrites a
     bfloat16 cache update as a float32 round trip of the whole cache (per layer, per step).
@@ -276,9 +290,9 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
   dec = model if isinstance(model, Decoder) else Decoder(model)
   if prompt_tokens is None and prefix is None:
     raise ValueError("sample needs prompt_tokens, a prefix, or both.")
-  spec, stop_strings = make_spec(dec, max_new_tokens=max_new_tokens, sampling=sampling, eos_id=eos_id,
-                                 stop_sequences=stop_sequences, tokenizer=tokenizer, return_logprobs=return_logprobs,
-                                 pad_id=pad_id, mesh=mesh, rules=rules, cache_dtype=cache_dtype)
+  spec, stop_strings = make_spec(dec, ending=ending, sampling=sampling, tokenizer=tokenizer,
+                                 return_logprobs=return_logprobs, pad_id=pad_id, mesh=mesh, rules=rules,
+                                 cache_dtype=cache_dtype)
   if prompt_tokens is not None:
     prompt_tokens = jnp.asarray(prompt_tokens, jnp.int32)
     if prompt_tokens.ndim != 2:
@@ -309,22 +323,20 @@ def sample(model: Decoder | DecoderConfig, params, *, prompt_tokens=None, prompt
   return SampleOutput(tokens=tokens, lengths=lengths, finished=finished, logprobs=logprobs)
 
 
-def make_spec(dec: Decoder, *, max_new_tokens: int, sampling: Sampling = Sampling(), eos_id="config",
-              stop_sequences=(), tokenizer=None, return_logprobs: bool = False, pad_id=None, mesh=None, rules=None,
+def make_spec(dec: Decoder, *, ending: Ending, sampling: Sampling = Sampling(), tokenizer=None,
+              return_logprobs: bool = False, pad_id=None, mesh=None, rules=None,
               cache_dtype=None) -> tuple[Spec, tuple[str, ...]]:
   """The compiled sampler's static settings (checked) and the stop strings left to the host; see `sample`."""
   cfg = dec.config
   if cache_dtype is None:
     cache_dtype = jnp.float32 if jax.default_backend() == "cpu" else dec.dtype
-  if max_new_tokens < 1:
-    raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
-  stop_ids, stop_strings = stop_tuples(stop_sequences, tokenizer)
+  stop_ids, stop_strings = stop_tuples(ending.stop, tokenizer)
   if pad_id is None:
     pad_id = cfg.pad_id if cfg.pad_id is not None else 0
   if mesh is not None and rules is None:
     rules = sharding.DEFAULT_RULES
   spec = Spec(config=cfg, dtype=dec.dtype, cache_dtype=jnp.dtype(cache_dtype), scan_layers=dec.scan_layers,
-              max_new_tokens=int(max_new_tokens), sampling=sampling, eos_ids=eos_tuple(eos_id, cfg),
+              max_new_tokens=ending.max_new_tokens, sampling=sampling, eos_ids=eos_tuple(ending.eos_id, cfg),
               stop_ids=stop_ids, pad_id=int(pad_id), return_logprobs=bool(return_logprobs), mesh=mesh,
               rules=tuple(rules) if rules else ())
   return spec, stop_strings

@@ -17,7 +17,7 @@ import numpy as np
 
 from datasynth import sharding
 from datasynth.decode import buckets, continuous
-from datasynth.decode.kernels import eos_tuple, make_spec, sample
+from datasynth.decode.kernels import Ending, eos_tuple, make_spec, sample
 from datasynth.decode.tokens import Sampling
 from datasynth.models.config import DecoderConfig
 from datasynth.models.decoder import Decoder, cast_params
@@ -49,8 +49,7 @@ class Batching:
 
 
 def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, sampling: Sampling = Sampling(),
-                batching: Batching = Batching(), max_new_tokens: int = 128, stop: Sequence[str] = (),
-                eos_id: int | Sequence[int] | None | str = "config", seed: int = 0,
+                batching: Batching = Batching(), ending: Ending = Ending(), seed: int = 0,
                 item_ids: Sequence[int] | None = None, add_bos: bool | None = None, dtype=jnp.float32,
                 scan_layers: bool = False, mesh=None, rules=None, progress: bool = True,
                 return_details: bool = False) -> list[str] | list[TextSample]:
@@ -59,7 +58,8 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, s
 
   model: anything with `.config`, `.params`, `.tokenizer` (a `LoadedModel`). prefixes: [N, t, width] array (one
   embedded prefix per item), [t, width] (one prefix shared by every prompt: prefilled once) or None. sampling: token
-  choice (temperature, top-k, top-p). Prompt lengths are padded to one length (`buckets.prompt_length`: a power of
+  choice (temperature, top-k, top-p). ending: max_new_tokens, stop strings (each row's text is cut before the first)
+  and EOS ids (`kernels.Ending`). Prompt lengths are padded to one length (`buckets.prompt_length`: a power of
   two under `batching.length_multiple`, else a multiple of it), so the whole list compiles once. Item j draws from its
   own key stream fold_in(key(seed), item_ids[j]) (item_ids default 0..n-1), so its sample does not depend on
   batch_size, batching or the other items in the list, where the backend's kernels are batch-invariant (a row's
@@ -116,16 +116,15 @@ def sample_text(model, prompts: Sequence[str] | None = None, *, prefixes=None, s
   key = jax.random.key(seed)
   keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(item_ids, jnp.uint32))
   inputs = dict(tokens=tokens, mask=mask, prefixes=None if prefixes is None else np.asarray(prefixes), shared=shared)
-  settings = dict(max_new_tokens=max_new_tokens, sampling=sampling, eos_id=eos_id, stop_sequences=tuple(stop),
-                  tokenizer=tok, mesh=mesh, rules=rules)
+  settings = dict(ending=ending, sampling=sampling, tokenizer=tok, mesh=mesh, rules=rules)
   bar = progress_lib.bar(n, desc="sampling", unit="seq", enabled=progress)
   if batching.mode == "continuous":
     samples = _continuous(dec, params, inputs, keys, batching.batch_size, batching.block_steps, settings, bar)
   else:
     samples = _static(dec, params, inputs, keys, batching.batch_size, settings, bar)
   bar.close()
-  eos = set(eos_tuple(eos_id, model.config))
-  results = [_text_sample(tok, gen, fin, eos, stop) for gen, fin in samples]
+  eos = set(eos_tuple(ending.eos_id, model.config))
+  results = [_text_sample(tok, gen, fin, eos, ending.stop) for gen, fin in samples]
   return results if return_details else [r.text for r in results]
 
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from datasynth.decode.buckets import round_up
-from datasynth.decode.kernels import prefill, prefill_after_shared_prefix, prefill_shared_prefix
+from datasynth.decode.kernels import Ending, prefill, prefill_after_shared_prefix, prefill_shared_prefix
 from datasynth.decode.text import Batching, common_token_prefix, sample_text
 from datasynth.decode.tokens import Sampling
 from datasynth.models.decoder import Decoder, cast_params
@@ -52,8 +52,8 @@ def greedy_generator(model, *, max_new_tokens: int = 256, stop: Sequence[str] = 
     if not prompts:
       return []
     return sample_text(model, list(prompts), sampling=Sampling(temperature=0.0),
-                       batching=Batching(batch_size, share_common_prefix=True), max_new_tokens=max_new_tokens,
-                       stop=tuple(stop), progress=progress)
+                       batching=Batching(batch_size, share_common_prefix=True), ending=Ending(max_new_tokens, stop),
+                       progress=progress)
   return generate
 
 

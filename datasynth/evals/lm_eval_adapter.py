@@ -47,6 +47,7 @@ from lm_eval.api.registry import register_model
 from lm_eval.tasks import TaskManager
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
+from datasynth.decode.kernels import Ending
 from datasynth.decode.text import Batching, sample_text
 from datasynth.decode.tokens import Sampling
 from datasynth.evals import lm as lm_lib
@@ -206,7 +207,7 @@ class DatasynthLM(LM):
       prompts = [self._fit_prompt(requests[i].args[0], settings.max_gen_toks) for i in indices]
       texts = sample_text(self.model, prompts, sampling=Sampling(settings.temperature, settings.top_k, settings.top_p),
                           batching=Batching(self.batch_size, share_common_prefix=True),
-                          max_new_tokens=settings.max_gen_toks, stop=settings.until, seed=self.seed,
+                          ending=Ending(settings.max_gen_toks, settings.until), seed=self.seed,
                           dtype=jnp.dtype(self.dtype), progress=self.progress)
       for i, text in zip(indices, texts):
         out[i] = text

@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 
 from datasynth.data.files import read_jsonl
 from datasynth.decode import chat as chat_lib, text as text_lib
+from datasynth.decode.kernels import Ending
 from datasynth.decode.tokens import Sampling
 from datasynth.jobs import chunked
 from datasynth.models.loaders import load_model
@@ -116,7 +117,7 @@ def make_rows_fn(questions: Sequence[dict[str, Any]], model, *, template: str | 
     outs = text_lib.sample_text(model, prompts, item_ids=list(items), seed=settings.seed,
                                 sampling=Sampling(temperature=settings.temperature, top_p=settings.top_p),
                                 batching=text_lib.Batching(settings.batch_size),
-                                max_new_tokens=settings.max_new_tokens, eos_id=eos, return_details=True,
+                                ending=Ending(settings.max_new_tokens, eos_id=eos), return_details=True,
                                 progress=progress)
     rows = []
     for k, out in zip(items, outs):

@@ -90,7 +90,8 @@ def test_sharded_sampling_equals_single_device(axes):
   mesh = sharding.make_mesh(axes)
   dec, params = model()
   tokens, mask, prefix = batch()
-  kw = dict(max_new_tokens=6, sampling=kernels.Sampling(1.0, top_k=20), rng=jax.random.key(4), return_logprobs=True)
+  kw = dict(ending=kernels.Ending(6), sampling=kernels.Sampling(1.0, top_k=20), rng=jax.random.key(4),
+            return_logprobs=True)
   ref = kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, prefix=prefix, **kw)
   xs = sharding.shard_batch(dict(tokens=tokens, mask=mask, prefix=prefix), mesh)
   placed = sharding.shard_params(params, CFG, mesh)

@@ -135,7 +135,7 @@ def test_ss_np_generation_shares_its_prompt(tiny, tiny_config, tmp_path):
   assert {r["method"] for r in rows} == {"softsrv-np"}
   prompt = trained.run.module.apply({"params": trained.state.params}, trained.run.train["z"][:4])
   texts = text_lib.sample_text(h_model, [""] * 4, prefixes=np.asarray(prompt), add_bos=True,
-                               batching=text_lib.Batching(4), max_new_tokens=6,
+                               batching=text_lib.Batching(4), ending=text_lib.Ending(6),
                                sampling=text_lib.Sampling(temperature=0.0), progress=False)
   assert [r["text"] for r in rows] == texts
 

@@ -49,12 +49,12 @@ _PROMPTS = ["hello", "ab", "xyzzy", "q", "mnop", "cc", "theend", "k", "abcabc", 
 def _both(model, slot_counts, **kw):
   """sample_text's details: static batching (batch 4), then continuous for each slot count. EOS ids are tokens the
   items write at steps 2, 5 and 8 when nothing ends them, so rows end at many different steps."""
-  run = functools.partial(text_lib.sample_text, model, progress=False, return_details=True, max_new_tokens=10, **kw)
+  run = functools.partial(text_lib.sample_text, model, progress=False, return_details=True, **kw)
   static4 = text_lib.Batching(4, "static")
-  free = run(batching=static4, eos_id=None)
-  eos = [free[0].token_ids[2], free[1].token_ids[5], free[3].token_ids[8]]
-  static = run(batching=static4, eos_id=eos)
-  return static, [run(batching=text_lib.Batching(s, "continuous", block_steps=3), eos_id=eos) for s in slot_counts]
+  free = run(batching=static4, ending=text_lib.Ending(10, eos_id=None))
+  ending = text_lib.Ending(10, eos_id=[free[0].token_ids[2], free[1].token_ids[5], free[3].token_ids[8]])
+  static = run(batching=static4, ending=ending)
+  return static, [run(batching=text_lib.Batching(s, "continuous", block_steps=3), ending=ending) for s in slot_counts]
 
 
 def _assert_same(static, runs):
@@ -101,23 +101,23 @@ def test_stop_strings_and_stop_sequences_cut_where_static_batching_cuts():
   """Stop strings (host-checked between blocks, often completed mid-block) and token-id stop sequences; the cut
   texts and tokens are static batching's."""
   model = _model(tiny_model)
-  free = text_lib.sample_text(model, _PROMPTS, progress=False, return_details=True, max_new_tokens=10, eos_id=None,
-                              seed=3, batching=text_lib.Batching(4, "static"))
+  free = text_lib.sample_text(model, _PROMPTS, progress=False, return_details=True,
+                              ending=text_lib.Ending(10, eos_id=None), seed=3, batching=text_lib.Batching(4, "static"))
   texts = [s.text for s in free]
   stops = [texts[0][2:4], texts[4][5:6]]  # Strings the free runs write mid-row.
   run = functools.partial(text_lib.sample_text, model, _PROMPTS, progress=False, return_details=True,
-                          max_new_tokens=10, eos_id=None, seed=3, stop=stops)
+                          ending=text_lib.Ending(10, stops, eos_id=None), seed=3)
   static = run(batching=text_lib.Batching(4, "static"))
   assert sum(any(x in t for x in stops) for t in texts) >= 3
   assert all(not any(x in s.text for x in stops) for s in static)
   assert sum(s.finished for s in static) >= 3
   _assert_same(static, [run(batching=text_lib.Batching(s, "continuous", block_steps=3)) for s in (2, 5)])
   seq = free[2].token_ids[3:5]  # A token-id stop sequence (matched on device).
-  spec, _ = kernels.make_spec(Decoder(model.config), max_new_tokens=10, eos_id=None, stop_sequences=[seq])
+  spec, _ = kernels.make_spec(Decoder(model.config), ending=kernels.Ending(10, [seq], eos_id=None))
   tokens, mask = model.tokenizer.encode_batch(_PROMPTS, length=16)
   keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(3), i))(jnp.arange(11, dtype=jnp.uint32))
   ref = kernels.sample(Decoder(model.config), model.params, prompt_tokens=tokens, prompt_mask=mask, rng=keys,
-                       max_new_tokens=10, eos_id=None, stop_sequences=[seq])
+                       ending=kernels.Ending(10, [seq], eos_id=None))
   items = continuous.Items(keys=np.asarray(jax.random.key_data(keys)), tokens=tokens, mask=mask)
   got = continuous.Engine(spec, model.params, slots=4, block_steps=2, refill_rows=3).run(items)
   for j, g in enumerate(got):
@@ -128,7 +128,8 @@ def test_stop_strings_and_stop_sequences_cut_where_static_batching_cuts():
 
 def test_greedy_and_one_token_budget():
   model = _model(tiny_model)
-  for kw in (dict(sampling=text_lib.Sampling(temperature=0.0), max_new_tokens=6), dict(max_new_tokens=1)):
+  for kw in (dict(sampling=text_lib.Sampling(temperature=0.0), ending=text_lib.Ending(6)),
+             dict(ending=text_lib.Ending(1))):
     run = functools.partial(text_lib.sample_text, model, _PROMPTS, progress=False, return_details=True, **kw)
     static = run(batching=text_lib.Batching(4, "static"))
     assert [s.token_ids for s in run(batching=text_lib.Batching(3, "continuous"))] == [s.token_ids for s in static]
@@ -158,8 +159,7 @@ def test_per_row_cache_index_equals_the_shared_index():
 
 
 def test_end_check_at_per_row_columns_equals_the_check_per_row():
-  spec, _ = kernels.make_spec(Decoder(tiny_model()[0].config), max_new_tokens=6, eos_id=[9],
-                              stop_sequences=[[4, 5], [7]])
+  spec, _ = kernels.make_spec(Decoder(tiny_model()[0].config), ending=kernels.Ending(6, [[4, 5], [7]], eos_id=[9]))
   buf = jnp.array([[1, 4, 5, 0, 0, 0], [9, 2, 3, 0, 0, 0], [4, 5, 6, 7, 0, 0], [2, 2, 2, 2, 2, 2]], jnp.int32)
   cols = jnp.array([2, 0, 3, 5], jnp.int32)
   got = kernels.ends_row(buf, cols, spec)
@@ -171,7 +171,9 @@ def test_bad_settings_raise_clear_errors():
   model = _model(tiny_model)
   with pytest.raises(ValueError, match="batching"):
     text_lib.sample_text(model, _PROMPTS, batching=text_lib.Batching(mode="dynamic"), progress=False)
-  spec, _ = kernels.make_spec(Decoder(model.config), max_new_tokens=2)
+  with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
+    text_lib.sample_text(model, _PROMPTS, ending=text_lib.Ending(0), progress=False)
+  spec, _ = kernels.make_spec(Decoder(model.config), ending=kernels.Ending(2))
   with pytest.raises(ValueError, match="slots"):
     continuous.Engine(spec, model.params, slots=0)
   with pytest.raises(ValueError, match="tokenizer"):
@@ -196,10 +198,10 @@ def test_a_block_ends_as_soon_as_want_slots_have_ended():
   """`decode_block` returns after the step at which the want-th slot ended (so the host refills it at once), and
   runs to its block size (or until every slot is done) when want exceeds the slots."""
   model = _model(tiny_model)
-  free = text_lib.sample_text(model, _PROMPTS[:4], progress=False, return_details=True, max_new_tokens=10,
-                              eos_id=None, seed=3, batching=text_lib.Batching(4, "static"))
+  free = text_lib.sample_text(model, _PROMPTS[:4], progress=False, return_details=True,
+                              ending=text_lib.Ending(10, eos_id=None), seed=3, batching=text_lib.Batching(4, "static"))
   eos = [free[0].token_ids[3], free[1].token_ids[6], free[2].token_ids[8]]
-  spec, _ = kernels.make_spec(Decoder(model.config), max_new_tokens=10, eos_id=eos)
+  spec, _ = kernels.make_spec(Decoder(model.config), ending=kernels.Ending(10, eos_id=eos))
   tokens, mask = model.tokenizer.encode_batch(_PROMPTS[:4], length=8)
   keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(3), i))(jnp.arange(4, dtype=jnp.uint32))
   items = continuous.Items(keys=np.asarray(jax.random.key_data(keys)), tokens=tokens, mask=mask)

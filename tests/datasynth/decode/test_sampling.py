@@ -85,8 +85,8 @@ def test_prefix_changes_output_with_cache():
   tokens, mask, _ = ragged_prompts(batch=4)
   p1 = jax.random.normal(jax.random.key(1), (4, 3, 32))
   p2 = jax.random.normal(jax.random.key(2), (4, 3, 32))
-  run = functools.partial(kernels.sample, dec, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=8,
-                          sampling=tokens_lib.Sampling(0.0), return_logprobs=True)
+  run = functools.partial(kernels.sample, dec, params, prompt_tokens=tokens, prompt_mask=mask,
+                          ending=kernels.Ending(8), sampling=tokens_lib.Sampling(0.0), return_logprobs=True)
   a, b, a2 = run(prefix=p1), run(prefix=p2), run(prefix=p1)
   np.testing.assert_array_equal(a.tokens, a2.tokens)
   assert not np.array_equal(a.tokens, b.tokens)
@@ -97,7 +97,7 @@ def test_prefix_only_sampling_matches_uncached_greedy():
   dec, params = tiny_model()
   prefix = jax.random.normal(jax.random.key(3), (2, 4, 32))
   n = 6
-  out = kernels.sample(dec, params, prefix=prefix, max_new_tokens=n, sampling=tokens_lib.Sampling(0.0))
+  out = kernels.sample(dec, params, prefix=prefix, ending=kernels.Ending(n), sampling=tokens_lib.Sampling(0.0))
   # Uncached reference on a fixed-length buffer: causal attention makes position p independent of later slots.
   forward = jax.jit(lambda seq, pre: dec.apply({"params": params}, seq, prefix=pre).logits[0])
   for r in range(2):
@@ -124,8 +124,8 @@ def test_greedy_smollm2_equals_transformers_generate(smollm2):
     ref = hf.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                       max_new_tokens=32, do_sample=False, eos_token_id=smollm2.config.eos_id,
                       pad_token_id=smollm2.config.pad_id)[0, len(ids):].tolist()
-  out = kernels.sample(Decoder(smollm2.config), smollm2.params, prompt_tokens=np.array([ids]), max_new_tokens=32,
-                       sampling=tokens_lib.Sampling(0.0))
+  out = kernels.sample(Decoder(smollm2.config), smollm2.params, prompt_tokens=np.array([ids]),
+                       ending=kernels.Ending(32), sampling=tokens_lib.Sampling(0.0))
   ours = np.asarray(out.tokens[0, :int(out.lengths[0])]).tolist()
   assert ours == ref
 
@@ -133,7 +133,8 @@ def test_greedy_smollm2_equals_transformers_generate(smollm2):
 def test_temperature_near_zero_equals_greedy():
   dec, params = tiny_model()
   tokens, mask, _ = ragged_prompts()
-  run = functools.partial(kernels.sample, dec, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=10)
+  run = functools.partial(kernels.sample, dec, params, prompt_tokens=tokens, prompt_mask=mask,
+                          ending=kernels.Ending(10))
   np.testing.assert_array_equal(run(sampling=tokens_lib.Sampling(1e-6), rng=7).tokens,
                                 run(sampling=tokens_lib.Sampling(0.0)).tokens)
 
@@ -246,14 +247,14 @@ def test_eos_and_stop_sequences_end_each_row_at_the_right_token():
   dec, params = tiny_model()
   tokens, mask, _ = ragged_prompts()
   n = 12
-  base = np.asarray(kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=n,
-                                   sampling=tokens_lib.Sampling(0.0), eos_id=None).tokens)
+  base = np.asarray(kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask,
+                                   ending=kernels.Ending(n, eos_id=None), sampling=tokens_lib.Sampling(0.0)).tokens)
   eos = int(base[0, 4])
   stop = tuple(int(x) for x in base[1, 5:7])
   for eos_ids, stops in [((eos,), ()), ((), (stop,)), ((eos,), (stop,))]:
-    out = kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=n,
-                         sampling=tokens_lib.Sampling(0.0), eos_id=list(eos_ids),
-                         stop_sequences=[list(s) for s in stops])
+    out = kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask,
+                         ending=kernels.Ending(n, [list(s) for s in stops], eos_id=list(eos_ids)),
+                         sampling=tokens_lib.Sampling(0.0))
     for r in range(3):
       found = _expected_end(base[r].tolist(), eos_ids, stops, n)
       end = n if found is None else found
@@ -261,8 +262,8 @@ def test_eos_and_stop_sequences_end_each_row_at_the_right_token():
       assert bool(out.finished[r]) == (found is not None)
       np.testing.assert_array_equal(out.tokens[r, :end], base[r, :end])
       assert np.all(np.asarray(out.tokens[r, end:]) == 0)  # pad_id after the end.
-  assert int(kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=n,
-                            sampling=tokens_lib.Sampling(0.0), eos_id=eos).lengths[0]) <= 5
+  assert int(kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, ending=kernels.Ending(n, eos_id=eos),
+                            sampling=tokens_lib.Sampling(0.0)).lengths[0]) <= 5
 
 
 def test_stop_strings_on_smollm2(smollm2):
@@ -270,21 +271,21 @@ def test_stop_strings_on_smollm2(smollm2):
   dec = Decoder(smollm2.config)
   prompts = ["Write a short list of fruits:\n1.", "Question: What is 2 + 2?\nAnswer:"]
   ids, mask = tok.encode_batch(prompts)
-  base = kernels.sample(dec, smollm2.params, prompt_tokens=ids, prompt_mask=mask, max_new_tokens=24,
-                        sampling=tokens_lib.Sampling(0.0), eos_id=None)
+  base = kernels.sample(dec, smollm2.params, prompt_tokens=ids, prompt_mask=mask,
+                        ending=kernels.Ending(24, eos_id=None), sampling=tokens_lib.Sampling(0.0))
   row = np.asarray(base.tokens[0]).tolist()
   text = tok.decode(row)
   stop = tok.decode(row[:8])[-3:]  # A string completed around token 8 of row 0.
   assert stop.strip(), "stop string should be visible text"
-  out = kernels.sample(dec, smollm2.params, prompt_tokens=ids, prompt_mask=mask, max_new_tokens=24,
-                       sampling=tokens_lib.Sampling(0.0), eos_id=None, stop_sequences=[stop], tokenizer=tok)
+  out = kernels.sample(dec, smollm2.params, prompt_tokens=ids, prompt_mask=mask,
+                       ending=kernels.Ending(24, [stop], eos_id=None), sampling=tokens_lib.Sampling(0.0), tokenizer=tok)
   for r in range(2):
     full = np.asarray(base.tokens[r]).tolist()
     end = next((k for k in range(1, 25) if stop in tok.decode(full[:k])), 24)  # Linear scan reference.
     assert int(out.lengths[r]) == end
     np.testing.assert_array_equal(out.tokens[r, :end], full[:end])
-  texts = text_lib.sample_text(smollm2, prompts, max_new_tokens=24, sampling=tokens_lib.Sampling(0.0), stop=[stop],
-                               eos_id=None, batching=text_lib.Batching(2), progress=False)
+  texts = text_lib.sample_text(smollm2, prompts, ending=text_lib.Ending(24, [stop], eos_id=None),
+                               sampling=tokens_lib.Sampling(0.0), batching=text_lib.Batching(2), progress=False)
   assert texts[0] == text[:text.find(stop)]
   assert all(stop not in t for t in texts)
 
@@ -293,7 +294,7 @@ def test_ragged_batch_equals_each_prompt_alone():
   dec, params = tiny_model()
   tokens, mask, lengths = ragged_prompts(batch=4)
   prefix = jax.random.normal(jax.random.key(9), (4, 2, 32))
-  kw = dict(max_new_tokens=8, sampling=tokens_lib.Sampling(0.0), return_logprobs=True)
+  kw = dict(ending=kernels.Ending(8), sampling=tokens_lib.Sampling(0.0), return_logprobs=True)
   batch = kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, prefix=prefix, **kw)
   for r in (0, 1):  # Longest and shortest prompt.
     alone = kernels.sample(dec, params, prompt_tokens=tokens[r:r + 1, :lengths[r]], prefix=prefix[r:r + 1], **kw)
@@ -309,16 +310,16 @@ def test_left_padding_equals_right_padding():
     left_t[r, -n:] = np.asarray(tokens[r, :n])
   left_m = np.asarray(mask)[:, ::-1]
   greedy = tokens_lib.Sampling(0.0)
-  a = kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=6, sampling=greedy)
-  b = kernels.sample(dec, params, prompt_tokens=left_t, prompt_mask=left_m, max_new_tokens=6, sampling=greedy)
+  a = kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=mask, ending=kernels.Ending(6), sampling=greedy)
+  b = kernels.sample(dec, params, prompt_tokens=left_t, prompt_mask=left_m, ending=kernels.Ending(6), sampling=greedy)
   np.testing.assert_array_equal(a.tokens, b.tokens)
 
 
 def test_determinism_for_a_fixed_key():
   dec, params = tiny_model()
   tokens, mask, _ = ragged_prompts()
-  run = functools.partial(kernels.sample, dec, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=16,
-                          sampling=tokens_lib.Sampling(1.0, top_p=0.95))
+  run = functools.partial(kernels.sample, dec, params, prompt_tokens=tokens, prompt_mask=mask,
+                          ending=kernels.Ending(16), sampling=tokens_lib.Sampling(1.0, top_p=0.95))
   a, b, c = run(rng=jax.random.key(3)), run(rng=jax.random.key(3)), run(rng=jax.random.key(4))
   np.testing.assert_array_equal(a.tokens, b.tokens)
   assert not np.array_equal(a.tokens, c.tokens)
@@ -328,7 +329,7 @@ def test_unrolled_layers_sample_the_same_tokens():
   """A Decoder with scan_layers=False is honoured by the compiled sampler and draws the same tokens."""
   dec, params = gemma3_like()
   tokens, mask, _ = ragged_prompts()
-  run = lambda d: kernels.sample(d, params, prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=12,
+  run = lambda d: kernels.sample(d, params, prompt_tokens=tokens, prompt_mask=mask, ending=kernels.Ending(12),
                                  sampling=tokens_lib.Sampling(1.0), rng=jax.random.key(5), return_logprobs=True)
   scanned, unrolled = run(dec), run(Decoder(dec.config, scan_layers=False))
   np.testing.assert_array_equal(unrolled.tokens, scanned.tokens)
@@ -342,7 +343,7 @@ def test_shared_prefix_is_prefilled_once_and_samples_as_if_repeated():
   tokens, mask, _ = ragged_prompts(batch=4)
   mask = mask.at[2].set(False)  # Row 2: the prefix alone.
   prefix = 2.0 * jax.random.normal(jax.random.key(2), (1, 5, dec.config.width))
-  kw = dict(prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=10, sampling=tokens_lib.Sampling(1.0),
+  kw = dict(prompt_tokens=tokens, prompt_mask=mask, ending=kernels.Ending(10), sampling=tokens_lib.Sampling(1.0),
             rng=jax.random.key(6), return_logprobs=True)
   ref = kernels.sample(dec, params, prefix=jnp.repeat(prefix, 4, axis=0), **kw)
   for d in (dec, Decoder(dec.config, scan_layers=False)):
@@ -356,7 +357,7 @@ def test_bfloat16_sampling_tracks_float32():
   stay close to those of float32's own greedy tokens (bf16 rounding may flip near-ties, not the distribution)."""
   dec, params = gemma3_like()
   tokens, mask, _ = ragged_prompts()
-  kw = dict(prompt_tokens=tokens, prompt_mask=mask, max_new_tokens=8, sampling=tokens_lib.Sampling(0.0),
+  kw = dict(prompt_tokens=tokens, prompt_mask=mask, ending=kernels.Ending(8), sampling=tokens_lib.Sampling(0.0),
             return_logprobs=True)
   f32 = kernels.sample(dec, params, **kw)
   p16 = jax.tree.map(lambda a: a.astype(jnp.bfloat16), params)
@@ -369,18 +370,18 @@ def test_bfloat16_sampling_tracks_float32():
 def test_sample_text_batches_and_pads_the_last_batch(smollm2):
   prompts = ["Hello, my name is", "The sky is", "One, two, three,"]
   greedy = tokens_lib.Sampling(0.0)
-  texts = text_lib.sample_text(smollm2, prompts, batching=text_lib.Batching(2), max_new_tokens=5, sampling=greedy,
-                               progress=False)
-  alone = text_lib.sample_text(smollm2, prompts[2:], batching=text_lib.Batching(1), max_new_tokens=5, sampling=greedy,
-                               progress=False)
+  texts = text_lib.sample_text(smollm2, prompts, batching=text_lib.Batching(2), ending=text_lib.Ending(5),
+                               sampling=greedy, progress=False)
+  alone = text_lib.sample_text(smollm2, prompts[2:], batching=text_lib.Batching(1), ending=text_lib.Ending(5),
+                               sampling=greedy, progress=False)
   assert len(texts) == 3 and all(isinstance(t, str) and t for t in texts)
   assert texts[2] == alone[0]
   # SoftSRV's path: embedded prefixes only. Embedding the prompt's tokens as the prefix gives the same text.
   ids = smollm2.tokenizer.encode(prompts[1])
   dec = Decoder(smollm2.config)
   prefix = np.asarray(dec.apply({"params": smollm2.params}, np.array([ids] * 2), method=Decoder.embed))
-  from_prefix = text_lib.sample_text(smollm2, None, prefixes=prefix, batching=text_lib.Batching(2), max_new_tokens=5,
-                                     sampling=greedy, progress=False)
+  from_prefix = text_lib.sample_text(smollm2, None, prefixes=prefix, batching=text_lib.Batching(2),
+                                     ending=text_lib.Ending(5), sampling=greedy, progress=False)
   assert from_prefix == [texts[1], texts[1]]
 
 
@@ -400,7 +401,7 @@ def test_shared_common_prefix_gives_the_few_shot_prompts_the_same_greedy_text(sm
               "What colour is the sky?"]]
   ids = [smollm2.tokenizer.encode(p) for p in prompts]
   assert text_lib.common_token_prefix(ids) >= 30  # The shots are shared, so the test exercises the split.
-  kw = dict(max_new_tokens=8, sampling=tokens_lib.Sampling(0.0), stop=("\n",), progress=False)
+  kw = dict(ending=text_lib.Ending(8, ("\n",)), sampling=tokens_lib.Sampling(0.0), progress=False)
   whole = text_lib.sample_text(smollm2, prompts, batching=text_lib.Batching(2), **kw)
   shared = text_lib.sample_text(smollm2, prompts, batching=text_lib.Batching(2, share_common_prefix=True), **kw)
   assert shared == whole
@@ -411,15 +412,17 @@ def test_bad_inputs_raise_clear_errors():
   dec, params = tiny_model()
   tokens, mask, _ = ragged_prompts()
   with pytest.raises(ValueError, match="no real input"):
-    kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=np.zeros(tokens.shape, bool), max_new_tokens=2)
+    kernels.sample(dec, params, prompt_tokens=tokens, prompt_mask=np.zeros(tokens.shape, bool),
+                   ending=kernels.Ending(2))
   with pytest.raises(ValueError, match="top_p"):
-    kernels.sample(dec, params, prompt_tokens=tokens, max_new_tokens=2, sampling=tokens_lib.Sampling(top_p=0.0))
+    kernels.sample(dec, params, prompt_tokens=tokens, ending=kernels.Ending(2), sampling=tokens_lib.Sampling(top_p=0.0))
   with pytest.raises(ValueError, match="tokenizer"):
-    kernels.sample(dec, params, prompt_tokens=tokens, max_new_tokens=2, stop_sequences=["\n"])
+    kernels.sample(dec, params, prompt_tokens=tokens, ending=kernels.Ending(2, ["\n"]))
   with pytest.raises(ValueError, match="exceeds"):
-    kernels.sample(dec, params, prompt_tokens=tokens, max_new_tokens=200)
+    kernels.sample(dec, params, prompt_tokens=tokens, ending=kernels.Ending(200))
   with pytest.raises(ValueError, match="one prefix per row"):
-    kernels.sample(dec, params, prompt_tokens=tokens, prefix=jnp.zeros((2, 3, dec.config.width)), max_new_tokens=2)
+    kernels.sample(dec, params, prompt_tokens=tokens, prefix=jnp.zeros((2, 3, dec.config.width)),
+                   ending=kernels.Ending(2))
 
 
 def test_prompt_length_pads_short_prompts_to_powers_of_two_and_long_ones_to_the_multiple():
@@ -440,7 +443,8 @@ def test_decode_layout_gives_the_tied_models_logits_and_samples():
   got = Decoder(config, dtype=jnp.bfloat16).apply({"params": prepared}, tokens).logits
   np.testing.assert_array_equal(np.asarray(got), np.asarray(ref))
   keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(1), i))(jnp.arange(2, dtype=jnp.uint32))
-  run = lambda d, p: kernels.sample(d, p, prompt_tokens=tokens, rng=keys, max_new_tokens=6, eos_id=None).tokens
+  run = lambda d, p: kernels.sample(d, p, prompt_tokens=tokens, rng=keys,
+                                    ending=kernels.Ending(6, eos_id=None)).tokens
   np.testing.assert_array_equal(run(Decoder(config, dtype=jnp.bfloat16), prepared),
                                 run(Decoder(dec.config, dtype=jnp.bfloat16), p16))
   same_config, same_params = text_lib.decode_layout(dec.config, params, jnp.float32)
