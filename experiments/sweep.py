@@ -62,7 +62,7 @@ import time
 import traceback
 from typing import Any, Callable, Iterable
 
-from datasynth.evals.student_eval import metric_key, standard_error
+from datasynth.evals.student_eval import metric_key, standard_error, task_standard_error
 from datasynth.utils import interrupt, io
 from datasynth.utils.errors import UserError
 
@@ -472,15 +472,22 @@ def _evaluate_metrics(run: Run) -> dict[str, float]:
 
 
 def _student_metrics(student: Any) -> dict[str, float]:
-  """NOMAD's student table -> {"student_<run>_<task>": final metric} and the untrained student's."""
+  """NOMAD's student table -> {"student_<run>_<task>": final metric, "..._se": its standard error} and the untrained
+  student's (`task_standard_error`: binomial for a rate, lm-eval's sample standard error for another metric)."""
   if not isinstance(student, dict):
     return {}
   tasks, base = student.get("tasks") or {}, student.get("base") or {}
-  out = {f"student_untrained_{t}": base[metric_key(t)] for t in tasks if _is_number(base.get(metric_key(t)))}
-  for name, scores in (student.get("runs") or {}).items():
+  rows = [("untrained", base, lambda t: metric_key(t))] + [
+      (_safe(name), scores, lambda t: t) for name, scores in (student.get("runs") or {}).items()]
+  out = {}
+  for name, scores, key in rows:
     for task in tasks:
-      if _is_number(scores.get(task)):
-        out[f"student_{_safe(name)}_{task}"] = scores[task]
+      if _is_number(scores.get(key(task))):
+        out[f"student_{name}_{task}"] = scores[key(task)]
+        se = task_standard_error(task, scores[key(task)], (tasks[task] or {}).get("num_examples") or 0,
+                                 scores.get(f"{key(task)}_stderr"))
+        if not math.isnan(se):
+          out[f"student_{name}_{task}_se"] = se
   return out
 
 
