@@ -126,10 +126,10 @@ def apply_presets(c: ml_collections.ConfigDict, arg: str) -> ml_collections.Conf
       c.generate.batch_size = 32  # One batch per chunk of 32 items: 1.27x batch 16's rate here, the same samples.
       # The paper's Table 1 scores BBH and TruthfulQA among others: here BBH 3-shot without CoT on four short-prompt
       # tasks (the group of datasynth.evals.lm_eval_tasks.BBH_CPU_TASKS) and TruthfulQA generation, each on its first
-      # `lm_eval_limit` documents per task (BBH 4 x 30, TruthfulQA 30: what five scorings fit in a CPU run), beside
+      # `lm_eval_limit` documents per task (BBH 4 x 20, TruthfulQA 20: what five scorings fit in a CPU run), beside
       # TriviaQA. The untrained 135M student scores 0 of 48 on GSM8K: no signal at this size.
       c.student.tasks = "triviaqa,lm_eval:bbh_local_fewshot_cpu,lm_eval:truthfulqa_local_gen"
-      c.student.lm_eval_limit = 30
+      c.student.lm_eval_limit = 20
       c.student.num_examples.triviaqa = 160
       c.student.batch_size = 16  # Shots prefilled once (lm.greedy_generator): 16 rows decode faster than 8 here.
       c.student.sft.lora_rank = 8  # A LoRA student (ours; the paper fine-tunes it fully): ~2x faster steps here.
