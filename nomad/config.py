@@ -11,7 +11,8 @@ presets applied in order:
   unfiltered      ... the parsed first rounds without the repetition / coding filters;
   table1          the CPU-scale Table 1 (`launch/nomad.py --table1`): LoRA teacher on 64 Alpaca conversations,
                   32 steps of 4 x 128 tokens, 96 generations of <= 96 tokens, students scored on 160 TriviaQA
-                  questions (24.8 min on 2 cores; configs/nomad.py has the measured times and table);
+                  questions, 3-shot BBH without CoT (4 tasks x 20) and TruthfulQA generation (20 questions)
+                  (configs/nomad.py has the measured times and table);
   tiny            a toy size for tests and smoke runs (2 teacher steps, 8 generations of 32 tokens).
 The `sft` section holds `datasynth.train.sft.SFTConfig` fields; it starts from the dataclass defaults and the presets
 set only what differs (defaults are stated once, in the dataclass).
