@@ -10,7 +10,11 @@ one NormSim figure (normsim.png), e.g. the CPU-scale Table 1:
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# launch/lm_eval.py is named like the lm_eval package that the student's lm-eval tasks import: drop launch/ from the
+# import path so `import lm_eval` finds lm-eval.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))  # Run from a checkout.
 
 from absl import flags
 from absl import logging
