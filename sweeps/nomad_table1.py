@@ -16,9 +16,9 @@ first 20 items each) and TruthfulQA generation (ROUGE-L true minus false, in poi
 Runtime: through `launch/sweep.py --root=/tmp/table1bbh` on the shared 2-core CPU (2026-12-07, load average 5-12
 from other jobs: SFT steps ~16-21 s against ~6.5 s idle), 3,428 s (57.1 minutes) of running, in three attempts of one
 resumable run (each stage's output kept): teacher 658 s / 565 s (unmasked / masked), generate 334 s / 200 s, NormSim
-75 s; the student stage 1,536 s (untrained scores ~5 min, then per run its training and its three scores: train 4 min,
-train_2x 6.6 min, each mixture ~5 min; BBH and TruthfulQA add 20-50 s after a run's TriviaQA score). Wall clock from start
-to end 61 minutes, including ~3 minutes between attempts.
+75 s; the student stage 1,536 s (untrained scores ~5 min, then per run its training and its three scores: train 4
+min, train_2x 6.6 min, each mixture ~5 min; BBH and TruthfulQA add 20-50 s after a run's TriviaQA score). Wall clock
+from start to end 61 minutes, including ~3 minutes between attempts.
 
 | teacher | set | n | valid rate | prompt NormSim median | response NormSim median |
 |---|---|---:|---:|---:|---:|
