@@ -182,7 +182,8 @@ def group_yaml(variant: str, tasks: Sequence[str] = BBH_TASKS, group: str | None
   """A group over `tasks` (default: all 27) of `variant`, named `group` (default: the variant); its exact match is
   the mean over all their documents (weight_by_size)."""
   listed = "".join(f"  - {variant}_{t}\n" for t in tasks)
-  return (f"group: {group or variant}\ntask:\n{listed}aggregate_metric_list:\n  - metric: exact_match\n    aggregation: mean\n"
+  return (f"group: {group or variant}\ntask:\n{listed}aggregate_metric_list:\n  - metric: exact_match\n"
+          "    aggregation: mean\n"
           "    weight_by_size: true\nmetadata:\n  version: 1.0\n")
 
 
