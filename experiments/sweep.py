@@ -477,7 +477,7 @@ def _student_metrics(student: Any) -> dict[str, float]:
   if not isinstance(student, dict):
     return {}
   tasks, base = student.get("tasks") or {}, student.get("base") or {}
-  rows = [("untrained", base, lambda t: metric_key(t))] + [
+  rows = [("untrained", base, metric_key)] + [
       (_safe(name), scores, lambda t: t) for name, scores in (student.get("runs") or {}).items()]
   out = {}
   for name, scores, key in rows:
