@@ -13,11 +13,12 @@ shows results and so names a summary.json that is there but unreadable (`io.read
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Any
 
-from datasynth.evals.student_eval import metric_key
+from datasynth.evals.student_eval import metric_key, task_standard_error
 from datasynth.jobs import stages
 from datasynth.utils import io
 
@@ -34,15 +35,22 @@ def finished(workdir: str, table1: bool) -> bool:
 
 
 def student_metrics(student: Any) -> dict[str, float]:
-  """NOMAD's student table -> {"student_<run>_<task>": final metric} and the untrained student's."""
+  """NOMAD's student table -> {"student_<run>_<task>": final metric, "..._se": its standard error} and the untrained
+  student's (`task_standard_error`: binomial for a rate, lm-eval's sample standard error for another metric)."""
   if not isinstance(student, dict):
     return {}
   tasks, base = student.get("tasks") or {}, student.get("base") or {}
-  out = {f"student_untrained_{t}": base[metric_key(t)] for t in tasks if io.is_number(base.get(metric_key(t)))}
-  for name, scores in (student.get("runs") or {}).items():
+  rows = [("untrained", base, metric_key)] + [
+      (_UNSAFE.sub("_", name), scores, lambda t: t) for name, scores in (student.get("runs") or {}).items()]
+  out = {}
+  for name, scores, key in rows:
     for task in tasks:
-      if io.is_number(scores.get(task)):
-        out[f"student_{_UNSAFE.sub('_', name)}_{task}"] = scores[task]
+      if io.is_number(scores.get(key(task))):
+        out[f"student_{name}_{task}"] = scores[key(task)]
+        se = task_standard_error(task, scores[key(task)], (tasks[task] or {}).get("num_examples") or 0,
+                                 scores.get(f"{key(task)}_stderr"))
+        if not math.isnan(se):
+          out[f"student_{name}_{task}_se"] = se
   return out
 
 

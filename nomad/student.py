@@ -19,7 +19,8 @@ match over the answer aliases, the harnesses of `datasynth.evals`; lm-eval tasks
 lm_eval:ifeval, scored through `datasynth.evals.lm_eval_adapter` on their first `student.lm_eval_limit` documents
 per sub-task) on a fixed seeded subset of the test split, at
 the end (and every `student.eval_every` steps); the untouched student is scored once ("step 0" of every run).
-Each figure is printed with its binomial standard error. Outputs: results.md / results.json and
+Each figure is printed with its standard error: a rate's binomial one, another metric's (TruthfulQA's ROUGE-L
+difference) the sample standard error over documents that lm-eval reports. Outputs: results.md / results.json and
 metric_vs_steps_<task>.png.
 
 X_train is each conversation's first round of the teacher's subset (`student.x_train = "subset"`: Table 1, where
@@ -206,7 +207,8 @@ def _train_one(config, spec: RunSpec, model, cfg: sft.SFTConfig, evaluate, base_
   for t in tasks(config):
     m = student_lib.metric_key(t)
     scored = student_lib.results_from_metrics(result.metrics, m)
-    evals[t] = ([] if scored and scored[0]["step"] == 0 else [dict(step=0, **{m: base_scores[m]})]) + scored
+    step0 = {k: base_scores[k] for k in (m, f"{m}_stderr") if k in base_scores}
+    evals[t] = ([] if scored and scored[0]["step"] == 0 else [dict(step=0, **step0)]) + scored
   summary = dict(identity=identity, name=spec.name, records=len(spec.records), epochs=spec.epochs, steps=steps,
                  rows_per_epoch=rows, tokens=int(sum(len(e.ids) for e in examples)), evals=evals)
   io.write_json(os.path.join(run_dir, "result.json"), summary)
@@ -261,26 +263,43 @@ def run_students(config, out_dir: str, x_train: Sequence[Record], synthetic: Map
 
 
 def final_scores(run: Mapping[str, Any]) -> dict[str, float]:
-  return {t: evals[-1][student_lib.metric_key(t)] for t, evals in run["evals"].items()}
+  """{task: final metric} and, where the evaluation gave one (lm-eval tasks), {"<task>_stderr": its standard error}."""
+  out = {}
+  for t, evals in run["evals"].items():
+    key = student_lib.metric_key(t)
+    out[t] = evals[-1][key]
+    if f"{key}_stderr" in evals[-1]:
+      out[f"{t}_stderr"] = evals[-1][f"{key}_stderr"]
+  return out
+
+
+def standard_error(s: Mapping[str, Any], task: str, run: str | None = None) -> float:
+  """The standard error of a figure of a `summary` table (the untrained student's when `run` is None): a rate's
+  binomial one on the task's num_examples; another metric's (e.g. TruthfulQA's ROUGE-L difference) the sample
+  standard error over documents that lm-eval reports ("<metric>_stderr"; nan when none was logged)."""
+  key = student_lib.metric_key(task) if run is None else task
+  scores = s["base"] if run is None else s["runs"][run]
+  return student_lib.task_standard_error(task, scores[key], s["tasks"][task]["num_examples"],
+                                         scores.get(f"{key}_stderr"))
 
 
 def summary(table: Mapping[str, Any]) -> dict[str, Any]:
   """The results table as summaries keep it: {tasks, base, runs: {name: {records, epochs, steps, <task>: final
-  metric}}, empty_sets}; `score_table` renders it (results.md, the pipeline's summary.md and table1.md alike)."""
+  metric, <task>_stderr: lm-eval's standard error where given}}, empty_sets}; `score_table` renders it (results.md,
+  the pipeline's summary.md and table1.md alike)."""
   return dict(base=table["base"], tasks=table["tasks"],
               runs={r["name"]: dict(steps=r["steps"], records=r["records"], epochs=r["epochs"], **final_scores(r))
                     for r in table["runs"]}, empty_sets=list(table.get("empty_sets", [])))
 
 
 def score_table(s: Mapping[str, Any]) -> str:
-  """One row per student run (final score +- its binomial standard error), the untrained student first and the
-  empty synthetic sets (not trained) last."""
+  """One row per student run (final score +- its standard error, `standard_error`), the untrained student first and
+  the empty synthetic sets (not trained) last."""
   tasks_ = list(s["tasks"])
 
-  def cell(p, t):  # A rate with its binomial standard error; another metric (e.g. ROUGE-L points) as is.
-    if not student_lib.is_rate(t):
-      return f"{p:.3f}"
-    return f"{p:.3f} +- {student_lib.standard_error(p, s['tasks'][t]['num_examples']):.3f}"
+  def cell(p, t, run=None):  # The figure with its standard error (the figure alone when none was logged).
+    se = standard_error(s, t, run)
+    return f"{p:.3f}" if math.isnan(se) else f"{p:.3f} +- {se:.3f}"
 
   head = " | ".join(f"{t} {s['tasks'][t]['metric']} (n={s['tasks'][t]['num_examples']})" for t in tasks_)
   lines = [f"| run | records | epochs | steps | {head} |", "|---|---:|---:|---:|" + "---:|" * len(tasks_),
@@ -288,7 +307,7 @@ def score_table(s: Mapping[str, Any]) -> str:
                                                         for t in tasks_) + " |"]
   for name, r in s["runs"].items():
     epochs = f"{r['epochs']:g}" if isinstance(r.get("epochs"), (int, float)) else "-"
-    lines.append(f"| {name} | {r['records']} | {epochs} | {r['steps']} | " + " | ".join(cell(r[t], t)
+    lines.append(f"| {name} | {r['records']} | {epochs} | {r['steps']} | " + " | ".join(cell(r[t], t, name)
                                                                                     for t in tasks_) + " |")
   lines += [f"| {name} | 0 | - | - | " + " | ".join("not trained: no records" for _ in tasks_) + " |"
             for name in s.get("empty_sets", [])]
@@ -299,6 +318,7 @@ def markdown(table: Mapping[str, Any]) -> str:
   tasks_ = list(table["tasks"])
   lines = ["# NOMAD student: X_train + X_synthesis vs X_train", "", score_table(summary(table)), "",
            "train: X_train at equal epochs; train_2x: X_train for twice the epochs (equal compute, the paper's "
-           "setting); the other rows: X_train + that synthetic set. +- is the binomial standard error.", ""]
+           "setting); the other rows: X_train + that synthetic set. +- is the standard error: binomial for a rate, the "
+           "sample standard error over documents (lm-eval's) for another metric.", ""]
   lines += [f"![{t}](metric_vs_steps_{t.replace(':', '_')}.png)" for t in tasks_] + [""]
   return "\n".join(lines)

@@ -13,6 +13,8 @@ an evaluation runs).
   make_lm_eval_fn(...)        an lm-eval task ("lm_eval:<task>[:<metric>]", through datasynth.evals.lm_eval_adapter)
                               as an eval_fn: {metric, metric_stderr, metric_n}.
   standard_error(p, n)        sqrt(p (1 - p) / n), the binomial standard error of an accuracy on n examples.
+  task_standard_error(task, value, n, stderr)
+                              the one printed beside a figure: binomial for a rate, else lm-eval's `stderr`.
   results_from_metrics, plot_metric, plot_runs
                               metrics.jsonl rows -> one row per evaluated step; metric-vs-steps PNGs.
 """
@@ -35,6 +37,7 @@ EvalFn = Callable[[int, Any], dict[str, float]]
 # lm-eval tasks are named "lm_eval:<task or group>[:<metric>]"; without a metric, this table's (else "acc").
 LM_EVAL_PREFIX = "lm_eval:"
 LM_EVAL_METRIC = {"bbh_local_cot_fewshot": "exact_match", "bbh_local_fewshot": "exact_match",
+                  "bbh_local_fewshot_cpu": "exact_match",
                   "truthfulqa_local_gen": "rougeL_diff", "boolq_local": "acc", "gsm8k_local": "exact_match",
                   "ifeval": "prompt_level_loose_acc", "arc_challenge": "acc_norm", "hellaswag": "acc_norm",
                   "truthfulqa_mc2": "acc", "mmlu": "acc", "winogrande": "acc", "agieval": "acc", "gsm8k": "exact_match"}
@@ -108,6 +111,15 @@ def eval_subset(records: Sequence, num: int, seed: int) -> list:
 def standard_error(p: float, n: int) -> float:
   """The binomial standard error sqrt(p (1 - p) / n) of a rate p measured on n examples (nan for n = 0)."""
   return math.sqrt(max(p * (1.0 - p), 0.0) / n) if n else math.nan
+
+
+def task_standard_error(task: str, value: float, n: int, stderr: Any = None) -> float:
+  """The standard error printed beside a task's figure: a rate's binomial one on n examples; another metric's (e.g.
+  TruthfulQA's ROUGE-L difference) `stderr`, the sample standard error over documents that lm-eval reports (nan
+  when none was given)."""
+  if is_rate(task):
+    return standard_error(value, n)
+  return float(stderr) if isinstance(stderr, (int, float)) and not isinstance(stderr, bool) else math.nan
 
 
 # ---------------------------------------------------------------------------------------------------- evaluation
@@ -253,12 +265,14 @@ def _file_name(task: str) -> str:
 
 
 def results_from_metrics(rows: Sequence[dict], metric: str) -> list[dict[str, float]]:
-  """One row per evaluated step: the metric and the training loss logged nearest before it."""
+  """One row per evaluated step: the metric, its standard error "<metric>_stderr" where the evaluation logged one
+  (an lm-eval task's), and the training loss logged nearest before it."""
   key, out, loss = f"eval/{metric}", [], None
   for r in sorted(rows, key=lambda r: r["step"]):
     loss = r.get("loss", loss)
     if key in r:
-      out.append(dict(step=int(r["step"]), **{metric: float(r[key])}, loss=loss))
+      se = {f"{metric}_stderr": float(r[f"{key}_stderr"])} if f"{key}_stderr" in r else {}
+      out.append(dict(step=int(r["step"]), **{metric: float(r[key])}, **se, loss=loss))
   return out
 
 

@@ -7,6 +7,7 @@ hangs before step $FAKE_HANG_AT (until the sweep is killed).
 """
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -409,7 +410,9 @@ def test_a_nomad_table1_run_is_finished_by_table1_json_and_reports_each_cell_and
   assert sw.is_finished(run) and sw.final_metrics(run) == {
       "unmasked_filtered_n": 36, "unmasked_filtered_prompt_normsim": 0.3, "unmasked_filtered_response_normsim": 0.28,
       "masked_unfiltered_n": 0, "student_untrained_triviaqa": 0.0625, "student_train_triviaqa": 0.05,
-      "student_unmasked_filtered_triviaqa": 0.07}
+      "student_unmasked_filtered_triviaqa": 0.07, **{  # Each with its binomial standard error on 160 questions.
+          f"student_{k}_triviaqa_se": math.sqrt(p * (1 - p) / 160)
+          for k, p in (("untrained", 0.0625), ("train", 0.05), ("unmasked_filtered", 0.07))}}
   plain = sw.Run(**{**vars(run), "overrides": {}})  # Without --table1: one pipeline, finished as a pipeline is.
   assert not sw.is_finished(plain)
 

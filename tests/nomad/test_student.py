@@ -51,6 +51,32 @@ def test_standard_error_and_the_run_list():
     student.run_specs(c, [], {})
 
 
+def test_every_figure_carries_its_standard_error():
+  tq, bbh = "lm_eval:truthfulqa_local_gen", "lm_eval:bbh_local_fewshot_cpu"
+  s = dict(tasks={"triviaqa": dict(metric="exact_match", num_examples=100), tq: dict(metric="rougeL_diff",
+                                                                                       num_examples=4),
+                  bbh: dict(metric="exact_match", num_examples=400)},
+           base={"triviaqa/exact_match": 0.1, f"{tq}/rougeL_diff": -2.5, f"{tq}/rougeL_diff_stderr": 1.25,
+                 f"{bbh}/exact_match": 0.5, f"{bbh}/exact_match_stderr": 0.02},
+           runs={"train": dict(steps=3, records=6, epochs=1.0, triviaqa=0.5, **{tq: 4.0, f"{tq}_stderr": 0.5,
+                                                                                bbh: 0.25})},
+           empty_sets=[])
+  # A rate: binomial on its n (lm-eval's own stderr aside); ROUGE-L difference: the logged sample standard error.
+  assert student.standard_error(s, "triviaqa") == pytest.approx(0.03)
+  assert student.standard_error(s, bbh) == pytest.approx(0.025)
+  assert student.standard_error(s, bbh, "train") == pytest.approx(math.sqrt(0.25 * 0.75 / 400))
+  assert student.standard_error(s, tq) == 1.25 and student.standard_error(s, tq, "train") == 0.5
+  table = student.score_table(s)
+  assert "| untrained student | - | - | 0 | 0.100 +- 0.030 | -2.500 +- 1.250 | 0.500 +- 0.025 |" in table
+  assert "| train | 6 | 1 | 3 | 0.500 +- 0.050 | 4.000 +- 0.500 | 0.250 +- 0.022 |" in table
+  del s["runs"]["train"][f"{tq}_stderr"]  # None logged: the figure alone.
+  assert math.isnan(student.standard_error(s, tq, "train")) and "| 4.000 |" in student.score_table(s)
+  # The sample standard error lm-eval reports for a mean metric: stdev / sqrt(n), e.g. over ROUGE-L differences.
+  diffs = [10.0, -5.0, 0.0, 5.0]
+  assert student_lib.task_standard_error(tq, 2.5, 4, math.sqrt(sum((d - 2.5) ** 2 for d in diffs) / 3) / 2) == (
+      pytest.approx(3.2275, abs=1e-4))
+
+
 @pytest.mark.parametrize("field,value,match", [
     ("epochs", 0.0, "student.epochs=0.0"), ("tasks", "gsm8k,squad", "student.tasks='gsm8k,squad'"),
     ("tasks", "", "student.tasks=''"), ("mode", "zero", "student.mode='zero'"), ("batch_size", 0, "student.batch_size"),
@@ -124,6 +150,17 @@ def test_students_are_scored_on_lm_eval_tasks_beside_the_harnesses(tiny_student,
   assert "lm_eval:boolq_local/acc_stderr" in table["base"]
   md = open(os.path.join(out, "results.md")).read()
   assert "lm_eval:truthfulqa_local_gen rougeL_diff (n=3)" in md
+  # Each run's ROUGE-L difference carries lm-eval's standard error: the sample one over its documents' differences.
+  tq = "lm_eval:truthfulqa_local_gen/rougeL_diff"
+  for r in table["runs"]:
+    last = r["evals"]["lm_eval:truthfulqa_local_gen"][-1]
+    rows = [json.loads(line) for line in open(os.path.join(
+        out, "eval", f"{r['name']}_lm_eval_truthfulqa_local_gen_step_{r['steps']:06d}.jsonl"))]
+    diffs = [row["rougeL_diff"] for row in rows]
+    mean = sum(diffs) / 3
+    assert last[tq] == pytest.approx(mean)
+    assert last[f"{tq}_stderr"] == pytest.approx(math.sqrt(sum((d - mean) ** 2 for d in diffs) / 2 / 3))
+    assert f"{last[tq]:.3f} +- {last[tq + '_stderr']:.3f}" in md
   assert os.path.exists(os.path.join(out, "metric_vs_steps_lm_eval_boolq_local.png"))
   assert "base_lm_eval_boolq_local_step_000000.jsonl" in os.listdir(os.path.join(out, "eval"))
 

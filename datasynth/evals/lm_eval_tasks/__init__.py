@@ -9,6 +9,8 @@ Pass `TASKS_DIR` to lm-eval's `TaskManager(include_path=...)` (`datasynth.evals.
   bbh_local_fewshot_<task>, group bbh_local_fewshot
                           BBH 3-shot without chain of thought (the same shots, answers only), exact match of the
                           first line (BBH-NOCOT-FS)
+  bbh_local_fewshot_cpu   the same over four BBH tasks with short prompts (`BBH_CPU_TASKS`), for CPU-scale runs
+                          (configs/nomad.py's table1 preset)
   truthfulqa_local_gen    TruthfulQA generation: the QA primer, greedy 1-2 sentence answer; ROUGE-L max over the
                           true references minus max over the false ones (rougeL_diff), and the share of questions
                           where that difference is positive (rougeL_acc)
@@ -34,9 +36,13 @@ BBH_TASKS = (
     "tracking_shuffled_objects_seven_objects", "tracking_shuffled_objects_three_objects", "web_of_lies",
     "word_sorting")
 BBH_VARIANTS = ("bbh_local_cot_fewshot", "bbh_local_fewshot")
+# Four BBH tasks whose 3-shot prompts are short (two with two answers, two with more), scored without chain of
+# thought where all 27 would not fit a CPU run: the group bbh_local_fewshot_cpu.
+BBH_CPU_TASKS = ("boolean_expressions", "date_understanding", "sports_understanding", "web_of_lies")
+BBH_CPU_GROUP = "bbh_local_fewshot_cpu"
 OTHER_TASKS = ("truthfulqa_local_gen", "boolq_local", "gsm8k_local")
 
 
 def shipped_tasks() -> list[str]:
   """The groups and single tasks defined here (each BBH group also has one task per BBH task)."""
-  return list(BBH_VARIANTS) + list(OTHER_TASKS)
+  return list(BBH_VARIANTS) + [BBH_CPU_GROUP] + list(OTHER_TASKS)

@@ -22,7 +22,7 @@ from datasynth.data.files import read_text
 from datasynth.data.sources import data_file
 from datasynth.evals import boolq as boolq_lib
 from datasynth.evals import gsm8k as gsm8k_lib
-from datasynth.evals.lm_eval_tasks import BBH_TASKS, TASKS_DIR
+from datasynth.evals.lm_eval_tasks import BBH_CPU_GROUP, BBH_CPU_TASKS, BBH_TASKS, TASKS_DIR
 
 COT_CUE = "Let's think step by step."
 _ANSWER = re.compile(r"the answer is\s*(.*)", re.IGNORECASE)
@@ -178,18 +178,23 @@ def bbh_yaml(variant: str, task: str, data_dir: str | None = None) -> str:
           f"description: {json.dumps(description + chr(10) + chr(10))}\n")
 
 
-def group_yaml(variant: str) -> str:
-  tasks = "".join(f"  - {variant}_{t}\n" for t in BBH_TASKS)
-  return (f"group: {variant}\ntask:\n{tasks}aggregate_metric_list:\n  - metric: exact_match\n    aggregation: mean\n"
+def group_yaml(variant: str, tasks: Sequence[str] = BBH_TASKS, group: str | None = None) -> str:
+  """A group over `tasks` (default: all 27) of `variant`, named `group` (default: the variant); its exact match is
+  the mean over all their documents (weight_by_size)."""
+  listed = "".join(f"  - {variant}_{t}\n" for t in tasks)
+  return (f"group: {group or variant}\ntask:\n{listed}aggregate_metric_list:\n  - metric: exact_match\n"
+          "    aggregation: mean\n"
           "    weight_by_size: true\nmetadata:\n  version: 1.0\n")
 
 
 def write_bbh_yamls(data_dir: str | None = None) -> list[str]:
-  """(Re)write every BBH task file and the two group files; returns their paths."""
+  """(Re)write every BBH task file, the two group files and the CPU subset's group; returns their paths."""
   paths = []
   for variant, (folder, _) in _BBH_VARIANT.items():
+    subset = [(f"_{BBH_CPU_GROUP}.yaml", group_yaml(variant, BBH_CPU_TASKS, BBH_CPU_GROUP))] if (
+        variant == "bbh_local_fewshot") else []
     for name, text in [(f"{t}.yaml", bbh_yaml(variant, t, data_dir)) for t in BBH_TASKS] + [
-        (f"_{variant}.yaml", group_yaml(variant))]:
+        (f"_{variant}.yaml", group_yaml(variant))] + subset:
       path = os.path.join(TASKS_DIR, folder, name)
       with open(path, "w", encoding="utf-8") as f:
         f.write(text)

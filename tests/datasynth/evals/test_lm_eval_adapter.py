@@ -20,7 +20,7 @@ lm_eval = pytest.importorskip("lm_eval", reason="lm-eval is not installed (scrip
 from datasynth.data.sources import BUNDLED_DIR
 from datasynth.evals import boolq, gsm8k, lm
 from datasynth.evals import lm_eval_adapter as adapter
-from datasynth.evals.lm_eval_tasks import BBH_TASKS, TASKS_DIR, tasklib
+from datasynth.evals.lm_eval_tasks import BBH_CPU_TASKS, BBH_TASKS, TASKS_DIR, tasklib
 from datasynth.models.config import make_config
 from datasynth.models.decoder import Decoder
 from datasynth.models.loaders import LoadedModel, save_orbax
@@ -102,6 +102,11 @@ def test_bbh_task_files_cover_every_bundled_task_in_both_variants():
     for t in BBH_TASKS:
       with open(os.path.join(TASKS_DIR, folder, f"{t}.yaml"), encoding="utf-8") as f:
         assert f.read() == tasklib.bbh_yaml(variant, t, str(BUNDLED_DIR)), (variant, t)
+  # The CPU subset's group: four of the 27 no-CoT tasks, scored as one exact match over all their documents.
+  with open(os.path.join(TASKS_DIR, "bbh_fewshot", "_bbh_local_fewshot_cpu.yaml"), encoding="utf-8") as f:
+    text = f.read()
+  assert text == tasklib.group_yaml("bbh_local_fewshot", BBH_CPU_TASKS, "bbh_local_fewshot_cpu")
+  assert text.count("  - bbh_local_fewshot_") == 4 and set(BBH_CPU_TASKS) < set(BBH_TASKS)
 
 
 def test_bbh_loader_reads_the_bundled_data_and_the_cot_shots():
