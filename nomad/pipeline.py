@@ -39,6 +39,7 @@ import jax
 from datasynth.data import publish, sources
 from datasynth.data.records import Record, load_records_jsonl
 from datasynth.evals import normsim
+from datasynth.evals.student_eval import is_lm_eval
 from datasynth.jobs import chunked, stages
 from datasynth.models import encoder as encoder_lib
 from datasynth.models.cache import ModelCache, Role
@@ -127,9 +128,10 @@ def check_inputs(config, models: ModelCache) -> None:
   elif not os.path.isfile(d.source):
     raise UserError(f"data.source={d.source!r} is neither one of {conv_lib.BUILTIN_SOURCES} nor an existing JSON Lines "
                     "file; fix --config.data.source.")
-  if config.pipeline.student:
+  if config.pipeline.student:  # The harnesses' test folds; an lm-eval task's data is lm-eval's (check_student).
     for task in student_lib.tasks(config):
-      sources.locate(task, "test", d.data_dir or None)
+      if not is_lm_eval(task):
+        sources.locate(task, "test", d.data_dir or None)
 
 
 # ---------------------------------------------------------------------------------------------------------- stages

@@ -72,6 +72,13 @@ def test_a_missing_tulu_mixture_is_one_line_naming_the_file_and_its_source(tmp_p
     pipeline.check_inputs(c, ModelCache(pipeline.model_roles(c)))
 
 
+def test_the_paper_preset_inputs_pass_with_its_lm_eval_student_tasks(tulu_file, full_data_dir):
+  c = config_lib.get_config("paper")  # Table 1's suite: lm-eval tasks, whose data is lm-eval's, not a harness fold.
+  c.data.file, c.data.data_dir = tulu_file, str(full_data_dir)
+  assert any(t.startswith("lm_eval:") for t in student.tasks(c))
+  pipeline.check_inputs(c, ModelCache(pipeline.model_roles(c)))
+
+
 def test_the_paper_preset_runs_end_to_end_with_only_its_sizes_overridden(teacher, encoder, scripted_sampler,
                                                                          smollm2, tulu_file, tmp_path):
   c = config_lib.get_config("paper")
