@@ -47,7 +47,7 @@ setuptools.setup(
         # ipykernel execute colab/ headless (tests/colab).
         "test": ["pytest>=8", "torch==2.13.0", "peft>=0.17", "mauve-text>=0.4", "faiss-cpu>=1.8", "datasets==4.8.5",
                  "nbclient==0.11.0", "nbformat==5.11.1", "ipykernel==7.4.0"],
-        # lm-evaluation-harness scoring (datasynth/evals/lm_eval_adapter.py, launch/lm_eval.py, the shipped tasks):
+        # lm-evaluation-harness scoring (datasynth/evals/lm_eval_adapter.py, launch/eval_harness.py, the shipped tasks):
         # the light packages lm-eval's evaluator and the tasks import. lm-eval itself is installed by
         # scripts/setup.sh with `pip install --no-deps lm-eval==0.4.13`: its declared dependencies (evaluate,
         # pytablewriter, a newer huggingface_hub range, ...) would pull packages the adapter never imports and could

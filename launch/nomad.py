@@ -10,11 +10,7 @@ one NormSim figure (normsim.png), e.g. the CPU-scale Table 1:
 import os
 import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-# launch/lm_eval.py is named like the lm_eval package: drop launch/ from the import path so that the student stage's
-# lm-eval tasks (configs/nomad.py:paper scores Table 1's suite through lm-eval) import lm-eval, not that file.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))  # Run from a checkout.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
 
 from absl import flags
 from absl import logging

@@ -6,7 +6,7 @@
   out = lm_eval.simple_evaluate(model=lm, tasks=["bbh_local_fewshot"],
                                 task_manager=lm_eval_adapter.task_manager(["bbh_local_fewshot"]))
 
-or `python launch/lm_eval.py --model=smollm2-135m --tasks=bbh_local_fewshot --limit=20`, which takes lm-eval's usual
+or `python launch/eval_harness.py --model=smollm2-135m --tasks=bbh_local_fewshot --limit=20`, which takes lm-eval's usual
 flags. Registered with lm-eval as "datasynth" when this module is imported; lm-eval's own `lm_eval` command does not
 import it, so use the Python API or the launcher.
 
@@ -363,7 +363,7 @@ def run(model: str, tasks: Sequence[str], *, output_path: str | None = None, num
         limit: float | None = None, include_path: str | None = None, batch_size: int = 8, max_gen_toks: int = 256,
         data_dir: str | None = None, gen_kwargs: str | None = None, log_samples: bool = False, seed: int = 0,
         dtype: str = "float32", max_length: int | None = None) -> dict[str, Any]:
-  """launch/lm_eval.py: check the inputs, load the model, evaluate, print the table, write the results."""
+  """launch/eval_harness.py: check the inputs, load the model, evaluate, print the table, write the results."""
   offline()
   check_args(model=model, tasks=tasks, num_fewshot=num_fewshot, limit=limit, batch_size=batch_size,
              max_gen_toks=max_gen_toks, output_path=output_path, data_dir=data_dir)

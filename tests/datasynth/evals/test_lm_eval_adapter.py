@@ -198,7 +198,7 @@ def test_adapter_equals_the_gsm8k_harness_on_the_same_items(tiny, manager):
 
 def _launch(*args, timeout=300):
   env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false", PYTHONPATH=REPO)
-  return subprocess.run([sys.executable, os.path.join(REPO, "launch", "lm_eval.py"), *args], capture_output=True,
+  return subprocess.run([sys.executable, os.path.join(REPO, "launch", "eval_harness.py"), *args], capture_output=True,
                         text=True, timeout=timeout, env=env, cwd=REPO)
 
 

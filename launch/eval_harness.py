@@ -1,8 +1,8 @@
 r"""Score a model on lm-evaluation-harness tasks through this project's decoders (datasynth.evals.lm_eval_adapter).
 
-  python launch/lm_eval.py --model=smollm2-135m --tasks=bbh_local_fewshot,truthfulqa_local_gen --limit=50 \
+  python launch/eval_harness.py --model=smollm2-135m --tasks=bbh_local_fewshot,truthfulqa_local_gen --limit=50 \
       --output_path=workdirs/lm_eval/smollm2
-  python launch/lm_eval.py --model=workdirs/nomad/student/runs/train --tasks=ifeval   # an SFT work dir, lm-eval's task
+  python launch/eval_harness.py --model=workdirs/nomad/student/runs/train --tasks=ifeval   # an SFT work dir, lm-eval's task
 
 --model: a preset (smollm2-135m, gemma3-270m), a GGUF file, an HF or Orbax model folder, or an SFT work dir (its
 latest checkpoint on its base model). --tasks: lm-eval task or group names (the shipped ones: bbh_local_cot_fewshot,
@@ -14,10 +14,7 @@ is in the local Hugging Face cache) or YAML files; --include_path adds a folder 
 import os
 import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-# This file is named like the lm_eval package: drop launch/ from the import path so `import lm_eval` finds lm-eval.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))  # Run from a checkout.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from a checkout.
 
 from absl import flags
 from absl import logging
