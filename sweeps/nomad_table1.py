@@ -20,11 +20,14 @@ resumable run (each stage's output kept): teacher 658 s / 565 s (unmasked / mask
 min, train_2x 6.6 min, each mixture ~5 min; BBH and TruthfulQA add 20-50 s after a run's TriviaQA score). Wall clock
 from start to end 61 minutes, including ~3 minutes between attempts.
 
-| teacher | set | n | valid rate | prompt NormSim median | response NormSim median |
-|---|---|---:|---:|---:|---:|
-| unmasked | unfiltered | 42 | 43.8% | 0.301 | 0.273 |
-| unmasked | filtered | 36 | 43.8% | 0.301 | 0.280 |
-| masked | either | 0 | 0.0% | - | - |
+| teacher | set | n | valid rate | prompt NormSim median | response NormSim median | removed by filters |
+|---|---|---:|---:|---:|---:|---|
+| unmasked | unfiltered | 42 | 43.8% | 0.301 | 0.273 | - |
+| unmasked | filtered | 36 | 43.8% | 0.301 | 0.280 | repetition 3, coding 3 |
+| masked | either | 0 | 0.0% | - | - | - |
+
+Parse outcomes: unmasked: 42 kept, 48 incomplete (hit the 96-token budget), 4 without an assistant turn, 1 role
+switch, 1 empty assistant turn; masked: 0 kept, 49 without an assistant turn, 47 incomplete.
 
 | student run | steps | TriviaQA EM (n=160) | BBH no-CoT EM (n=80) | TruthfulQA ROUGE-L diff (n=20) |
 |---|---:|---:|---:|---:|
@@ -35,12 +38,15 @@ from start to end 61 minutes, including ~3 minutes between attempts.
 | X_train + unmasked filtered | 15 | 0.056 +- 0.018 | 0.450 +- 0.056 | -2.31 +- 2.80 |
 | X_train + masked (either) | - | not trained: no records | | |
 
-Agrees with the paper: the masked teacher never learns to write the user turn (0 of 96 valid), the unmasked one
-does (42 of 96). Not checkable at this size: the NormSim ordering (no masked samples) and every student comparison:
+Agrees with the paper: a prompt-masked teacher never learns to write the user turn; sampled from "User: " it writes
+one long assistant-style monologue without ever writing "Assistant:" (0 of 96 valid), while the unmasked one writes
+parseable first rounds (42 of 96) that mostly survive the filters (36). Not checkable at this size: the NormSim ordering (no masked samples) and every student comparison:
 all runs sit within one SE of each other and of the untrained student on all three tasks (BBH at chance: the untrained
 student scores 0.40 / 0.10 / 0.50 / 0.70 on the four tasks; three have two answers). The paper's NomaskedFiltered
 gains over its 4-epoch baseline (+4.3 TriviaQA, +0.4 BBH-NOCOT points; +3.7 TruthfulQA on its own scale) are smaller
-than one SE here. The full table and what it says against the paper are in configs/nomad.py's docstring.
+than one SE here, so the run could not show them even if they held at this scale. GSM8K is not scored: the untrained
+student scored 0 of 48. A run worth comparing with the paper's numbers needs the `paper` preset's scale (15K
+conversations, a 7B student) on a GPU, and BBH's 27 tasks and TruthfulQA's 817 questions.
 """
 LAUNCHER = "launch/nomad.py"
 CONFIG = "configs/nomad.py:table1"

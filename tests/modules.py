@@ -1,4 +1,5 @@
-"""Load a repository file that is not in a package (scripts/, launch/, configs/) as a module, for tests."""
+"""Test helpers over repository files: load a file that is not in a package (scripts/, launch/, configs/) as a module,
+and read a block of README.md between two markers."""
 import importlib.util
 import pathlib
 import sys
@@ -13,3 +14,11 @@ def load_file(relpath: str, name: str):
   sys.modules[name] = module
   spec.loader.exec_module(module)
   return module
+
+
+def readme_block(start: str, end: str, fix: str) -> str:
+  """README.md's text between the marker lines `start` and `end`, stripped; asserts both are there (`fix` says how to
+  make the block)."""
+  text = (REPO / "README.md").read_text(encoding="utf-8")
+  assert start in text and end in text, f"README lacks the block {start} ... {end}; {fix}"
+  return text.split(start)[1].split(end)[0].strip()

@@ -1,14 +1,12 @@
 """configs/nomad.py:paper holds the NOMAD paper's settings, or says where and why it does not (nomad/paper.py); the
 CPU default's departures are listed too; the README's table is the list."""
-import os
 
 import pytest
 
 from nomad import paper
-from softsrv.paper import REPO
+from tests.modules import readme_block
 
 PRESETS = paper.presets()
-README = os.path.join(REPO, "README.md")
 
 
 @pytest.mark.parametrize("preset,setting", [pytest.param(p, s, id=f"{p}:{s.field}") for p in paper.PRESETS
@@ -36,10 +34,8 @@ def test_the_paper_preset_departs_only_in_the_models_shipped_and_the_template_sp
 
 
 def test_the_readme_table_is_the_deviations_list_one_row_each():
-  text = open(README, encoding="utf-8").read()
-  start, end = "<!-- nomad.paper.deviations_markdown() -->", "<!-- end nomad deviations -->"
-  assert start in text and end in text, "README lacks the NOMAD deviations table; python -m nomad.paper prints it"
-  table = text.split(start)[1].split(end)[0].strip()
+  table = readme_block("<!-- nomad.paper.deviations_markdown() -->", "<!-- end nomad deviations -->",
+                       "python -m nomad.paper prints it")
   assert table == paper.deviations_markdown()
   rows = table.splitlines()[2:]
   assert len(rows) == len(paper.DEVIATIONS) == len(set(rows))

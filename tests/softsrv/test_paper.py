@@ -1,12 +1,11 @@
 """Every `:paper` preset holds the SoftSRV paper's settings, or says where and why it does not (softsrv/paper.py)."""
-import os
 
 import pytest
 
 from softsrv import paper
+from tests.modules import readme_block
 
 PRESETS = paper.presets()
-README = os.path.join(paper.REPO, "README.md")
 
 
 def _cases():
@@ -41,10 +40,8 @@ def test_the_paper_presets_depart_only_where_listed():
 
 
 def test_the_readme_table_is_the_deviations_list_one_row_each():
-  text = open(README, encoding="utf-8").read()
-  start, end = "<!-- softsrv.paper.deviations_markdown() -->", "<!-- end deviations -->"
-  assert start in text and end in text, "README lacks the deviations table; python -m softsrv.paper prints it"
-  table = text.split(start)[1].split(end)[0].strip()
+  table = readme_block("<!-- softsrv.paper.deviations_markdown() -->", "<!-- end deviations -->",
+                       "python -m softsrv.paper prints it")
   assert table == paper.deviations_markdown()
   rows = table.splitlines()[2:]
   assert len(rows) == len(paper.DEVIATIONS) == len(set(rows))
