@@ -2,7 +2,7 @@ r"""Score a model on lm-evaluation-harness tasks through this project's decoders
 
   python launch/eval_harness.py --model=smollm2-135m --tasks=bbh_local_fewshot,truthfulqa_local_gen --limit=50 \
       --output_path=workdirs/lm_eval/smollm2
-  python launch/eval_harness.py --model=workdirs/nomad/student/runs/train --tasks=ifeval   # an SFT work dir, lm-eval's task
+  python launch/eval_harness.py --model=workdirs/nomad/student/runs/train --tasks=ifeval  # an SFT work dir, lm-eval's
 
 --model: a preset (smollm2-135m, gemma3-270m), a GGUF file, an HF or Orbax model folder, or an SFT work dir (its
 latest checkpoint on its base model). --tasks: lm-eval task or group names (the shipped ones: bbh_local_cot_fewshot,

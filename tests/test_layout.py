@@ -4,6 +4,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import sysconfig
 
 from tests.modules import load_file
 
@@ -44,12 +45,10 @@ def test_the_check_flag_passes_on_this_tree():
 
 
 def test_no_launcher_is_named_like_an_installed_module():
-  # `python launch/X.py` puts launch/ on the import path ahead of site-packages (only the checkout goes before it):
-  # a launcher named like an installed package (e.g. lm_eval) would be imported in its place.
-  outside = [p for p in sys.path if p not in ("", ".") and pathlib.Path(p).resolve() != REPO]
+  # `python launch/X.py` puts launch/ on the import path ahead of the standard library and site-packages (only the
+  # checkout goes before it): a launcher named like an installed package (e.g. lm_eval) is imported in its place.
+  paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
   for launcher in sorted((REPO / "launch").glob("*.py")):
     name = launcher.stem
-    if (REPO / name / "__init__.py").exists():  # The project's own package, found first (the checkout comes first).
-      continue
-    found = [p for p in outside if (pathlib.Path(p) / name).is_dir() or (pathlib.Path(p) / f"{name}.py").is_file()]
-    assert not found, f"launch/{name}.py shadows {found[0]}/{name}: rename the launcher"
+    found = [p for p in sorted(paths) if (pathlib.Path(p) / name).is_dir() or (pathlib.Path(p, f"{name}.py")).is_file()]
+    assert not found and name not in sys.builtin_module_names, f"launch/{name}.py shadows {found}: rename it"

@@ -6,9 +6,9 @@
   out = lm_eval.simple_evaluate(model=lm, tasks=["bbh_local_fewshot"],
                                 task_manager=lm_eval_adapter.task_manager(["bbh_local_fewshot"]))
 
-or `python launch/eval_harness.py --model=smollm2-135m --tasks=bbh_local_fewshot --limit=20`, which takes lm-eval's usual
-flags. Registered with lm-eval as "datasynth" when this module is imported; lm-eval's own `lm_eval` command does not
-import it, so use the Python API or the launcher.
+or `python launch/eval_harness.py --model=smollm2-135m --tasks=bbh_local_fewshot --limit=20`, which takes lm-eval's
+usual flags. Registered with lm-eval as "datasynth" when this module is imported; lm-eval's own `lm_eval` command does
+not import it, so use the Python API or the launcher.
 
 The three request types, batched through the compiled forward and the sampler:
 - `loglikelihood`: (context, continuation) -> (log p, greedy), `datasynth.evals.lm.continuation_scorer` per task:
