@@ -38,6 +38,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 from typing import Any, Mapping, Sequence
 
 import ml_collections
@@ -192,6 +193,12 @@ def _train_one(config, spec: RunSpec, model, cfg: sft.SFTConfig, evaluate, base_
   saved = io.read_json(os.path.join(run_dir, "result.json"))
   if saved and saved.get("identity") == identity:
     return saved
+  if saved:  # Trained or scored under other settings: its checkpoints and metrics hold the old scores, which a resumed
+    # run would return as they are. Moved aside in one step, then removed (a kill between leaves only the stale copy).
+    stale = run_dir + ".stale"
+    shutil.rmtree(stale, ignore_errors=True)
+    os.replace(run_dir, stale)
+    shutil.rmtree(stale)
   examples = sft.tokenize(spec.records, model.tokenizer, template=cfg.template, prompt_masking=cfg.prompt_masking,
                           add_eos=cfg.add_eos, max_len=cfg.seq_len, truncate=cfg.truncate)
   rows = sft.BatchStream(examples, seq_len=cfg.seq_len, batch_size=1, packed=cfg.pack).rows_per_epoch()

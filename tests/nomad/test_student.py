@@ -129,10 +129,20 @@ def test_students_train_score_each_task_and_resume(tiny_student, full_data_dir, 
   assert "| untrained student | - | - | 0 |" in md and "| train_2x | 6 | 2 |" in md and " +- " in md
   assert all(os.path.getsize(os.path.join(out, f"metric_vs_steps_{t}.png")) > 1000 for t in ("gsm8k", "triviaqa"))
   # A rerun reads every finished run back instead of training it again.
+  train = sft.train
   monkeypatch.setattr(sft, "train", lambda *a, **k: pytest.fail("a finished student run was retrained"))
   again = student.run_students(c, out, X_TRAIN, {"unmasked filtered": SYNTH}, model=tiny_student)
   assert again["runs"] == table["runs"]
   assert json.load(open(os.path.join(out, "results.json")))["runs"] == table["runs"]
+  # Another evaluation setting: every run is trained and scored again, not read back with the old scores.
+  trained = []
+  monkeypatch.setattr(sft, "train", lambda *a, **k: trained.append(a[4]) or train(*a, **k))
+  c.student.num_examples.triviaqa = 4
+  third = student.run_students(c, out, X_TRAIN, {"unmasked filtered": SYNTH}, model=tiny_student)
+  assert len(trained) == 3 and third["tasks"]["triviaqa"] == dict(metric="exact_match", num_examples=4)
+  final = os.path.join(out, "eval", "unmasked_filtered_triviaqa_step_%06d.jsonl" % runs["unmasked filtered"]["steps"])
+  assert len(open(final).read().splitlines()) == 4 and not any(n.endswith(".stale") for n in os.listdir(
+      os.path.join(out, "runs")))
 
 
 def test_students_are_scored_on_lm_eval_tasks_beside_the_harnesses(tiny_student, full_data_dir, tmp_path):
