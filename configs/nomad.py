@@ -16,10 +16,9 @@ The table1 preset: LoRA r=8 (q, v) teachers on 64 Alpaca conversations, 32 steps
 96 generations of <= 96 tokens each (sampled 32 at a time); NormSim with the embedded MiniLM; LoRA r=8 SmolLM2
 students (lr 1e-3, 1 epoch of packed 4 x 256 rows; train_2x twice that) scored 5-shot on 160 TriviaQA test
 questions (batch 16, the shots prefilled once), 3-shot without CoT on four BBH tasks (`bbh_local_fewshot_cpu`:
-boolean_expressions, date_understanding, sports_understanding, web_of_lies; the first 20 items each) and on
-TruthfulQA generation (the first 20 questions; ROUGE-L true minus false, in points). The measured run (57.1
-minutes on the shared 2-core CPU), its tables with standard errors and what they say against the paper are in
-sweeps/nomad_table1.py's docstring.
+boolean_expressions, date_understanding, sports_understanding, web_of_lies; the first 100 items each) and on
+TruthfulQA generation (the first 100 questions; ROUGE-L true minus false, in points). The measured run, its tables
+with standard errors and what they say against the paper are in sweeps/nomad_table1.py's docstring.
 
 Default (CPU) preset: teacher = the embedded Gemma 3 270M *base* (`gemma3-270m`), a seeded 128-conversation subset
 of Alpaca (`instruct/alpaca_en_demo.json`), rendered "User: {u}\n\nAssistant: {a}", loss on every token, 1 epoch of

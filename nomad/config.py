@@ -14,8 +14,8 @@ presets applied in order:
   unfiltered      ... the parsed first rounds without the repetition / coding filters;
   table1          the CPU-scale Table 1 (`launch/nomad.py --table1`): LoRA teacher on 64 Alpaca conversations,
                   32 steps of 4 x 128 tokens, 96 generations of <= 96 tokens, students scored on 160 TriviaQA
-                  questions, 3-shot BBH without CoT (4 tasks x 20) and TruthfulQA generation (20 questions)
-                  (configs/nomad.py has the measured times and table);
+                  questions, 3-shot BBH without CoT (4 tasks x 100) and TruthfulQA generation (100 questions)
+                  (sweeps/nomad_table1.py has the measured times and tables);
   tiny            a toy size for tests and smoke runs (2 teacher steps, 8 generations of 32 tokens).
 The `sft` section holds `datasynth.train.sft.SFTConfig` fields; it starts from the dataclass defaults and the presets
 set only what differs (defaults are stated once, in the dataclass).
@@ -160,10 +160,10 @@ def apply_presets(c: ml_collections.ConfigDict, arg: str) -> ml_collections.Conf
       c.generate.batch_size = 32  # One batch per chunk of 32 items: 1.27x batch 16's rate here, the same samples.
       # The paper's Table 1 scores BBH and TruthfulQA among others: here BBH 3-shot without CoT on four short-prompt
       # tasks (the group of datasynth.evals.lm_eval_tasks.BBH_CPU_TASKS) and TruthfulQA generation, each on its first
-      # `lm_eval_limit` documents per task (BBH 4 x 20, TruthfulQA 20: what five scorings fit in a CPU run), beside
+      # `lm_eval_limit` documents per task (BBH 4 x 100, TruthfulQA 100: ~3 min of scoring per student here), beside
       # TriviaQA. The untrained 135M student scores 0 of 48 on GSM8K: no signal at this size.
       c.student.tasks = "triviaqa,lm_eval:bbh_local_fewshot_cpu,lm_eval:truthfulqa_local_gen"
-      c.student.lm_eval_limit = 20
+      c.student.lm_eval_limit = 100
       c.student.num_examples.triviaqa = 160
       c.student.batch_size = 16  # Shots prefilled once (lm.greedy_generator): 16 rows decode faster than 8 here.
       c.student.sft.lora_rank = 8  # A LoRA student (ours; the paper fine-tunes it fully): ~2x faster steps here.
