@@ -18,9 +18,10 @@ import os
 import re
 from typing import Any
 
-from datasynth.evals.student_eval import metric_key, task_standard_error
+from datasynth.evals.student_eval import metric_key
 from datasynth.jobs import stages
 from datasynth.utils import io
+from nomad.student import standard_error
 
 SUMMARY = "summary.json"  # The pipeline's summary (nomad.pipeline.run writes it when the run ends).
 TABLE1 = "table1.json"  # Table 1's cells and students (nomad.pipeline.run_table1).
@@ -36,19 +37,19 @@ def finished(workdir: str, table1: bool) -> bool:
 
 def student_metrics(student: Any) -> dict[str, float]:
   """NOMAD's student table -> {"student_<run>_<task>": final metric, "..._se": its standard error} and the untrained
-  student's (`task_standard_error`: binomial for a rate, lm-eval's sample standard error for another metric)."""
+  student's (`nomad.student.standard_error`: binomial for a rate, lm-eval's sample standard error for another
+  metric)."""
   if not isinstance(student, dict):
     return {}
   tasks, base = student.get("tasks") or {}, student.get("base") or {}
-  rows = [("untrained", base, metric_key)] + [
-      (_UNSAFE.sub("_", name), scores, lambda t: t) for name, scores in (student.get("runs") or {}).items()]
   out = {}
-  for name, scores, key in rows:
+  for run, scores in [(None, base)] + list((student.get("runs") or {}).items()):
+    name = "untrained" if run is None else _UNSAFE.sub("_", run)
     for task in tasks:
-      if io.is_number(scores.get(key(task))):
-        out[f"student_{name}_{task}"] = scores[key(task)]
-        se = task_standard_error(task, scores[key(task)], (tasks[task] or {}).get("num_examples") or 0,
-                                 scores.get(f"{key(task)}_stderr"))
+      key = metric_key(task) if run is None else task
+      if io.is_number(scores.get(key)):
+        out[f"student_{name}_{task}"] = scores[key]
+        se = standard_error(student, task, run)
         if not math.isnan(se):
           out[f"student_{name}_{task}_se"] = se
   return out

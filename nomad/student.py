@@ -286,7 +286,7 @@ def standard_error(s: Mapping[str, Any], task: str, run: str | None = None) -> f
   standard error over documents that lm-eval reports ("<metric>_stderr"; nan when none was logged)."""
   key = student_lib.metric_key(task) if run is None else task
   scores = s["base"] if run is None else s["runs"][run]
-  return student_lib.task_standard_error(task, scores[key], s["tasks"][task]["num_examples"],
+  return student_lib.task_standard_error(task, scores[key], (s["tasks"][task] or {}).get("num_examples") or 0,
                                          scores.get(f"{key}_stderr"))
 
 
