@@ -126,8 +126,8 @@ def check_inputs(config, models: ModelCache) -> None:
   elif d.source in conv_lib.BUILTIN_SOURCES:
     sources.locate(d.source, "train", d.data_dir or None)
   elif not os.path.isfile(d.source):
-    raise UserError(f"data.source={d.source!r} is neither one of {conv_lib.BUILTIN_SOURCES} nor an existing JSON Lines "
-                    "file; fix --config.data.source.")
+    raise UserError(f"data.source={d.source!r} is neither one of {conv_lib.BUILTIN_SOURCES + (conv_lib.TULU,)} nor an "
+                    "existing JSON Lines file; fix --config.data.source.")
   if config.pipeline.student:  # The harnesses' test folds; an lm-eval task's data is lm-eval's (check_student).
     for task in student_lib.tasks(config):
       if not is_lm_eval(task):
@@ -184,14 +184,11 @@ def pool_records(config) -> list[Record]:
   return first_rounds(conv_lib.load_pool(teacher_lib.data_config(config)))
 
 
-def reference_records(config) -> list[Record]:
-  """NormSim's X_original: the whole pool (normsim.reference = pool, the paper's) or the teacher's subset."""
-  return pool_records(config) if config.normsim.reference == "pool" else original_records(config)
-
-
-def student_x_train(config) -> list[Record]:
-  """The student's X_train: the teacher's subset (student.x_train = subset, Table 1) or the whole pool (Table 2)."""
-  return pool_records(config) if config.student.x_train == "pool" else original_records(config)
+def source_records(config, which: str) -> list[Record]:
+  """First rounds of the whole pool (`which` = "pool") or of the teacher's subset ("subset"): NormSim's X_original
+  (normsim.reference; the paper's is the pool) and the student's X_train (student.x_train: subset for Table 1, pool
+  for Table 2)."""
+  return pool_records(config) if which == "pool" else original_records(config)
 
 
 def _read_records(path: str) -> list[Record]:
@@ -202,7 +199,7 @@ def _read_records(path: str) -> list[Record]:
 
 def normsim_values(config, pf_dir: str, models: ModelCache) -> dict[str, dict[str, list[float]]]:
   """{"<label> <set>": {"prompt": [...], "response": [...]}} for each non-empty set."""
-  original = reference_records(config)
+  original = source_records(config, config.normsim.reference)
   encode = lambda texts: models["encoder"].encode(texts, batch_size=int(config.normsim.batch_size))
   runs = {}
   for name in SETS:
@@ -230,7 +227,8 @@ def downstream_set(config) -> str:
 def _student(config, stage_dir: str, pf_dir: str, models: ModelCache) -> dict[str, Any]:
   name = downstream_set(config)
   synthetic = {f"{label(config)} {name}": _read_records(os.path.join(pf_dir, FILES[name]))}
-  table = student_lib.run_students(config, stage_dir, student_x_train(config), synthetic, model=models["student"])
+  x_train = source_records(config, config.student.x_train)
+  table = student_lib.run_students(config, stage_dir, x_train, synthetic, model=models["student"])
   return dict(counts={"in": sum(len(v) for v in synthetic.values()), "out": len(table["runs"])},
               student=student_lib.summary(table), outputs=[os.path.join(stage_dir, "results.md")])
 
@@ -393,8 +391,9 @@ def _run_table1(config, workdir: str, base: ModelCache) -> dict[str, Any]:
   if config.pipeline.student:  # Table 1's downstream columns: a student per (teacher, set) and the two baselines.
     synthetic = {f"{teacher} {name}": _read_records(os.path.join(workdir, teacher, "parse_filter", FILES[name]))
                  for teacher in ("unmasked", "masked") for name in SETS}
-    student = student_lib.summary(student_lib.run_students(config, os.path.join(workdir, "student"),
-                                                        student_x_train(config), synthetic, model=base["student"]))
+    x_train = source_records(config, config.student.x_train)
+    student = student_lib.summary(student_lib.run_students(config, os.path.join(workdir, "student"), x_train,
+                                                           synthetic, model=base["student"]))
   table = dict(rows=rows, figure=figure, student=student)
   io.write_json(os.path.join(workdir, "table1.json"), table)
   io.write_text(os.path.join(workdir, "table1.md"), table1_markdown(table))

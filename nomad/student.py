@@ -25,7 +25,7 @@ metric_vs_steps_<task>.png.
 
 X_train is each conversation's first round of the teacher's subset (`student.x_train = "subset"`: Table 1, where
 X_train and the teacher's data are the same 15K) or of the whole source (`"pool"`: Table 2, the teacher on 15K and
-the student on all 300K; `nomad.pipeline.student_x_train`), rendered in `student.sft.template` ("chat": the same
+the student on all 300K; `nomad.pipeline.source_records`), rendered in `student.sft.template` ("chat": the same
 "User: ... Assistant: ..." format; the few-shot evaluation prompts do not depend on it). `student.baselines` picks
 the X_train-alone runs (both: equal epochs and equal compute, Table 1; equal_epochs: Table 2's one baseline; none:
 the mixtures only), `student.synthetic_alone` adds a run on each synthetic set alone ("<set> alone", Appendix B.2:
