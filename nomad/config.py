@@ -53,6 +53,8 @@ def base_config() -> ml_collections.ConfigDict:
   # for <data dir>/tulu_v2/tulu_v2_data.jsonl, then an HF copy in <data dir>/tulu_v2/).
   c.data.subset_size = 128  # Conversations drawn (seeded) for the teacher; 0 = all. Paper: 15K of TULU v2's 300K.
   c.data.seed = 0  # Seed of the subset draw.
+  c.data.pool_size = 0  # The source's first N conversations are the whole pool (0 = all; paper: all of TULU v2): what
+  # the subset is drawn from, NormSim's reference (normsim.reference = pool) and Table 2's X_train (student.x_train).
 
   c.format = ml_collections.ConfigDict(dataclasses.asdict(ChatFormat()))  # The unified template's pieces:
   # user_prefix "User: ", assistant_prefix "Assistant: ", separator / turn_separator "\n\n"

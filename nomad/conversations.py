@@ -92,6 +92,8 @@ class ChatDataConfig:
   file: str = ""  # tulu_v2: the mixture's JSON Lines, HF copy folder, .arrow or .parquet file ("" = look in data_dir).
   subset_size: int = 0  # Conversations kept, drawn without replacement (paper: 15K of 300K); 0 = all.
   seed: int = 0  # Seed of the subset draw.
+  pool_size: int = 0  # The source's first N conversations are the whole pool X_original (0 = all; paper: all 300K):
+  # a CPU-scale stand-in for Table 2's "all 300K" that a student can train on in minutes.
   format: ChatFormat = ChatFormat()  # The unified template's separators.
 
 
@@ -244,8 +246,13 @@ def load_chat_data(cfg: ChatDataConfig) -> list[Conversation]:
 
 
 def load_pool(cfg: ChatDataConfig) -> list[Conversation]:
-  """The whole configured source, the pool the subset is drawn from (the paper's X_TULU, 300K)."""
-  return load_conversations(cfg.source, cfg.data_dir or None, cfg.file)
+  """The pool the subset is drawn from (the paper's X_TULU, 300K): the configured source, or its first
+  `cfg.pool_size` conversations."""
+  convs = load_conversations(cfg.source, cfg.data_dir or None, cfg.file)
+  if cfg.pool_size < 0 or cfg.pool_size > len(convs):
+    raise UserError(f"data.pool_size={cfg.pool_size} but {cfg.source!r} holds {len(convs)} conversations; choose 0 "
+                    f"(all) to {len(convs)}.")
+  return convs[:cfg.pool_size] if cfg.pool_size else convs
 
 
 # -------------------------------------------------------------------------------------------------- rendering

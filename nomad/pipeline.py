@@ -74,8 +74,8 @@ def label(config) -> str:
 def teacher_identity(config) -> dict[str, Any]:
   """What the trained teacher depends on (restart-safe SFT fields left out)."""
   s = loop.without_fields(config.sft.to_dict(), sft.SFTConfig.RUN_CONTROL)
-  data = {k: v for k, v in config.data.to_dict().items() if k != "file" or v}  # data.file only when set: a
-  # run that reads no TULU file keeps its key.
+  data = {k: v for k, v in config.data.to_dict().items() if k not in ("file", "pool_size") or v}  # data.file and
+  # data.pool_size only when set: a run that reads no TULU file and uses the whole source keeps its key.
   return dict(model=config.model, data=data, format=config.format.to_dict(),
               teacher=config.teacher.to_dict(), sft=s)
 
@@ -308,9 +308,10 @@ def publish_dataset(config, workdir: str, summary: dict[str, Any], command: str 
     return None
   by_name = {m["name"]: m for m in summary["stages"]}
   source = config.data.source
+  pool = f" (its first {config.data.pool_size})" if config.data.pool_size else ""
   metrics = {}
   if summary["normsim"]:
-    reference = "the whole source" if config.normsim.reference == "pool" else "the teacher's subset"
+    reference = f"the whole source{pool}" if config.normsim.reference == "pool" else "the teacher's subset"
     metrics[f"NormSim against {reference} (NOMAD Figure 2; higher = closer to the seed data)"] = (
         normsim_table(summary["normsim"]))
   if summary.get("student"):
@@ -322,7 +323,7 @@ def publish_dataset(config, workdir: str, summary: dict[str, Any], command: str 
       counts=_counts(by_name, name), command=command or launch_command(config, workdir), metrics=metrics,
       tags=("nomad", "conversational"),
       details={"teacher training": f"fine-tuned here on {config.data.subset_size or 'all'} conversations of "
-                                   f"`{source}` (seed {config.data.seed}), prompt masking "
+                                   f"`{source}`{pool} (seed {config.data.seed}), prompt masking "
                                    f"{'on' if config.sft.prompt_masking else 'off'}",
                "valid first rounds": f"{summary['valid_rate']:.1%} of the generations"})
   return publish.write_dataset(folder, records, card)

@@ -35,7 +35,7 @@ from nomad import conversations as conv_lib
 def data_config(config) -> conv_lib.ChatDataConfig:
   return conv_lib.ChatDataConfig(source=config.data.source, data_dir=config.data.data_dir, file=config.data.file,
                                  subset_size=config.data.subset_size, seed=config.data.seed,
-                                 format=conv_lib.ChatFormat(**config.format.to_dict()))
+                                 pool_size=config.data.pool_size, format=conv_lib.ChatFormat(**config.format.to_dict()))
 
 
 def sft_config(config, examples) -> sft.SFTConfig:
@@ -86,7 +86,7 @@ def train_teacher(config, workdir: str, *, model=None, show_progress: bool = Tru
   losses = [r["loss"] for r in result.metrics if "loss" in r]
   io.write_json(os.path.join(workdir, "teacher_summary.json"), dict(
       model=getattr(model, "source", ""), source=data.source, subset_size=data.subset_size, seed=data.seed,
-      conversations=len(conversations), examples=len(examples), steps=cfg.steps,
+      pool_size=data.pool_size, conversations=len(conversations), examples=len(examples), steps=cfg.steps,
       prompt_masking=cfg.prompt_masking, loss_tokens_per_epoch=int(sum(e.loss_mask.sum() for e in examples)),
       final_loss=losses[-1] if losses else None))
   return result

@@ -3,8 +3,10 @@
 `scale()` is the environment variable NOMAD_SCALE: `paper` (the default is `cpu`) runs every run on
 configs/nomad.py:paper, the paper's recipe on the TULU v2 mixture (point `--config.data.file` at it, e.g. through
 NOMAD_TULU=<file or folder>, or put it in <data dir>/tulu_v2/); `cpu` runs them on the `table1` preset (LoRA teacher
-and student, 96 generations of <= 96 tokens, students scored on 160 TriviaQA questions), with Alpaca's 999-row demo
-as the whole pool and a 64-conversation subset as the "15K" one.
+and student, 96 generations of <= 96 tokens, students scored as in Table 1), with the first 128 conversations of
+Alpaca's 999-row demo as the whole pool (`data.pool_size`: a student epoch over it is ~26 steps, ~5 minutes here;
+over all 999 it would be ~40 minutes) and a 64-conversation subset as the "15K" one. Both scales compute NormSim
+against the whole pool, as the paper does (Sec. 4.3).
 
 - `teacher_runs(sizes)`: one launch/nomad.py run per (masking, teacher set size), named as the paper's rows ("15k":
   the random subset, "300k": the whole pool, subset0).
@@ -15,6 +17,8 @@ import os
 
 from datasynth.utils.errors import UserError
 from nomad.config import PAPER_TASKS
+
+CPU_POOL = 128  # CPU scale: the first 128 Alpaca conversations stand for TULU v2's 300K (data.pool_size).
 
 
 def scale() -> str:
@@ -34,12 +38,15 @@ def pool_student() -> dict:
 
 
 def teacher_runs(sizes, masks=("nomasked", "masked")) -> list[dict]:
-  """[{name, preset, data.subset_size[, data.file]}] per (mask, size): e.g. "nomasked_filtered15k" on
-  `<paper | table1>,unmasked`, the teacher on the "15k" subset (15,000 at paper scale, 64 at CPU scale; "300k":
-  subset0, the whole pool)."""
+  """[{name, preset, data.subset_size[, data.file | data.pool_size, normsim.reference]}] per (mask, size): e.g.
+  "nomasked_filtered15k" on `<paper | table1>,unmasked`, the teacher on the "15k" subset (15,000 at paper scale, 64
+  at CPU scale; "300k": subset0, the whole pool)."""
   paper = scale() == "paper"
   subset = {"15k": 15000 if paper else 64, "300k": 0}
-  data = {"data.file": os.environ["NOMAD_TULU"]} if paper and os.environ.get("NOMAD_TULU") else {}
+  if paper:
+    data = {"data.file": os.environ["NOMAD_TULU"]} if os.environ.get("NOMAD_TULU") else {}
+  else:
+    data = {"data.pool_size": CPU_POOL, "normsim.reference": "pool"}
   return [{"name": f"{mask}_filtered{size}",
            "preset": f"{'paper' if paper else 'table1'},{'masked' if mask == 'masked' else 'unmasked'}",
            "data.subset_size": subset[size], **data} for mask in masks for size in sizes]
