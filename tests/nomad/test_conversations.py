@@ -1,4 +1,5 @@
 """Chat data for the NOMAD teacher: loading, the unified template, the seeded subset and the loss masks."""
+import dataclasses
 import json
 
 import numpy as np
@@ -146,6 +147,17 @@ def test_config_selects_the_subset(full_data_dir):
   cfg = conversations.ChatDataConfig(source="alpaca", data_dir=str(data_dir), subset_size=100, seed=1)
   convs = conversations.load_chat_data(cfg)
   assert len(convs) == 100 and len({c.uid for c in convs}) == 100
+
+
+def test_pool_size_makes_the_first_conversations_the_pool_the_subset_is_drawn_from(full_data_dir):
+  whole = conversations.load_pool(conversations.ChatDataConfig(source="alpaca", data_dir=str(full_data_dir)))
+  cfg = conversations.ChatDataConfig(source="alpaca", data_dir=str(full_data_dir), pool_size=40, subset_size=10)
+  pool = conversations.load_pool(cfg)
+  assert [c.uid for c in pool] == [c.uid for c in whole[:40]] and len(whole) > 40
+  subset = conversations.load_chat_data(cfg)
+  assert len(subset) == 10 and {c.uid for c in subset} <= {c.uid for c in pool}
+  with pytest.raises(UserError, match=f"data.pool_size={len(whole) + 1} but 'alpaca' holds {len(whole)} conversations"):
+    conversations.load_pool(dataclasses.replace(cfg, pool_size=len(whole) + 1))
 
 
 def test_record_round_trip():

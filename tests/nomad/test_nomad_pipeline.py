@@ -229,3 +229,12 @@ def test_the_cards_rebuilt_command_parses_back_to_the_same_config(presets):
   config = config_lib.get_config(presets)
   parsed, workdir = parse_command(pipeline.launch_command(config, "/tmp/a work dir"))
   assert parsed.to_dict() == config.to_dict() and workdir == "/tmp/a work dir"
+
+
+def test_the_teacher_key_names_the_pool_only_when_it_is_cut():
+  """data.pool_size = 0 (the whole source) leaves the teacher's stage key as it was before the knob existed; a cut
+  pool is another teacher (its subset is drawn from other conversations)."""
+  c = config_lib.get_config("tiny")
+  assert "pool_size" not in pipeline.teacher_identity(c)["data"]
+  c.data.pool_size = 32
+  assert pipeline.teacher_identity(c)["data"]["pool_size"] == 32

@@ -32,8 +32,9 @@ def test_table2_trains_four_teachers_and_the_student_on_the_whole_pool_with_one_
         ("tulu_v2", "/data/tulu_v2_data.jsonl", 2.0)}
     assert all("ifeval" not in c.student.tasks and "truthfulqa" in c.student.tasks for c in configs)
     assert configs[0].generate.num_samples == 30000 and configs[0].normsim.reference == "pool"
-  else:
-    assert {c.data.source for c in configs} == {"alpaca"} and configs[0].generate.num_samples == 96
+  else:  # The first 128 Alpaca conversations stand for the 300K pool; NormSim against it as at paper scale.
+    assert {(c.data.source, c.data.pool_size, c.normsim.reference) for c in configs} == {("alpaca", 128, "pool")}
+    assert configs[0].generate.num_samples == 96
 
 
 @pytest.mark.parametrize("scale", ["paper", "cpu"])
@@ -47,6 +48,9 @@ def test_b2_trains_each_synthetic_set_alone_beside_its_mixture_for_table1_and_ta
   if scale == "paper":
     assert [c.student.epochs for c in configs] == [4.0] * 2 + [2.0] * 4
     assert {c.student.tasks for c in configs} == {"gsm8k,lm_eval:bbh_local_fewshot"}
+  else:
+    assert {c.student.tasks for c in configs} == {"lm_eval:bbh_local_fewshot_cpu"}
+    assert {c.data.pool_size for c in configs} == {128}
 
 
 def test_a_bad_scale_is_one_line(monkeypatch):
