@@ -4,7 +4,9 @@ is NOMAD's at all.
 The formats are NOMAD's own (`nomad.pipeline` writes them), and this module is the one place that reads them for
 others (`experiments.kinds` ties launch/nomad.py to these readers; the sweep and the report ask it):
 - the pipeline: finished when summary.json lists its stages and stages/<name>.json exists for each; final metrics:
-  the valid rate, the total time and the student table's scores.
+  the valid rate, the total time, per set (unfiltered, filtered) n and the NormSim medians (`<set>_n`,
+  `<set>_prompt_normsim`, `<set>_response_normsim`: n = 0 and no medians for an empty set), then the student table's
+  scores.
 - Table 1 (--table1): finished when table1.json is there; final metrics: per teacher and set, n and the NormSim
   medians of prompts and responses (`<teacher>_<set>_n`, `..._prompt_normsim`, `..._response_normsim`), then the
   student table's scores.
@@ -55,21 +57,33 @@ def student_metrics(student: Any) -> dict[str, float]:
   return out
 
 
+def set_metrics(cell: str, n: Any, parts: dict[str, Any]) -> dict[str, float]:
+  """One synthetic set's n and NormSim medians: {"<cell>_n", "<cell>_prompt_normsim", "<cell>_response_normsim"}
+  (`parts`: {"prompt": stats, "response": stats}; a part without a median, as for an empty set, is left out)."""
+  out = {f"{cell}_n": n}
+  for part in ("prompt", "response"):
+    stats = parts.get(part)
+    if isinstance(stats, dict) and io.is_number(stats.get("median")):
+      out[f"{cell}_{part}_normsim"] = stats["median"]
+  return out
+
+
 def final_metrics(workdir: str, table1: bool) -> dict[str, float]:
-  """Table 1 (`table1`): per teacher and set, n and the NormSim medians, then the students; else the pipeline's."""
+  """Table 1 (`table1`): per teacher and set, n and the NormSim medians, then the students; else the pipeline's:
+  its valid rate and time, per set n and the NormSim medians, then the students."""
   if not table1:
     summary = io.read_json(os.path.join(workdir, SUMMARY)) or {}
     out = dict(valid_rate=summary.get("valid_rate"), seconds=stages.total_seconds(summary.get("stages")))
+    normsim = summary.get("normsim") or {}
+    if "label" in summary:  # nomad.pipeline keys its NormSim runs "<label> <set>"; an empty set has none.
+      for name in ("unfiltered", "filtered"):
+        parts = normsim.get(f"{summary['label']} {name}") or {}
+        out.update(set_metrics(name, (parts.get("prompt") or {}).get("n", 0), parts))
     return {**out, **student_metrics(summary.get("student"))}
   table = io.read_json(os.path.join(workdir, TABLE1)) or {}
   out: dict[str, float] = {}
   for row in table.get("rows") or []:
-    cell = f"{row['teacher']}_{row['set']}"
-    out[f"{cell}_n"] = row.get("n")
-    for part in ("prompt", "response"):  # NormSim medians (None for an empty set).
-      stats = row.get(part)
-      if isinstance(stats, dict) and io.is_number(stats.get("median")):
-        out[f"{cell}_{part}_normsim"] = stats["median"]
+    out.update(set_metrics(f"{row['teacher']}_{row['set']}", row.get("n"), row))
   return {**out, **student_metrics(table.get("student"))}
 
 

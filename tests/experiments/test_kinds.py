@@ -32,6 +32,14 @@ def test_a_nomad_pipeline_in_progress_is_told_from_softsrvs_by_its_normsim_figur
   assert nomad_results.finished(str(tmp_path), table1=False)
   assert nomad_results.final_metrics(str(tmp_path), table1=False) == dict(valid_rate=0.5, seconds=2.5)
   assert kinds.detect(str(tmp_path / "normsim")) is None
+  # With its NormSim medians (keyed "<label> <set>"): n and the medians per set; an empty set has n = 0.
+  stats = lambda median: dict(n=3, median=median, q1=0.1, q3=0.9)
+  (tmp_path / "summary.json").write_text(json.dumps(dict(
+      method="nomad", label="unmasked", stages=[dict(name="normsim", seconds=2.5)], valid_rate=0.5,
+      normsim={"unmasked filtered": dict(prompt=stats(0.3), response=stats(0.25))})))
+  assert nomad_results.final_metrics(str(tmp_path), table1=False) == dict(
+      valid_rate=0.5, seconds=2.5, unfiltered_n=0, filtered_n=3, filtered_prompt_normsim=0.3,
+      filtered_response_normsim=0.25)
 
 
 def test_the_default_work_dir_is_the_config_name_and_presets_under_workdirs():
