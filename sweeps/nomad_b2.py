@@ -13,12 +13,29 @@ Tables 1 and 2 train):
   x15k_nomasked_filtered15k, x15k_masked_filtered15k        Table 1's cases (student.x_train = subset, 4 epochs);
   x300k_{nomasked,masked}_filtered{15k,300k}                Table 2's (student.x_train = pool, 2 epochs).
 Figure 3 plots GSM8K and BBH-NOCOT-FS (the paper-scale runs score those two: student.tasks =
-gsm8k,lm_eval:bbh_local_fewshot); at CPU scale the students are the table1 preset's, on TriviaQA. results.md holds
-per run `student_<set>_<task>` (mixture) and `student_<set>_alone_<task>`: one point of Figure 3 per run.
+gsm8k,lm_eval:bbh_local_fewshot); at CPU scale the students are the table1 preset's, scored on BBH-NOCOT-FS over
+Table 1's four tasks (`bbh_local_fewshot_cpu`, CPU_TASKS; the 135M student scores 0 on GSM8K). results.md holds per
+run `student_<set>_<task>` (mixture) and `student_<set>_alone_<task>`: one point of Figure 3 per run.
 
-Runtime: not yet measured at either scale; the CPU-scale run is still to be measured (six teachers of ~4 minutes
-with their generations, and two students per unmasked run; two of them over the 999-row pool: more than an hour on
-2 cores).
+Runtime, measured on 2026-12-07 through `launch/sweep.py` in one go on the idle 2-core CPU: 33.8 minutes (2,028 s)
+for the three CPU-scale runs (sweeps/_nomad_runs.py; the unmasked cases only: the masked teacher writes no valid
+first round at this scale, sweeps/nomad_table2.py). Per run the teacher ~157 s, generate ~78 s, NormSim ~25 s, and the
+student stage (the untrained student's BBH score, then the mixture and the set alone, each trained and scored) 352 s
+(x15k), 422 s and 454 s (x300k).
+
+| run | X_train | n (filtered) | mixture: records, steps | BBH no-CoT EM, mixture (n=400) | alone: records, steps | BBH no-CoT EM, alone (n=400) |
+|---|---|---:|---:|---:|---:|---:|
+| untrained student | - | - | - | 0.385 +- 0.024 | - | 0.385 +- 0.024 |
+| x15k_nomasked_filtered15k | the 64-subset | 17 | 81, 14 | 0.405 +- 0.025 | 17, 2 | 0.385 +- 0.024 |
+| x300k_nomasked_filtered15k | the 128-pool | 17 | 145, 27 | 0.398 +- 0.024 | 17, 2 | 0.385 +- 0.024 |
+| x300k_nomasked_filtered300k | the 128-pool | 20 | 148, 27 | 0.395 +- 0.024 | 20, 2 | 0.383 +- 0.024 |
+
+The teachers and their sets are Table 2's (same configs, same seeds: the same 17 and 20 first rounds, and the x300k
+mixtures score what Table 2's do, 0.398 and 0.395). What it says: nothing about Figure 3's question. A set alone is
+17-20 conversations, two student steps, and leaves the student where it started (0.383-0.385 against the untrained
+0.385); the mixtures sit 0.01-0.02 above it, within one SE. Three points whose x-values are all the untrained score
+carry no correlation either way; the paper's finding (alone and mixture scores uncorrelated across its 15K / 300K,
+masked / unmasked cases) needs its scale, where a set alone is 16-25K conversations.
 """
 from sweeps._nomad_runs import pool_student, scale, teacher_runs
 
