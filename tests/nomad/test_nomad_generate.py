@@ -1,6 +1,5 @@
 """NOMAD generation on a tiny random teacher: rows, independence of batch size / process split / resume, and the
 parse + filter counts."""
-import json
 import os
 
 import pytest
