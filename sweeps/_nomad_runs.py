@@ -12,11 +12,13 @@ against the whole pool, as the paper does (Sec. 4.3).
   the random subset, "300k": the whole pool, subset0).
 - `pool_student()`: the student of Table 2 (X_train = the whole pool, `student.x_train = pool`; 2 epochs on 300K at
   paper scale, Sec. 4.1, 1 at CPU scale, the table1 preset's; the suite without IFEval, which Table 2 drops, A.4).
+- `plotted(sets, tasks)`: the results columns comparison.png draws (METRICS): each run's n and NormSim medians, then
+  `student_<set>_<task>` per student set and task, named as `nomad.results` writes them.
 """
 import os
 
 from datasynth.utils.errors import UserError
-from nomad.config import PAPER_TASKS
+from nomad.config import PAPER_TASKS, get_config
 
 CPU_POOL = 128  # CPU scale: the first 128 Alpaca conversations stand for TULU v2's 300K (data.pool_size).
 
@@ -29,12 +31,24 @@ def scale() -> str:
   return value
 
 
+def table2_tasks() -> str:
+  """Table 2's suite: Table 1's without IFEval (A.4) at paper scale; the table1 preset's at CPU scale."""
+  if scale() == "cpu":
+    return get_config("table1").student.tasks
+  return ",".join(t for t in PAPER_TASKS.split(",") if t != "lm_eval:ifeval")
+
+
 def pool_student() -> dict:
   """Table 2's student: X_train = the whole pool; at paper scale 2 epochs and the suite without IFEval (A.4)."""
   if scale() == "cpu":
     return {"student.x_train": "pool"}
-  tasks = ",".join(t for t in PAPER_TASKS.split(",") if t != "lm_eval:ifeval")
-  return {"student.x_train": "pool", "student.epochs": 2.0, "student.tasks": tasks}
+  return {"student.x_train": "pool", "student.epochs": 2.0, "student.tasks": table2_tasks()}
+
+
+def plotted(sets, tasks: str) -> tuple[str, ...]:
+  """comparison.png's panels: the downstream set's n and NormSim medians, then each student set's score per task."""
+  return ("filtered_n", "filtered_prompt_normsim", "filtered_response_normsim") + tuple(
+      f"student_{s}_{t}" for s in sets for t in tasks.split(","))
 
 
 def teacher_runs(sizes, masks=("nomasked", "masked")) -> list[dict]:

@@ -37,13 +37,15 @@ mixtures score what Table 2's do, 0.398 and 0.395). What it says: nothing about 
 carry no correlation either way; the paper's finding (alone and mixture scores uncorrelated across its 15K / 300K,
 masked / unmasked cases) needs its scale, where a set alone is 16-25K conversations.
 """
-from sweeps._nomad_runs import pool_student, scale, teacher_runs
+from sweeps._nomad_runs import plotted, pool_student, scale, teacher_runs
 
 LAUNCHER = "launch/nomad.py"
 CONFIG = "configs/nomad.py"
 FIGURE3_TASKS = "gsm8k,lm_eval:bbh_local_fewshot"  # Figure 3's two metrics (paper scale).
 CPU_TASKS = "lm_eval:bbh_local_fewshot_cpu"  # CPU scale: Figure 3's BBH axis on Table 1's four tasks (the 135M
 # student scores 0 on GSM8K).
+METRICS = plotted(("unmasked_filtered", "unmasked_filtered_alone", "masked_filtered", "masked_filtered_alone"),
+                  FIGURE3_TASKS if scale() == "paper" else CPU_TASKS)  # Figure 3's two coordinates per run.
 
 
 def get_sweep():

@@ -51,10 +51,11 @@ points) would be a tenth of an SE here. Fewer valid first rounds than Table 1's 
 different 64-conversation subset (drawn from the first 128 rather than all 999) of longer conversations (median 104
 words against 83), whose teachers write first rounds that hit the 96-token budget more often.
 """
-from sweeps._nomad_runs import pool_student, teacher_runs
+from sweeps._nomad_runs import plotted, pool_student, table2_tasks, teacher_runs
 
 LAUNCHER = "launch/nomad.py"
 CONFIG = "configs/nomad.py"
+METRICS = plotted(("unmasked_filtered", "masked_filtered"), table2_tasks())  # A panel per figure, a bar per run.
 
 
 def get_sweep():

@@ -61,3 +61,14 @@ def test_a_bad_scale_is_one_line(monkeypatch):
   monkeypatch.setenv("NOMAD_SCALE", "gpu")
   with pytest.raises(UserError, match="NOMAD_SCALE='gpu': expected cpu or paper"):
     sw.load_sweep(os.path.join(REPO, "sweeps", "nomad_table2.py"), root="/tmp/x")
+
+
+@pytest.mark.parametrize("scale", ["paper", "cpu"])
+def test_the_comparison_plots_each_sets_figures_under_the_names_the_results_carry(scale, monkeypatch):
+  """METRICS name nomad.results' columns (`filtered_*`, `student_<set>_<task>`) for each scale's tasks."""
+  (grid, configs), (b2, b2_configs) = _grid("nomad_table2", scale, monkeypatch), _grid("nomad_b2", scale, monkeypatch)
+  tasks = configs[0].student.tasks.split(",")
+  assert grid.metrics[:3] == ("filtered_n", "filtered_prompt_normsim", "filtered_response_normsim")
+  assert set(grid.metrics[3:]) == {f"student_{s}_filtered_{t}" for s in ("unmasked", "masked") for t in tasks}
+  b2_task, = set(c.student.tasks for c in b2_configs)
+  assert {"student_unmasked_filtered_alone_" + t for t in b2_task.split(",")} <= set(b2.metrics)
