@@ -4,8 +4,8 @@
 configs/nomad.py:paper, the paper's recipe on the TULU v2 mixture (point `--config.data.file` at it, e.g. through
 NOMAD_TULU=<file or folder>, or put it in <data dir>/tulu_v2/); `cpu` runs them on the `table1` preset (LoRA teacher
 and student, 96 generations of <= 96 tokens, students scored as in Table 1), with the first 128 conversations of
-Alpaca's 999-row demo as the whole pool (`data.pool_size`: a student epoch over it is ~26 steps, ~5 minutes here;
-over all 999 it would be ~40 minutes) and a 64-conversation subset as the "15K" one. Both scales compute NormSim
+Alpaca's 999-row demo as the whole pool (`data.pool_size`: a student epoch over it is 24 steps, 4 minutes here,
+measured in sweeps/nomad_table2.py; over all 999 it would be ~190 steps, ~30 minutes a student) and a 64-conversation subset as the "15K" one. Both scales compute NormSim
 against the whole pool, as the paper does (Sec. 4.3).
 
 - `teacher_runs(sizes)`: one launch/nomad.py run per (masking, teacher set size), named as the paper's rows ("15k":
