@@ -227,13 +227,18 @@ def load_conversations(source: str, data_dir: str | None = None, file: str = "")
   return convs
 
 
+def check_count(name: str, value: int, n: int, holder: str) -> None:
+  """A conversation count (0 = all) must lie in 0..n: else one line naming the setting and its range."""
+  if value < 0 or value > n:
+    raise UserError(f"{name}={value} but {holder} holds {n} conversations; choose 0 (all) to {n}.")
+
+
 def select_subset(conversations: Sequence[Conversation], subset_size: int, seed: int = 0) -> list[Conversation]:
   """`subset_size` conversations drawn without replacement (seeded), in their original order; 0 keeps all."""
   n = len(conversations)
   if n == 0:
     raise UserError("The chat data set is empty; there is nothing to select a subset from.")
-  if subset_size < 0 or subset_size > n:
-    raise UserError(f"subset_size={subset_size} but the chat data holds {n} conversations; choose 0 (all) to {n}.")
+  check_count("subset_size", subset_size, n, "the chat data")
   if subset_size == 0:
     return list(conversations)
   idx = np.sort(np.random.default_rng(seed).choice(n, subset_size, replace=False))
@@ -249,9 +254,7 @@ def load_pool(cfg: ChatDataConfig) -> list[Conversation]:
   """The pool the subset is drawn from (the paper's X_TULU, 300K): the configured source, or its first
   `cfg.pool_size` conversations."""
   convs = load_conversations(cfg.source, cfg.data_dir or None, cfg.file)
-  if cfg.pool_size < 0 or cfg.pool_size > len(convs):
-    raise UserError(f"data.pool_size={cfg.pool_size} but {cfg.source!r} holds {len(convs)} conversations; choose 0 "
-                    f"(all) to {len(convs)}.")
+  check_count("data.pool_size", cfg.pool_size, len(convs), repr(cfg.source))
   return convs[:cfg.pool_size] if cfg.pool_size else convs
 
 

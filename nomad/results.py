@@ -23,6 +23,7 @@ from typing import Any
 from datasynth.evals.student_eval import metric_key
 from datasynth.jobs import stages
 from datasynth.utils import io
+from nomad.pipeline import SETS
 from nomad.student import standard_error
 
 SUMMARY = "summary.json"  # The pipeline's summary (nomad.pipeline.run writes it when the run ends).
@@ -76,7 +77,7 @@ def final_metrics(workdir: str, table1: bool) -> dict[str, float]:
     out = dict(valid_rate=summary.get("valid_rate"), seconds=stages.total_seconds(summary.get("stages")))
     normsim = summary.get("normsim") or {}
     if "label" in summary:  # nomad.pipeline keys its NormSim runs "<label> <set>"; an empty set has none.
-      for name in ("unfiltered", "filtered"):
+      for name in SETS:
         parts = normsim.get(f"{summary['label']} {name}") or {}
         out.update(set_metrics(name, (parts.get("prompt") or {}).get("n", 0), parts))
     return {**out, **student_metrics(summary.get("student"))}
